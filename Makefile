@@ -1,0 +1,25 @@
+# Two entry points: `make run` (the product, on the embedded Redis) and `make test`.
+# Both create .venv and install the project with what it needs, so a fresh machine needs only Python 3.11+.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/eventbus run --rules rules/
+
+test: $(STAMP)
+	$(BIN)/ruff check eventbus tests bench
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check eventbus tests bench
+	$(BIN)/mypy eventbus

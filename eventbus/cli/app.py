@@ -1,0 +1,61 @@
+"""The typer application and the argument helpers every command shares.
+
+Commands live in one module per area (patterns, transform, rules, schedules, runtime, gateway);
+each parses its arguments, calls one core function, prints, and maps errors to exit codes:
+0 success, 1 a negative answer or a failure the command reports, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import orjson
+import typer
+
+__all__ = ["app", "dlq_app", "embedded_app", "fail", "read_json_arg", "rules_app", "schedules_app"]
+
+app = typer.Typer(
+    name="eventbus",
+    help="A self-hosted, EventBridge-style event bus and rule router on Redis Streams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+rules_app = typer.Typer(help="Validate rule files and print their JSON Schema.", no_args_is_help=True)
+schedules_app = typer.Typer(help="Inspect, list and backfill schedules.", no_args_is_help=True)
+dlq_app = typer.Typer(help="List and redrive dead letters.", no_args_is_help=True)
+embedded_app = typer.Typer(help="Manage the embedded Redis under ./.eventbus/.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(embedded_app, name="embedded")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``message`` on standard error and exit with ``code``."""
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def read_text_arg(value: str, what: str) -> str:
+    """The text behind an argument that is inline text, a file path, or ``-`` for stdin."""
+    if value == "-":
+        return sys.stdin.read()
+    stripped = value.lstrip()
+    if stripped[:1] in ("{", "[", '"') or not stripped:
+        return value
+    path = Path(value)
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    return value
+
+
+def read_json_arg(value: str, what: str) -> Any:
+    """Parse an argument given as inline JSON, a file path, or ``-``; exit 2 when it is not JSON."""
+    text = read_text_arg(value, what)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        fail(f"{what} is not valid JSON: {e}")

@@ -1,0 +1,3 @@
+"""CLI commands: gateway."""
+
+from __future__ import annotations

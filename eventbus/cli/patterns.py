@@ -1,0 +1,3 @@
+"""CLI commands: patterns."""
+
+from __future__ import annotations

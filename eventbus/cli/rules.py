@@ -1,0 +1,3 @@
+"""CLI commands: rules."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""CLI commands: runtime."""
+
+from __future__ import annotations

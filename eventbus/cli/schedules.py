@@ -1,0 +1,3 @@
+"""CLI commands: schedules."""
+
+from __future__ import annotations

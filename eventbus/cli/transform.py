@@ -1,0 +1,3 @@
+"""CLI commands: transform."""
+
+from __future__ import annotations

@@ -1,0 +1,147 @@
+"""Every exception eventbus raises on purpose.
+
+The tree::
+
+    EventBusError
+    ├─ InvalidPatternError(EventBusError, ValueError)    .path, .reason (EventBridge's reason text)
+    ├─ InvalidTransformError(EventBusError, ValueError)  .field, .reason
+    ├─ InvalidScheduleError(EventBusError, ValueError)   .field, .reason (which cron field, or the form)
+    ├─ InvalidEventError(EventBusError, ValueError)      .code, .message (one PutEvents entry)
+    ├─ RuleFileError(EventBusError, ValueError)          .problems: list[RuleProblem]
+    ├─ BusError                                          anything on the Redis side, raised `from` it
+    └─ TargetError                                       .retryable; a delivery that did not succeed
+       ├─ TargetTimeout                                  retryable
+       └─ TargetRejected                                 permanent: dead-lettered at once
+
+Subclassing ``ValueError`` keeps ``except ValueError`` working for callers that validate input.
+Messages say where (field path, or file:line and rule), what was found and what was expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "BusError",
+    "EventBusError",
+    "InvalidEventError",
+    "InvalidPatternError",
+    "InvalidScheduleError",
+    "InvalidTransformError",
+    "RuleFileError",
+    "RuleProblem",
+    "TargetError",
+    "TargetRejected",
+    "TargetTimeout",
+]
+
+
+class EventBusError(Exception):
+    """Base of every error eventbus raises on purpose."""
+
+
+class InvalidPatternError(EventBusError, ValueError):
+    """An event pattern EventBridge would refuse.
+
+    ``path`` is the dotted field path where the problem is (empty for the whole pattern);
+    ``reason`` is EventBridge's own reason text, so ``str()`` reads ``<path>: <reason>``.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class InvalidTransformError(EventBusError, ValueError):
+    """An Input, InputPath or InputTransformer that cannot work, or an output that is not valid."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
+class InvalidScheduleError(EventBusError, ValueError):
+    """A schedule expression, time zone or window that is not valid; ``field`` names the part."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
+class InvalidEventError(EventBusError, ValueError):
+    """One PutEvents entry refused; ``code`` and ``message`` are what PutEvents answers for it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleProblem:
+    """One thing wrong in a rule file, located as precisely as is known."""
+
+    file: str
+    message: str
+    line: int | None = None
+    rule: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        parts = [where]
+        if self.rule:
+            parts.append(f"rule {self.rule}")
+        if self.field:
+            parts.append(self.field)
+        return f"{': '.join(parts)}: {self.message}"
+
+
+class RuleFileError(EventBusError, ValueError):
+    """Rule files that do not load; ``problems`` lists every error found, not just the first."""
+
+    def __init__(self, problems: list[RuleProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class BusError(EventBusError):
+    """Redis could not do what the bus asked; always raised from the redis-py error."""
+
+
+class TargetError(EventBusError):
+    """A delivery that did not succeed; ``retryable`` says whether trying again may help.
+
+    ``code`` is the dead-letter error code (e.g. ``HTTP_503``, ``TIMEOUT``).
+    ``retry_after`` is a delay in seconds the target asked for (HTTP ``Retry-After``), if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        code: str = "TARGET_ERROR",
+        retry_after: float | None = None,
+    ) -> None:
+        self.retryable = retryable
+        self.code = code
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class TargetTimeout(TargetError):
+    """The target did not answer in time; retryable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True, code="TIMEOUT")
+
+
+class TargetRejected(TargetError):
+    """The target refused the delivery for good; dead-lettered without retrying."""
+
+    def __init__(self, message: str, *, code: str = "TARGET_REJECTED") -> None:
+        super().__init__(message, retryable=False, code=code)

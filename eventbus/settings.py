@@ -1,0 +1,54 @@
+"""Process-wide settings, read once from the environment.
+
+Every default has a name here; nothing else in the package reads ``os.environ`` for them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = ["DEFAULT_BUS", "Settings", "get_settings", "rule_arn"]
+
+DEFAULT_BUS = "default"
+DEFAULT_ACCOUNT = "000000000000"
+DEFAULT_REGION = "local"
+# Today's EventBridge payload limit (raised from 256 KB in 2026); we apply it per entry.
+DEFAULT_MAX_ENTRY_BYTES = 1_048_576
+# EventBridge's API limit on EventPattern's length.
+DEFAULT_MAX_PATTERN_CHARS = 4096
+# Events a rule's own targets put back on a bus carry a hop count; past this it is a loop.
+DEFAULT_MAX_HOPS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    account: str = DEFAULT_ACCOUNT  # EVENTBUS_ACCOUNT: the `account` of events and every ARN
+    region: str = DEFAULT_REGION  # EVENTBUS_REGION: the `region` of events and every ARN
+    max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES  # EVENTBUS_MAX_ENTRY_BYTES: per PutEvents entry
+    max_pattern_chars: int = DEFAULT_MAX_PATTERN_CHARS  # EVENTBUS_MAX_PATTERN_CHARS
+    max_hops: int = DEFAULT_MAX_HOPS  # EVENTBUS_MAX_HOPS: bus-to-bus hops before LOOP_DETECTED
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            account=env.get("EVENTBUS_ACCOUNT", DEFAULT_ACCOUNT),
+            region=env.get("EVENTBUS_REGION", DEFAULT_REGION),
+            max_entry_bytes=int(env.get("EVENTBUS_MAX_ENTRY_BYTES", DEFAULT_MAX_ENTRY_BYTES)),
+            max_pattern_chars=int(env.get("EVENTBUS_MAX_PATTERN_CHARS", DEFAULT_MAX_PATTERN_CHARS)),
+            max_hops=int(env.get("EVENTBUS_MAX_HOPS", DEFAULT_MAX_HOPS)),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()
+
+
+def rule_arn(bus: str, rule: str, settings: Settings | None = None) -> str:
+    """EventBridge's rule ARN: the bus appears in it only when it is not the default bus."""
+    s = settings or get_settings()
+    path = rule if bus == DEFAULT_BUS else f"{bus}/{rule}"
+    return f"arn:aws:events:{s.region}:{s.account}:rule/{path}"

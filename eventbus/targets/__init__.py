@@ -1,0 +1,43 @@
+"""The target registry: type name → class, through the ``eventbus.targets`` entry point group.
+
+Built-ins are declared in eventbus's own ``pyproject.toml`` under that group, exactly as a
+third-party plugin declares its own, so ``pip install some-plugin`` adds a ``type``.
+Classes are imported only when a rule uses them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from eventbus.targets.base import DeliveryContext, Target, TargetConfig
+
+__all__ = ["DeliveryContext", "Target", "TargetConfig", "known_target_types", "load_target_class"]
+
+GROUP = "eventbus.targets"
+
+
+@lru_cache(maxsize=1)
+def _entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def known_target_types() -> list[str]:
+    """Every installed target type, sorted."""
+    return sorted(_entry_points())
+
+
+def load_target_class(type_name: str) -> Any:
+    """The class registered for ``type_name``; ``KeyError`` naming the known types otherwise."""
+    ep = _entry_points().get(type_name)
+    if ep is None:
+        known = ", ".join(known_target_types())
+        raise KeyError(f"unknown target type {type_name!r}; known types: {known}")
+    try:
+        return ep.load()
+    except ImportError as e:
+        raise KeyError(
+            f"target type {type_name!r} could not be imported ({e}); "
+            f"reinstall the package that provides it ({ep.value})"
+        ) from e
