@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from eventbus.cli import gateway, patterns, rules, runtime, schedules, transform  # noqa: F401
+from eventbus.cli import (  # noqa: F401
+    gateway,
+    patterns,
+    publish,
+    rules,
+    runtime,
+    schedules,
+    transform,
+)
 from eventbus.cli.app import app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,3 @@
+"""CLI commands: publishing (put) and the embedded Redis."""
+
+from __future__ import annotations
