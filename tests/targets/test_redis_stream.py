@@ -1,0 +1,63 @@
+"""The redis_stream target: one entry per delivery with the contract's fields, exactly the key."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from eventbus.errors import TargetError
+from eventbus.targets.base import TargetServices
+from eventbus.targets.redis_stream import RedisStreamConfig, RedisStreamTarget
+
+from .conftest import EVENT, make_ctx
+
+
+async def test_entry_carries_payload_and_delivery_fields(
+    services: TargetServices, aredis: aioredis.Redis
+) -> None:
+    target = RedisStreamTarget(RedisStreamConfig(stream="orders:out"), services)
+    await target.send('{"id":"o-42"}', make_ctx())
+    [(_, fields)] = await aredis.xrange("orders:out")
+    assert fields == {
+        b"payload": b'{"id":"o-42"}',
+        b"event-id": EVENT["id"].encode(),
+        b"bus": b"shop",
+        b"rule": b"orders",
+        b"target": b"t1",
+        b"delivery-id": f"{EVENT['id']}:shop:orders:t1".encode(),
+    }
+    await target.aclose()
+
+
+async def test_writes_exactly_the_named_key(
+    services: TargetServices, aredis: aioredis.Redis
+) -> None:
+    target = RedisStreamTarget(RedisStreamConfig(stream="{x}weird key"), services)
+    await target.send("p", make_ctx())
+    assert await aredis.keys("*") == [b"{x}weird key"]
+
+
+async def test_redis_url_writes_to_another_redis(redis_url: str, services: TargetServices) -> None:
+    other_db = redis_url.rsplit("/", 1)[0] + "/3"  # another database stands in for another Redis
+    target = RedisStreamTarget(RedisStreamConfig(stream="s", redis_url=other_db), services)
+    await target.send("p", make_ctx())
+    await target.aclose()
+    await target.aclose()
+    check = aioredis.Redis.from_url(other_db)
+    assert await check.xlen("s") == 1
+    await check.aclose()
+
+
+async def test_key_of_another_type_is_a_permanent_error(
+    services: TargetServices, aredis: aioredis.Redis
+) -> None:
+    await aredis.set("taken", "string")
+    target = RedisStreamTarget(RedisStreamConfig(stream="taken"), services)
+    with pytest.raises(TargetError) as err:
+        await target.send("p", make_ctx())
+    assert not err.value.retryable
+
+
+def test_config_refuses_unknown_fields() -> None:
+    with pytest.raises(ValueError, match="extra"):
+        RedisStreamConfig.model_validate({"stream": "s", "streem": "t"})
