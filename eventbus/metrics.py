@@ -1,0 +1,250 @@
+"""EventBridge's metrics, counted by every router and gateway into one Redis hash.
+
+Each process counts in memory (``count``/``observe`` are plain dict updates, cheap enough for the
+delivery loop) and adds its counts to the hash ``eb:metrics`` once a second with HINCRBY, so any
+gateway's ``GET /metrics`` shows the totals of all processes. Series are named after
+EventBridge's CloudWatch metrics behind an ``eventbus_`` prefix::
+
+    metrics = Metrics(redis)
+    metrics.count("Invocations", bus="default", rule="orders", target="audit")
+    metrics.observe("IngestionToInvocationStartLatency", 12.5, bus="default", rule="orders")
+    await metrics.flush()
+    await render_metrics(redis)
+    → ...
+      # TYPE eventbus_Invocations_total counter
+      eventbus_Invocations_total{bus="default",rule="orders",target="audit"} 1
+      ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+from collections import defaultdict
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+__all__ = [
+    "COUNTERS",
+    "FLUSH_INTERVAL_SECONDS",
+    "HISTOGRAMS",
+    "LATENCY_BUCKETS_MS",
+    "METRICS_KEY",
+    "PREFIX",
+    "Metrics",
+    "render_metrics",
+]
+
+# One hash for every series: a single HGETALL renders the page, whichever process counted.
+METRICS_KEY = "eb:metrics"
+PREFIX = "eventbus_"
+FLUSH_INTERVAL_SECONDS = 1.0
+# Upper bounds in milliseconds; the last bucket (+Inf) is implicit.
+LATENCY_BUCKETS_MS: tuple[float, ...] = (
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
+)
+
+# EventBridge metric name → HELP text (from the AWS/Events namespace documentation).
+COUNTERS: dict[str, str] = {
+    "PutEventsApproximateCallCount": "PutEvents calls received.",
+    "PutEventsEntriesCount": "Entries received by PutEvents.",
+    "PutEventsFailedEntriesCount": "PutEvents entries that failed to be ingested.",
+    "MatchedEvents": "Events that matched at least one rule (per bus), or a given rule.",
+    "TriggeredRules": "Rules that matched an event and were run.",
+    "Invocations": "Target invocations: successes and permanent failures, retries excluded.",
+    "InvocationAttempts": "Every attempt to invoke a target, retries included.",
+    "SuccessfulInvocationAttempts": "Attempts that delivered to the target.",
+    "FailedInvocations": "Invocations that failed for good (dead-lettered ones excluded).",
+    "RetryInvocationAttempts": "Attempts that were retries.",
+    "DeadLetterInvocations": "Invocations not made: sent to a dead-letter stream or dropped.",
+}
+HISTOGRAMS: dict[str, str] = {
+    "IngestionToInvocationStartLatency": "Milliseconds from ingestion to the first attempt.",
+    "IngestionToInvocationSuccessLatency": "Milliseconds from ingestion to a successful attempt.",
+    "PutEventsLatency": "Milliseconds spent answering a PutEvents call.",
+}
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+# The `le` label of each bucket, in order, the last one catching everything.
+_BOUNDS = (*(_number(b) for b in LATENCY_BUCKETS_MS), "+Inf")
+
+
+def _labels(labels: dict[str, Any]) -> Labels:
+    return tuple(sorted((k, str(v)) for k, v in labels.items()))
+
+
+def _field(name: str, labels: Labels, part: str = "") -> bytes:
+    """The hash field of one series: JSON, so label values never need escaping in Redis."""
+    return orjson.dumps([name, labels, part])
+
+
+class _Histogram:
+    __slots__ = ("buckets", "count", "total")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(LATENCY_BUCKETS_MS) + 1)
+        self.count = 0
+        self.total = 0.0
+
+
+class Metrics:
+    """Counts in memory and adds them to Redis on ``flush()`` (or every second after ``start()``).
+
+    Names are EventBridge's (``"Invocations"``); an unknown name is a ``KeyError`` at the call,
+    so a typo cannot silently create a new series.
+    """
+
+    def __init__(self, redis: Redis, *, key: str = METRICS_KEY) -> None:
+        self._redis = redis
+        self._key = key
+        self._counts: defaultdict[tuple[str, Labels], int] = defaultdict(int)
+        self._histograms: defaultdict[tuple[str, Labels], _Histogram] = defaultdict(_Histogram)
+        self._task: asyncio.Task[None] | None = None
+
+    def count(self, name: str, n: int = 1, **labels: Any) -> None:
+        if name not in COUNTERS:
+            raise KeyError(f"unknown counter {name!r}; known: {', '.join(COUNTERS)}")
+        self._counts[name, _labels(labels)] += n
+
+    def observe(self, name: str, ms: float, **labels: Any) -> None:
+        if name not in HISTOGRAMS:
+            raise KeyError(f"unknown histogram {name!r}; known: {', '.join(HISTOGRAMS)}")
+        histogram = self._histograms[name, _labels(labels)]
+        histogram.buckets[bisect.bisect_left(LATENCY_BUCKETS_MS, ms)] += 1
+        histogram.count += 1
+        histogram.total += ms
+
+    async def flush(self) -> None:
+        """Add what was counted since the last flush to Redis.
+
+        On a Redis error the counts are put back, so an outage delays them instead of losing them.
+        """
+        counts, self._counts = self._counts, defaultdict(int)
+        histograms, self._histograms = self._histograms, defaultdict(_Histogram)
+        if not counts and not histograms:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for (name, labels), n in counts.items():
+            pipe.hincrby(self._key, _field(name, labels), n)
+        for (name, labels), histogram in histograms.items():
+            _add_histogram(pipe, self._key, name, labels, histogram)
+        try:
+            await pipe.execute()
+        except RedisError:
+            self._restore(counts, histograms)
+            raise
+
+    def _restore(
+        self,
+        counts: dict[tuple[str, Labels], int],
+        histograms: dict[tuple[str, Labels], _Histogram],
+    ) -> None:
+        for series, n in counts.items():
+            self._counts[series] += n
+        for series, old in histograms.items():
+            new = self._histograms[series]
+            new.buckets = [a + b for a, b in zip(new.buckets, old.buckets, strict=True)]
+            new.count += old.count
+            new.total += old.total
+
+    async def run(self, interval: float = FLUSH_INTERVAL_SECONDS) -> None:
+        """Flush every ``interval`` seconds until cancelled, then flush once more."""
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                with contextlib.suppress(RedisError):
+                    await self.flush()
+        finally:
+            with contextlib.suppress(RedisError):
+                await asyncio.shield(self.flush())
+
+    def start(self, interval: float = FLUSH_INTERVAL_SECONDS) -> None:
+        """Run :meth:`run` in the background of the current event loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(interval))
+
+    async def aclose(self) -> None:
+        """Stop the background flusher (if started) and flush what is left; idempotent."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(RedisError):
+            await self.flush()
+
+
+def _add_histogram(pipe: Any, key: str, name: str, labels: Labels, histogram: _Histogram) -> None:
+    # Prometheus buckets are cumulative: each bound counts every observation at or below it.
+    running = 0
+    for bound, n in zip(_BOUNDS, histogram.buckets, strict=True):
+        running += n
+        if running:
+            pipe.hincrby(key, _field(name, labels, f"le={bound}"), running)
+    pipe.hincrby(key, _field(name, labels, "count"), histogram.count)
+    pipe.hincrbyfloat(key, _field(name, labels, "sum"), histogram.total)
+
+
+# ---- Prometheus text exposition (format 0.0.4) ----
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _series(name: str, labels: Labels | list[list[str]], extra: str = "") -> str:
+    pairs = [f'{k}="{_escape(v)}"' for k, v in labels]
+    if extra:
+        pairs.append(extra)
+    return f"{name}{{{','.join(pairs)}}}" if pairs else name
+
+
+def _histogram_lines(name: str, stored: dict[tuple[str, str], float]) -> list[str]:
+    family = PREFIX + name
+    lines: list[str] = []
+    for labels_json in sorted({labels for labels, _ in stored}):
+        labels = orjson.loads(labels_json)
+        # Bounds no observation reached were never stored: they repeat the count below them.
+        running = 0.0
+        for bound in _BOUNDS:
+            running = stored.get((labels_json, f"le={bound}"), running)
+            series = _series(f"{family}_bucket", labels, f'le="{bound}"')
+            lines.append(f"{series} {_number(running)}")
+        for part in ("sum", "count"):
+            value = stored.get((labels_json, part), 0.0)
+            lines.append(f"{_series(f'{family}_{part}', labels)} {_number(value)}")
+    return lines
+
+
+def _parse(raw: dict[Any, Any]) -> dict[str, dict[tuple[str, str], float]]:
+    """Stored hash → metric name → (labels as JSON, part) → value."""
+    by_name: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
+    for field, value in raw.items():
+        name, labels, part = orjson.loads(field)
+        by_name[name][orjson.dumps(labels).decode(), part] = float(value)
+    return by_name
+
+
+async def render_metrics(redis: Redis, *, key: str = METRICS_KEY) -> str:
+    """Every series in Prometheus text format; each known family is listed even before it counts."""
+    by_name = _parse(await redis.hgetall(key))
+    lines: list[str] = []
+    for name, help_text in COUNTERS.items():
+        family = f"{PREFIX}{name}_total"
+        lines += [f"# HELP {family} {help_text}", f"# TYPE {family} counter"]
+        for (labels_json, _), value in sorted(by_name.get(name, {}).items()):
+            lines.append(f"{_series(family, orjson.loads(labels_json))} {_number(value)}")
+    for name, help_text in HISTOGRAMS.items():
+        family = PREFIX + name
+        lines += [f"# HELP {family} {help_text}", f"# TYPE {family} histogram"]
+        lines += _histogram_lines(name, by_name.get(name, {}))
+    return "\n".join(lines) + "\n"
