@@ -46,3 +46,37 @@ def idempotency(bus: str, partition: int, key: str) -> str:
 def bus_config(bus: str) -> str:
     """The hash of a bus's runtime configuration (partitions, ...): ``eb:bus:{<bus>}:config``."""
     return f"eb:bus:{{{bus}}}:config"
+
+
+# Delivery side (router and deliverers). A (bus, rule, target) triple is one hash tag, so its
+# queue and its retry set share a slot and a retry can move between them atomically.
+DELIVERY_GROUP = "deliverers"
+
+
+def delivery_tag(bus: str, rule: str, target: str) -> str:
+    """The hash tag of one target's delivery keys: ``{<bus>/<rule>/<target>}``."""
+    return f"{{{bus}/{rule}/{target}}}"
+
+
+def delivery_queue(bus: str, rule: str, target: str) -> str:
+    """The stream of deliveries waiting for one target: ``eb:{<bus>/<rule>/<target>}:q``."""
+    return f"eb:{delivery_tag(bus, rule, target)}:q"
+
+
+def delivery_retries(bus: str, rule: str, target: str) -> str:
+    """The sorted set of deliveries waiting to be retried, scored by due time in ms."""
+    return f"eb:{delivery_tag(bus, rule, target)}:retry"
+
+
+def bus_dead_letters(bus: str) -> str:
+    """Dead letters of targets naming no dead-letter stream, when the bus names none either."""
+    return f"eb:{{{bus}}}:dlq"
+
+
+__all__ += [
+    "DELIVERY_GROUP",
+    "bus_dead_letters",
+    "delivery_queue",
+    "delivery_retries",
+    "delivery_tag",
+]
