@@ -27,3 +27,25 @@ def transform(
         rule_arn=ctx.get("rule_arn", ""),
         ingestion_time=ctx.get("ingestion_time"),
     )
+
+
+def validate(expression: str) -> bool:
+    """True for an expression eventbus accepts; raises ``InvalidScheduleError`` otherwise.
+
+    The runner does not say which service a case is for, so this accepts the union: ``at()``
+    (Scheduler only) as well as ``cron()`` and ``rate()`` (both).
+    """
+    from eventbus.schedule import parse_schedule
+
+    parse_schedule(expression)
+    return True
+
+
+def next_times(expression: str, start_utc: Any, n: int) -> list[Any]:
+    """The first ``n`` firings at or after ``start_utc`` (the runner counts a matching start)."""
+    from datetime import timedelta
+
+    from eventbus.schedule import parse_schedule
+
+    just_before = start_utc - timedelta(microseconds=1)
+    return parse_schedule(expression).upcoming(just_before, n)
