@@ -16,12 +16,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import redis.asyncio as aioredis
 from pydantic import Field
-from redis.exceptions import RedisError, ResponseError
 
-from eventbus.errors import TargetError, TargetRejected
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
+from eventbus.targets.redis_conn import TargetRedis, redis_failures
 
 __all__ = ["RedisStreamConfig", "RedisStreamTarget", "delivery_fields"]
 
@@ -37,8 +35,7 @@ class RedisStreamConfig(TargetConfig):
 
 
 def delivery_fields(payload: str, ctx: DeliveryContext) -> dict[str, str]:
-    """The fields a queue-like target writes next to the payload (shared with ``redis_list``
-    only through this function, so the two never drift)."""
+    """The entry written for one delivery."""
     return {
         "payload": payload,
         "event-id": ctx.event_id,
@@ -56,32 +53,18 @@ class RedisStreamTarget:
 
     def __init__(self, config: RedisStreamConfig, services: TargetServices) -> None:
         self._config = config
-        # A private connection only when the rule names another Redis; the bus's one is lent.
-        self._own = config.redis_url is not None
-        self._redis: Any = (
-            aioredis.Redis.from_url(config.redis_url) if config.redis_url else services.redis
-        )
+        self._redis = TargetRedis(config.redis_url, services)
 
     async def send(self, payload: str, ctx: DeliveryContext) -> dict[str, Any] | None:
         cfg = self._config
-        try:
-            entry_id = await self._redis.xadd(
-                cfg.stream,
-                delivery_fields(payload, ctx),
-                maxlen=cfg.max_len,
-                approximate=True,
+        with redis_failures(f"XADD to {cfg.stream!r}"):
+            entry_id = await self._redis.client.xadd(
+                cfg.stream, delivery_fields(payload, ctx), maxlen=cfg.max_len, approximate=True
             )
-        except ResponseError as e:
-            # WRONGTYPE and friends: the key is not a stream, retrying cannot help.
-            raise TargetRejected(f"XADD to {cfg.stream!r} refused: {e}", code="REDIS_ERROR") from e
-        except RedisError as e:
-            raise TargetError(f"XADD to {cfg.stream!r} failed: {e}", code="REDIS_ERROR") from e
         return {"stream": cfg.stream, "id": _text(entry_id)}
 
     async def aclose(self) -> None:
-        if self._own and self._redis is not None:
-            redis, self._redis = self._redis, None
-            await redis.aclose()
+        await self._redis.aclose()
 
 
 def _text(value: bytes | str) -> str:

@@ -1,0 +1,51 @@
+"""The ``redis_list`` target: LPUSH or RPUSH of the payload, for list-draining workers.
+
+Rule example::
+
+    - id: jobs
+      type: redis_list
+      list: queue:orders        # exactly this key
+      push: left                # LPUSH (default; a BRPOP worker sees FIFO order) or right (RPUSH)
+      redis_url: redis://other:6379/0   # optional; default: the bus's Redis
+
+Only the payload text is pushed, so RQ- or Celery-style consumers read their own message format
+(shape it with ``input_transformer``); the delivery id is not in the item.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
+from eventbus.targets.redis_conn import TargetRedis, redis_failures
+
+__all__ = ["RedisListConfig", "RedisListTarget"]
+
+
+class RedisListConfig(TargetConfig):
+    list: str = Field(min_length=1, description="the list key, used exactly as given")
+    push: Literal["left", "right"] = Field(default="left", description="LPUSH or RPUSH")
+    redis_url: str | None = Field(
+        default=None, description="another Redis to write to; default: the bus's Redis"
+    )
+
+
+class RedisListTarget:
+    """Push each payload onto ``list``."""
+
+    config_model: ClassVar[type[TargetConfig]] = RedisListConfig
+
+    def __init__(self, config: RedisListConfig, services: TargetServices) -> None:
+        self._key = config.list
+        self._command = "LPUSH" if config.push == "left" else "RPUSH"
+        self._redis = TargetRedis(config.redis_url, services)
+
+    async def send(self, payload: str, ctx: DeliveryContext) -> dict[str, Any] | None:
+        with redis_failures(f"{self._command} to {self._key!r}"):
+            length = await self._redis.client.execute_command(self._command, self._key, payload)
+        return {"list": self._key, "length": length}
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
