@@ -1,3 +1,46 @@
-"""CLI commands: rules."""
+"""CLI commands: ``eventbus rules validate [DIR]`` and ``eventbus rules schema``."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from eventbus.cli.app import fail, rules_app
+
+
+@rules_app.command("validate")
+def validate(
+    path: Annotated[
+        Path, typer.Argument(help="A rule file, or a directory searched for *.yaml / *.yml.")
+    ] = Path("rules"),
+) -> None:
+    """Check rule files; print every problem, one per line: file:line: rule: field: message.
+
+    Exits 0 when every rule is valid, 1 when a problem was found, 2 when PATH does not exist.
+    """
+    from eventbus.config import load_rules
+    from eventbus.errors import RuleFileError
+
+    if not path.exists():
+        fail(f"{path}: no such file or directory")
+    try:
+        ruleset = load_rules(path)
+    except RuleFileError as e:
+        for problem in e.problems:
+            typer.echo(str(problem))
+        typer.echo(f"{len(e.problems)} problem(s) found", err=True)
+        raise typer.Exit(1) from None
+    count = sum(len(bus.rules) for bus in ruleset.buses.values())
+    typer.echo(f"ok: {count} rule(s) on {len(ruleset.buses)} bus(es)")
+
+
+@rules_app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of a rule file, for editors to complete and check rule files."""
+    import orjson
+
+    from eventbus.config import rule_file_schema
+
+    typer.echo(orjson.dumps(rule_file_schema(), option=orjson.OPT_INDENT_2).decode())
