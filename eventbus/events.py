@@ -13,6 +13,7 @@ event by :func:`make_event`::
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -181,16 +182,22 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def _int_out_of_range(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
-        for child in children:
-            if isinstance(child, dict | list):
-                stack.append(child)
-            elif isinstance(child, int) and not INT64_MIN <= child <= INT64_MAX:
-                return True
+def _checked_int(text: str) -> int:
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(text)
+    return value
+
+
+def _int_out_of_range(text: str) -> bool:
+    # orjson quietly reads integers past 64 bits as floats, so only a second, slower parse
+    # still sees the literal; it runs only when a long digit run makes it possible.
+    try:
+        json.loads(text, parse_int=_checked_int)
+    except ValueError:
+        return True
+    except RecursionError:
+        return False
     return False
 
 
@@ -208,7 +215,7 @@ def _parse_detail(text: str) -> dict[str, Any]:
         raise InvalidEventError(*_MALFORMED)
     brackets = text.count("{") + text.count("[")
     if (brackets > MAX_DETAIL_DEPTH and _depth_exceeds(detail, MAX_DETAIL_DEPTH)) or (
-        _LONG_DIGITS.search(text) and _int_out_of_range(detail)
+        _LONG_DIGITS.search(text) and _int_out_of_range(text)
     ):
         raise InvalidEventError(*_MALFORMED)
     return detail
