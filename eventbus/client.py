@@ -1,0 +1,108 @@
+"""Python clients for publishing: ``EventBusClient`` (blocking) and ``AsyncEventBusClient``.
+
+Both speak PutEvents::
+
+    with EventBusClient.from_url("redis://localhost:6379/0") as client:
+        client.put_events([{"Source": "shop", "DetailType": "OrderPlaced", "Detail": '{"id": 1}'}])
+    → {"FailedEntryCount": 0, "Entries": [{"EventId": "…"}]}
+
+Their logic lives once, in :func:`eventbus.bus.publish`; each client only runs it on its kind of
+Redis connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
+
+import redis
+import redis.asyncio
+
+from eventbus import bus
+from eventbus.connection import connect, connect_async
+from eventbus.settings import Settings
+
+__all__ = ["AsyncEventBusClient", "EventBusClient"]
+
+
+class _Publisher:
+    """What both clients share: the partition map and how a PutEvents call is planned."""
+
+    def __init__(self, settings: Settings | None) -> None:
+        self._settings = settings
+        self._partitions = bus.PartitionMap()
+
+    def _publish(
+        self, entries: Sequence[Mapping[str, Any]], hops: int
+    ) -> bus.Steps[dict[str, Any]]:
+        return bus.publish(entries, self._partitions, hops=hops, settings=self._settings)
+
+
+class EventBusClient(_Publisher):
+    """Publishes events to the buses of one Redis.
+
+    Built on a redis-py client it is given (and then does not close), or ``from_url``.
+    """
+
+    def __init__(
+        self, redis_client: redis.Redis, *, settings: Settings | None = None, owned: bool = False
+    ) -> None:
+        super().__init__(settings)
+        self._redis = redis_client
+        self._owned = owned
+
+    @classmethod
+    def from_url(cls, url: str, *, settings: Settings | None = None) -> Self:
+        return cls(connect(url), settings=settings, owned=True)
+
+    def put_events(self, entries: Sequence[Mapping[str, Any]], *, hops: int = 0) -> dict[str, Any]:
+        """PutEvents: the valid entries are written in one round trip; the result lists an
+        ``EventId`` or an ``ErrorCode``/``ErrorMessage`` per entry, in request order.
+        ``hops`` counts how many buses the events already went through (loop detection).
+        ``BusError`` when Redis cannot be reached."""
+        return bus.run(self._redis, self._publish(entries, hops))
+
+    def close(self) -> None:
+        if self._owned:
+            self._redis.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncEventBusClient(_Publisher):
+    """The asyncio twin of :class:`EventBusClient`."""
+
+    def __init__(
+        self,
+        redis_client: redis.asyncio.Redis,
+        *,
+        settings: Settings | None = None,
+        owned: bool = False,
+    ) -> None:
+        super().__init__(settings)
+        self._redis = redis_client
+        self._owned = owned
+
+    @classmethod
+    def from_url(cls, url: str, *, settings: Settings | None = None) -> Self:
+        return cls(connect_async(url), settings=settings, owned=True)
+
+    async def put_events(
+        self, entries: Sequence[Mapping[str, Any]], *, hops: int = 0
+    ) -> dict[str, Any]:
+        """See :meth:`EventBusClient.put_events`."""
+        return await bus.run_async(self._redis, self._publish(entries, hops))
+
+    async def close(self) -> None:
+        if self._owned:
+            await self._redis.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
