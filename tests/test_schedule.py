@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventbus.errors import InvalidScheduleError
 from eventbus.schedule import parse_schedule
@@ -435,3 +437,48 @@ def test_a_minute_granular_walk_matches_a_brute_force_scan() -> None:
             expected.append(local)
     got = schedule.upcoming(start, len(expected) + 1)
     assert got[: len(expected)] == expected
+
+
+WINDOW_STARTS = ["2027-03-12T00:00:00Z", "2027-03-26T00:00:00Z", "2027-10-29T00:00:00Z",
+                 "2027-11-05T00:00:00Z", "2028-02-26T00:00:00Z"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    minutes=st.sets(st.integers(0, 59), min_size=1, max_size=4),
+    hours=st.sets(st.integers(0, 23), min_size=1, max_size=6),
+    days=st.one_of(
+        st.tuples(st.just("dom"), st.sets(st.integers(1, 31), min_size=1, max_size=8)),
+        st.tuples(st.just("dow"), st.sets(st.integers(1, 7), min_size=1, max_size=4)),
+    ),
+    zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]),
+    window=st.sampled_from(WINDOW_STARTS),
+)
+def test_any_plain_cron_agrees_with_a_minute_by_minute_scan(
+    minutes: set[int],
+    hours: set[int],
+    days: tuple[str, set[int]],
+    zone: str,
+    window: str,
+) -> None:
+    """Scan every real instant of four days; a local time fires at its first occurrence only."""
+    kind, values = days
+    listed = ",".join(map(str, sorted(values)))
+    dom, dow = (listed, "?") if kind == "dom" else ("?", listed)
+    expression = (
+        f"cron({','.join(map(str, sorted(minutes)))} {','.join(map(str, sorted(hours)))}"
+        f" {dom} * {dow} *)"
+    )
+    schedule = parse_schedule(expression, zone)
+    start = utc(window)
+    expected = []
+    for step in range(1, 4 * 24 * 60 + 1):
+        local = (start + timedelta(minutes=step)).astimezone(schedule.zone)
+        day_value = local.day if kind == "dom" else local.isoweekday() % 7 + 1
+        if (local.minute in minutes and local.hour in hours and day_value in values
+                and local.fold == 0):
+            expected.append(local)
+    got = schedule.upcoming(start, len(expected) + 1)
+    assert got[: len(expected)] == expected
+    if len(got) > len(expected):
+        assert got[len(expected)] > start + timedelta(days=4)
