@@ -5,10 +5,13 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from eventbus.errors import InvalidTransformError
 from eventbus.settings import DEFAULT_BUS, rule_arn
@@ -582,3 +585,29 @@ def test_importing_transform_loads_no_io_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_model_with_the_same_attribute_names_compiles_like_a_mapping() -> None:
+    spec: Any = SimpleNamespace(input_paths={"s": "$.detail.state"}, input_template='"<s>"')
+    target = compile_target_input(input_transformer=spec)
+    assert target.render(EC2_EVENT, InputContext()) == '"RUNNING"'
+
+
+_SAFE_TEXT = st.text(st.characters(blacklist_characters='"\\', blacklist_categories=("Cc", "Cs")))
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _SAFE_TEXT,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(value=_JSON_VALUES)
+def test_any_value_outside_quotes_round_trips_through_a_json_template(value: Any) -> None:
+    out = apply_input_transformer({"v": value}, {"v": "$.v"}, '{"v": <v>, "k": [<v>]}')
+    assert orjson.loads(out) == {"v": value, "k": [value]}
