@@ -292,10 +292,11 @@ def _for(target_id: str | None) -> str:
     return f" for target {target_id}" if target_id else ""
 
 
-def _transformer_fields(spec: Any) -> tuple[Mapping[str, str] | None, str]:
+def _transformer_fields(spec: Any) -> tuple[Any, Any]:
+    """``input_paths`` and ``input_template``, whose types the compile step checks."""
     # Rule files hand over a mapping; a model with the same attribute names works as well.
     if not isinstance(spec, Mapping):
-        return getattr(spec, "input_paths", None), getattr(spec, "input_template", None)  # type: ignore[return-value]
+        return getattr(spec, "input_paths", None), getattr(spec, "input_template", None)
     unknown = set(spec) - {"input_paths", "input_template"}
     if unknown:
         raise InvalidTransformError(
