@@ -221,6 +221,8 @@ class _Template:
         for index, var, fmt in self.slots:
             out[index] = fmt(values[var])
         text = "".join(out)
+        # Values go in unescaped, as on AWS, so only parsing tells whether this event's values
+        # kept the output JSON; AWS drops such a delivery, the router dead-letters it.
         if self.is_json:
             try:
                 orjson.loads(text)
