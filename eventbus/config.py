@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import RoundTripConstructor
@@ -478,10 +479,39 @@ def _with_bus_dead_letter(rule: LoadedRule, config: BusConfig) -> LoadedRule:
 
 
 def rule_file_schema() -> dict[str, Any]:
-    """The JSON Schema of a rule file, for editors to complete and check them."""
-    schema = RuleFile.model_json_schema()
+    """The JSON Schema of a rule file, for editors to complete and check them.
+
+    Each installed target type adds an ``if type == <name> then <its fields>`` branch to the
+    target schema, so editors also complete ``url`` for ``http`` and ``stream`` for
+    ``redis_stream``. Types that cannot be imported are left out of those branches.
+    """
+    configs = _importable_target_configs()
+    keys = [(RuleFile, "validation"), *((m, "validation") for m in configs.values())]
+    refs, top = models_json_schema(keys)  # type: ignore[arg-type]
+    defs = top["$defs"]
+    root = defs.pop("RuleFile")
+    branches = []
+    for type_name, config in configs.items():
+        config_def = defs[refs[(config, "validation")]["$ref"].rsplit("/", 1)[1]]
+        then = {"properties": config_def.get("properties", {})}
+        if config_def.get("required"):
+            then["required"] = config_def["required"]
+        branches.append({"if": {"properties": {"type": {"const": type_name}}}, "then": then})
+    defs["TargetSpec"]["properties"]["type"]["examples"] = list(configs)
+    defs["TargetSpec"]["allOf"] = branches
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "eventbus rule file",
-        **{k: v for k, v in schema.items() if k != "title"},
+        **{k: v for k, v in root.items() if k != "title"},
+        "$defs": defs,
     }
+
+
+def _importable_target_configs() -> dict[str, type[TargetConfig]]:
+    configs = {}
+    for type_name in known_target_types():
+        try:
+            configs[type_name] = load_target_class(type_name).config_model
+        except KeyError:
+            continue
+    return configs

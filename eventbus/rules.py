@@ -59,8 +59,8 @@ class DeadLetter(_Model):
 class RetryPolicy(_Model):
     """EventBridge's RetryPolicy: retries stop when either limit is reached."""
 
-    maximum_retry_attempts: int = Field(185, ge=0, le=185)
-    maximum_event_age_seconds: int = Field(86_400, ge=60, le=86_400)
+    maximum_retry_attempts: int = Field(default=185, ge=0, le=185)
+    maximum_event_age_seconds: int = Field(default=86_400, ge=60, le=86_400)
 
 
 class InputTransformerSpec(_Model):
@@ -78,8 +78,8 @@ class TargetSpec(BaseModel):
 
     id: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
     type: str = Field(min_length=1, description="A target type: built-in or an installed plugin.")
-    input: Any = Field(None, description="A constant delivered instead of the event, as JSON.")
-    input_path: str | None = Field(None, min_length=1, max_length=256)
+    input: Any = Field(default=None, description="A constant delivered instead of the event.")
+    input_path: str | None = Field(default=None, min_length=1, max_length=256)
     input_transformer: InputTransformerSpec | None = None
     retry_policy: RetryPolicy = Field(default_factory=RetryPolicy)
     dead_letter: DeadLetter | None = None
@@ -99,7 +99,7 @@ class FlexibleTimeWindow(_Model):
     """EventBridge Scheduler's FlexibleTimeWindow: fire at some point within the window."""
 
     mode: Literal["OFF", "FLEXIBLE"] = "OFF"
-    maximum_window_minutes: int | None = Field(None, ge=1, le=1440)
+    maximum_window_minutes: int | None = Field(default=None, ge=1, le=1440)
 
     @model_validator(mode="after")
     def _window_when_flexible(self) -> FlexibleTimeWindow:
@@ -112,17 +112,17 @@ class Rule(_Model):
     """One rule: an event pattern, a schedule, or both, and up to five targets."""
 
     name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
-    description: str | None = Field(None, max_length=512)
+    description: str | None = Field(default=None, max_length=512)
     state: Literal["ENABLED", "DISABLED"] = "ENABLED"
     event_pattern: Any = Field(
-        None,
+        default=None,
         description="An EventBridge event pattern, as a mapping or as JSON text.",
         json_schema_extra={"type": ["object", "string"]},
     )
     schedule_expression: str | None = Field(
-        None, min_length=1, max_length=256, description="cron(...), rate(...) or at(...)."
+        default=None, min_length=1, max_length=256, description="cron(...), rate(...) or at(...)."
     )
-    timezone: str = Field("UTC", description="IANA time zone for cron(...) and at(...).")
+    timezone: str = Field(default="UTC", description="IANA time zone for cron(...) and at(...).")
     start_date: Timestamp | None = None
     end_date: Timestamp | None = None
     flexible_time_window: FlexibleTimeWindow | None = None
@@ -172,20 +172,20 @@ class Rule(_Model):
 class BusConfig(_Model):
     """Bus-level settings, written in at most one rule file per bus."""
 
-    partitions: int = Field(1, ge=1, le=1024, description="Streams the bus is spread over.")
-    max_len: int | None = Field(None, ge=1, description="Approximate entries kept per partition.")
-    max_age_seconds: int | None = Field(None, ge=1, description="Entries older than this go.")
-    retry_backoff_base_seconds: float = Field(1.0, gt=0)
-    retry_backoff_cap_seconds: float = Field(300.0, gt=0)
+    partitions: int = Field(default=1, ge=1, le=1024, description="Streams the bus is spread over.")
+    max_len: int | None = Field(default=None, ge=1, description="Entries kept per partition.")
+    max_age_seconds: int | None = Field(default=None, ge=1, description="Entry retention.")
+    retry_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    retry_backoff_cap_seconds: float = Field(default=300.0, gt=0)
     dead_letter: DeadLetter | None = Field(
-        None, description="Dead letters of targets that name no dead_letter of their own."
+        default=None, description="Dead letters of targets that name no dead_letter of their own."
     )
-    max_hops: int | None = Field(None, ge=0, description="Bus-to-bus hops before a loop.")
+    max_hops: int | None = Field(default=None, ge=0, description="Bus-to-bus hops before a loop.")
 
 
 class RuleFile(_Model):
     """A rule file: the rules of one bus, and optionally that bus's settings."""
 
-    bus: str = Field(DEFAULT_BUS, min_length=1, max_length=256, pattern=BUS_NAME_PATTERN)
+    bus: str = Field(default=DEFAULT_BUS, min_length=1, max_length=256, pattern=BUS_NAME_PATTERN)
     bus_config: BusConfig | None = None
     rules: list[Rule] = Field(default_factory=list)

@@ -503,6 +503,13 @@ def test_the_json_schema_describes_a_rule_file() -> None:
     assert schema["$defs"]["TargetSpec"]["additionalProperties"] is True
 
 
+def test_the_json_schema_knows_each_target_types_own_fields() -> None:
+    branches = rule_file_schema()["$defs"]["TargetSpec"]["allOf"]
+    by_type = {b["if"]["properties"]["type"]["const"]: b["then"] for b in branches}
+    assert "stream" in by_type["redis_stream"]["properties"]
+    assert by_type["redis_stream"]["required"] == ["stream"]
+
+
 def test_importing_config_loads_no_io_library() -> None:
     import subprocess
     import sys
