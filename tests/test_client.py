@@ -1,0 +1,98 @@
+"""The Python clients: the same PutEvents behaviour, blocking and asyncio."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import orjson
+import pytest
+import redis
+
+from eventbus import AsyncEventBusClient, EventBusClient, bus, keys
+from eventbus.errors import BusError
+
+pytest_plugins = ["server_versions"]
+
+ENTRY = {"Source": "shop", "DetailType": "OrderPlaced", "Detail": '{"id": 1}'}
+BAD = {"Source": "shop", "DetailType": "OrderPlaced"}
+STREAM = keys.bus_stream("default", 0)
+
+
+def published(url: str, stream: str = STREAM) -> list[dict[str, Any]]:
+    with redis.Redis.from_url(url) as client:
+        return [orjson.loads(f[b"event"]) for _, f in client.xrange(stream)]
+
+
+def test_sync_client_answers_the_put_events_shape(any_redis_url: str) -> None:
+    with EventBusClient.from_url(any_redis_url) as client:
+        result = client.put_events([ENTRY, BAD])
+    assert result["FailedEntryCount"] == 1
+    assert list(result["Entries"][1]) == ["ErrorCode", "ErrorMessage"]
+    assert [e["id"] for e in published(any_redis_url)] == [result["Entries"][0]["EventId"]]
+
+
+async def test_async_client_answers_the_put_events_shape(any_redis_url: str) -> None:
+    async with AsyncEventBusClient.from_url(any_redis_url) as client:
+        result = await client.put_events([ENTRY, BAD])
+    assert result["FailedEntryCount"] == 1
+    assert [e["id"] for e in published(any_redis_url)] == [result["Entries"][0]["EventId"]]
+
+
+async def test_both_clients_share_idempotency(redis_url: str) -> None:
+    keyed = ENTRY | {"IdempotencyKey": "k"}
+    with EventBusClient.from_url(redis_url) as client:
+        first = client.put_events([keyed])["Entries"][0]
+    async with AsyncEventBusClient.from_url(redis_url) as aclient:
+        again = (await aclient.put_events([keyed]))["Entries"][0]
+    assert again == first
+    assert len(published(redis_url)) == 1
+
+
+async def test_hops_are_recorded_on_the_bus_entry(redis_url: str) -> None:
+    async with AsyncEventBusClient.from_url(redis_url) as client:
+        await client.put_events([ENTRY], hops=3)
+    with redis.Redis.from_url(redis_url, decode_responses=True) as r:
+        [(_, fields)] = r.xrange(STREAM)
+    assert fields["hops"] == "3"
+
+
+def test_a_client_built_on_a_given_redis_client_leaves_it_open(redis_url: str) -> None:
+    r = redis.Redis.from_url(redis_url)
+    with EventBusClient(r) as client:
+        client.put_events([ENTRY])
+    assert r.ping()
+    r.close()
+
+
+def test_publishers_learn_a_bus_partition_count_from_redis(redis_url: str) -> None:
+    with redis.Redis.from_url(redis_url) as r:
+        bus.run(r, bus.register_bus("orders", {"partitions": 3}))
+    with EventBusClient.from_url(redis_url) as client:
+        client.put_events([ENTRY | {"EventBusName": "orders"}] * 3)
+    assert [len(published(redis_url, s)) for s in keys.bus_streams("orders", 3)] == [1, 1, 1]
+
+
+def test_sync_client_raises_bus_error_when_redis_is_down(redis_factory: Any) -> None:
+    server = redis_factory()
+    client = EventBusClient.from_url(server.url)
+    server.stop()
+    with pytest.raises(BusError):
+        client.put_events([ENTRY])
+    client.close()
+
+
+async def test_async_client_raises_bus_error_when_redis_is_down(redis_factory: Any) -> None:
+    server = redis_factory()
+    client = AsyncEventBusClient.from_url(server.url)
+    server.stop()
+    with pytest.raises(BusError):
+        await client.put_events([ENTRY])
+    await client.close()
+
+
+def test_importing_eventbus_does_not_import_redis() -> None:
+    code = "import sys, eventbus; print('redis' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
