@@ -1,10 +1,17 @@
-"""Fixtures for the target tests: delivery contexts, services on the real test Redis."""
+"""Fixtures for the target tests: delivery contexts, services on the real test Redis, and a real
+local HTTP server that records requests and answers programmable replies."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
@@ -56,3 +63,128 @@ async def aredis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 @pytest.fixture
 def services(aredis: aioredis.Redis) -> TargetServices:
     return TargetServices(redis=aredis, target_id="t1", rule="orders", bus="shop")
+
+
+# --- a real local HTTP server -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request the server got."""
+
+    method: str
+    path: str  # without the query string, still percent-encoded
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+    at: float  # time.monotonic() on arrival
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    body: bytes | dict[str, Any] | list[Any] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (timeouts)
+
+
+Responder = Callable[[Received], Reply]
+
+
+class HttpServer:
+    """A threaded http.server on a free port: records every request, answers what it is told.
+
+    ``answer(path, *replies)`` queues replies for a path (the last one repeats);
+    ``answer(path, fn)`` answers with ``fn(request)``. Unscripted paths get 200 ``{"ok": true}``.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self._scripts: dict[str, list[Reply] | Responder] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def answer(self, path: str, *replies: Reply | Responder) -> None:
+        with self._lock:
+            if len(replies) == 1 and callable(replies[0]):
+                self._scripts[path] = replies[0]
+            else:
+                self._scripts[path] = [r for r in replies if isinstance(r, Reply)]
+
+    def requests(self, path: str | None = None) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if path is None or r.path == path]
+
+    def _reply_for(self, request: Received) -> Reply:
+        with self._lock:
+            self.received.append(request)
+            script = self._scripts.get(request.path)
+            if script is None:
+                return Reply(body={"ok": True})
+            if callable(script):
+                responder = script
+            else:
+                return script.pop(0) if len(script) > 1 else script[0]
+        return responder(request)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                split = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                request = Received(
+                    method=self.command,
+                    path=split.path,
+                    query=parse_qs(split.query),
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=self.rfile.read(length),
+                    at=time.monotonic(),
+                )
+                self._send(server._reply_for(request))
+
+            def _send(self, reply: Reply) -> None:
+                if reply.delay:
+                    time.sleep(reply.delay)
+                body = reply.body
+                headers = dict(reply.headers)
+                if not isinstance(body, bytes):
+                    body = orjson.dumps(body)
+                    headers.setdefault("Content-Type", "application/json")
+                self.send_response(reply.status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def http_server() -> Iterator[HttpServer]:
+    server = HttpServer()
+    yield server
+    server.close()

@@ -1,0 +1,166 @@
+"""The ``http`` target: EventBridge API destinations' behaviour.
+
+Rule example::
+
+    - id: shop-api
+      type: http
+      url: https://api.example.com/orders/*/events      # `*` filled from path_parameters
+      method: POST
+      path_parameters: [$.detail.order_id]               # JSON paths read the original event
+      query: {source: $.source, v: "2"}
+      headers: {X-Tenant: $.detail.tenant}
+      auth: {type: basic, username: eventbus, password_env: SHOP_API_PASSWORD}
+      rate_limit_per_second: 50                           # shared by every router, via Redis
+      timeout_seconds: 5
+
+The body is the payload (the event, or the shaped input) for every method but GET and HEAD.
+Every request carries ``Content-Type: application/json; charset=utf-8``,
+``User-Agent: eventbus/<version>`` and ``X-Eventbus-Delivery-Id``. What each answer means is in
+:mod:`eventbus.targets.http_response`; authorization in :mod:`eventbus.targets.http_auth`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any, ClassVar, Final, Literal
+
+import httpx
+from pydantic import Field, model_validator
+
+from eventbus.errors import TargetError, TargetTimeout
+from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
+from eventbus.targets.http_auth import AuthConfig, HeaderName, build_auth
+from eventbus.targets.http_params import RequestParts
+from eventbus.targets.http_response import outcome
+from eventbus.targets.ratelimit import RateLimiter, rate_limit_key
+
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "HttpConfig", "HttpTarget"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS: Final = 5.0
+# From the installed distribution: the same text as eventbus.__version__, read without importing
+# the package root.
+USER_AGENT: Final = f"eventbus/{version('eventbus')}"
+DELIVERY_ID_HEADER: Final = "X-Eventbus-Delivery-Id"
+_BODYLESS: Final = frozenset({"GET", "HEAD"})
+_REFRESH_STATUSES: Final = frozenset({401, 407})
+
+
+class HttpConfig(TargetConfig):
+    url: str = Field(pattern=r"^https?://", max_length=2048)
+    method: Literal["POST", "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"] = "POST"
+    path_parameters: list[str] = Field(default_factory=list, description="fill `*` in url")
+    query: dict[str, str] = Field(default_factory=dict)
+    headers: dict[HeaderName, str] = Field(default_factory=dict)
+    auth: AuthConfig | None = None
+    timeout_seconds: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=300)
+    rate_limit_per_second: float | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _check_parameters(self) -> HttpConfig:
+        wildcards = self.url.count("*")
+        if wildcards != len(self.path_parameters):
+            raise ValueError(
+                f"url has {wildcards} `*` wildcard(s) but path_parameters has "
+                f"{len(self.path_parameters)} value(s); give one value per wildcard"
+            )
+        # Compiling every JSON path now reports a bad one when rules load, not per event.
+        RequestParts(self.url, self.path_parameters, self.query, self.headers)
+        return self
+
+
+class HttpTarget:
+    """Send each payload as one HTTP request; one connection pool per target."""
+
+    config_model: ClassVar[type[TargetConfig]] = HttpConfig
+
+    def __init__(self, config: HttpConfig, services: TargetServices) -> None:
+        self._method = config.method
+        self._timeout = config.timeout_seconds
+        self._parts = RequestParts(config.url, config.path_parameters, config.query, config.headers)
+        self._auth = build_auth(config.auth)
+        self._client: httpx.AsyncClient | None = httpx.AsyncClient(
+            timeout=config.timeout_seconds, follow_redirects=False
+        )
+        self._limiter = _limiter(config, services)
+
+    async def send(self, payload: str, ctx: DeliveryContext) -> dict[str, Any] | None:
+        return await self.deliver(payload.encode(), ctx)
+
+    async def deliver(
+        self, body: bytes, ctx: DeliveryContext, *, accept: frozenset[int] = frozenset()
+    ) -> dict[str, Any]:
+        """Send ``body``; statuses in ``accept`` count as success besides 2xx (for presets)."""
+        request = self._request(body, ctx)
+        response = await self._exchange(request)
+        if response.status_code in _REFRESH_STATUSES and self._auth.refreshable:
+            self._auth.invalidate(request.headers)
+            response = await self._exchange(request)
+        return outcome(response, self._auth.redact, accept)
+
+    def _request(self, body: bytes, ctx: DeliveryContext) -> _Request:
+        event = ctx.event
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            **self._parts.headers(event),
+            DELIVERY_ID_HEADER: ctx.delivery_id,
+        }
+        content = None if self._method in _BODYLESS else body
+        return _Request(self._parts.url(event), self._parts.query(event), headers, content)
+
+    async def _exchange(self, request: _Request) -> httpx.Response:
+        if self._client is None:
+            raise TargetError("http target used after aclose", code="TARGET_CLOSED")
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        # Auth headers win over the rule's, as connection parameters do in EventBridge.
+        request.headers = {**request.headers, **await self._auth.headers(self._client)}
+        try:
+            response = await self._client.request(
+                self._method,
+                request.url,
+                params=request.query,
+                headers=request.headers,
+                content=request.content,
+            )
+        # `from None`: httpx errors hold the request, credentials included, and a chained cause
+        # would carry them into any traceback the runtime logs.
+        except httpx.TimeoutException:
+            raise TargetTimeout(
+                f"{self._method} {request.url}: no answer within {self._timeout} s"
+            ) from None
+        except httpx.HTTPError as e:
+            raise TargetError(
+                self._auth.redact(f"{self._method} {request.url}: {type(e).__name__}: {e}"),
+                code="CONNECTION_ERROR",
+            ) from None
+        log.debug("%s %s → %s", self._method, request.url, response.status_code)
+        return response
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
+@dataclass(slots=True)
+class _Request:
+    """One delivery's request, kept to resend it once after an OAuth token refresh."""
+
+    url: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    content: bytes | None
+
+
+def _limiter(config: HttpConfig, services: TargetServices) -> RateLimiter | None:
+    if config.rate_limit_per_second is None:
+        return None
+    key = rate_limit_key(services.bus, services.rule, services.target_id)
+    return RateLimiter(
+        services.redis, key, config.rate_limit_per_second, max_wait=config.timeout_seconds
+    )

@@ -1,0 +1,237 @@
+"""Authorization for the ``http`` target: basic, API key header, bearer token, OAuth client
+credentials (EventBridge connections' kinds, plus bearer).
+
+Secrets are never written in rule files: each kind names the environment variables holding them
+(``password_env: SHOP_API_PASSWORD``). They are read when first needed, so a missing variable
+fails deliveries (retryably, ``MISSING_SECRET``) rather than rule validation on a machine that
+does not hold them. Every auth knows its secret values and scrubs them from any text that may
+end up in logs or dead letters (:meth:`Auth.redact`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import time
+from typing import Annotated, Any, Literal
+
+import httpx
+import orjson
+from pydantic import Field
+
+from eventbus.errors import TargetError, TargetRejected
+from eventbus.targets.base import TargetConfig
+
+__all__ = [
+    "ApiKeyAuthConfig",
+    "Auth",
+    "AuthConfig",
+    "BasicAuthConfig",
+    "BearerAuthConfig",
+    "OAuthClientCredentialsConfig",
+    "build_auth",
+]
+
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256)]
+HeaderName = Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", max_length=512)]
+REDACTED = "***"
+# Refresh a token this long before it expires (EventBridge refreshes within 60 s of expiry).
+TOKEN_REFRESH_MARGIN_SECONDS = 60.0
+TOKEN_DEFAULT_LIFETIME_SECONDS = 3600.0
+
+
+class BasicAuthConfig(TargetConfig):
+    type: Literal["basic"]
+    username: str = Field(min_length=1, max_length=512)
+    password_env: EnvName
+
+
+class ApiKeyAuthConfig(TargetConfig):
+    type: Literal["api_key"]
+    header: HeaderName = Field(description="the header carrying the key, e.g. x-api-key")
+    value_env: EnvName
+
+
+class BearerAuthConfig(TargetConfig):
+    type: Literal["bearer"]
+    token_env: EnvName
+
+
+class OAuthClientCredentialsConfig(TargetConfig):
+    type: Literal["oauth_client_credentials"]
+    token_url: str = Field(pattern=r"^https?://", max_length=2048)
+    client_id: str = Field(min_length=1, max_length=512)
+    client_secret_env: EnvName
+    method: Literal["GET", "POST", "PUT"] = "POST"
+    scope: str | None = None
+    # Extra parameters the token endpoint wants (EventBridge's OAuthHttpParameters).
+    body_parameters: dict[str, str] = Field(default_factory=dict)
+    query_parameters: dict[str, str] = Field(default_factory=dict)
+    header_parameters: dict[HeaderName, str] = Field(default_factory=dict)
+
+
+AuthConfig = Annotated[
+    BasicAuthConfig | ApiKeyAuthConfig | BearerAuthConfig | OAuthClientCredentialsConfig,
+    Field(discriminator="type"),
+]
+
+
+def _secret(env: str, field: str) -> str:
+    value = os.environ.get(env)
+    if not value:
+        raise TargetError(
+            f"auth.{field}: environment variable {env} is not set", code="MISSING_SECRET"
+        )
+    return value
+
+
+def _basic_credentials(user: str, password: str) -> str:
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class Auth:
+    """No authorization; the base of the others."""
+
+    refreshable = False  # whether a 401/407 answer may be cured by fetching new credentials
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+        return {}
+
+    def invalidate(self, headers: dict[str, str]) -> None:
+        """Forget the credentials sent in ``headers`` (answered 401/407)."""
+
+    def _remember(self, *secrets: str) -> None:
+        self._secrets.update(s for s in secrets if s)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret value this auth has used replaced by ``***``."""
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+
+class _BasicAuth(Auth):
+    def __init__(self, config: BasicAuthConfig) -> None:
+        super().__init__()
+        self._config = config
+
+    async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+        password = _secret(self._config.password_env, "password_env")
+        token = _basic_credentials(self._config.username, password)
+        self._remember(password, token)
+        return {"Authorization": f"Basic {token}"}
+
+
+class _HeaderAuth(Auth):
+    """A header whose whole value (after a prefix) is one secret: API key or bearer token."""
+
+    def __init__(self, header: str, prefix: str, env: str, field: str) -> None:
+        super().__init__()
+        self._header, self._prefix, self._env, self._field = header, prefix, env, field
+
+    async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+        value = _secret(self._env, self._field)
+        self._remember(value)
+        return {self._header: f"{self._prefix}{value}"}
+
+
+class _OAuthClientCredentials(Auth):
+    """Fetch a token from the token endpoint, cache it until shortly before it expires, and
+    fetch a new one when the endpoint answers 401 or 407 (EventBridge's behaviour)."""
+
+    refreshable = True
+
+    def __init__(self, config: OAuthClientCredentialsConfig) -> None:
+        super().__init__()
+        self._config = config
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()  # one token request at a time, not one per waiting send
+
+    async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+        async with self._lock:
+            if self._token is None or time.monotonic() >= self._expires_at:
+                self._token, lifetime = await self._fetch(client)
+                self._expires_at = time.monotonic() + _usable_seconds(lifetime)
+            return {"Authorization": f"Bearer {self._token}"}
+
+    def invalidate(self, headers: dict[str, str]) -> None:
+        if headers.get("Authorization") == f"Bearer {self._token}":
+            self._token = None
+
+    async def _fetch(self, client: httpx.AsyncClient) -> tuple[str, float]:
+        response = await self._request(client)
+        if response.status_code != 200:
+            self._fail_on(response)
+        token, lifetime = _parse_token(response.content)
+        self._remember(token)
+        return token, lifetime
+
+    async def _request(self, client: httpx.AsyncClient) -> httpx.Response:
+        cfg = self._config
+        secret = _secret(cfg.client_secret_env, "client_secret_env")
+        credentials = _basic_credentials(cfg.client_id, secret)  # RFC 6749 §2.3.1
+        self._remember(secret, credentials)
+        form = {"grant_type": "client_credentials", **cfg.body_parameters}
+        if cfg.scope:
+            form["scope"] = cfg.scope
+        in_query = cfg.method == "GET"
+        try:
+            return await client.request(
+                cfg.method,
+                cfg.token_url,
+                params={**cfg.query_parameters, **(form if in_query else {})},
+                data=None if in_query else form,
+                headers={**cfg.header_parameters, "Authorization": f"Basic {credentials}"},
+            )
+        except httpx.HTTPError as e:
+            raise TargetError(
+                self.redact(f"OAuth token request failed: {type(e).__name__}: {e}"),
+                code="OAUTH_TOKEN",
+            ) from None
+
+    def _fail_on(self, response: httpx.Response) -> None:
+        status = response.status_code
+        message = self.redact(f"OAuth token endpoint answered {status}: {response.text[:4096]}")
+        if status == 429 or status >= 500:
+            raise TargetError(message, code="OAUTH_TOKEN")
+        raise TargetRejected(message, code="OAUTH_TOKEN")
+
+
+def _parse_token(content: bytes) -> tuple[str, float]:
+    try:
+        body: Any = orjson.loads(content)
+        token = body["access_token"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        raise TargetRejected(
+            "OAuth token endpoint answered without an access_token", code="OAUTH_TOKEN"
+        ) from None
+    lifetime = body.get("expires_in")
+    if not isinstance(lifetime, int | float) or lifetime <= 0:
+        lifetime = TOKEN_DEFAULT_LIFETIME_SECONDS
+    return str(token), float(lifetime)
+
+
+def _usable_seconds(lifetime: float) -> float:
+    """How long to use a token before fetching the next: up to the refresh margin before it
+    expires, or half its life when that is shorter than twice the margin."""
+    if lifetime > 2 * TOKEN_REFRESH_MARGIN_SECONDS:
+        return lifetime - TOKEN_REFRESH_MARGIN_SECONDS
+    return lifetime / 2
+
+
+def build_auth(config: AuthConfig | None) -> Auth:
+    match config:
+        case BasicAuthConfig():
+            return _BasicAuth(config)
+        case ApiKeyAuthConfig():
+            return _HeaderAuth(config.header, "", config.value_env, "value_env")
+        case BearerAuthConfig():
+            return _HeaderAuth("Authorization", "Bearer ", config.token_env, "token_env")
+        case OAuthClientCredentialsConfig():
+            return _OAuthClientCredentials(config)
+    return Auth()
