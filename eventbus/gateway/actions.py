@@ -1,0 +1,110 @@
+"""The EventBridge actions the gateway answers, by name.
+
+PutEvents publishes through the same client code as the Python client, so validation and
+per-entry results are identical. Write actions (PutRule, PutTargets, ...) answer
+``OperationDisabledException``: rules live in files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from eventbus.errors import BusError, InvalidEventError, InvalidPatternError
+from eventbus.events import check_test_event
+from eventbus.gateway import rule_views
+from eventbus.gateway.awsjson import ApiError, length_at_least, length_at_most, require
+from eventbus.gateway.state import Gateway
+
+__all__ = ["ACTIONS", "WRITE_ACTIONS", "call"]
+
+Action = Callable[[Gateway, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+# EventBridge's mutating operations: here rules, buses and the rest are configured in files.
+WRITE_ACTIONS = frozenset({
+    "ActivateEventSource", "CancelReplay", "CreateApiDestination", "CreateArchive",
+    "CreateConnection", "CreateEndpoint", "CreateEventBus", "CreatePartnerEventSource",
+    "DeactivateEventSource", "DeauthorizeConnection", "DeleteApiDestination", "DeleteArchive",
+    "DeleteConnection", "DeleteEndpoint", "DeleteEventBus", "DeletePartnerEventSource",
+    "DeleteRule", "DisableRule", "EnableRule", "PutPartnerEvents", "PutPermission", "PutRule",
+    "PutTargets", "RemovePermission", "RemoveTargets", "StartReplay", "TagResource",
+    "UntagResource", "UpdateApiDestination", "UpdateArchive", "UpdateConnection",
+    "UpdateEndpoint", "UpdateEventBus",
+})  # fmt: skip
+_INTERNAL_FAILURE = {"ErrorCode": "InternalFailure", "ErrorMessage": "Internal Service Failure"}
+
+
+async def put_events(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    entries = require(params, "Entries", list)
+    length_at_least("Entries", entries, 1)
+    length_at_most("Entries", entries, gateway.max_entries)
+    try:
+        result = await gateway.client.put_events(entries)
+    except BusError:
+        # Redis is away: every entry failed in a way worth retrying, as EventBridge reports it.
+        result = {"FailedEntryCount": len(entries), "Entries": [_INTERNAL_FAILURE] * len(entries)}
+    metrics = gateway.metrics
+    metrics.count("PutEventsApproximateCallCount")
+    metrics.count("PutEventsEntriesCount", len(entries))
+    if result["FailedEntryCount"]:
+        metrics.count("PutEventsFailedEntriesCount", result["FailedEntryCount"])
+    metrics.observe("PutEventsLatency", (time.perf_counter() - started) * 1000)
+    return result
+
+
+async def test_event_pattern(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
+    from eventbus.patterns import compile_pattern
+
+    pattern = require(params, "EventPattern", str)
+    length_at_most("EventPattern", pattern, gateway.settings.max_pattern_chars)
+    event_text = require(params, "Event", str)
+    try:
+        compiled = compile_pattern(pattern)
+    except InvalidPatternError as e:
+        raise ApiError(
+            "InvalidEventPatternException", f"Event pattern is not valid. Reason: {e.reason}"
+        ) from None
+    try:
+        event = check_test_event(orjson.loads(event_text))
+    except (orjson.JSONDecodeError, InvalidEventError):
+        raise ApiError("ValidationException", "Parameter Event is not valid.") from None
+    return {"Result": compiled.matches(event)}
+
+
+async def list_rules(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
+    return rule_views.list_rules(gateway.rules, params)
+
+
+async def describe_rule(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
+    return rule_views.describe_rule(gateway.rules, params)
+
+
+async def list_targets_by_rule(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
+    return rule_views.list_targets_by_rule(gateway.rules, params, gateway.settings)
+
+
+ACTIONS: dict[str, Action] = {
+    "PutEvents": put_events,
+    "TestEventPattern": test_event_pattern,
+    "ListRules": list_rules,
+    "DescribeRule": describe_rule,
+    "ListTargetsByRule": list_targets_by_rule,
+}
+
+
+async def call(gateway: Gateway, action: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Run ``action``; ``ApiError`` for an action that is disabled or unknown."""
+    handler = ACTIONS.get(action)
+    if handler is not None:
+        return await handler(gateway, params)
+    if action in WRITE_ACTIONS:
+        raise ApiError(
+            "OperationDisabledException",
+            f"{action} is disabled: rules live in rule files (YAML). Edit the files the gateway "
+            "and routers load with --rules, then restart them.",
+        )
+    raise ApiError("UnknownOperationException", f"Operation AWSEvents.{action} is not supported.")

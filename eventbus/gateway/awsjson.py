@@ -1,0 +1,140 @@
+"""The AWS JSON 1.1 protocol as EventBridge speaks it (pure).
+
+A call is ``POST /`` with ``X-Amz-Target: AWSEvents.<Action>``, ``Content-Type:
+application/x-amz-json-1.1`` and a JSON object body; the answer is a JSON object, or an error
+``{"__type": "<Code>", "message": "<text>"}`` with an HTTP 4xx status, which AWS SDKs raise as
+``ClientError`` with ``Error.Code`` = ``__type``::
+
+    read_call("application/x-amz-json-1.1", "AWSEvents.ListRules", b'{"NamePrefix": "o"}')
+    → ("ListRules", {"NamePrefix": "o"})
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from eventbus.errors import EventBusError
+
+__all__ = [
+    "CONTENT_TYPE",
+    "TARGET_PREFIX",
+    "ApiError",
+    "error_body",
+    "expect",
+    "length_at_least",
+    "length_at_most",
+    "read_call",
+    "require",
+    "value_between",
+]
+
+CONTENT_TYPE = "application/x-amz-json-1.1"
+TARGET_PREFIX = "AWSEvents."
+
+
+class ApiError(EventBusError):
+    """An error answer: ``code`` becomes ``__type``; ``status`` is the HTTP status (400 unless
+    said otherwise)."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        self.code = code
+        self.message = message
+        self.status = status
+        super().__init__(f"{code}: {message}")
+
+
+def error_body(code: str, message: str) -> bytes:
+    return orjson.dumps({"__type": code, "message": message})
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def read_call(content_type: str, target: str, body: bytes) -> tuple[str, dict[str, Any]]:
+    """(action, parameters) of a call; ``ApiError`` as AWS answers a malformed one."""
+    if _media_type(content_type) != CONTENT_TYPE:
+        raise ApiError(
+            "SerializationException",
+            f"Content-Type must be {CONTENT_TYPE}, not {content_type or 'absent'!r}.",
+        )
+    service, dot, action = target.partition(".")
+    if not dot or f"{service}." != TARGET_PREFIX or not action:
+        raise ApiError(
+            "UnknownOperationException",
+            f"X-Amz-Target {target!r} does not name an operation; expected AWSEvents.<Action>.",
+        )
+    if not body.strip():
+        return action, {}
+    try:
+        params = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise ApiError("SerializationException", f"The body is not valid JSON: {e}") from None
+    if not isinstance(params, dict):
+        raise ApiError("SerializationException", "The request body must be a JSON object.")
+    return action, params
+
+
+def _validation(value: str, member: str, constraint: str) -> ApiError:
+    # AWS's wording for a member breaking its model constraint (member names are camelCase).
+    return ApiError(
+        "ValidationException",
+        f"1 validation error detected: Value {value} at '{member}' failed to satisfy "
+        f"constraint: {constraint}",
+    )
+
+
+def _member(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def require(params: dict[str, Any], name: str, kind: type) -> Any:
+    """``params[name]``, which must be present and of ``kind``."""
+    value = params.get(name)
+    if value is None:
+        raise _validation("null", _member(name), "Member must not be null")
+    return expect(params, name, kind)
+
+
+def expect(params: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
+    """``params[name]`` when present (then of ``kind``: else ``SerializationException``)."""
+    value = params.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ApiError(
+            "SerializationException", f"{name} must be a {_KIND_NAMES.get(kind, kind.__name__)}."
+        )
+    return value
+
+
+_KIND_NAMES = {str: "string", int: "number", list: "list", dict: "structure"}
+
+
+def length_at_most(name: str, value: Any, limit: int) -> None:
+    if len(value) > limit:
+        shown = orjson.dumps(value).decode() if not isinstance(value, str) else value
+        raise _validation(
+            f"'{shown}'", _member(name), f"Member must have length less than or equal to {limit}"
+        )
+
+
+def length_at_least(name: str, value: Any, limit: int) -> None:
+    if len(value) < limit:
+        shown = orjson.dumps(value).decode() if not isinstance(value, str) else value
+        raise _validation(
+            f"'{shown}'", _member(name), f"Member must have length greater than or equal to {limit}"
+        )
+
+
+def value_between(name: str, value: int, low: int, high: int) -> None:
+    if value < low:
+        raise _validation(
+            f"'{value}'", _member(name), f"Member must have value greater than or equal to {low}"
+        )
+    if value > high:
+        raise _validation(
+            f"'{value}'", _member(name), f"Member must have value less than or equal to {high}"
+        )

@@ -1,0 +1,138 @@
+"""Running the gateway: standalone (``eventbus serve``) or inside a router's event loop.
+
+The listening socket is bound before uvicorn starts, so a port in use is an ``OSError`` for the
+caller instead of uvicorn exiting the process, and port 0 picks a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
+
+import uvicorn
+
+from eventbus.client import AsyncEventBusClient
+from eventbus.config import RuleSet
+from eventbus.connection import connect_async
+from eventbus.gateway.app import create_app
+from eventbus.gateway.auth import resolve_secrets
+from eventbus.gateway.state import DEFAULT_MAX_ENTRIES, Gateway
+from eventbus.metrics import Metrics
+from eventbus.settings import Settings, get_settings
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "bind",
+    "open_gateway",
+    "serve",
+    "serve_in_router",
+]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8088
+
+
+@contextlib.asynccontextmanager
+async def open_gateway(
+    rules: RuleSet,
+    redis_url: str,
+    *,
+    secrets: Mapping[str, str] | None,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+    max_request_bytes: int | None = None,
+    settings: Settings | None = None,
+) -> AsyncIterator[Gateway]:
+    """A gateway with its own Redis connections, closed on exit."""
+    redis = connect_async(redis_url)
+    settings = settings or get_settings()
+    try:
+        yield Gateway(
+            rules=rules,
+            client=AsyncEventBusClient(redis, settings=settings),
+            redis=redis,
+            metrics=Metrics(redis),
+            secrets=secrets,
+            max_entries=max_entries,
+            max_request_bytes=max_request_bytes or 0,
+            settings=settings,
+        )
+    finally:
+        await redis.aclose()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port`` (IPv6 when the host is an IPv6 address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+class _HostedServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to the process hosting it (a router)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _server(gateway: Gateway, *, hosted: bool) -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_app(gateway),
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+    )
+    return _HostedServer(config) if hosted else uvicorn.Server(config)
+
+
+async def serve(gateway: Gateway, sock: socket.socket, *, hosted: bool = False) -> None:
+    """Serve ``gateway`` on ``sock`` until SIGINT/SIGTERM (standalone) or until cancelled.
+
+    Cancelling shuts the server down gracefully (open requests are answered) before re-raising.
+    """
+    server = _server(gateway, hosted=hosted)
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        await serving
+        raise
+
+
+async def serve_in_router(
+    rules: RuleSet,
+    redis_url: str,
+    *,
+    port: int,
+    host: str = DEFAULT_HOST,
+    no_auth: bool = False,
+    credentials_file: str | Path | None = None,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+    max_request_bytes: int | None = None,
+) -> None:
+    """The gateway inside a running event loop (``eventbus run --http PORT``), until cancelled.
+
+    Raises ``CredentialsError`` (say its message, exit 2) for the same key problems as
+    ``eventbus serve``, and ``OSError`` when the port cannot be bound.
+    """
+    secrets = resolve_secrets(host, no_auth=no_auth, credentials_file=credentials_file)
+    sock = bind(host, port)
+    async with open_gateway(
+        rules, redis_url, secrets=secrets, max_entries=max_entries,
+        max_request_bytes=max_request_bytes,
+    ) as gateway:  # fmt: skip
+        await serve(gateway, sock, hosted=True)

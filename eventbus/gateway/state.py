@@ -1,0 +1,52 @@
+"""What a running gateway holds: the loaded rules, a publishing client, metrics and its limits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from eventbus.bus import PartitionMap
+from eventbus.client import AsyncEventBusClient
+from eventbus.config import RuleSet
+from eventbus.metrics import Metrics
+from eventbus.settings import Settings, get_settings
+
+__all__ = [
+    "DEFAULT_MAX_ENTRIES",
+    "REQUEST_OVERHEAD_BYTES",
+    "Gateway",
+    "default_max_request_bytes",
+]
+
+# EventBridge's PutEvents limit; --max-entries raises it.
+DEFAULT_MAX_ENTRIES = 10
+# Room for the JSON around the entries (keys, quoting, escapes) above their own size.
+REQUEST_OVERHEAD_BYTES = 64 * 1024
+
+
+def default_max_request_bytes(max_entries: int, settings: Settings | None = None) -> int:
+    """The body cap when none is given: ``max_entries`` entries of the largest size, + 64 KiB."""
+    return max_entries * (settings or get_settings()).max_entry_bytes + REQUEST_OVERHEAD_BYTES
+
+
+@dataclass(slots=True)
+class Gateway:
+    """One gateway's parts. ``secrets`` maps access key ids to secret keys; None turns
+    authentication off (allowed on loopback only, which the command line enforces)."""
+
+    rules: RuleSet
+    client: AsyncEventBusClient
+    redis: Redis
+    metrics: Metrics
+    secrets: Mapping[str, str] | None
+    max_entries: int = DEFAULT_MAX_ENTRIES
+    max_request_bytes: int = 0
+    settings: Settings = field(default_factory=get_settings)
+    # CloudEvents are published with their own envelope edits, so they keep their own map.
+    partitions: PartitionMap = field(default_factory=PartitionMap)
+
+    def __post_init__(self) -> None:
+        if self.max_request_bytes <= 0:
+            self.max_request_bytes = default_max_request_bytes(self.max_entries, self.settings)
