@@ -1,0 +1,201 @@
+"""Many patterns in one automaton, walked once per event (the design of event-ruler and quamina).
+
+Each branch of each pattern is a path through the automaton: one transition per positive field,
+in path order, then one per absent path; the state it ends in names the pattern. A transition is
+keyed by the field's whole condition set, so branches that begin with the same fields share
+their states, and 10,000 rules that all require ``source = "shop"`` pass through one state.
+
+Matching walks from the start state: for each field path leaving a state, the event's leaves at
+that path are looked up in the transition table (a dict for exact values, indexes for prefix,
+suffix, case-insensitive and numeric conditions, and a short list of predicates for the rest),
+so the cost depends on the event and on how many rules actually match it, not on how many rules
+exist. Each walk carries the array elements chosen so far (see ``flatten``), and a step that
+would pick a leaf from another element of an array already in use is not taken.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from typing import Any
+
+from eventbus.patterns import nodes as n
+from eventbus.patterns.compiled import CompiledPattern
+from eventbus.patterns.flatten import Leaves, Trail, flatten, merge_trails, prefixes_of
+from eventbus.patterns.predicates import Predicate, compile_condition
+from eventbus.patterns.ranges import RangeIndex
+from eventbus.patterns.values import Key
+
+__all__ = ["Automaton"]
+
+_NOTHING: tuple[State, ...] = ()
+
+
+class State:
+    __slots__ = ("absent", "edges", "rules")
+
+    def __init__(self) -> None:
+        self.edges: dict[str, Table] = {}  # field path -> its transitions
+        self.absent: dict[str, State] = {}  # path that must have no value -> next state
+        self.rules: set[str] = set()  # the patterns a walk reaching this state matches
+
+
+class _Affixes:
+    """Prefix (or suffix) texts of one table: one dict probe per distinct text length."""
+
+    __slots__ = ("by_text", "ignore_case", "lengths", "suffix")
+
+    def __init__(self, suffix: bool, ignore_case: bool) -> None:
+        self.suffix = suffix
+        self.ignore_case = ignore_case
+        self.by_text: dict[str, list[State]] = {}
+        self.lengths: list[int] = []
+
+    def add(self, text: str, state: State) -> None:
+        if len(text) not in self.lengths:
+            insort(self.lengths, len(text))
+        self.by_text.setdefault(text, []).append(state)
+
+    def collect(self, value: str, out: list[State]) -> None:
+        if self.ignore_case:
+            value = value.lower()
+        size, by_text = len(value), self.by_text
+        for length in self.lengths:
+            if length > size:
+                break
+            found = by_text.get(value[size - length :] if self.suffix else value[:length])
+            if found:
+                out.extend(found)
+
+
+class Table:
+    """The transitions out of one state on one field path."""
+
+    __slots__ = ("affixes", "anything", "exact", "lower", "numeric", "others", "simple", "targets")
+
+    def __init__(self) -> None:
+        self.targets: dict[frozenset[n.Condition], State] = {}
+        self.exact: dict[Key, list[State]] = {}
+        self.simple = True  # only exact values so far: lookup is one dict probe
+        self.lower: dict[str, list[State]] = {}
+        self.affixes: dict[tuple[bool, bool], _Affixes] = {}
+        self.numeric: RangeIndex[State] | None = None
+        self.anything: list[State] = []
+        self.others: list[tuple[Predicate, State]] = []
+
+    def target(self, conditions: frozenset[n.Condition]) -> State:
+        state = self.targets.get(conditions)
+        if state is None:
+            state = self.targets[conditions] = State()
+            for condition in conditions:
+                self._index(condition, state)
+        return state
+
+    def _index(self, c: n.Condition, state: State) -> None:
+        if isinstance(c, n.Exact):
+            self.exact.setdefault(c.key, []).append(state)
+            return
+        self.simple = False
+        if isinstance(c, n.EqualsIgnoreCase):
+            self.lower.setdefault(c.text, []).append(state)
+        elif isinstance(c, (n.Prefix, n.Suffix)):
+            kind = (isinstance(c, n.Suffix), c.ignore_case)
+            if kind not in self.affixes:
+                self.affixes[kind] = _Affixes(*kind)
+            self.affixes[kind].add(c.text, state)
+        elif isinstance(c, n.Numeric):
+            if self.numeric is None:
+                self.numeric = RangeIndex()
+            self.numeric.add(c, state)
+        elif c == n.Exists(True):
+            self.anything.append(state)
+        else:
+            self.others.append((compile_condition(c), state))
+
+    def lookup(self, key: Key) -> list[State] | tuple[State, ...]:
+        found = self.exact.get(key)
+        if self.simple:
+            return found or _NOTHING
+        out = list(found) if found else []
+        out.extend(self.anything)
+        kind = type(key)
+        if kind is str:
+            if self.lower:
+                out.extend(self.lower.get(key.lower(), _NOTHING))  # type: ignore[union-attr]
+            for affixes in self.affixes.values():
+                affixes.collect(key, out)  # type: ignore[arg-type]
+        elif kind is float and self.numeric is not None:
+            out.extend(self.numeric.find(key))  # type: ignore[arg-type]
+        for test, state in self.others:
+            if test(key):
+                out.append(state)
+        return out
+
+
+class Automaton:
+    """All branches of all added patterns; ``match`` answers the names an event matches."""
+
+    def __init__(self) -> None:
+        self.root = State()
+        self._paths: set[str] = set()
+        self._prefixes: frozenset[str] | None = frozenset()
+
+    def add(self, name: str, pattern: CompiledPattern) -> None:
+        for branch in pattern.branches:
+            state = self.root
+            for field in branch.positive:
+                table = state.edges.get(field.path)
+                if table is None:
+                    table = state.edges[field.path] = Table()
+                state = table.target(field.conditions)
+            for path in branch.absent:
+                nxt = state.absent.get(path)
+                if nxt is None:
+                    nxt = state.absent[path] = State()
+                state = nxt
+            state.rules.add(name)
+        if not pattern.paths <= self._paths:
+            self._paths |= pattern.paths
+            self._prefixes = None
+
+    def match(self, event: dict[str, Any]) -> set[str]:
+        if not isinstance(event, dict):
+            raise TypeError(f"an event must be a JSON object, not {type(event).__name__}")
+        if self._prefixes is None:
+            self._prefixes = prefixes_of(self._paths)
+        leaves = flatten(event, self._paths, self._prefixes)
+        found: set[str] = set()
+        todo: list[tuple[State, Trail]] = [(self.root, ())]
+        seen: set[tuple[State, Trail]] = set()
+        while todo:
+            state, chosen = todo.pop()
+            if state.rules:
+                found |= state.rules
+            for item in _successors(state, chosen, leaves):
+                if item not in seen:
+                    seen.add(item)
+                    todo.append(item)
+        return found
+
+
+def _successors(state: State, chosen: Trail, leaves: Leaves) -> list[tuple[State, Trail]]:
+    """The states one more field takes ``state`` to, each with the array elements it chose."""
+    out: list[tuple[State, Trail]] = []
+    edges = state.edges
+    if len(edges) <= len(leaves):
+        steps = [(table, leaves.get(path)) for path, table in edges.items()]
+    else:
+        steps = [(edges.get(path), found) for path, found in leaves.items()]
+    # Measured hot loop: one lookup per (transition table, leaf) pair the event offers.
+    for table, candidates in steps:
+        if table is None or not candidates:
+            continue
+        for key, trail in candidates:
+            targets = table.lookup(key)
+            if targets:
+                merged = merge_trails(chosen, trail) if trail else chosen
+                if merged is not None:
+                    out.extend((target, merged) for target in targets)
+    for path, target in state.absent.items():
+        if all(merge_trails(chosen, t) is None for _, t in leaves.get(path, ())):
+            out.append((target, chosen))
+    return out

@@ -1,0 +1,113 @@
+"""Numeric ranges indexed so that finding those holding a number costs ~ the ones found.
+
+Three shapes, three structures:
+- ``> x`` / ``>= x`` only: sorted by bound; every range before ``bisect(x)`` holds.
+- ``< x`` / ``<= x`` only: the mirror image.
+- two-sided ranges: the number line is cut at every bound into elementary slots (each bound
+  is a slot of its own, each gap between two bounds another), and each slot lists the ranges
+  covering it; one bisect finds the slot. A slot list is built once, when the index freezes.
+  Wide, overlapping ranges would make the slot lists grow as ranges x bounds, so past a budget
+  the remaining ranges are kept in a list and tested one by one.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from typing import Generic, TypeVar
+
+from eventbus.patterns.nodes import Numeric
+
+__all__ = ["RangeIndex"]
+
+T = TypeVar("T")
+
+# Slot entries allowed per two-sided range before ranges fall back to a linear list.
+_SLOT_BUDGET_PER_RANGE = 64
+
+
+class RangeIndex(Generic[T]):
+    """``Numeric`` conditions -> values (the matcher's next states); ``find(x)`` -> holders."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Numeric, T]] = []
+        self._frozen = False
+        self._lower_bounds: list[float] = []
+        self._lower: list[tuple[bool, T]] = []
+        self._upper_bounds: list[float] = []
+        self._upper: list[tuple[bool, T]] = []
+        self._cuts: list[float] = []
+        self._slots: list[list[T]] = []
+        self._linear: list[tuple[Numeric, T]] = []
+
+    def add(self, condition: Numeric, value: T) -> None:
+        self._pending.append((condition, value))
+        self._frozen = False
+
+    def find(self, x: float) -> list[T]:
+        if not self._frozen:
+            self._freeze()
+        out: list[T] = []
+        i = bisect_left(self._lower_bounds, x)
+        out.extend(v for _, v in self._lower[:i])
+        while i < len(self._lower_bounds) and self._lower_bounds[i] == x:
+            if self._lower[i][0]:
+                out.append(self._lower[i][1])
+            i += 1
+        j = bisect_right(self._upper_bounds, x)
+        out.extend(v for _, v in self._upper[j:])
+        while j > 0 and self._upper_bounds[j - 1] == x:
+            j -= 1
+            if self._upper[j][0]:
+                out.append(self._upper[j][1])
+        if self._slots:
+            out.extend(self._slots[self._slot(x)])
+        for c, v in self._linear:
+            if _holds(c, x):
+                out.append(v)
+        return out
+
+    def _slot(self, x: float) -> int:
+        i = bisect_left(self._cuts, x)
+        return 2 * i + 1 if i < len(self._cuts) and self._cuts[i] == x else 2 * i
+
+    def _freeze(self) -> None:
+        inf = float("inf")
+        lower = sorted(((c, v) for c, v in self._pending if c.high == inf), key=_low)
+        upper = sorted(
+            ((c, v) for c, v in self._pending if c.low == -inf and c.high != inf), key=_high
+        )
+        both = [(c, v) for c, v in self._pending if c.low != -inf and c.high != inf]
+        self._lower_bounds = [c.low for c, _ in lower]
+        self._lower = [(c.low_closed, v) for c, v in lower]
+        self._upper_bounds = [c.high for c, _ in upper]
+        self._upper = [(c.high_closed, v) for c, v in upper]
+        self._build_slots(both)
+        self._frozen = True
+
+    def _build_slots(self, ranges: list[tuple[Numeric, T]]) -> None:
+        self._cuts = sorted({c.low for c, _ in ranges} | {c.high for c, _ in ranges})
+        self._slots = [[] for _ in range(2 * len(self._cuts) + 1)] if ranges else []
+        self._linear = []
+        budget = _SLOT_BUDGET_PER_RANGE * len(ranges)
+        for c, v in ranges:
+            first = self._slot(c.low) + (0 if c.low_closed else 1)
+            last = self._slot(c.high) - (0 if c.high_closed else 1)
+            budget -= last - first + 1
+            if budget < 0:
+                self._linear.append((c, v))
+                continue
+            for slot in range(first, last + 1):
+                self._slots[slot].append(v)
+
+
+def _low(entry: tuple[Numeric, object]) -> float:
+    return entry[0].low
+
+
+def _high(entry: tuple[Numeric, object]) -> float:
+    return entry[0].high
+
+
+def _holds(c: Numeric, x: float) -> bool:
+    above = x > c.low or (c.low_closed and x == c.low)
+    return above and (x < c.high or (c.high_closed and x == c.high))
