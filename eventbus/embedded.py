@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 __all__ = [
     "DEFAULT_FSYNC",
@@ -94,14 +96,20 @@ def stop(directory: Path | None = None) -> EmbeddedRedis | None:
         running = find(directory)
         if running is None:
             return None
-        client = redis.Redis.from_url(running.url)
+        # No retries: the server closing the connection is the expected answer to SHUTDOWN.
+        client = redis.Redis.from_url(running.url, retry=Retry(NoBackoff(), 0))
         try:
             client.shutdown()
         except redis.ConnectionError:
             pass  # the server closes the connection as it exits
         finally:
             client.close()
-        _wait_until(lambda: not _alive(running.pid), STOP_TIMEOUT_SECONDS, "stop")
+        # Redis removes its pid file once its AOF is synced, just before it exits; the process
+        # itself may linger as a zombie until whatever adopted it reaps it.
+        pidfile = directory / "redis.pid"
+        _wait_until(
+            lambda: not pidfile.exists() or not _alive(running.pid), STOP_TIMEOUT_SECONDS, "stop"
+        )
         (directory / "url").unlink(missing_ok=True)
         return running
 
