@@ -38,7 +38,7 @@ from eventbus.errors import (
 from eventbus.patterns import CompiledPattern, Matcher, compile_pattern
 from eventbus.rules import BusConfig, RetryPolicy, Rule, RuleFile, TargetSpec
 from eventbus.schedule import Schedule, parse_schedule
-from eventbus.settings import Settings, get_settings, rule_arn
+from eventbus.settings import DEFAULT_BUS, Settings, get_settings, rule_arn
 from eventbus.targets import TargetConfig, known_target_types, load_target_class
 from eventbus.transform import NO_INPUT, TargetInput, compile_target_input
 
@@ -247,7 +247,8 @@ class _FileReader:
         if not isinstance(rules, list):
             self.report(("rules",), "`rules` must be a list", field="rules")
             return
-        bus = self.header.bus if self.header else None
+        # A broken header still lets every rule be checked; its problems already fail the load.
+        bus = self.header.bus if self.header else DEFAULT_BUS
         for index, raw in enumerate(rules):
             self._check_rule(bus, index, raw)
 
@@ -269,14 +270,14 @@ class _FileReader:
                 )
             return None
 
-    def _check_rule(self, bus: str | None, index: int, raw: Any) -> None:
+    def _check_rule(self, bus: str, index: int, raw: Any) -> None:
         loc: Loc = ("rules", index)
         name = raw.get("name") if isinstance(raw, dict) else None
         name = name if isinstance(name, str) else None
         if name is not None:
             self.rule_names.append((name, _line_of(self.root, (*loc, "name"))))
         model = self._validate(Rule, raw, loc, name)
-        if model is None or bus is None:
+        if model is None:
             return
         problems_before = len(self.problems)
         pattern = self._compile_pattern(model, loc)

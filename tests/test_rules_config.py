@@ -434,6 +434,12 @@ def test_every_problem_of_every_file_is_reported_at_once(tmp_path: Path) -> None
     assert any(name == "c.yml" and line is not None for name, line, _, _ in located)
 
 
+def test_a_bad_header_does_not_hide_the_rules_problems(tmp_path: Path) -> None:
+    text = "bus: a/b\n" + rule_with("schedule_expression: rate(0 minutes)\n")
+    found = problems(write(tmp_path, "r.yaml", text))
+    assert [(p.field, p.line) for p in found] == [("bus", 1), ("schedule_expression", 4)]
+
+
 def test_a_problem_reads_file_line_rule_field_message() -> None:
     problem = RuleProblem("rules/a.yaml", "bad", 3, "r", "targets[0].url")
     assert str(problem) == "rules/a.yaml:3: rule r: targets[0].url: bad"
