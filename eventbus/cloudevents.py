@@ -90,14 +90,20 @@ def _binary(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
     content_type = headers.get("content-type", "")
     if content_type:
         event["datacontenttype"] = content_type
-    if body:
-        if _is_json(_media_type(content_type)):
-            event["data"] = _loads(body, "The event data")
-        else:
-            try:
-                event["data"] = body.decode()
-            except UnicodeDecodeError:
-                event["data_base64"] = base64.b64encode(body).decode()
+    if not body:
+        return event
+    if _is_json(_media_type(content_type)):
+        event["data"] = _loads(body, "The event data")
+        return event
+    try:
+        event["data"] = body.decode()
+    except UnicodeDecodeError:
+        event["data_base64"] = base64.b64encode(body).decode()
+        return event
+    if not content_type:
+        # No datacontenttype: JSON is what CloudEvents implies, so JSON data is read as JSON.
+        with contextlib.suppress(orjson.JSONDecodeError):
+            event["data"] = orjson.loads(body)
     return event
 
 

@@ -1,0 +1,232 @@
+"""CloudEvents 1.0: the mapping onto EventBridge events, and the SDK's three HTTP modes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import redis
+from cloudevents.core.bindings.http import to_binary, to_structured
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from gateway_server import KEY_ID, REGION, SECRET, RunningGateway, running_gateway
+
+from eventbus.cloudevents import (
+    BATCH_CONTENT_TYPE,
+    CloudEventError,
+    map_event,
+    read_http,
+)
+from eventbus.sigv4 import sign_request
+
+# ---- the mapping (pure) ----
+
+EVENT = {
+    "specversion": "1.0", "id": "a1", "source": "shop", "type": "OrderPlaced",
+    "time": "2024-05-01T12:00:00Z", "subject": "order/7", "tenant": "acme", "data": {"n": 1},
+}  # fmt: skip
+
+
+def test_attributes_map_to_envelope_fields_and_the_rest_to_cloudevents() -> None:
+    mapped = map_event(EVENT, "orders")
+    assert mapped.entry == {
+        "Source": "shop", "DetailType": "OrderPlaced", "Detail": '{"n":1}',
+        "EventBusName": "orders", "Time": "2024-05-01T12:00:00Z", "IdempotencyKey": "shop#a1",
+    }  # fmt: skip
+    assert mapped.event_id == "a1"
+    assert mapped.attributes == {"specversion": "1.0", "subject": "order/7", "tenant": "acme"}
+
+
+@pytest.mark.parametrize(
+    ("data", "detail"),
+    [([1, 2], {"data": [1, 2]}), ("text", {"data": "text"}), (7, {"data": 7}),
+     (None, {"data": None})],
+)  # fmt: skip
+def test_data_that_is_not_an_object_is_wrapped(data: Any, detail: dict[str, Any]) -> None:
+    entry = map_event({**EVENT, "data": data}, "b").entry
+    assert orjson.loads(entry["Detail"]) == detail
+
+
+def test_no_data_is_an_empty_detail() -> None:
+    event = {k: v for k, v in EVENT.items() if k != "data"}
+    assert map_event(event, "b").entry["Detail"] == "{}"
+
+
+def test_base64_data_is_kept_as_base64() -> None:
+    event = {**{k: v for k, v in EVENT.items() if k != "data"}, "data_base64": "AAE="}
+    assert orjson.loads(map_event(event, "b").entry["Detail"]) == {"data_base64": "AAE="}
+
+
+@pytest.mark.parametrize("missing", ["id", "source", "type", "specversion"])
+def test_a_required_attribute_missing_is_refused(missing: str) -> None:
+    with pytest.raises(CloudEventError, match=missing):
+        map_event({k: v for k, v in EVENT.items() if k != missing}, "b")
+
+
+def test_other_spec_versions_are_refused() -> None:
+    with pytest.raises(CloudEventError, match=r"0\.3"):
+        map_event({**EVENT, "specversion": "0.3"}, "b")
+
+
+def test_binary_mode_reads_percent_encoded_headers_and_json_body() -> None:
+    headers = {"ce-specversion": "1.0", "ce-id": "x", "ce-source": "s", "ce-type": "t",
+               "ce-subject": "a%20b", "content-type": "application/json"}  # fmt: skip
+    (event,), batch = read_http(headers, b'{"k": 1}')
+    assert not batch
+    assert (event["subject"], event["data"]) == ("a b", {"k": 1})
+
+
+def test_binary_bytes_that_are_not_text_become_base64() -> None:
+    headers = {"ce-specversion": "1.0", "ce-id": "x", "ce-source": "s", "ce-type": "t",
+               "content-type": "application/octet-stream"}  # fmt: skip
+    (event,), _ = read_http(headers, b"\xff\x00")
+    assert event["data_base64"] == "/wA="
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [({"content-type": "application/json"}, b"{}"),
+     ({"content-type": BATCH_CONTENT_TYPE}, b"{}"),
+     ({"content-type": BATCH_CONTENT_TYPE}, b"[1]"),
+     ({"content-type": "application/cloudevents+json"}, b"[]"),
+     ({"content-type": "application/cloudevents+json"}, b"{nope")],
+)  # fmt: skip
+def test_requests_that_are_not_cloudevents_are_refused(
+    headers: dict[str, str], body: bytes
+) -> None:
+    with pytest.raises(CloudEventError):
+        read_http(headers, body)
+
+
+# ---- the SDK against a running gateway ----
+
+RULES = """
+bus: orders
+rules:
+  - name: all-orders
+    event_pattern: {source: [shop]}
+    targets:
+      - {id: out, type: redis_stream, stream: test.ce}
+"""
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: Any
+) -> Iterator[RunningGateway]:
+    rules = tmp_path_factory.mktemp("ce-rules") / "orders.yaml"
+    rules.write_text(RULES)
+    with running_gateway(rules, redis_server.url) as running:
+        yield running
+
+
+@pytest.fixture
+def bus_events(redis_url: str) -> Iterator[Any]:
+    client = redis.Redis.from_url(redis_url)
+
+    def read() -> list[dict[str, Any]]:
+        entries = client.xrange("eb:{orders#0}:events")
+        return [orjson.loads(fields[b"event"]) for _, fields in entries]
+
+    yield read
+    client.close()
+
+
+def _event(**attributes: Any) -> CloudEvent:
+    base = {"type": "OrderPlaced", "source": "shop", "subject": "order/7", "tenant": "acme",
+            "time": datetime(2024, 5, 1, 12, 0, tzinfo=UTC)}  # fmt: skip
+    return CloudEvent(attributes=base | attributes, data={"total": 5})
+
+
+def _send(gateway: RunningGateway, headers: dict[str, str], body: bytes,
+          bus: str = "orders") -> httpx.Response:  # fmt: skip
+    url = f"{gateway.url}/cloudevents/{bus}"
+    signed = sign_request("POST", url, headers, body, key_id=KEY_ID, secret=SECRET, region=REGION)
+    return httpx.post(url, content=body, headers=signed)
+
+
+def _check_envelope(event: dict[str, Any], event_id: str) -> None:
+    assert event["id"] == event_id
+    assert (event["source"], event["detail-type"]) == ("shop", "OrderPlaced")
+    assert (event["time"], event["detail"]) == ("2024-05-01T12:00:00Z", {"total": 5})
+    assert event["cloudevents"]["subject"] == "order/7"
+    assert event["cloudevents"]["tenant"] == "acme"
+
+
+def test_sdk_binary_mode_lands_with_the_mapped_envelope(
+    gateway: RunningGateway, bus_events: Any
+) -> None:
+    message = to_binary(_event(id="bin-1"), JSONFormat())
+    response = _send(gateway, message.headers, message.body)
+    assert (response.status_code, response.json()) == (202, {"EventId": "bin-1"})
+    (event,) = bus_events()
+    _check_envelope(event, "bin-1")
+
+
+def test_sdk_structured_mode_lands_with_the_mapped_envelope(
+    gateway: RunningGateway, bus_events: Any
+) -> None:
+    message = to_structured(_event(id="str-1"), JSONFormat())
+    response = _send(gateway, message.headers, message.body)
+    assert (response.status_code, response.json()) == (202, {"EventId": "str-1"})
+    (event,) = bus_events()
+    _check_envelope(event, "str-1")
+    assert event["cloudevents"]["specversion"] == "1.0"
+
+
+def test_sdk_batch_answers_the_put_events_shape(gateway: RunningGateway, bus_events: Any) -> None:
+    # Given a batch of two good events and one the bus refuses (an aws. source)
+    events = [_event(id="b-1"), _event(id="b-2"), _event(id="b-3", source="aws.s3")]
+    body = b"[" + b",".join(JSONFormat().write(e) for e in events) + b"]"
+    response = _send(gateway, {"Content-Type": BATCH_CONTENT_TYPE}, body)
+    # Then the answer lists each outcome in order
+    assert response.status_code == 200
+    assert response.json()["FailedEntryCount"] == 1
+    first, second, refused = response.json()["Entries"]
+    assert (first, second) == ({"EventId": "b-1"}, {"EventId": "b-2"})
+    assert refused["ErrorCode"] == "NotAuthorizedForSourceException"
+    assert [e["id"] for e in bus_events()] == ["b-1", "b-2"]
+
+
+def test_the_same_event_sent_twice_is_published_once(
+    gateway: RunningGateway, bus_events: Any
+) -> None:
+    message = to_structured(_event(id="dup-1"), JSONFormat())
+    for _ in range(2):
+        assert _send(gateway, message.headers, message.body).json() == {"EventId": "dup-1"}
+    assert len(bus_events()) == 1
+
+
+def test_a_single_refused_event_answers_its_error(gateway: RunningGateway) -> None:
+    message = to_structured(_event(id="x", source="aws.s3"), JSONFormat())
+    response = _send(gateway, message.headers, message.body)
+    assert (response.status_code, response.json()["__type"]) == (
+        400, "NotAuthorizedForSourceException"
+    )
+
+
+def test_a_request_that_is_not_a_cloudevent_is_a_validation_error(gateway: RunningGateway) -> None:
+    response = _send(gateway, {"Content-Type": "application/json"}, b"{}")
+    assert (response.status_code, response.json()["__type"]) == (400, "ValidationException")
+
+
+def test_unsigned_cloudevents_are_refused(gateway: RunningGateway) -> None:
+    message = to_structured(_event(id="u"), JSONFormat())
+    response = httpx.post(f"{gateway.url}/cloudevents/orders", content=message.body,
+                          headers=message.headers)  # fmt: skip
+    assert response.json()["__type"] == "MissingAuthenticationTokenException"
+
+
+def test_the_mapping_imports_nothing_that_does_io() -> None:
+    code = (
+        "import eventbus.cloudevents, eventbus.sigv4, sys; "
+        "print(sorted({'redis', 'httpx', 'asyncio'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
