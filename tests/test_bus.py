@@ -212,6 +212,20 @@ def test_map_redis_errors_turns_redis_errors_into_bus_errors() -> None:
         raise redis.ResponseError("WRONGTYPE")
 
 
+def test_bus_operations_work_on_a_client_that_does_not_decode_replies(redis_url: str) -> None:
+    with redis.Redis.from_url(redis_url) as raw:
+        bus.run(raw, bus.register_bus("default", {"max_len": 1, "dead_letter": {"stream": "d"}}))
+        bus.run(raw, bus.ensure_groups([STREAM]))
+        keyed = ENTRY | {"IdempotencyKey": "k"}
+        result = bus.run(raw, bus.publish([keyed, keyed, ENTRY], bus.PartitionMap()))
+        raw.xreadgroup(keys.ROUTER_GROUP, "c", {STREAM: ">"}, count=1)
+        [report] = bus.run(raw, bus.trim("default"))
+        config = bus.run(raw, bus.read_bus_config("default"))
+    assert result["Entries"][0] == result["Entries"][1]
+    assert (report.length, report.held_back) == (2, True)
+    assert config["dead_letter"] == '{"stream":"d"}'
+
+
 # --- retention ---
 
 
