@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Final
 import orjson
 from pydantic import Field
 
-from eventbus.errors import TargetError, TargetRejected
+from eventbus.errors import BusError, TargetError, TargetRejected
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
 
 __all__ = ["BusConfig", "BusTarget", "forwarded_entry"]
@@ -84,9 +84,14 @@ class BusTarget:
 
     async def send(self, payload: str, ctx: DeliveryContext) -> dict[str, Any] | None:
         entry = forwarded_entry(payload, ctx, self._config)
-        result = self._publish([entry], hops=ctx.hops + 1)
-        if inspect.isawaitable(result):
-            result = await result
+        try:
+            result = self._publish([entry], hops=ctx.hops + 1)
+            if inspect.isawaitable(result):
+                result = await result
+        except BusError as e:
+            raise TargetError(
+                f"bus {self._config.bus_name!r} unavailable: {e}", code="BUS_ERROR"
+            ) from e
         [answer] = result["Entries"]
         if "EventId" in answer and not answer.get("ErrorCode"):
             return {"bus": self._config.bus_name, "event_id": answer["EventId"]}

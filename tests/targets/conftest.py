@@ -94,6 +94,11 @@ class Reply:
 Responder = Callable[[Received], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default 5 resets connections under concurrent sends
+    daemon_threads = True
+
+
 class HttpServer:
     """A threaded http.server on a free port: records every request, answers what it is told.
 
@@ -105,8 +110,7 @@ class HttpServer:
         self.received: list[Received] = []
         self._scripts: dict[str, list[Reply] | Responder] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
