@@ -1,0 +1,19 @@
+"""The data-driven cases in tests/cases/, loaded once with YAML 1.2 (JSON types only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+CASES_DIR = Path(__file__).resolve().parent.parent / "cases"
+
+
+def load_cases(name: str) -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = YAML(typ="safe").load((CASES_DIR / name).read_text("utf-8"))
+    return cases
+
+
+def case_id(case: dict[str, Any]) -> str:
+    return str(case["name"])

@@ -1,0 +1,83 @@
+"""The Matcher's contract: add replaces, remove refuses unknown names, match lists names once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from eventbus.patterns import CompiledPattern, Matcher, compile_pattern
+
+ORDER = {"source": "shop", "detail": {"total": 150, "items": [{"sku": "a"}, {"sku": "b"}]}}
+
+
+def test_match_lists_each_matching_name_once_sorted() -> None:
+    matcher = Matcher()
+    matcher.add("zeta", {"source": ["shop"]})
+    matcher.add("alpha", {"$or": [{"source": ["shop"]}, {"detail": {"total": [150]}}]})
+    matcher.add("other", {"source": ["bank"]})
+    assert matcher.match(ORDER) == ["alpha", "zeta"]
+
+
+def test_add_with_an_existing_name_replaces_the_pattern() -> None:
+    matcher = Matcher()
+    matcher.add("r", {"source": ["shop"]})
+    matcher.add("r", {"source": ["bank"]})
+    assert matcher.match(ORDER) == []
+    assert len(matcher) == 1
+
+
+def test_remove_forgets_the_pattern() -> None:
+    matcher = Matcher()
+    matcher.add("r", {"source": ["shop"]})
+    matcher.remove("r")
+    assert matcher.match(ORDER) == []
+    assert "r" not in matcher
+
+
+def test_remove_of_an_unknown_name_raises_key_error() -> None:
+    with pytest.raises(KeyError):
+        Matcher().remove("nope")
+
+
+def test_add_accepts_json_text_and_compiled_patterns() -> None:
+    matcher = Matcher()
+    matcher.add("text", '{"source": ["shop"]}')
+    matcher.add("compiled", compile_pattern({"detail": {"items": {"sku": ["b"]}}}))
+    assert matcher.match(ORDER) == ["compiled", "text"]
+
+
+def test_adding_after_matching_extends_the_matcher() -> None:
+    matcher = Matcher()
+    matcher.add("a", {"source": ["shop"]})
+    assert matcher.match(ORDER) == ["a"]
+    matcher.add("b", {"detail": {"total": [{"numeric": [">", 100]}]}})
+    assert matcher.match(ORDER) == ["a", "b"]
+
+
+def test_compiled_pattern_names_its_top_level_fields() -> None:
+    compiled = compile_pattern({"source": ["s"], "detail": {"a.b": ["x"]}, "x.y": ["z"]})
+    assert compiled.fields == {"source", "detail", "x"}
+    assert isinstance(compiled, CompiledPattern)
+
+
+def test_explain_is_none_on_a_match_and_names_the_failing_field_otherwise() -> None:
+    assert compile_pattern({"source": ["shop"]}).explain(ORDER) is None
+    compiled = compile_pattern({"source": ["shop"], "detail": {"total": [{"numeric": [">", 200]}]}})
+    assert compiled.explain(ORDER).startswith("detail.total: ")  # type: ignore[union-attr]
+    assert compile_pattern({"x": ["y"]}).explain(ORDER).startswith("x: ")  # type: ignore[union-attr]
+
+
+def test_matching_a_non_object_event_raises_type_error() -> None:
+    with pytest.raises(TypeError):
+        compile_pattern({"a": ["b"]}).matches(["not", "an", "object"])  # type: ignore[arg-type]
+
+
+def test_importing_patterns_loads_no_redis_asyncio_or_httpx() -> None:
+    code = (
+        "import sys, eventbus.patterns, eventbus.patterns.reference; "
+        "print(sorted(m for m in ('redis', 'asyncio', 'httpx') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
