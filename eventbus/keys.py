@@ -80,3 +80,40 @@ __all__ += [
     "delivery_retries",
     "delivery_tag",
 ]
+
+
+# Scheduler. Everything about one schedule rule is one hash tag ``{<bus>/<rule>}``, so a firing's
+# claim, its work entry and the rule's watermark change together in one script.
+SCHEDULER_GROUP = "schedulers"
+
+
+def schedule_tag(bus: str, rule: str) -> str:
+    """The hash tag of one schedule rule's keys: ``{<bus>/<rule>}``."""
+    return f"{{{bus}/{rule}}}"
+
+
+def schedule_claims(bus: str, rule: str) -> str:
+    """Sorted set of every firing ever claimed (live or backfill), member and score = the
+    scheduled time in ms: ``eb:sched:{<bus>/<rule>}:claims``."""
+    return f"eb:sched:{schedule_tag(bus, rule)}:claims"
+
+
+def schedule_firings(bus: str, rule: str) -> str:
+    """Stream of claimed firings not yet enqueued (group ``schedulers``); a pending entry whose
+    holder died is taken over: ``eb:sched:{<bus>/<rule>}:firings``."""
+    return f"eb:sched:{schedule_tag(bus, rule)}:firings"
+
+
+def schedule_state(bus: str, rule: str) -> str:
+    """Hash of a schedule rule's ``first-seen`` and ``watermark`` (ms):
+    ``eb:sched:{<bus>/<rule>}:state``."""
+    return f"eb:sched:{schedule_tag(bus, rule)}:state"
+
+
+__all__ += [
+    "SCHEDULER_GROUP",
+    "schedule_claims",
+    "schedule_firings",
+    "schedule_state",
+    "schedule_tag",
+]
