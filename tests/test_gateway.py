@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,9 +21,13 @@ import redis
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from gateway_server import KEY_ID, REGION, SECRET, RunningGateway, running_gateway
+from redis_server import free_port
 from typer.testing import CliRunner
 
 from eventbus.cli import app
+from eventbus.config import load_rules
+from eventbus.gateway.auth import CredentialsError
+from eventbus.gateway.server import serve_in_router
 from eventbus.sigv4 import sign_request
 
 RULES = """
@@ -414,3 +420,38 @@ def test_serve_process_answers_with_keys_from_a_file(
         process.terminate()
         process.wait(20)
     assert "secret-two" not in (process.stderr.read() if process.stderr else "")
+
+
+async def test_gateway_runs_inside_a_host_event_loop_until_cancelled(
+    rules_dir: Path, redis_url: str, tmp_path: Path
+) -> None:
+    # Given the gateway started the way `eventbus run --http` starts it
+    keys = tmp_path / "keys"
+    keys.write_text(f"{KEY_ID}:{SECRET}\n")
+    port = free_port()
+    started: list[Any] = []
+    task = asyncio.create_task(serve_in_router(
+        load_rules(rules_dir), redis_url, port=port, credentials_file=keys, ready=started.append
+    ))  # fmt: skip
+    # When it answers a signed request
+    url = f"http://127.0.0.1:{port}/"
+    body = orjson.dumps({"Entries": [_entry()]})
+    headers = sign_request("POST", url, {"Content-Type": "application/x-amz-json-1.1",
+                           "X-Amz-Target": "AWSEvents.PutEvents"}, body, key_id=KEY_ID,
+                           secret=SECRET, region=REGION)  # fmt: skip
+    async with httpx.AsyncClient() as client:
+        response = await client.post(url, content=body, headers=headers)
+    assert response.json()["FailedEntryCount"] == 0
+    assert len(started) == 1
+    # Then cancelling it shuts it down and closes the port
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_gateway_inside_a_router_refuses_no_auth_on_a_public_address(rules_dir: Path) -> None:
+    with pytest.raises(CredentialsError, match="loopback"):
+        asyncio.run(serve_in_router(load_rules(rules_dir), "redis://unused", port=0,
+                                    host="0.0.0.0", no_auth=True))  # fmt: skip

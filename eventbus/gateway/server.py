@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 
 import uvicorn
@@ -126,11 +126,13 @@ async def serve_in_router(
     credentials_file: str | Path | None = None,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_request_bytes: int | None = None,
+    ready: Callable[[Gateway], None] | None = None,
 ) -> None:
     """The gateway inside a running event loop (``eventbus run --http PORT``), until cancelled.
 
     Raises ``CredentialsError`` (say its message, exit 2) for the same key problems as
-    ``eventbus serve``, and ``OSError`` when the port cannot be bound.
+    ``eventbus serve``, and ``OSError`` when the port cannot be bound. ``ready`` gets the
+    gateway once it listens; a host that reloads its rules sets ``gateway.rules`` to the new set.
     """
     secrets = resolve_secrets(host, no_auth=no_auth, credentials_file=credentials_file)
     sock = bind(host, port)
@@ -138,4 +140,6 @@ async def serve_in_router(
         rules, redis_url, secrets=secrets, max_entries=max_entries,
         max_request_bytes=max_request_bytes,
     ) as gateway:  # fmt: skip
+        if ready is not None:
+            ready(gateway)
         await serve(gateway, sock, hosted=True)
