@@ -160,6 +160,8 @@ class _Request:
 def _limiter(config: HttpConfig, services: TargetServices) -> RateLimiter | None:
     if config.rate_limit_per_second is None:
         return None
+    if services.redis is None:
+        raise ValueError("http target: rate_limit_per_second needs the bus's Redis")
     key = rate_limit_key(services.bus, services.rule, services.target_id)
     return RateLimiter(
         services.redis, key, config.rate_limit_per_second, max_wait=config.timeout_seconds
