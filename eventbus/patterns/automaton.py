@@ -20,7 +20,7 @@ from typing import Any
 
 from eventbus.patterns import nodes as n
 from eventbus.patterns.compiled import CompiledPattern
-from eventbus.patterns.flatten import Leaves, Trail, flatten, merge_trails, prefixes_of
+from eventbus.patterns.flatten import Leaf, Leaves, PathTree, Trail, flatten, merge_trails
 from eventbus.patterns.predicates import Predicate, compile_condition
 from eventbus.patterns.ranges import RangeIndex
 from eventbus.patterns.values import Key
@@ -40,30 +40,38 @@ class State:
 
 
 class _Affixes:
-    """Prefix (or suffix) texts of one table: one dict probe per distinct text length."""
+    """Prefix (or suffix) texts of one table: one dict probe per distinct text length.
 
-    __slots__ = ("by_text", "ignore_case", "lengths", "suffix")
+    A guarded index holds wildcards under their literal first (or last) segment, each entry
+    with the full wildcard test, so only wildcards sharing the value's start are tried.
+    """
 
-    def __init__(self, suffix: bool, ignore_case: bool) -> None:
+    __slots__ = ("by_text", "guarded", "ignore_case", "lengths", "suffix")
+
+    def __init__(self, suffix: bool, ignore_case: bool, guarded: bool) -> None:
         self.suffix = suffix
         self.ignore_case = ignore_case
-        self.by_text: dict[str, list[State]] = {}
+        self.guarded = guarded
+        self.by_text: dict[str, list[Any]] = {}  # text -> states, or (test, state) if guarded
         self.lengths: list[int] = []
 
-    def add(self, text: str, state: State) -> None:
+    def add(self, text: str, entry: Any) -> None:
         if len(text) not in self.lengths:
             insort(self.lengths, len(text))
-        self.by_text.setdefault(text, []).append(state)
+        self.by_text.setdefault(text, []).append(entry)
 
     def collect(self, value: str, out: list[State]) -> None:
-        if self.ignore_case:
-            value = value.lower()
-        size, by_text = len(value), self.by_text
+        text = value.lower() if self.ignore_case else value
+        size, by_text = len(text), self.by_text
         for length in self.lengths:
             if length > size:
                 break
-            found = by_text.get(value[size - length :] if self.suffix else value[:length])
-            if found:
+            found = by_text.get(text[size - length :] if self.suffix else text[:length])
+            if not found:
+                continue
+            if self.guarded:
+                out.extend(state for test, state in found if test(value))
+            else:
                 out.extend(found)
 
 
@@ -77,7 +85,7 @@ class Table:
         self.exact: dict[Key, list[State]] = {}
         self.simple = True  # only exact values so far: lookup is one dict probe
         self.lower: dict[str, list[State]] = {}
-        self.affixes: dict[tuple[bool, bool], _Affixes] = {}
+        self.affixes: dict[tuple[bool, bool, bool], _Affixes] = {}
         self.numeric: RangeIndex[State] | None = None
         self.anything: list[State] = []
         self.others: list[tuple[Predicate, State]] = []
@@ -98,10 +106,11 @@ class Table:
         if isinstance(c, n.EqualsIgnoreCase):
             self.lower.setdefault(c.text, []).append(state)
         elif isinstance(c, (n.Prefix, n.Suffix)):
-            kind = (isinstance(c, n.Suffix), c.ignore_case)
-            if kind not in self.affixes:
-                self.affixes[kind] = _Affixes(*kind)
-            self.affixes[kind].add(c.text, state)
+            self._affixes(isinstance(c, n.Suffix), c.ignore_case, False).add(c.text, state)
+        elif isinstance(c, n.Wildcard) and (c.segments[0] or c.segments[-1]):
+            suffix = not c.segments[0]
+            text = c.segments[-1] if suffix else c.segments[0]
+            self._affixes(suffix, False, True).add(text, (compile_condition(c), state))
         elif isinstance(c, n.Numeric):
             if self.numeric is None:
                 self.numeric = RangeIndex()
@@ -111,12 +120,19 @@ class Table:
         else:
             self.others.append((compile_condition(c), state))
 
+    def _affixes(self, suffix: bool, ignore_case: bool, guarded: bool) -> _Affixes:
+        kind = (suffix, ignore_case, guarded)
+        if kind not in self.affixes:
+            self.affixes[kind] = _Affixes(*kind)
+        return self.affixes[kind]
+
     def lookup(self, key: Key) -> list[State] | tuple[State, ...]:
         found = self.exact.get(key)
         if self.simple:
             return found or _NOTHING
         out = list(found) if found else []
-        out.extend(self.anything)
+        if self.anything:
+            out.extend(self.anything)
         kind = type(key)
         if kind is str:
             if self.lower:
@@ -125,9 +141,8 @@ class Table:
                 affixes.collect(key, out)  # type: ignore[arg-type]
         elif kind is float and self.numeric is not None:
             out.extend(self.numeric.find(key))  # type: ignore[arg-type]
-        for test, state in self.others:
-            if test(key):
-                out.append(state)
+        if self.others:
+            out.extend([state for test, state in self.others if test(key)])
         return out
 
 
@@ -137,7 +152,7 @@ class Automaton:
     def __init__(self) -> None:
         self.root = State()
         self._paths: set[str] = set()
-        self._prefixes: frozenset[str] | None = frozenset()
+        self._tree: PathTree | None = PathTree.of(())
 
     def add(self, name: str, pattern: CompiledPattern) -> None:
         for branch in pattern.branches:
@@ -155,23 +170,25 @@ class Automaton:
             state.rules.add(name)
         if not pattern.paths <= self._paths:
             self._paths |= pattern.paths
-            self._prefixes = None
+            self._tree = None
 
     def match(self, event: dict[str, Any]) -> set[str]:
         if not isinstance(event, dict):
             raise TypeError(f"an event must be a JSON object, not {type(event).__name__}")
-        if self._prefixes is None:
-            self._prefixes = prefixes_of(self._paths)
-        leaves = flatten(event, self._paths, self._prefixes)
+        if self._tree is None:
+            self._tree = PathTree.of(self._paths)
+        leaves = flatten(event, self._tree)
         found: set[str] = set()
         todo: list[tuple[State, Trail]] = [(self.root, ())]
         seen: set[tuple[State, Trail]] = set()
         while todo:
             state, chosen = todo.pop()
-            if state.rules:
-                found |= state.rules
             for item in _successors(state, chosen, leaves):
-                if item not in seen:
+                target = item[0]
+                if target.rules:
+                    found |= target.rules
+                # A state with nowhere to go is only worth its rule names: no need to visit it.
+                if (target.edges or target.absent) and item not in seen:
                     seen.add(item)
                     todo.append(item)
         return found
@@ -182,20 +199,26 @@ def _successors(state: State, chosen: Trail, leaves: Leaves) -> list[tuple[State
     out: list[tuple[State, Trail]] = []
     edges = state.edges
     if len(edges) <= len(leaves):
-        steps = [(table, leaves.get(path)) for path, table in edges.items()]
+        for path, table in edges.items():
+            candidates = leaves.get(path)
+            if candidates:
+                _advance(table, candidates, chosen, out)
     else:
-        steps = [(edges.get(path), found) for path, found in leaves.items()]
-    # Measured hot loop: one lookup per (transition table, leaf) pair the event offers.
-    for table, candidates in steps:
-        if table is None or not candidates:
-            continue
-        for key, trail in candidates:
-            targets = table.lookup(key)
-            if targets:
-                merged = merge_trails(chosen, trail) if trail else chosen
-                if merged is not None:
-                    out.extend((target, merged) for target in targets)
+        for path, candidates in leaves.items():
+            table = edges.get(path)
+            if table is not None:
+                _advance(table, candidates, chosen, out)
     for path, target in state.absent.items():
         if all(merge_trails(chosen, t) is None for _, t in leaves.get(path, ())):
             out.append((target, chosen))
     return out
+
+
+def _advance(table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]) -> None:
+    # Measured hot loop: one lookup per leaf the event has at this table's path.
+    for key, trail in candidates:
+        targets = table.lookup(key)
+        if targets:
+            merged = merge_trails(chosen, trail) if trail else chosen
+            if merged is not None:
+                out.extend([(target, merged) for target in targets])

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from eventbus.patterns import nodes as n
-from eventbus.patterns.flatten import Leaves, Trail, flatten, merge_trails, prefixes_of
+from eventbus.patterns.flatten import Leaves, PathTree, Trail, flatten, merge_trails
 from eventbus.patterns.parse import parse_pattern
 from eventbus.patterns.predicates import Predicate, compile_conditions
 from eventbus.settings import get_settings
@@ -25,7 +25,7 @@ _Check = tuple[str, Predicate]
 class CompiledPattern:
     """A valid pattern, ready to match; ``branches`` is what the matcher indexes."""
 
-    __slots__ = ("_checks", "_prefixes", "branches", "fields", "paths", "source")
+    __slots__ = ("_checks", "_tree", "branches", "fields", "paths", "source")
 
     def __init__(self, branches: tuple[n.Branch, ...], source: Mapping[str, Any] | str) -> None:
         self.branches = branches
@@ -37,7 +37,7 @@ class CompiledPattern:
         self.paths = frozenset(
             [f.path for b in branches for f in b.positive] + [p for b in branches for p in b.absent]
         )
-        self._prefixes = prefixes_of(self.paths)
+        self._tree = PathTree.of(self.paths)
         # The top-level fields the pattern names (a dotted key counts by its first part).
         self.fields = frozenset(path.split(".", 1)[0] for path in self.paths)
 
@@ -47,7 +47,7 @@ class CompiledPattern:
     def leaves(self, event: dict[str, Any]) -> Leaves:
         if not isinstance(event, dict):
             raise TypeError(f"an event must be a JSON object, not {type(event).__name__}")
-        return flatten(event, self.paths, self._prefixes)
+        return flatten(event, self._tree)
 
     def matches(self, event: dict[str, Any]) -> bool:
         """Whether ``event`` (any dict; no envelope fields are required) matches."""

@@ -12,80 +12,113 @@ Fields that one branch matches must come from the same element of any array they
 id: an array of scalars holds leaves of one path only, and one path is matched by one field, so
 its elements can never be told apart by consistency.
 
-Only the paths a caller names are kept, and objects are entered only when a named path runs
-through them, so an event's fields no rule uses cost a dict lookup each and nothing more.
+Only the paths a caller names are kept: they are given as a ``PathTree`` of their dot-separated
+parts, and the walk enters an object only where the tree goes on, so an event's fields no rule
+uses cost one dict probe each. An event key holding dots (``"state.status"``) is split and
+followed part by part, which is what makes it the same field as nested keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from eventbus.patterns.values import Key, leaf_key
 
-__all__ = ["Leaf", "Leaves", "Trail", "flatten", "merge_trails", "prefixes_of"]
+__all__ = ["Leaf", "Leaves", "PathTree", "Trail", "flatten", "merge_trails"]
 
 Trail = tuple[tuple[int, int], ...]
 Leaf = tuple[Key, Trail]
 Leaves = dict[str, list[Leaf]]
 
 
-def prefixes_of(paths: Iterable[str]) -> frozenset[str]:
-    """``{"a.b.c"}`` -> ``{"a", "a.b"}``: the paths whose objects must be entered."""
-    out = set()
-    for path in paths:
-        parts = path.split(".")
-        out.update(".".join(parts[:i]) for i in range(1, len(parts)))
-    return frozenset(out)
+class PathTree:
+    """``PathTree.of(["a.b", "a.c"])``: a tree whose nodes know their dotted path."""
+
+    __slots__ = ("children", "named", "path")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.children: dict[str, PathTree] = {}
+        self.named = False  # a pattern names this very path
+
+    @classmethod
+    def of(cls, paths: Iterable[str]) -> PathTree:
+        root = cls("")
+        for path in paths:
+            node = root
+            for part in path.split("."):
+                child = node.children.get(part)
+                if child is None:
+                    child = node.children[part] = cls(f"{node.path}.{part}" if node.path else part)
+                node = child
+            node.named = True
+        return root
+
+    def descend(self, dotted_key: str) -> PathTree | None:
+        node: PathTree | None = self
+        for part in dotted_key.split("."):
+            node = node.children.get(part) if node is not None else None
+        return node
 
 
 class _Walk:
-    __slots__ = ("arrays", "names", "out", "prefixes")
+    __slots__ = ("arrays", "out")
 
-    def __init__(self, names: Collection[str], prefixes: Collection[str]) -> None:
-        self.names = names
-        self.prefixes = prefixes
+    def __init__(self) -> None:
         self.out: Leaves = {}
         self.arrays = 0
 
     # Measured hot path: one call per object of the event, so it stays flat and local.
-    def walk_object(self, obj: dict[str, Any], base: str | None, trail: Trail) -> None:
-        names, prefixes, out = self.names, self.prefixes, self.out
+    def walk_object(self, obj: dict[str, Any], node: PathTree, trail: Trail) -> None:
+        children, out = node.children, self.out
         for key, value in obj.items():
-            path = key if base is None else f"{base}.{key}"
-            if isinstance(value, dict):
-                if path in prefixes:
-                    self.walk_object(value, path, trail)
+            child = children.get(key)
+            if child is None:
+                if "." not in key:
+                    continue
+                child = node.descend(key)
+                if child is None:
+                    continue
+            if type(value) is str:  # most leaves: skip the isinstance chain and leaf_key
+                if child.named:
+                    leaves = out.get(child.path)
+                    if leaves is None:
+                        out[child.path] = [(value, trail)]
+                    else:
+                        leaves.append((value, trail))
+            elif isinstance(value, dict):
+                if child.children:
+                    self.walk_object(value, child, trail)
             elif isinstance(value, list):
-                if path in names or path in prefixes:
-                    self.walk_array(value, path, trail)
-            elif path in names:
-                leaves = out.get(path)
-                if leaves is None:
-                    out[path] = [(leaf_key(value), trail)]
-                else:
-                    leaves.append((leaf_key(value), trail))
+                self.walk_array(value, child, trail)
+            elif child.named:
+                out.setdefault(child.path, []).append((leaf_key(value), trail))
 
-    def walk_array(self, items: list[Any], path: str, trail: Trail) -> None:
-        nested = any(isinstance(item, (dict, list)) for item in items)
+    def walk_array(self, items: list[Any], node: PathTree, trail: Trail) -> None:
+        nested = False
+        for item in items:
+            if isinstance(item, (dict, list)):
+                nested = True
+                break
         if nested:
             self.arrays += 1
             array_id = self.arrays
         for index, item in enumerate(items):
             inner = (*trail, (array_id, index)) if nested else trail
             if isinstance(item, dict):
-                if path in self.prefixes:
-                    self.walk_object(item, path, inner)
+                if node.children:
+                    self.walk_object(item, node, inner)
             elif isinstance(item, list):
-                self.walk_array(item, path, inner)
-            elif path in self.names:
-                self.out.setdefault(path, []).append((leaf_key(item), inner))
+                self.walk_array(item, node, inner)
+            elif node.named:
+                self.out.setdefault(node.path, []).append((leaf_key(item), inner))
 
 
-def flatten(event: dict[str, Any], names: Collection[str], prefixes: Collection[str]) -> Leaves:
-    """The leaves of ``event`` at the paths in ``names`` (``prefixes`` = ``prefixes_of(names)``)."""
-    walk = _Walk(names, prefixes)
-    walk.walk_object(event, None, ())
+def flatten(event: dict[str, Any], tree: PathTree) -> Leaves:
+    """The leaves of ``event`` at the paths in ``tree``, by path."""
+    walk = _Walk()
+    walk.walk_object(event, tree, ())
     return walk.out
 
 

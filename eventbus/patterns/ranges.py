@@ -47,24 +47,34 @@ class RangeIndex(Generic[T]):
         if not self._frozen:
             self._freeze()
         out: list[T] = []
-        i = bisect_left(self._lower_bounds, x)
-        out.extend(v for _, v in self._lower[:i])
-        while i < len(self._lower_bounds) and self._lower_bounds[i] == x:
-            if self._lower[i][0]:
-                out.append(self._lower[i][1])
-            i += 1
-        j = bisect_right(self._upper_bounds, x)
-        out.extend(v for _, v in self._upper[j:])
-        while j > 0 and self._upper_bounds[j - 1] == x:
-            j -= 1
-            if self._upper[j][0]:
-                out.append(self._upper[j][1])
+        if self._lower_bounds:
+            self._find_lower(x, out)
+        if self._upper_bounds:
+            self._find_upper(x, out)
         if self._slots:
             out.extend(self._slots[self._slot(x)])
         for c, v in self._linear:
             if _holds(c, x):
                 out.append(v)
         return out
+
+    def _find_lower(self, x: float, out: list[T]) -> None:
+        bounds, lower = self._lower_bounds, self._lower
+        i = bisect_left(bounds, x)
+        out.extend(v for _, v in lower[:i])
+        while i < len(bounds) and bounds[i] == x:
+            if lower[i][0]:
+                out.append(lower[i][1])
+            i += 1
+
+    def _find_upper(self, x: float, out: list[T]) -> None:
+        bounds, upper = self._upper_bounds, self._upper
+        j = bisect_right(bounds, x)
+        out.extend(v for _, v in upper[j:])
+        while j > 0 and bounds[j - 1] == x:
+            j -= 1
+            if upper[j][0]:
+                out.append(upper[j][1])
 
     def _slot(self, x: float) -> int:
         i = bisect_left(self._cuts, x)

@@ -1,0 +1,149 @@
+"""Events/s of the compiled Matcher as rules grow, against a naive loop in the same run.
+
+    .venv/bin/python bench/bench_match.py [--seconds 0.5] [--sizes 10,100,1000,10000]
+
+For each kind of rule it builds a Matcher of 10, 100, 1,000 and 10,000 rules (wildcard up to
+1,000) and times ``Matcher.match`` over realistic events (~20 leaf fields, nested objects and
+arrays; see ``_common.make_event``) drawn so that each event matches a handful of rules. At
+1,000 rules it also times the naive loop ``[n for n, p in rules if p.matches(event)]`` and
+checks that both give the same names. Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import REGIONS, make_events, measure_rate, print_table
+
+from eventbus.patterns import Matcher, compile_pattern
+
+Rule = Callable[[int, int], dict[str, Any]]
+
+
+def exact(i: int, d: int) -> dict[str, Any]:
+    return {"region": [REGIONS[i % 3]], "detail": {"customer": {"id": [f"c-{i % d}"]}}}
+
+
+def prefix(i: int, d: int) -> dict[str, Any]:
+    return {"detail": {"path": [{"prefix": f"/orders/{i % d:05d}/"}]}}
+
+
+def numeric(i: int, d: int) -> dict[str, Any]:
+    low = (i % d) * 10
+    return {"detail": {"total": [{"numeric": [">=", low, "<", low + 10]}]}}
+
+
+def anything_but(i: int, d: int) -> dict[str, Any]:
+    return {
+        "detail": {
+            "customer": {"id": [f"c-{i % d}"]},
+            "status": [{"anything-but": ["cancelled", "failed"]}],
+        }
+    }
+
+
+def wildcard(i: int, d: int) -> dict[str, Any]:
+    return {"detail": {"path": [{"wildcard": f"/orders/{i % d:05d}/*/invoice-*.png"}]}}
+
+
+def _other(i: int, d: int) -> dict[str, Any]:
+    k = i % d
+    options = [
+        {"detail": {"customer": {"email": [{"equals-ignore-case": f"USER{k}@EXAMPLE.COM"}]}}},
+        {"resources": [{"suffix": f":order/{k}"}]},
+        {"detail": {"customer": {"id": [f"c-{k}"]}, "order_id": [{"exists": True}]}},
+        {"detail": {"customer": {"id": [f"c-{k}"]}, "ip": [{"cidr": f"10.{i % 256}.0.0/16"}]}},
+        {"detail": {"items": {"sku": [f"sku-{i % 500}"], "qty": [{"numeric": [">", 2]}]}}},
+    ]
+    return options[(i // 10) % len(options)]  # i % 10 == 9 here: every variant at 100 rules
+
+
+def mixed(i: int, d: int) -> dict[str, Any]:
+    """30% exact, 20% prefix, 20% numeric, 20% anything-but, 10% others; 1% wildcard.
+
+    The mix is the same at every size, so sizes compare like with like; 1,000 rules hold 10
+    wildcard rules (EventBridge allows 30 per bus).
+    """
+    if i % 10 == 9:
+        return wildcard(i, d) if i % 100 == 9 else _other(i, d)
+    makers = [exact, exact, exact, prefix, prefix, numeric, numeric, anything_but, anything_but]
+    return makers[i % 10](i, d)
+
+
+KINDS: dict[str, tuple[Rule, int]] = {  # kind -> (rule maker, largest size)
+    "exact": (exact, 10_000),
+    "prefix": (prefix, 10_000),
+    "numeric range": (numeric, 10_000),
+    "anything-but + exact": (anything_but, 10_000),
+    "wildcard": (wildcard, 1_000),
+    "mixed": (mixed, 10_000),
+}
+
+
+def _domain(size: int) -> int:
+    return max(1, size // 4)  # about four rules of a kind share each value
+
+
+def _matcher(rule: Rule, size: int) -> Matcher:
+    matcher = Matcher()
+    for i in range(size):
+        matcher.add(f"r{i:05d}", rule(i, _domain(size)))
+    return matcher
+
+
+def run(seconds: float, sizes: list[int], events_per_size: int) -> None:
+    headers = ["kind", *[f"{s:,} rules" for s in sizes]]
+    headers += ["naive@1,000", "speedup", f"{sizes[-1]:,}/{sizes[1]:,}", "matches/ev", "agree"]
+    rows = []
+    started = time.perf_counter()
+    for kind, (rule, largest) in KINDS.items():
+        row: list[object] = [kind]
+        rates: dict[int, float] = {}
+        for size in sizes:
+            if size > largest:
+                row.append("-")
+                continue
+            events = make_events(events_per_size, _domain(size))
+            matcher = _matcher(rule, size)
+            rates[size] = measure_rate(matcher.match, events, seconds)
+            row.append(rates[size])
+        row += _naive_columns(rule, rates.get(1000), seconds, events_per_size)
+        top = max(s for s in rates if s <= largest)
+        row.insert(len(sizes) + 3, f"{rates[top] / rates[sizes[1]]:.2f}" if top > sizes[1] else "-")
+        rows.append(row)
+    print_table(headers, rows)
+    print(f"\n(events/s on one core; {time.perf_counter() - started:.0f} s in all)")
+
+
+def _naive_columns(rule: Rule, rate: float | None, seconds: float, count: int) -> list[object]:
+    if rate is None:
+        return ["-", "-", "-", "-"]
+    events = make_events(count, _domain(1000))
+    compiled = [(f"r{i:05d}", compile_pattern(rule(i, _domain(1000)))) for i in range(1000)]
+    naive = measure_rate(lambda e: [n for n, p in compiled if p.matches(e)], events[:200], seconds)
+    matcher = _matcher(rule, 1000)
+    sample = events[:300]
+    agree = all(matcher.match(e) == [n for n, p in compiled if p.matches(e)] for e in sample)
+    per_event = sum(len(matcher.match(e)) for e in sample) / len(sample)
+    return [naive, f"{rate / naive:.0f}x", per_event, "yes" if agree else "NO"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=0.5, help="time per measurement")
+    parser.add_argument("--sizes", default="10,100,1000,10000", help="rule counts to measure")
+    parser.add_argument("--events", type=int, default=2000, help="distinct events per size")
+    args = parser.parse_args()
+    run(args.seconds, [int(s) for s in args.sizes.split(",")], args.events)
+
+
+if __name__ == "__main__":
+    main()
