@@ -205,9 +205,9 @@ def _successors(state: State, chosen: Trail, leaves: Leaves) -> list[tuple[State
                 _advance(table, candidates, chosen, out)
     else:
         for path, candidates in leaves.items():
-            table = edges.get(path)
-            if table is not None:
-                _advance(table, candidates, chosen, out)
+            found = edges.get(path)
+            if found is not None:
+                _advance(found, candidates, chosen, out)
     for path, target in state.absent.items():
         if all(merge_trails(chosen, t) is None for _, t in leaves.get(path, ())):
             out.append((target, chosen))

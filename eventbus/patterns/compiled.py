@@ -8,6 +8,7 @@ case with more than one candidate to try.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from eventbus.patterns import nodes as n
 from eventbus.patterns.flatten import Leaves, PathTree, Trail, flatten, merge_trails
 from eventbus.patterns.parse import parse_pattern
 from eventbus.patterns.predicates import Predicate, compile_conditions
+from eventbus.patterns.values import Key
 from eventbus.settings import get_settings
 
 __all__ = ["CompiledPattern", "compile_pattern"]
@@ -89,12 +91,19 @@ def _why(checks: tuple[_Check, ...], absent: tuple[str, ...], leaves: Leaves) ->
         if not found:
             return f"{path}: no value in the event (missing, an object, or an empty array)"
         if not any(test(key) for key, _ in found):
-            values = ", ".join(repr(key) for key, _ in found[:5])
+            values = ", ".join(_show(key) for key, _ in found[:5])
             return f"{path}: no value matches the pattern (event has {values})"
     for path in absent:
         if path in leaves:
             return f"{path}: present, but the pattern says exists: false"
     return f"{checks[0][0]}: the matching values are in different elements of the same array"
+
+
+def _show(key: Key) -> str:
+    """A leaf as the event wrote it: ``"a"``, ``5`` (not ``5.0``), ``null``."""
+    if isinstance(key, float) and key.is_integer():
+        return str(int(key))
+    return json.dumps(key) if isinstance(key, str) else str(key)
 
 
 def compile_pattern(pattern: Mapping[str, Any] | str | CompiledPattern) -> CompiledPattern:

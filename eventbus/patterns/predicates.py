@@ -7,6 +7,7 @@ index. Every function receives the key of one scalar leaf value and answers whet
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from eventbus.patterns import nodes as n
 from eventbus.patterns.cidr import parse_ip
@@ -103,7 +104,7 @@ def _wildcard(c: n.Wildcard) -> Predicate:
     return lambda v: type(v) is str and wildcard_matches(segments, v)
 
 
-_BUILDERS: dict[type, Callable[[n.Condition], Predicate]] = {  # type: ignore[dict-item]
+_BUILDERS: dict[type, Callable[[Any], Predicate]] = {
     n.Exact: _exact,
     n.Prefix: _prefix,
     n.Suffix: _suffix,

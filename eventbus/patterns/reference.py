@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = ["reference_matches"]
@@ -100,7 +100,7 @@ def _holds(value: Any, leaf: Any) -> bool:
     if not isinstance(value, dict):
         return _same(value, leaf)
     ((operator, operand),) = value.items()
-    return _OPERATORS[operator](operand, leaf)
+    return bool(_OPERATORS[operator](operand, leaf))
 
 
 def _text_op(test: Any) -> Any:
@@ -120,7 +120,7 @@ def _anything_but(operand: Any, leaf: Any) -> bool:
         texts = texts if isinstance(texts, list) else [texts]
         if not isinstance(leaf, str):
             return True
-        tests = {
+        tests: dict[str, Callable[[str], bool]] = {
             "prefix": lambda t: leaf.startswith(t),
             "suffix": lambda t: leaf.endswith(t),
             "equals-ignore-case": lambda t: leaf.lower() == t.lower(),
