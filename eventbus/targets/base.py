@@ -17,11 +17,11 @@ from eventbus.errors import TargetError, TargetRejected, TargetTimeout
 
 __all__ = [
     "DeliveryContext",
-    "TargetServices",
     "Target",
     "TargetConfig",
     "TargetError",
     "TargetRejected",
+    "TargetServices",
     "TargetTimeout",
 ]
 
