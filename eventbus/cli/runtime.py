@@ -1,3 +1,131 @@
-"""CLI commands: runtime."""
+"""CLI commands: the router (``eventbus run``) and the dead letters (``eventbus dlq``)."""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import typer
+
+from eventbus.cli.app import app, dlq_app, fail
+
+_REDIS_HELP = "Redis URL; default $EVENTBUS_REDIS_URL, else the embedded Redis in ./.eventbus/."
+_RULES_HELP = "A rule file or a directory of them."
+
+
+@app.command("run")
+def run(
+    rules: str = typer.Option("rules/", "--rules", help=_RULES_HELP),
+    redis_url: str | None = typer.Option(None, "--redis", help=_REDIS_HELP),
+    claim_idle: float = typer.Option(
+        30.0, "--claim-idle", min=0.0, help="Take over work another router held this long (s)."
+    ),
+    concurrency: int = typer.Option(64, "--concurrency", min=1, help="Deliveries per target."),
+    consumer: str | None = typer.Option(
+        None, "--consumer", help="Consumer name in the groups; default <host>-<pid>."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", help="Log info lines too, not only problems."),
+) -> None:
+    """Run a router: read the buses, match the rules, deliver to the targets.
+
+    Any number of routers may share the buses and queues. SIGHUP (or editing a rule file)
+    reloads the rules; SIGTERM finishes or hands back held work and exits 0.
+    """
+    from eventbus.connection import resolve_redis_url
+    from eventbus.errors import RuleFileError
+    from eventbus.worker import RouterOptions, configure_logging, run_router
+
+    configure_logging(verbose)
+    url = resolve_redis_url(redis_url)
+    options = RouterOptions(claim_idle=claim_idle, concurrency=concurrency, consumer=consumer or "")
+    try:
+        asyncio.run(run_router(url, rules, options))
+    except RuleFileError as e:
+        fail(f"invalid rules:\n{e}")
+
+
+def _filters(bus: str | None, rule: str | None, target: str | None) -> dict[str, str | None]:
+    return {"bus": bus, "rule": rule, "target": target}
+
+
+def _ruleset(rules: str, *, required: bool) -> Any:
+    from eventbus.config import RuleSet, load_rules
+    from eventbus.errors import RuleFileError
+
+    try:
+        return load_rules(rules)
+    except RuleFileError as e:
+        if required:
+            fail(f"invalid rules:\n{e}")
+        typer.echo(f"eventbus: rules not read ({e}); listing bus-level dead letters only", err=True)
+        return RuleSet()
+
+
+_BUS = typer.Option(None, "--bus", help="Only this bus's dead letters.")
+_RULE = typer.Option(None, "--rule", help="Only this rule's.")
+_TARGET = typer.Option(None, "--target", help="Only this target's (its id).")
+_RULES = typer.Option("rules/", "--rules", help=_RULES_HELP)
+_REDIS = typer.Option(None, "--redis", help=_REDIS_HELP)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    rules: str = _RULES,
+    redis_url: str | None = _REDIS,
+    bus: str | None = _BUS,
+    rule: str | None = _RULE,
+    target: str | None = _TARGET,
+) -> None:
+    """Print each dead letter as a JSON line: its stream, its id and its fields."""
+    ruleset = _ruleset(rules, required=False)
+    asyncio.run(_list(redis_url, ruleset, _filters(bus, rule, target)))
+
+
+async def _list(redis_url: str | None, ruleset: Any, filters: dict[str, str | None]) -> None:
+    from eventbus.delivery import dead_letter_streams, iter_dead_letters
+
+    async with _redis(redis_url) as redis:
+        streams = await dead_letter_streams(redis, ruleset)
+        async for stream, entry_id, letter in iter_dead_letters(redis, streams, **filters):
+            line = {"stream": stream, "id": entry_id.decode(), **letter}
+            typer.echo(orjson.dumps(line).decode())
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    rules: str = _RULES,
+    redis_url: str | None = _REDIS,
+    bus: str | None = _BUS,
+    rule: str | None = _RULE,
+    target: str | None = _TARGET,
+) -> None:
+    """Send dead letters back to their own rule and target, with a fresh retry budget.
+
+    Each one re-queued is deleted; one whose rule or target no longer exists is kept and
+    reported, and the exit code is then 1.
+    """
+    ruleset = _ruleset(rules, required=True)
+    report = asyncio.run(_redrive(redis_url, ruleset, _filters(bus, rule, target)))
+    for kept in report.kept:
+        typer.echo(f"kept {kept['stream']} {kept['id']}: {kept['reason']}", err=True)
+    summary = {"requeued": report.requeued, "kept": len(report.kept)}
+    typer.echo(orjson.dumps(summary).decode())
+    if report.kept:
+        raise typer.Exit(1)
+
+
+async def _redrive(redis_url: str | None, ruleset: Any, filters: dict[str, str | None]) -> Any:
+    from eventbus.delivery import dead_letter_streams, redrive
+
+    async with _redis(redis_url) as redis:
+        streams = await dead_letter_streams(redis, ruleset)
+        return await redrive(redis, ruleset, streams, **filters)
+
+
+def _redis(redis_url: str | None) -> Any:
+    from redis.asyncio import Redis
+
+    from eventbus.connection import resolve_redis_url
+
+    return Redis.from_url(resolve_redis_url(redis_url))

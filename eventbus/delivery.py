@@ -1,0 +1,383 @@
+"""Durable delivery queues in Redis: one per (bus, rule, target), with retries and dead letters.
+
+Keys (see ``docs/redis-layout.md``), all of one target in one hash tag ``{<bus>/<rule>/<target>}``:
+
+- ``eb:{<bus>/<rule>/<target>}:q``: a stream of deliveries waiting for the target, read by
+  the consumer group ``deliverers``; an entry is acknowledged once the target took it, or once
+  its retry or dead letter is recorded (in the same MULTI, so nothing falls between the two);
+- ``eb:{<bus>/<rule>/<target>}:retry``: a sorted set of deliveries waiting to be retried, scored
+  by due time (ms since the epoch); a Lua script moves the due ones back to the queue atomically;
+- dead letters: the target's ``dead_letter.stream``, else the bus default, else ``eb:{<bus>}:dlq``.
+
+A queue entry carries everything a delivery needs, so any router can make it::
+
+    delivery-id  <event-id>:<bus>:<rule>:<target-id>     event-id, payload, event (the original)
+    hops         bus-to-bus hops behind the event       since  start of the event-age budget (ms)
+    attempts     attempts already made                  first-attempt-time  ISO 8601 or empty
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from eventbus import keys
+from eventbus.router import Delivery, dead_letter_stream, shape_delivery
+from eventbus.transform import InputContext
+
+if TYPE_CHECKING:
+    from eventbus.config import RuleSet
+
+__all__ = [
+    "DEAD_LETTER_FIELDS",
+    "QueuedDelivery",
+    "RedriveReport",
+    "ack",
+    "dead_letter",
+    "dead_letter_fields",
+    "dead_letter_streams",
+    "enqueue_deliveries",
+    "ensure_group",
+    "iso_ms",
+    "iter_dead_letters",
+    "move_due_retries",
+    "queue_fields",
+    "read_dead_letters",
+    "redrive",
+    "requeue",
+    "retry_later",
+]
+
+# The contract's dead-letter fields, in the order they are written; `hops` follows them so a
+# redrive can restore it.
+DEAD_LETTER_FIELDS = (
+    "event",
+    "bus",
+    "rule",
+    "rule-arn",
+    "target",
+    "delivery-id",
+    "error-code",
+    "error-message",
+    "exhausted-retry-condition",
+    "attempts",
+    "first-attempt-time",
+    "last-attempt-time",
+)
+# Deliveries moved from a retry set back to its queue per script call (bounds the script's time).
+MOVE_BATCH = 500
+
+# KEYS[1] retry zset, KEYS[2] queue stream; ARGV[1] now (ms), ARGV[2] limit. A member is the flat
+# JSON array [field, value, ...] of the queue entry, so XADD gets it back in the same order.
+_MOVE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(member)))
+  redis.call('ZREM', KEYS[1], member)
+end
+return #due
+"""
+
+
+def iso_ms(seconds: float) -> str:
+    """ISO 8601 UTC with milliseconds, e.g. ``2026-01-02T03:04:05.678Z``."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedDelivery:
+    """A delivery as it sits in a target's queue (or retry set)."""
+
+    delivery_id: str
+    event_id: str
+    payload: str
+    event_text: str
+    hops: int
+    since_ms: int
+    attempts: int = 0
+    first_attempt_time: str = ""
+
+    @classmethod
+    def from_entry(cls, fields: dict[bytes, bytes]) -> QueuedDelivery:
+        """Decode a queue entry; ``KeyError`` / ``ValueError`` when it is not one."""
+        return cls(
+            delivery_id=fields[b"delivery-id"].decode(),
+            event_id=fields[b"event-id"].decode(),
+            payload=fields[b"payload"].decode(),
+            event_text=fields[b"event"].decode(),
+            hops=int(fields[b"hops"]),
+            since_ms=int(fields[b"since"]),
+            attempts=int(fields.get(b"attempts", b"0")),
+            first_attempt_time=fields.get(b"first-attempt-time", b"").decode(),
+        )
+
+    @classmethod
+    def from_delivery(cls, d: Delivery) -> QueuedDelivery:
+        assert d.payload is not None, "a delivery with an error goes to the dead letters"
+        return cls(d.delivery_id, d.event_id, d.payload, d.event_text, d.hops, d.since_ms)
+
+    def fields(self) -> dict[str, str | int]:
+        return {
+            "delivery-id": self.delivery_id,
+            "event-id": self.event_id,
+            "payload": self.payload,
+            "event": self.event_text,
+            "hops": self.hops,
+            "since": self.since_ms,
+            "attempts": self.attempts,
+            "first-attempt-time": self.first_attempt_time,
+        }
+
+    def after_attempt(self, started: float) -> QueuedDelivery:
+        """This delivery once one more attempt, started at ``started`` (epoch s), failed."""
+        first = self.first_attempt_time or iso_ms(started)
+        return replace(self, attempts=self.attempts + 1, first_attempt_time=first)
+
+
+def queue_fields(d: Delivery) -> dict[str, str | int]:
+    """The queue entry of a routed delivery."""
+    return QueuedDelivery.from_delivery(d).fields()
+
+
+def dead_letter_fields(
+    d: QueuedDelivery | Delivery,
+    *,
+    bus: str,
+    rule: str,
+    rule_arn: str,
+    target: str,
+    code: str,
+    message: str,
+    condition: str = "",
+    attempts: int = 0,
+    first: str = "",
+    last: str = "",
+) -> dict[str, str | int]:
+    """A dead-letter entry (the contract's fields) for a delivery that will not be made."""
+    return {
+        "event": d.event_text,
+        "bus": bus,
+        "rule": rule,
+        "rule-arn": rule_arn,
+        "target": target,
+        "delivery-id": d.delivery_id,
+        "error-code": code,
+        "error-message": message,
+        "exhausted-retry-condition": condition,
+        "attempts": attempts,
+        "first-attempt-time": first,
+        "last-attempt-time": last,
+        "hops": d.hops,
+    }
+
+
+def _routing_dead_letter(d: Delivery, now: float) -> dict[str, str | int]:
+    """A delivery the router could not make (loop, invalid input): no attempt was made."""
+    stamp = iso_ms(now)
+    return dead_letter_fields(
+        d,
+        bus=d.bus,
+        rule=d.rule,
+        rule_arn=d.rule_arn,
+        target=d.target_id,
+        code=d.error_code,
+        message=d.error_message,
+        first=stamp,
+        last=stamp,
+    )
+
+
+async def ensure_group(redis: Redis, stream: str, group: str = keys.DELIVERY_GROUP) -> None:
+    """Create ``group`` on ``stream`` from its first entry (the stream too); tolerate BUSYGROUP.
+
+    From ``0``, not ``$``: deliveries enqueued before any router saw the queue are not skipped.
+    """
+    try:
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as e:
+        if "BUSYGROUP" not in str(e):
+            raise
+
+
+async def enqueue_deliveries(
+    redis: Redis,
+    deliveries: Iterable[Delivery],
+    *,
+    ack: Sequence[tuple[str, str, Sequence[bytes | str]]] = (),
+) -> None:
+    """Record each delivery in its target's queue (or its dead letters), durably and at once.
+
+    ``ack`` lists (stream, group, ids) to acknowledge in the same MULTI/EXEC: the bus entries
+    these deliveries came from are acknowledged exactly when their deliveries are recorded.
+    """
+    now = time.time()
+    async with redis.pipeline(transaction=True) as pipe:
+        for d in deliveries:
+            if d.error_code:
+                pipe.xadd(d.dead_letter, _routing_dead_letter(d, now))  # type: ignore[arg-type]
+            else:
+                queue = keys.delivery_queue(d.bus, d.rule, d.target_id)
+                pipe.xadd(queue, queue_fields(d))  # type: ignore[arg-type]
+        for stream, group, ids in ack:
+            if ids:
+                pipe.xack(stream, group, *ids)
+        await pipe.execute()
+
+
+async def ack(redis: Redis, acks: dict[str, list[bytes]]) -> None:
+    """Acknowledge delivered queue entries: {queue: [entry ids]} in one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for queue, ids in acks.items():
+            pipe.xack(queue, keys.DELIVERY_GROUP, *ids)
+        await pipe.execute()
+
+
+async def retry_later(
+    redis: Redis, queue: str, retries: str, entry_id: bytes, record: QueuedDelivery, at: float
+) -> None:
+    """Park ``record`` in the retry set until ``at`` (epoch s) and acknowledge its queue entry."""
+    member = orjson.dumps([str(x) for kv in record.fields().items() for x in kv])
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zadd(retries, {member: int(at * 1000)})
+        pipe.xack(queue, keys.DELIVERY_GROUP, entry_id)
+        await pipe.execute()
+
+
+async def dead_letter(
+    redis: Redis, stream: str, fields: dict[str, str | int], *, queue: str, entry_id: bytes
+) -> None:
+    """Write a dead letter and acknowledge the queue entry it replaces."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.xadd(stream, fields)  # type: ignore[arg-type]
+        pipe.xack(queue, keys.DELIVERY_GROUP, entry_id)
+        await pipe.execute()
+
+
+async def move_due_retries(
+    redis: Redis, lanes: Iterable[tuple[str, str]], now_ms: int, limit: int = MOVE_BATCH
+) -> int:
+    """Move due retries back to their queues, for every (retry set, queue); how many moved."""
+    script = redis.register_script(_MOVE_DUE)
+    async with redis.pipeline(transaction=False) as pipe:
+        count = 0
+        for retries, queue in lanes:
+            await script(keys=[retries, queue], args=[now_ms, limit], client=pipe)
+            count += 1
+        if not count:
+            return 0
+        moved = await pipe.execute()
+    return sum(int(n) for n in moved)
+
+
+async def read_dead_letters(
+    redis: Redis, stream: str, *, page: int = 500
+) -> AsyncIterator[tuple[bytes, dict[bytes, bytes]]]:
+    """Every entry of a dead-letter stream, oldest first, read page by page."""
+    start = "-"
+    while True:
+        entries: list[Any] = await redis.xrange(stream, min=start, count=page)
+        for entry_id, fields in entries:
+            yield entry_id, fields
+        if len(entries) < page:
+            return
+        start = "(" + entries[-1][0].decode()
+
+
+async def requeue(
+    redis: Redis, queue: str, record: QueuedDelivery, *, dead_letters: str, entry_id: bytes
+) -> None:
+    """Put a dead letter back in its target's queue and delete it, in one MULTI."""
+    await ensure_group(redis, queue)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.xadd(queue, record.fields())  # type: ignore[arg-type]
+        pipe.xdel(dead_letters, entry_id)
+        await pipe.execute()
+
+
+# --- dead letters: listing and redrive --------------------------------------------------------
+
+
+async def dead_letter_streams(redis: Redis, ruleset: RuleSet) -> list[str]:
+    """Every stream that may hold dead letters: those the rules name, each bus's default, and
+    any bus-level ``eb:{<bus>}:dlq`` found in Redis (buses the rules no longer name)."""
+    streams = {keys.bus_dead_letters(name) for name in ruleset.buses}
+    for bus_name, _rule, target in ruleset.deliveries():
+        streams.add(dead_letter_stream(target, ruleset.buses[bus_name]))
+    async for key in redis.scan_iter(match="eb:{*}:dlq", count=1000, _type="stream"):
+        streams.add(key.decode() if isinstance(key, bytes) else key)
+    return sorted(streams)
+
+
+def _text_fields(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
+
+
+def _selected(letter: dict[str, str], filters: dict[str, str | None]) -> bool:
+    return all(want is None or letter.get(name) == want for name, want in filters.items())
+
+
+async def iter_dead_letters(
+    redis: Redis, streams: Iterable[str], **filters: str | None
+) -> AsyncIterator[tuple[str, bytes, dict[str, str]]]:
+    """(stream, entry id, fields) of each dead letter matching ``bus`` / ``rule`` / ``target``."""
+    for stream in streams:
+        async for entry_id, fields in read_dead_letters(redis, stream):
+            letter = _text_fields(fields)
+            if _selected(letter, filters):
+                yield stream, entry_id, letter
+
+
+@dataclass(slots=True)
+class RedriveReport:
+    requeued: int = 0
+    kept: list[dict[str, str]] = field(default_factory=list)  # {"stream", "id", "reason", ...}
+
+
+async def redrive(
+    redis: Redis, ruleset: RuleSet, streams: Iterable[str], **filters: str | None
+) -> RedriveReport:
+    """Re-queue each selected dead letter to its own rule and target (never to the others),
+    with the same delivery id and a fresh retry budget, and delete it; a letter whose rule or
+    target is gone, or whose input cannot be shaped, is kept and reported."""
+    report = RedriveReport()
+    async for stream, entry_id, letter in iter_dead_letters(redis, streams, **filters):
+        record, reason = _redrive_record(ruleset, letter)
+        if record is None:
+            report.kept.append({"stream": stream, "id": entry_id.decode(), "reason": reason,
+                                "delivery-id": letter.get("delivery-id", "")})  # fmt: skip
+            continue
+        queue = keys.delivery_queue(letter["bus"], letter["rule"], letter["target"])
+        await requeue(redis, queue, record, dead_letters=stream, entry_id=entry_id)
+        report.requeued += 1
+    return report
+
+
+def _redrive_record(
+    ruleset: RuleSet, letter: dict[str, str]
+) -> tuple[QueuedDelivery | None, str]:
+    bus_name, rule_name, target_id = (letter.get(k, "") for k in ("bus", "rule", "target"))
+    try:
+        rule = ruleset.rule(bus_name, rule_name)
+        target = next(t for t in rule.targets if t.id == target_id)
+    except (KeyError, StopIteration):
+        return None, f"rule {rule_name!r} or its target {target_id!r} no longer exists"
+    try:
+        event = orjson.loads(letter["event"])
+        hops = int(letter.get("hops") or 0)
+    except (KeyError, ValueError) as e:
+        return None, f"the dead letter's event cannot be read: {e}"
+    ctx = InputContext(rule_name=rule.name, rule_arn=rule.arn)
+    now_ms = int(time.time() * 1000)
+    d = shape_delivery(event, letter["event"], rule, target, ruleset.buses[bus_name], ctx,
+                       hops=hops, since_ms=now_ms)  # fmt: skip
+    if d.error_code:
+        return None, f"{d.error_code}: {d.error_message}"
+    return replace(QueuedDelivery.from_delivery(d), delivery_id=letter["delivery-id"]), ""

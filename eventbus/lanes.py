@@ -1,0 +1,313 @@
+"""Delivery lanes: one per (bus, rule, target), each sending from its own queue at its own pace.
+
+A lane holds the target instance, the deliveries it has read but not finished, and a semaphore
+bounding how many are sent at once, so a slow, down or failing target fills only its own lane:
+the worker stops reading that lane's queue while it is full and keeps reading the others.
+
+The outcome of each attempt is recorded in Redis before the queue entry is acknowledged:
+success → acknowledged (in batches, see :class:`AckBuffer`); retryable failure → parked in the
+lane's retry set (MULTI with the acknowledgement); final failure → a dead letter (likewise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from redis.asyncio import Redis
+
+from eventbus import keys
+from eventbus.delivery import (
+    QueuedDelivery,
+    dead_letter,
+    dead_letter_fields,
+    iso_ms,
+    retry_later,
+)
+from eventbus.errors import TargetError
+from eventbus.retry import Backoff, Exhausted, RetryLimits, decide_retry
+from eventbus.router import dead_letter_stream
+from eventbus.targets.base import DeliveryContext
+
+if TYPE_CHECKING:
+    from eventbus.config import BusRules, LoadedRule, LoadedTarget
+
+__all__ = ["AckBuffer", "Deliverer", "Lane", "Outcome", "OutcomeHook"]
+
+log = logging.getLogger("eventbus.worker")
+
+MALFORMED_DELIVERY = "MALFORMED_DELIVERY"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a delivery ended, for ``emit_outcome`` (chained steps)."""
+
+    lane: Lane
+    record: QueuedDelivery
+    succeeded: bool
+    attempts: int
+    result: dict[str, Any] | None = None
+    error_code: str = ""
+    error_message: str = ""
+
+
+OutcomeHook = Callable[[Outcome], Awaitable[None]]
+
+
+class AckBuffer:
+    """Queue entries delivered and waiting to be acknowledged, flushed by the queue reader in
+    the same round trip as its next read. A crash before the flush means a duplicate delivery,
+    never a lost one."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list[bytes]] = {}
+
+    def add(self, queue: str, entry_id: bytes) -> None:
+        self.pending.setdefault(queue, []).append(entry_id)
+
+    def take(self) -> dict[str, list[bytes]]:
+        taken, self.pending = self.pending, {}
+        return taken
+
+
+@dataclass(eq=False)
+class Lane:
+    """One target of one rule on one bus, and the deliveries it holds."""
+
+    bus_rules: BusRules
+    rule: LoadedRule
+    target: LoadedTarget
+    instance: Any  # the Target built from ``target``
+    concurrency: int
+    queue: str = ""
+    retries: str = ""
+    queue_bytes: bytes = b""
+    held: set[bytes] = field(default_factory=set)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    backoff: Backoff = field(default_factory=Backoff)
+    limits: RetryLimits = field(default_factory=RetryLimits)
+    on_free: Callable[[], None] | None = None  # told when a held delivery is finished
+    _slots: asyncio.Semaphore | None = None
+
+    def __post_init__(self) -> None:
+        bus, rule, target = self.bus_rules.name, self.rule.name, self.target.id
+        self.queue = keys.delivery_queue(bus, rule, target)
+        self.retries = keys.delivery_retries(bus, rule, target)
+        self.queue_bytes = self.queue.encode()
+        self.refresh(self.bus_rules, self.rule, self.target)
+        self._slots = asyncio.Semaphore(self.concurrency)
+
+    def refresh(self, bus_rules: BusRules, rule: LoadedRule, target: LoadedTarget) -> None:
+        """Adopt a reloaded rule set's objects (same target settings, maybe a new policy)."""
+        self.bus_rules, self.rule, self.target = bus_rules, rule, target
+        cfg = bus_rules.config
+        self.backoff = Backoff(cfg.retry_backoff_base_seconds, cfg.retry_backoff_cap_seconds)
+        self.limits = RetryLimits(
+            target.retry.maximum_retry_attempts, target.retry.maximum_event_age_seconds
+        )
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.bus_rules.name, self.rule.name, self.target.id
+
+    def wants_more(self) -> bool:
+        """Whether to read more of this lane's queue: not while it holds a full load."""
+        return len(self.held) < self.concurrency
+
+    def start(self, entry_id: bytes, fields: dict[bytes, bytes], runner: Deliverer) -> None:
+        """Take a queue entry: it is sent when a slot frees up."""
+        if entry_id in self.held:
+            return
+        self.held.add(entry_id)
+        task = asyncio.create_task(self._run(entry_id, fields, runner))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, entry_id: bytes, fields: dict[bytes, bytes], runner: Deliverer) -> None:
+        assert self._slots is not None
+        try:
+            async with self._slots:
+                await runner.deliver(self, entry_id, fields)
+        except Exception:
+            # Left unacknowledged: another claim (ours or another router's) retries it later.
+            log.exception("delivery %s on %s could not be recorded", entry_id.decode(), self.queue)
+        finally:
+            self.held.discard(entry_id)
+            if self.on_free is not None:
+                self.on_free()
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for the deliveries this lane holds (up to ``timeout`` seconds)."""
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=timeout)
+
+    async def close(self) -> None:
+        try:
+            await self.instance.aclose()
+        except Exception:
+            log.exception("closing target %s of rule %s failed", self.target.id, self.rule.name)
+
+
+class Deliverer:
+    """Sends one queue entry through its lane's target and records what happened."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        acks: AckBuffer,
+        *,
+        on_outcome: OutcomeHook | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.acks = acks
+        self.on_outcome = on_outcome
+        self.clock = clock
+
+    async def deliver(self, lane: Lane, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        try:
+            record = QueuedDelivery.from_entry(fields)
+        except (KeyError, ValueError, UnicodeDecodeError) as e:
+            await self._malformed(lane, entry_id, fields, e)
+            return
+        started = self.clock()
+        try:
+            result = await lane.instance.send(record.payload, self._context(lane, record))
+        except TargetError as e:
+            await self._failed(lane, entry_id, record, started, e, e.retryable, e.code)
+        except Exception as e:  # a target's bug is its delivery's failure, not the router's
+            await self._failed(lane, entry_id, record, started, e, True, "TARGET_ERROR")
+        else:
+            self.acks.add(lane.queue, entry_id)
+            await self._emit(lane, record, True, record.attempts + 1, result=result)
+
+    def _context(self, lane: Lane, record: QueuedDelivery) -> DeliveryContext:
+        return DeliveryContext(
+            delivery_id=record.delivery_id,
+            event_id=record.event_id,
+            bus=lane.bus_rules.name,
+            rule=lane.rule.name,
+            rule_arn=lane.rule.arn,
+            target_id=lane.target.id,
+            attempt=record.attempts + 1,
+            event=orjson.loads(record.event_text),
+            hops=record.hops,
+            extra={"redis": self.redis},
+        )
+
+    async def _failed(
+        self,
+        lane: Lane,
+        entry_id: bytes,
+        record: QueuedDelivery,
+        started: float,
+        error: BaseException,
+        retryable: bool,
+        code: str,
+    ) -> None:
+        message = str(error) or type(error).__name__
+        after = record.after_attempt(started)
+        now = self.clock()
+        decision: Any = Exhausted("")
+        if retryable:
+            retry_after = getattr(error, "retry_after", None)
+            decision = decide_retry(
+                attempts=after.attempts,
+                policy=lane.limits,
+                backoff=lane.backoff,
+                now=now,
+                since=record.since_ms / 1000,
+                retry_after=retry_after,
+            )
+        if not isinstance(decision, Exhausted):
+            log.info(
+                "delivery failed, retrying",
+                extra={"fields": _where(lane, record, code=code, error=message,
+                                        attempt=after.attempts, retry_in=decision.at - now)},
+            )  # fmt: skip
+            await retry_later(self.redis, lane.queue, lane.retries, entry_id, after, decision.at)
+            return
+        fields = dead_letter_fields(
+            after,
+            bus=lane.bus_rules.name,
+            rule=lane.rule.name,
+            rule_arn=lane.rule.arn,
+            target=lane.target.id,
+            code=code,
+            message=message,
+            condition=decision.condition,
+            attempts=after.attempts,
+            first=after.first_attempt_time,
+            last=iso_ms(started),
+        )
+        stream = _dead_letter_stream(lane)
+        log.warning(
+            "delivery dead-lettered",
+            extra={"fields": _where(lane, record, code=code, error=message, dead_letters=stream,
+                                    attempts=after.attempts, condition=decision.condition)},
+        )  # fmt: skip
+        await dead_letter(self.redis, stream, fields, queue=lane.queue, entry_id=entry_id)
+        await self._emit(lane, record, False, after.attempts, code=code, message=message)
+
+    async def _malformed(
+        self, lane: Lane, entry_id: bytes, fields: dict[bytes, bytes], error: Exception
+    ) -> None:
+        """A queue entry someone else wrote wrongly: dead-lettered as it is, never retried."""
+        text = orjson.dumps({k.decode(errors="replace"): v.decode(errors="replace")
+                             for k, v in fields.items()}).decode()  # fmt: skip
+        stamp = iso_ms(self.clock())
+        record = QueuedDelivery("", "", "", text, 0, 0)
+        letter = dead_letter_fields(
+            record,
+            bus=lane.bus_rules.name,
+            rule=lane.rule.name,
+            rule_arn=lane.rule.arn,
+            target=lane.target.id,
+            code=MALFORMED_DELIVERY,
+            message=f"not a delivery queue entry: {error!r}",
+            first=stamp,
+            last=stamp,
+        )
+        log.error("malformed queue entry dead-lettered", extra={"fields": {"queue": lane.queue}})
+        await dead_letter(
+            self.redis, _dead_letter_stream(lane), letter, queue=lane.queue, entry_id=entry_id
+        )
+
+    async def _emit(
+        self,
+        lane: Lane,
+        record: QueuedDelivery,
+        succeeded: bool,
+        attempts: int,
+        *,
+        result: dict[str, Any] | None = None,
+        code: str = "",
+        message: str = "",
+    ) -> None:
+        if self.on_outcome is None or not lane.target.spec.emit_outcome:
+            return
+        outcome = Outcome(lane, record, succeeded, attempts, result, code, message)
+        try:
+            await self.on_outcome(outcome)
+        except Exception:
+            log.exception("could not publish the outcome of %s", record.delivery_id)
+
+
+def _dead_letter_stream(lane: Lane) -> str:
+    return dead_letter_stream(lane.target, lane.bus_rules)
+
+
+def _where(lane: Lane, record: QueuedDelivery, **more: Any) -> dict[str, Any]:
+    return {
+        "bus": lane.bus_rules.name,
+        "rule": lane.rule.name,
+        "target": lane.target.id,
+        "delivery_id": record.delivery_id,
+        **more,
+    }
