@@ -82,8 +82,8 @@ __all__ += [
 ]
 
 
-# Scheduler. Everything about one schedule rule is one hash tag ``{<bus>/<rule>}``, so a firing's
-# claim, its work entry and the rule's watermark change together in one script.
+# Scheduler. A schedule rule's claims and state share the hash tag ``{<bus>/<rule>}``; the work
+# stream of claimed firings is one per bus, so one XACK or XAUTOCLAIM covers many rules.
 SCHEDULER_GROUP = "schedulers"
 
 
@@ -98,16 +98,16 @@ def schedule_claims(bus: str, rule: str) -> str:
     return f"eb:sched:{schedule_tag(bus, rule)}:claims"
 
 
-def schedule_firings(bus: str, rule: str) -> str:
-    """Stream of claimed firings not yet enqueued (group ``schedulers``); a pending entry whose
-    holder died is taken over: ``eb:sched:{<bus>/<rule>}:firings``."""
-    return f"eb:sched:{schedule_tag(bus, rule)}:firings"
-
-
 def schedule_state(bus: str, rule: str) -> str:
     """Hash of a schedule rule's ``first-seen`` and ``watermark`` (ms):
     ``eb:sched:{<bus>/<rule>}:state``."""
     return f"eb:sched:{schedule_tag(bus, rule)}:state"
+
+
+def schedule_firings(bus: str) -> str:
+    """Stream of a bus's claimed firings (fields ``rule``, ``scheduled``), group ``schedulers``;
+    an entry stays pending until its deliveries are queued: ``eb:sched:{<bus>}:firings``."""
+    return f"eb:sched:{{{bus}}}:firings"
 
 
 __all__ += [

@@ -50,6 +50,7 @@ from eventbus.schedule.base import Schedule
 from eventbus.schedule.firing import (
     fire_moment,
     firings_between,
+    iso_ms,
     scheduled_deliveries,
     select_catch_up,
 )
@@ -71,6 +72,8 @@ log = logging.getLogger("eventbus.scheduler")
 # Firings claimed and enqueued per round trip: bounds a MULTI and lets the first firings of a
 # crowded minute reach their queues before the last are shaped.
 BATCH = 500
+# Batches in flight at once (each on its own connection).
+IN_FLIGHT = 4
 # A firing more than this late is missed (EventBridge Scheduler fires within its minute).
 MISSED_AFTER = timedelta(seconds=60)
 # Entries held this long by another instance are taken over (its default matches the router's).
@@ -79,25 +82,32 @@ CLAIM_IDLE = 30.0
 MAX_SLEEP = 1.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# KEYS[1] claims zset, KEYS[2] firings stream, KEYS[3] state hash (one hash tag);
-# ARGV[1] scheduled time (ms), ARGV[2] group, ARGV[3] consumer.
-# Returns the firing's entry id, pending for the consumer, or nil when it was claimed before.
-# Before adding, entries older than the oldest pending one are trimmed: they are done.
+# KEYS[1] the bus's firings stream, then for each firing i its rule's claims zset KEYS[2i] and
+# state hash KEYS[2i+1]; ARGV[1] group, ARGV[2] consumer, then for each firing its rule name
+# ARGV[2i+1] and scheduled time in ms ARGV[2i+2]. Each firing not claimed before is claimed
+# (ZADD NX), raises its rule's watermark and becomes an entry pending for the consumer; the
+# reply is those entries (XREADGROUP's). Entries older than the oldest pending one are done:
+# they are trimmed first.
 _CLAIM = """
-if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[1]) == 0 then return false end
-local mark = tonumber(redis.call('HGET', KEYS[3], 'watermark') or '0')
-if tonumber(ARGV[1]) > mark then redis.call('HSET', KEYS[3], 'watermark', ARGV[1]) end
-redis.pcall('XGROUP', 'CREATE', KEYS[2], ARGV[2], '0', 'MKSTREAM')
-local pending = redis.call('XPENDING', KEYS[2], ARGV[2])
+redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1])
 if pending[1] == 0 then
-  redis.call('XTRIM', KEYS[2], 'MAXLEN', 0)
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
 else
-  redis.call('XTRIM', KEYS[2], 'MINID', pending[2])
+  redis.call('XTRIM', KEYS[1], 'MINID', pending[2])
 end
-redis.call('XADD', KEYS[2], '*', 'scheduled', ARGV[1])
-local read = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', 1,
-                        'STREAMS', KEYS[2], '>')
-return read[1][2][1][1]
+local added = 0
+for i = 1, (#KEYS - 1) / 2 do
+  local ms = ARGV[2 * i + 2]
+  if redis.call('ZADD', KEYS[2 * i], 'NX', ms, ms) == 1 then
+    local mark = tonumber(redis.call('HGET', KEYS[2 * i + 1], 'watermark') or '0')
+    if tonumber(ms) > mark then redis.call('HSET', KEYS[2 * i + 1], 'watermark', ms) end
+    redis.call('XADD', KEYS[1], '*', 'rule', ARGV[2 * i + 1], 'scheduled', ms)
+    added = added + 1
+  end
+end
+if added == 0 then return {} end
+return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'STREAMS', KEYS[1], '>')[1][2]
 """
 # KEYS[1] state hash; ARGV[1] ms. Raises the watermark of a disabled rule to now, so that
 # enabling it later does not count its disabled time as missed.
@@ -145,76 +155,138 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class Firer:
-    """Claims firings and enqueues their deliveries (steps 1 to 3 of the module docstring)."""
+RuleLookup = Callable[[str, str], tuple[LoadedRule, BusRules] | None]
 
-    def __init__(self, redis: Redis, consumer: str, *, settings: Settings | None = None) -> None:
+
+class Firer:
+    """Claims firings and enqueues their deliveries (steps 1 to 3 of the module docstring).
+
+    ``lookup(bus, rule)`` finds the rule of a pending entry this instance did not claim itself
+    (a takeover); without it such entries are left for an instance that has one.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        consumer: str,
+        *,
+        settings: Settings | None = None,
+        lookup: RuleLookup | None = None,
+    ) -> None:
         self.redis = redis
         self.consumer = consumer
         self.settings = settings or get_settings()
+        self.lookup = lookup
         self._claim_script = redis.register_script(_CLAIM)
 
     async def fire(self, firings: Sequence[Firing], batch: int = BATCH) -> int:
-        """Claim and enqueue ``firings``; how many were new (the others were made before)."""
-        made = 0
-        for start in range(0, len(firings), batch):
-            claimed = await self.claim(firings[start : start + batch])
-            await self.enqueue(claimed)
-            made += len(claimed)
-        return made
+        """Claim and enqueue ``firings``; how many were new (the others were made before).
+
+        A few batches are in flight at once, so Redis runs one while the next is shaped."""
+        lanes = asyncio.Semaphore(IN_FLIGHT)
+
+        async def one(chunk: Sequence[Firing]) -> int:
+            async with lanes:
+                claimed = await self.claim(chunk)
+                await self.enqueue(claimed)
+                return len(claimed)
+
+        chunks = [firings[i : i + batch] for i in range(0, len(firings), batch)]
+        return sum(await asyncio.gather(*(one(c) for c in chunks)))
 
     async def claim(self, firings: Sequence[Firing]) -> list[tuple[Firing, Any]]:
         """The firings this call claimed, each with its pending entry id."""
+        by_bus: dict[str, list[Firing]] = {}
+        for f in firings:
+            by_bus.setdefault(f.rule.bus, []).append(f)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for f in firings:
-                bus, name = f.rule.bus, f.rule.name
+            for bus, group in by_bus.items():
+                rule_keys = [
+                    key
+                    for f in group
+                    for key in (
+                        keys.schedule_claims(bus, f.rule.name),
+                        keys.schedule_state(bus, f.rule.name),
+                    )
+                ]
+                args = [arg for f in group for arg in (f.rule.name, _ms(f.scheduled))]
                 await self._claim_script(
-                    keys=[
-                        keys.schedule_claims(bus, name),
-                        keys.schedule_firings(bus, name),
-                        keys.schedule_state(bus, name),
-                    ],
-                    args=[_ms(f.scheduled), keys.SCHEDULER_GROUP, self.consumer],
+                    keys=[keys.schedule_firings(bus), *rule_keys],
+                    args=[keys.SCHEDULER_GROUP, self.consumer, *args],
                     client=pipe,
                 )
             replies = await pipe.execute()
-        return [(f, entry) for f, entry in zip(firings, replies, strict=True) if entry]
+        wanted = {(f.rule.bus, f.rule.name, _ms(f.scheduled)): f for f in firings}
+        return [
+            claimed
+            for bus, entries in zip(by_bus, replies, strict=True)
+            for claimed in self._resolve(bus, entries, wanted)
+        ]
+
+    def _resolve(
+        self, bus: str, entries: Sequence[Any], wanted: dict[tuple[str, str, int], Firing]
+    ) -> list[tuple[Firing, Any]]:
+        """The firings behind pending entries; an entry of an unknown rule stays pending."""
+        found = []
+        for entry_id, raw in entries:
+            fields = dict(zip(raw[::2], raw[1::2], strict=True)) if isinstance(raw, list) else raw
+            name, ms = _text(_field(fields, "rule")), int(_text(_field(fields, "scheduled")))
+            firing = wanted.get((bus, name, ms))
+            if firing is None and self.lookup is not None and (known := self.lookup(bus, name)):
+                firing = Firing(*known, _from_ms(ms))
+            if firing is not None:
+                found.append((firing, entry_id))
+        return found
 
     async def enqueue(self, claimed: Sequence[tuple[Firing, Any]]) -> None:
         """Queue the deliveries of claimed firings and acknowledge them in the same MULTI."""
         if not claimed:
             return
         now_ms = int(time.time() * 1000)
+        ingested = iso_ms(now_ms)
         deliveries: list[Delivery] = []
         done: dict[str, list[Any]] = {}
         for f, entry in claimed:
             deliveries += scheduled_deliveries(
-                f.rule, f.bus_rules, f.scheduled, now_ms=now_ms, settings=self.settings
+                f.rule,
+                f.bus_rules,
+                f.scheduled,
+                now_ms=now_ms,
+                settings=self.settings,
+                ingestion_time=ingested,
             )
-            done.setdefault(keys.schedule_firings(f.rule.bus, f.rule.name), []).append(entry)
+            done.setdefault(keys.schedule_firings(f.rule.bus), []).append(entry)
         acks = [(stream, keys.SCHEDULER_GROUP, ids) for stream, ids in done.items()]
         await enqueue_deliveries(self.redis, deliveries, ack=acks)
 
-    async def take_over(self, rules: Sequence[tuple[LoadedRule, BusRules]], idle: float) -> int:
+    async def take_over(self, buses: Sequence[str], idle: float) -> int:
         """Enqueue the firings other instances claimed ``idle`` seconds ago or more and never
-        enqueued (they died in between); how many."""
+        enqueued (they died in between); how many. Entries of rules no longer in the rule set
+        are acknowledged without firing: their rule is gone."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for rule, _ in rules:
+            for bus in buses:
                 pipe.xautoclaim(
-                    keys.schedule_firings(rule.bus, rule.name),
+                    keys.schedule_firings(bus),
                     keys.SCHEDULER_GROUP,
                     self.consumer,
                     min_idle_time=int(idle * 1000),
                     count=BATCH,
                 )
             replies = await pipe.execute(raise_on_error=False)
-        claimed = [
-            (Firing(rule, bus_rules, _from_ms(int(_text(_field(fields, "scheduled"))))), entry)
-            for (rule, bus_rules), reply in zip(rules, replies, strict=True)
-            if not isinstance(reply, Exception)  # no firing was ever claimed: no group yet
-            for entry, fields in reply[1]
-            if fields
-        ]
+        claimed: list[tuple[Firing, Any]] = []
+        for bus, reply in zip(buses, replies, strict=True):
+            if isinstance(reply, Exception):
+                continue  # nothing was ever claimed on this bus: no group yet
+            entries = [e for e in reply[1] if e[1]]
+            found = self._resolve(bus, entries, {})
+            claimed += found
+            orphans = {e[0] for e in entries} - {entry for _, entry in found}
+            if orphans and self.lookup is not None:
+                log.warning(
+                    "scheduler: dropped firings of removed rules",
+                    extra={"fields": {"bus": bus, "firings": len(orphans)}},
+                )
+                await self.redis.xack(keys.schedule_firings(bus), keys.SCHEDULER_GROUP, *orphans)
         await self.enqueue(claimed)
         return len(claimed)
 
@@ -253,6 +325,7 @@ class Scheduler:
     settings: Settings = field(default_factory=get_settings)
     claim_idle: float = CLAIM_IDLE
     missed_after: timedelta = MISSED_AFTER
+    fired: int = field(init=False, default=0)  # firings this instance made, taken over included
     firer: Firer = field(init=False)
     plans: dict[tuple[str, str], _Plan] = field(init=False, default_factory=dict)
     _heap: list[tuple[float, int, _Plan, datetime | None]] = field(init=False, default_factory=list)
@@ -261,7 +334,7 @@ class Scheduler:
     _next_sweep: datetime = field(init=False, default=EPOCH)
 
     def __post_init__(self) -> None:
-        self.firer = Firer(self.redis, self.consumer, settings=self.settings)
+        self.firer = Firer(self.redis, self.consumer, settings=self.settings, lookup=self._lookup)
         self._raise_watermark = self.redis.register_script(_RAISE_WATERMARK)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -289,6 +362,7 @@ class Scheduler:
                 if plan is not None:
                     self._push(now, plan, f.scheduled)
             raise
+        self.fired += made
         if now >= self._next_sweep:
             await self._sweep(now)
         return made
@@ -382,20 +456,29 @@ class Scheduler:
         assert self._ruleset is not None
         self._next_sweep = now + timedelta(seconds=max(self.claim_idle / 2, MAX_SLEEP))
         scheduled = [
-            (rule, bus)
+            rule
             for bus in self._ruleset.buses.values()
             for rule in bus.rules.values()
             if rule.schedule is not None
         ]
-        taken = await self.firer.take_over(scheduled, self.claim_idle)
+        taken = await self.firer.take_over(sorted({r.bus for r in scheduled}), self.claim_idle)
+        self.fired += taken
         if taken:
             log.warning("scheduler: took over firings", extra={"fields": {"firings": taken}})
         async with self.redis.pipeline(transaction=False) as pipe:
-            for rule, _ in scheduled:
+            for rule in scheduled:
                 if not rule.enabled:
                     state = keys.schedule_state(rule.bus, rule.name)
                     await self._raise_watermark(keys=[state], args=[_ms(now)], client=pipe)
             await pipe.execute()
+
+    def _lookup(self, bus: str, name: str) -> tuple[LoadedRule, BusRules] | None:
+        """A rule of the current rule set, for firings taken over from another instance."""
+        if self._ruleset is None or bus not in self._ruleset.buses:
+            return None
+        bus_rules = self._ruleset.buses[bus]
+        rule = bus_rules.rules.get(name)
+        return (rule, bus_rules) if rule is not None else None
 
 
 async def _sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:

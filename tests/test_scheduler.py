@@ -164,7 +164,7 @@ async def test_a_firing_enqueued_before_its_instance_died_is_not_taken_over(
     firing = Firing(rule, bus, T0.replace(second=0) + MINUTE)
     assert await Firer(clients(), "a", settings=SETTINGS).fire([firing]) == 1
     b = Firer(clients(), "b", settings=SETTINGS)
-    assert await b.take_over([(rule, bus)], idle=0.0) == 0
+    assert await b.take_over(["default"], idle=0.0) == 0
     assert await b.fire([firing]) == 0
     assert times(redis_url) == minutes(1, 1)
 

@@ -35,6 +35,7 @@ __all__ = [
     "fire_moment",
     "firing_id",
     "firings_between",
+    "iso_ms",
     "scheduled_deliveries",
     "scheduled_event",
     "select_catch_up",
@@ -115,9 +116,11 @@ def scheduled_deliveries(
     *,
     now_ms: int,
     settings: Settings | None = None,
+    ingestion_time: str | None = None,
 ) -> list[Delivery]:
     """One delivery per target of ``rule`` for its firing at ``scheduled``, input shaped with
-    EventBridge Scheduler's context attributes.
+    EventBridge Scheduler's context attributes; ``now_ms`` is when the firing is queued
+    (``ingestion_time`` is that moment as text, when the caller has it already).
 
     ``execution-id`` names the firing (it is the event's id) and ``attempt-number`` is 1: the
     payload is shaped once, when the firing is queued, and retries resend that payload.
@@ -125,17 +128,22 @@ def scheduled_deliveries(
     event_id = firing_id(rule.arn, scheduled)
     event = scheduled_event(rule.arn, scheduled, event_id=event_id, settings=settings)
     text = orjson.dumps(event).decode()
-    ingested = datetime.fromtimestamp(now_ms / 1000, UTC)
     ctx = InputContext(
         rule_name=rule.name,
         rule_arn=rule.arn,
-        ingestion_time=ingested.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now_ms % 1000:03d}Z",
+        ingestion_time=ingestion_time or iso_ms(now_ms),
         schedule_arn=rule.arn,
         scheduled_time=event["time"],
         execution_id=event_id,
         attempt_number=1,
     )
     return [_delivery(rule, bus_rules, target, event, text, ctx, now_ms) for target in rule.targets]
+
+
+def iso_ms(ms: int) -> str:
+    """``ms`` since the epoch as ISO 8601 UTC with milliseconds, like ingestion times."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def _delivery(
