@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from eventbus.events import check_test_event
 from eventbus.patterns import compile_pattern
 
 
 def match(pattern: dict[str, Any] | str, event: Any) -> bool:
-    """TestEventPattern: raises for an invalid pattern or an event TestEventPattern refuses."""
+    """TestEventPattern: raises for an invalid pattern or an event TestEventPattern refuses.
+
+    With the runner's ``--raw-json`` the event arrives as JSON text, as AWS received it.
+    """
     compiled = compile_pattern(pattern)
+    event = _parsed(event)
     if not isinstance(event, dict) or not _is_fragment(event, compiled.fields):
         check_test_event(event)
     return compiled.matches(event)
@@ -32,6 +38,11 @@ def _is_fragment(event: dict[str, Any], fields: frozenset[str]) -> bool:
 
 def match_fragment(pattern: dict[str, Any] | str, event: Any) -> bool:
     """The matcher alone: any JSON object is an event (what moto's and event-ruler's rows test)."""
+    event = _parsed(event)
     if not isinstance(event, dict):
         check_test_event(event)
     return compile_pattern(pattern).matches(event)
+
+
+def _parsed(event: Any) -> Any:
+    return orjson.loads(event) if isinstance(event, str) else event
