@@ -406,3 +406,79 @@ async def test_every_target_of_the_rule_gets_the_firing(
     await backfill(clients(), rule, bus, moment, moment, settings=SETTINGS)
     one, two = queued(redis_url, target="one"), queued(redis_url, target="two")
     assert len(one) == len(two) == 1 and one[0]["event"] == two[0]["event"]
+
+
+async def test_a_firing_reaches_its_target_through_the_router(
+    tmp_path: Path, redis_url: str, clients: Callable[[], Redis]
+) -> None:
+    # Given a router delivering the queues, and a scheduler firing from its rule set
+    from eventbus.worker import Router, RouterOptions
+
+    template = {"at": "<aws.scheduler.scheduled-time>", "attempt": "<aws.scheduler.attempt-number>"}
+    target = {"id": "out", "type": "redis_stream", "stream": "out", "input": template}
+    rule_file(tmp_path, targets=[target])
+    client = clients()
+    router = Router(client, tmp_path / "rules.yaml", RouterOptions(consumer="r"), settings=SETTINGS)
+    await router.start()
+    running = asyncio.create_task(router.run())
+    clock = ManualClock(T0)
+    instance = Scheduler(client, lambda: router.table.ruleset, clock=clock, settings=SETTINGS)
+    await instance.tick()
+    # When two minutes pass
+    for k in (1, 2):
+        clock.moment = T0 + k * MINUTE
+        await instance.tick()
+    # Then the target's stream gets both firings, shaped by the target's input
+    while await client.xlen("out") < 2:
+        await asyncio.sleep(0.02)
+    router.stop()
+    await running
+    payloads = [orjson.loads(f[b"payload"]) for _, f in await client.xrange("out")]
+    assert payloads == [
+        {"at": "2030-01-01T00:01:00Z", "attempt": "1"},
+        {"at": "2030-01-01T00:02:00Z", "attempt": "1"},
+    ]
+
+
+# --- the pure part ------------------------------------------------------------------------------
+
+
+def test_the_firing_helpers_import_no_redis_asyncio_or_httpx() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, eventbus.schedule.firing;"
+        " print(sorted({'redis', 'asyncio', 'httpx'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_firings_between_includes_the_bounds_only_when_asked() -> None:
+    from eventbus.schedule import parse_schedule
+    from eventbus.schedule.firing import firings_between
+
+    hourly = parse_schedule("cron(0 * * * ? *)")
+    one, three = datetime(2030, 1, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, 3, tzinfo=UTC)
+    assert [m.hour for m in firings_between(hourly, one, three)] == [2, 3]
+    assert [m.hour for m in firings_between(hourly, one, three, inclusive=True)] == [1, 2, 3]
+
+
+def test_catch_up_selection() -> None:
+    from eventbus.schedule.firing import select_catch_up
+
+    missed = [T0, T0 + MINUTE, T0 + 2 * MINUTE]
+    assert select_catch_up(missed, "none") == []
+    assert select_catch_up(missed, "latest") == [T0 + 2 * MINUTE]
+    assert select_catch_up(missed, "all") == missed
+    assert select_catch_up([], "latest") == []
+
+
+def test_window_offsets_stay_inside_the_window_and_spread_over_it() -> None:
+    from eventbus.schedule.firing import window_offset
+
+    offsets = [window_offset("default", "r", T0 + k * MINUTE, 10) for k in range(2000)]
+    assert all(timedelta(0) <= o < timedelta(minutes=10) for o in offsets)
+    assert offsets == [window_offset("default", "r", T0 + k * MINUTE, 10) for k in range(2000)]
+    assert len({int(o.total_seconds() // 60) for o in offsets}) == 10  # every minute of it used
