@@ -157,7 +157,7 @@ def shape_delivery(
     loop: str = "",
 ) -> Delivery:
     """The delivery of ``event`` to one target; ``loop``, when set, says why it is a loop."""
-    payload, code, message = _shape(event, target, ctx, loop)
+    payload, code, message = _shape(event, event_text, target, ctx, loop)
     return Delivery(
         bus=bus_rules.name,
         rule=rule.name,
@@ -176,11 +176,14 @@ def shape_delivery(
 
 
 def _shape(
-    event: dict[str, Any], target: LoadedTarget, ctx: InputContext, loop: str
+    event: dict[str, Any], event_text: str, target: LoadedTarget, ctx: InputContext, loop: str
 ) -> tuple[str | None, str, str]:
     """(payload, "", "") or (None, error code, error message); ``loop`` says why it is one."""
     if loop:
         return None, LOOP_DETECTED, loop
+    spec = target.spec
+    if not spec.has_input and spec.input_path is None and spec.input_transformer is None:
+        return event_text, "", ""  # the whole event: the text read needs no encoding again
     try:
         return target.input.render(event, ctx), "", ""
     except Exception as e:  # any failure to shape is this event's, not the router's
