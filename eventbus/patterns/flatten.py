@@ -75,7 +75,7 @@ class _Walk:
         for key, value in obj.items():
             child = children.get(key)
             if child is None:
-                if "." not in key:
+                if type(key) is not str or "." not in key:
                     continue
                 child = node.descend(key)
                 if child is None:

@@ -69,6 +69,12 @@ def test_explain_is_none_on_a_match_and_names_the_failing_field_otherwise() -> N
     assert compile_pattern({"x": ["y"]}).explain(ORDER).startswith("x: ")  # type: ignore[union-attr]
 
 
+def test_an_event_dict_with_non_string_keys_is_matched_by_its_string_keys() -> None:
+    event = {1: "x", "a.b": "y", (2, 3): {"c": 1}}
+    assert compile_pattern({"a": {"b": ["y"]}}).matches(event)  # type: ignore[arg-type]
+    assert Matcher().match(event) == []  # type: ignore[arg-type]
+
+
 def test_matching_a_non_object_event_raises_type_error() -> None:
     with pytest.raises(TypeError):
         compile_pattern({"a": ["b"]}).matches(["not", "an", "object"])  # type: ignore[arg-type]
