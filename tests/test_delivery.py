@@ -1,0 +1,169 @@
+"""Delivery queues on a real Redis: enqueue, retry set, dead letters, redrive."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from eventbus import keys
+from eventbus.config import RuleSet, load_rules
+from eventbus.delivery import (
+    DEAD_LETTER_FIELDS,
+    QueuedDelivery,
+    dead_letter_streams,
+    enqueue_deliveries,
+    ensure_group,
+    iter_dead_letters,
+    move_due_retries,
+    redrive,
+    retry_later,
+)
+from eventbus.router import LOOP_DETECTED, Delivery, route
+
+RULES = """
+bus: default
+rules:
+  - name: orders
+    event_pattern: {source: [shop]}
+    targets:
+      - id: a
+        type: log
+      - id: b
+        type: log
+        dead_letter: {stream: b-dead}
+"""
+EVENT = {"id": "e1", "source": "shop", "detail-type": "x", "detail": {}}
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def ruleset(tmp_path: Path) -> RuleSet:
+    (tmp_path / "r.yaml").write_text(RULES)
+    return load_rules(tmp_path)
+
+
+def deliveries(ruleset: RuleSet, hops: int = 0) -> list[Delivery]:
+    bus = ruleset.buses["default"]
+    return route(EVENT, bus, matcher=ruleset.matcher("default"), hops=hops, since_ms=1000)
+
+
+def text(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in fields.items()}
+
+
+async def test_each_delivery_lands_in_its_own_targets_queue(redis: Redis, ruleset: RuleSet) -> None:
+    await enqueue_deliveries(redis, deliveries(ruleset))
+    for target in ("a", "b"):
+        entries = await redis.xrange(keys.delivery_queue("default", "orders", target))
+        assert len(entries) == 1
+        record = QueuedDelivery.from_entry(entries[0][1])
+        assert record.delivery_id == f"e1:default:orders:{target}"
+        assert orjson.loads(record.payload) == EVENT
+        assert (record.attempts, record.since_ms, record.hops) == (0, 1000, 0)
+
+
+async def test_the_bus_entry_is_acknowledged_with_its_deliveries(
+    redis: Redis, ruleset: RuleSet
+) -> None:
+    stream = keys.bus_stream("default", 0)
+    await ensure_group(redis, stream, keys.ROUTER_GROUP)
+    entry_id = await redis.xadd(stream, {"event": orjson.dumps(EVENT)})
+    await redis.xreadgroup(keys.ROUTER_GROUP, "c", {stream: ">"})
+    acks = [(stream, keys.ROUTER_GROUP, [entry_id])]
+    await enqueue_deliveries(redis, deliveries(ruleset), ack=acks)
+    assert (await redis.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
+
+
+async def test_undeliverable_deliveries_become_dead_letters_with_the_contract_fields(
+    redis: Redis, ruleset: RuleSet
+) -> None:
+    await enqueue_deliveries(redis, deliveries(ruleset, hops=99))
+    [(_, a)] = await redis.xrange("eb:{default}:dlq")
+    [(_, b)] = await redis.xrange("b-dead")
+    letter = text(a)
+    assert set(DEAD_LETTER_FIELDS) <= set(letter)
+    assert letter["error-code"] == LOOP_DETECTED
+    assert letter["delivery-id"] == "e1:default:orders:a"
+    assert letter["rule-arn"].endswith(":rule/orders")
+    assert (letter["exhausted-retry-condition"], letter["attempts"]) == ("", "0")
+    assert orjson.loads(letter["event"]) == EVENT
+    assert text(b)["target"] == "b"
+    assert await redis.xlen(keys.delivery_queue("default", "orders", "a")) == 0
+
+
+async def test_a_retry_waits_in_the_retry_set_until_due_then_returns_to_the_queue(
+    redis: Redis, ruleset: RuleSet
+) -> None:
+    queue = keys.delivery_queue("default", "orders", "a")
+    retries = keys.delivery_retries("default", "orders", "a")
+    await ensure_group(redis, queue)
+    await enqueue_deliveries(redis, deliveries(ruleset)[:1])
+    [[_, [(entry_id, fields)]]] = await redis.xreadgroup(keys.DELIVERY_GROUP, "c", {queue: ">"})
+    record = QueuedDelivery.from_entry(fields).after_attempt(time.time())
+    due = time.time() + 60
+    await retry_later(redis, queue, retries, entry_id, record, due)
+    assert (await redis.xpending(queue, keys.DELIVERY_GROUP))["pending"] == 0
+    assert await move_due_retries(redis, [(retries, queue)], int(time.time() * 1000)) == 0
+    assert await move_due_retries(redis, [(retries, queue)], int(due * 1000) + 1) == 1
+    assert await redis.zcard(retries) == 0
+    [[_, [(_, back)]]] = await redis.xreadgroup(keys.DELIVERY_GROUP, "c", {queue: ">"})
+    again = QueuedDelivery.from_entry(back)
+    assert again.attempts == 1 and again.first_attempt_time == record.first_attempt_time
+    assert again.payload == record.payload and again.delivery_id == record.delivery_id
+
+
+async def test_dead_letter_streams_include_named_default_and_found_ones(
+    redis: Redis, ruleset: RuleSet
+) -> None:
+    await redis.xadd("eb:{old-bus}:dlq", {"x": "1"})
+    streams = await dead_letter_streams(redis, ruleset)
+    assert streams == ["b-dead", "eb:{default}:dlq", "eb:{old-bus}:dlq"]
+
+
+async def test_dead_letters_can_be_filtered(redis: Redis, ruleset: RuleSet) -> None:
+    await enqueue_deliveries(redis, deliveries(ruleset, hops=99))
+    streams = await dead_letter_streams(redis, ruleset)
+    found = [letter["target"] async for _, _, letter in iter_dead_letters(redis, streams)]
+    assert sorted(found) == ["a", "b"]
+    only_b = [x async for x in iter_dead_letters(redis, streams, target="b", rule="orders")]
+    assert [letter["target"] for _, _, letter in only_b] == ["b"]
+
+
+async def test_redrive_requeues_to_its_own_target_with_the_same_delivery_id(
+    redis: Redis, ruleset: RuleSet
+) -> None:
+    await enqueue_deliveries(redis, deliveries(ruleset, hops=99))
+    streams = await dead_letter_streams(redis, ruleset)
+    report = await redrive(redis, ruleset, streams, target="b")
+    assert (report.requeued, report.kept) == (1, [])
+    assert await redis.xlen("b-dead") == 0
+    assert await redis.xlen("eb:{default}:dlq") == 1  # a's letter was not selected
+    assert await redis.xlen(keys.delivery_queue("default", "orders", "a")) == 0
+    [(_, fields)] = await redis.xrange(keys.delivery_queue("default", "orders", "b"))
+    record = QueuedDelivery.from_entry(fields)
+    assert record.delivery_id == "e1:default:orders:b"
+    assert record.attempts == 0 and record.since_ms > 1000  # a fresh retry budget
+
+
+async def test_redrive_keeps_letters_whose_rule_or_target_is_gone(
+    redis: Redis, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    await enqueue_deliveries(redis, deliveries(ruleset, hops=99))
+    (tmp_path / "r.yaml").write_text(RULES.replace("id: b", "id: c"))
+    changed = load_rules(tmp_path)
+    report = await redrive(redis, changed, ["b-dead", "eb:{default}:dlq"])
+    assert report.requeued == 1
+    assert [k["delivery-id"] for k in report.kept] == ["e1:default:orders:b"]
+    assert "no longer exists" in report.kept[0]["reason"]
+    assert await redis.xlen("b-dead") == 1
