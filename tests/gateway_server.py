@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from eventbus.config import load_rules
 from eventbus.gateway.server import bind, open_gateway, serve
@@ -68,3 +74,34 @@ def running_gateway(
         yield running
     finally:
         running.stop()
+
+
+@contextmanager
+def running_router(rules: str | Path, redis_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``eventbus run`` as its own process, stopped with SIGTERM at the end."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTBUS_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "eventbus", "run", "--rules", str(rules), "--redis", redis_url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def wait_for_stream(
+    redis_url: str, stream: str, count: int = 1, timeout: float = 30.0
+) -> list[Any]:
+    """The first ``count`` entries of ``stream``, waiting (bounded) for a router to write them."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            entries = client.xrange(stream)
+            if len(entries) >= count or time.monotonic() > deadline:
+                return list(entries)
+            time.sleep(0.05)
+    finally:
+        client.close()

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +16,15 @@ import redis
 from cloudevents.core.bindings.http import to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-from gateway_server import KEY_ID, REGION, SECRET, RunningGateway, running_gateway
+from gateway_server import (
+    KEY_ID,
+    REGION,
+    SECRET,
+    RunningGateway,
+    running_gateway,
+    running_router,
+    wait_for_stream,
+)
 
 from eventbus.cloudevents import (
     BATCH_CONTENT_TYPE,
@@ -230,3 +239,26 @@ def test_the_mapping_imports_nothing_that_does_io() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_sdk_events_reach_their_target_with_the_mapped_envelope(
+    gateway: RunningGateway, tmp_path: Path, redis_url: str
+) -> None:
+    # Given a router on the orders bus's rules
+    rules = tmp_path / "orders.yaml"
+    rules.write_text(RULES)
+    with running_router(rules, redis_url):
+        # When the SDK sends one event in binary mode and two in a batch
+        message = to_binary(_event(id="e2e-1"), JSONFormat())
+        assert _send(gateway, message.headers, message.body).status_code == 202
+        batch = [_event(id="e2e-2"), _event(id="e2e-3")]
+        body = b"[" + b",".join(JSONFormat().write(e) for e in batch) + b"]"
+        assert _send(gateway, {"Content-Type": BATCH_CONTENT_TYPE}, body).status_code == 200
+        # Then the target receives all three, each with the mapped envelope
+        entries = wait_for_stream(redis_url, "test.ce", count=3)
+    payloads = sorted((orjson.loads(fields[b"payload"]) for _, fields in entries),
+                      key=lambda e: e["id"])  # fmt: skip
+    assert [p["id"] for p in payloads] == ["e2e-1", "e2e-2", "e2e-3"]
+    for payload in payloads:
+        _check_envelope(payload, payload["id"])

@@ -20,7 +20,15 @@ import pytest
 import redis
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from gateway_server import KEY_ID, REGION, SECRET, RunningGateway, running_gateway
+from gateway_server import (
+    KEY_ID,
+    REGION,
+    SECRET,
+    RunningGateway,
+    running_gateway,
+    running_router,
+    wait_for_stream,
+)
 from redis_server import free_port
 from typer.testing import CliRunner
 
@@ -455,3 +463,18 @@ def test_gateway_inside_a_router_refuses_no_auth_on_a_public_address(rules_dir: 
     with pytest.raises(CredentialsError, match="loopback"):
         asyncio.run(serve_in_router(load_rules(rules_dir), "redis://unused", port=0,
                                     host="0.0.0.0", no_auth=True))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_boto3_events_reach_their_target_through_a_router(
+    gateway: RunningGateway, events: Any, rules_dir: Path, redis_url: str
+) -> None:
+    # Given a router on the same rules
+    with running_router(rules_dir, redis_url):
+        # When boto3 publishes an order through the gateway
+        result = events.put_events(Entries=[_entry(Detail='{"order": 7}')])
+        # Then the rule's redis_stream target receives the whole event
+        (entry,) = wait_for_stream(redis_url, "test.orders")
+    payload = orjson.loads(entry[1][b"payload"])
+    assert payload["id"] == result["Entries"][0]["EventId"]
+    assert payload["detail"] == {"order": 7}
