@@ -30,7 +30,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,6 +154,7 @@ class Router:
         self._stopping.set()
 
     def request_reload(self) -> None:
+        """Reload the rules at the next poll (SIGHUP)."""
         self._reload_now.set()
 
     async def start(self) -> None:
@@ -171,10 +172,9 @@ class Router:
         background = [asyncio.create_task(c) for c in helpers]
         log.info("router started", extra={"fields": {"consumer": self.consumer}})
         await self._stopping.wait()
-        await asyncio.gather(*readers, return_exceptions=True)
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        # The loops see the stop themselves: cancelling them inside a redis-py call can leave
+        # the cancellation swallowed and the loop running.
+        await asyncio.gather(*readers, *background, return_exceptions=True)
         await self._finish()
 
     async def _finish(self) -> None:
@@ -259,10 +259,16 @@ class Router:
         log.warning("rules reloaded", extra={"fields": {"lanes": len(self.lanes)}})
         return True
 
-    async def _reload_loop(self) -> None:
-        while True:
+    async def _ticks(self, interval: float) -> AsyncIterator[None]:
+        """Yield every ``interval`` seconds until the router stops."""
+        while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reload_now.wait(), self.options.reload_poll)
+                await asyncio.wait_for(self._stopping.wait(), interval)
+            if not self._stopping.is_set():
+                yield
+
+    async def _reload_loop(self) -> None:
+        async for _ in self._ticks(self.options.reload_poll):
             requested = self._reload_now.is_set()
             self._reload_now.clear()
             if requested or _signature(self.rules_path) != self._rules_signature:
@@ -406,8 +412,7 @@ class Router:
             await ack(self.redis, acks)
 
     async def _retry_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.options.retry_poll)
+        async for _ in self._ticks(self.options.retry_poll):
             pairs = [(lane.retries, lane.queue) for lane in self.lanes.values()]
             await self._guard("moving retries", move_due_retries(self.redis, pairs, _now_ms()))
 
@@ -415,8 +420,7 @@ class Router:
 
     async def _claim_loop(self) -> None:
         interval = max(min(self.options.claim_idle / 3, 10.0), 0.05)
-        while True:
-            await asyncio.sleep(interval)
+        async for _ in self._ticks(interval):
             await self._guard("keeping held deliveries", self._heartbeat())
             await self._guard("claiming idle entries", self.claim_idle_entries())
 
@@ -470,8 +474,7 @@ class Router:
     # --- retention, outcomes, errors ---------------------------------------------------------
 
     async def _trim_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.options.trim_interval)
+        async for _ in self._ticks(self.options.trim_interval):
             for name in list(self.table.buses):
                 await self._guard("trimming", bus_ops.run_async(self.redis, bus_ops.trim(name)))
 

@@ -1,0 +1,326 @@
+"""The router process, in-process, end to end on a real Redis: route, deliver, retry, dead-letter,
+claim, reload, outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from eventbus import keys
+from eventbus.client import AsyncEventBusClient
+from eventbus.settings import Settings
+from eventbus.targets.base import DeliveryContext
+from eventbus.targets.memory import forget, recorded
+from eventbus.worker import EVENT_TOO_LARGE, MALFORMED_EVENT, Router, RouterOptions
+
+FAST = RouterOptions(claim_idle=0.5, retry_poll=0.02, reload_poll=0.05, block_ms=20)
+BUS_CONFIG = """
+bus_config:
+  retry_backoff_base_seconds: 0.01
+  retry_backoff_cap_seconds: 0.05
+"""
+
+
+def rules_text(*targets: str, pattern: str = "{source: [shop]}", extra_rules: str = "") -> str:
+    body = "\n".join(f"      - {t}" for t in targets)
+    return f"""bus: default
+{BUS_CONFIG}
+rules:
+  - name: orders
+    event_pattern: {pattern}
+    targets:
+{body}
+{extra_rules}"""
+
+
+async def boom(payload: str, ctx: DeliveryContext) -> None:
+    """A target function with a bug: not a TargetError."""
+    raise ZeroDivisionError("a bug in the target")
+
+
+@pytest.fixture(autouse=True)
+def _clean_memory_targets() -> None:
+    forget()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@asynccontextmanager
+async def running(
+    redis: Redis, rules_dir: Path, text: str, *, options: RouterOptions = FAST, **kw: Any
+) -> AsyncIterator[Router]:
+    (rules_dir / "rules.yaml").write_text(text)
+    router = Router(redis, rules_dir, options, **kw)
+    await router.start()
+    task = asyncio.create_task(router.run())
+    try:
+        yield router
+    finally:
+        router.stop()
+        await asyncio.wait_for(task, 30)
+
+
+async def put(redis: Redis, n: int = 1, *, hops: int = 0, **entry: Any) -> list[str]:
+    client = AsyncEventBusClient(redis)
+    base = {"Source": "shop", "DetailType": "OrderPlaced"}
+    entries = [{**base, "Detail": orjson.dumps({"n": i}).decode(), **entry} for i in range(n)]
+    result = await client.put_events(entries, hops=hops)
+    assert result["FailedEntryCount"] == 0, result
+    return [e["EventId"] for e in result["Entries"]]
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    """Poll ``check`` until it returns something truthy (bounded; not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if asyncio.iscoroutine(got):
+            got = await got
+        if got:
+            return got
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def dead_letters(redis: Redis, stream: str = "eb:{default}:dlq") -> list[dict[str, str]]:
+    entries = await redis.xrange(stream)
+    return [{k.decode(): v.decode() for k, v in f.items()} for _, f in entries]
+
+
+async def test_each_event_reaches_each_matching_target_and_nothing_stays_pending(
+    redis: Redis, tmp_path: Path
+) -> None:
+    text = rules_text(
+        "{id: mem, type: memory, name: m}", "{id: out, type: redis_stream, stream: out}"
+    )
+    async with running(redis, tmp_path, text):
+        ids = await put(redis, 50)
+        await until(lambda: len(recorded("m")) == 50, "50 memory deliveries")
+        await until(lambda: _when(redis.xlen("out"), lambda n: n == 50), "50 stream deliveries")
+    assert sorted(r.ctx.event_id for r in recorded("m")) == sorted(ids)
+    entries = await redis.xrange("out")
+    assert {e[1][b"delivery-id"].decode() for e in entries} == {
+        f"{i}:default:orders:out" for i in ids
+    }
+    for stream, group in [
+        (keys.bus_stream("default", 0), keys.ROUTER_GROUP),
+        (keys.delivery_queue("default", "orders", "out"), keys.DELIVERY_GROUP),
+    ]:
+        assert (await redis.xpending(stream, group))["pending"] == 0
+
+
+async def test_a_failing_target_is_retried_until_it_recovers(redis: Redis, tmp_path: Path) -> None:
+    text = rules_text("{id: mem, type: memory, name: m, fail_first: 3}")
+    async with running(redis, tmp_path, text):
+        await put(redis)
+        await until(lambda: recorded("m"), "a delivery after three failures")
+    assert recorded("m")[0].ctx.attempt == 4
+    assert await dead_letters(redis) == []
+
+
+async def test_retries_stop_after_maximum_retry_attempts_into_the_dead_letters(
+    redis: Redis, tmp_path: Path
+) -> None:
+    target = "{id: mem, type: memory, fail_first: 100, retry_policy: {maximum_retry_attempts: 2}}"
+    async with running(redis, tmp_path, rules_text(target)):
+        [event_id] = await put(redis)
+        [letter] = await until(lambda: dead_letters(redis), "a dead letter")
+    assert letter["error-code"] == "MEMORY_FAILED"
+    assert letter["exhausted-retry-condition"] == "MaximumRetryAttempts"
+    assert letter["attempts"] == "3"
+    assert letter["delivery-id"] == f"{event_id}:default:orders:mem"
+    assert letter["first-attempt-time"] <= letter["last-attempt-time"]
+    assert orjson.loads(letter["event"])["id"] == event_id
+
+
+async def test_an_error_that_is_not_retryable_is_dead_lettered_at_once(
+    redis: Redis, tmp_path: Path
+) -> None:
+    target = (
+        "{id: mem, type: memory, fail_first: 100, fail_permanently: true,"
+        " dead_letter: {stream: dl}}"
+    )
+    async with running(redis, tmp_path, rules_text(target)):
+        await put(redis)
+        [letter] = await until(lambda: dead_letters(redis, "dl"), "a dead letter")
+    assert (letter["error-code"], letter["attempts"]) == ("MEMORY_REFUSED", "1")
+    assert letter["exhausted-retry-condition"] == ""
+
+
+async def test_a_target_that_raises_is_retried_and_reported_and_the_router_goes_on(
+    redis: Redis, tmp_path: Path
+) -> None:
+    text = rules_text(
+        "{id: bad, type: python, function: 'test_worker:boom',"
+        " retry_policy: {maximum_retry_attempts: 1}}",
+        "{id: mem, type: memory, name: m}",
+    )
+    async with running(redis, tmp_path, text):
+        await put(redis, 3)
+        letters = await until(
+            lambda: _when(dead_letters(redis), lambda x: len(x) == 3), "three dead letters"
+        )
+        await until(lambda: len(recorded("m")) == 3, "the other target's deliveries")
+    assert {x["error-code"] for x in letters} == {"PYTHON_ERROR"}
+    assert all("a bug in the target" in x["error-message"] for x in letters)
+
+
+class Raising:
+    """A target class whose send has a bug (raises something that is not a TargetError)."""
+
+    async def send(self, payload: str, ctx: DeliveryContext) -> None:
+        raise KeyError("oops")
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_any_other_exception_is_a_retryable_target_error(
+    redis: Redis, tmp_path: Path
+) -> None:
+    target = "{id: mem, type: memory, retry_policy: {maximum_retry_attempts: 1}}"
+    async with running(redis, tmp_path, rules_text(target)) as router:
+        router.lanes[("default", "orders", "mem")].instance = Raising()
+        await put(redis)
+        [letter] = await until(lambda: dead_letters(redis), "a dead letter")
+    assert (letter["error-code"], letter["attempts"]) == ("TARGET_ERROR", "2")
+    assert letter["exhausted-retry-condition"] == "MaximumRetryAttempts"
+    assert "KeyError" in letter["error-message"] or "oops" in letter["error-message"]
+
+
+async def _when(coro: Any, ok: Callable[[Any], bool]) -> Any:
+    got = await coro
+    return got if ok(got) else None
+
+
+async def test_an_event_past_the_hop_limit_is_dead_lettered_as_a_loop(
+    redis: Redis, tmp_path: Path
+) -> None:
+    async with running(redis, tmp_path, rules_text("{id: mem, type: memory, name: m}"),
+                       settings=Settings(max_hops=2)):  # fmt: skip
+        await put(redis, hops=2)
+        await put(redis, hops=3)
+        [letter] = await until(lambda: dead_letters(redis), "a loop dead letter")
+        await until(lambda: recorded("m"), "the event within the limit")
+    assert letter["error-code"] == "LOOP_DETECTED"
+    assert len(recorded("m")) == 1 and recorded("m")[0].ctx.hops == 2
+
+
+async def test_malformed_and_oversized_bus_entries_are_reported_and_routing_goes_on(
+    redis: Redis, tmp_path: Path
+) -> None:
+    stream = keys.bus_stream("default", 0)
+    settings = Settings(max_entry_bytes=1000)
+    async with running(redis, tmp_path, rules_text("{id: mem, type: memory, name: m}"),
+                       settings=settings):  # fmt: skip
+        await redis.xadd(stream, {"nothing": "here"})
+        await redis.xadd(stream, {"event": "{not json", "hops": "0"})
+        await redis.xadd(stream, {"event": "[1, 2]"})
+        big = orjson.dumps({"id": "x", "source": "shop", "detail": {"pad": "x" * 20000}})
+        await redis.xadd(stream, {"event": big})
+        await put(redis)
+        await until(lambda: recorded("m"), "the good event")
+        letters = await until(
+            lambda: _when(dead_letters(redis), lambda x: len(x) == 4), "four dead letters"
+        )
+    codes = [x["error-code"] for x in letters]
+    assert codes == [MALFORMED_EVENT, MALFORMED_EVENT, MALFORMED_EVENT, EVENT_TOO_LARGE]
+    assert letters[1]["event"] == "{not json"
+    assert (await redis.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
+
+
+async def test_work_held_by_a_dead_router_is_claimed_once_idle(
+    redis: Redis, tmp_path: Path
+) -> None:
+    stream = keys.bus_stream("default", 0)
+    (tmp_path / "rules.yaml").write_text(rules_text("{id: mem, type: memory, name: m}"))
+    ghost = Router(redis, tmp_path, FAST, settings=Settings())
+    await ghost.start()  # creates the groups
+    [event_id] = await put(redis)
+    # A router that read the entry and died before routing it.
+    await redis.xreadgroup(keys.ROUTER_GROUP, "dead-router", {stream: ">"})
+    async with running(redis, tmp_path, rules_text("{id: mem, type: memory, name: m}")):
+        await until(lambda: recorded("m"), "the claimed event delivered")
+    assert [r.ctx.event_id for r in recorded("m")] == [event_id]
+
+
+async def test_a_delivery_held_by_a_dead_router_is_claimed_once_idle(
+    redis: Redis, tmp_path: Path
+) -> None:
+    text = rules_text("{id: mem, type: memory, name: m}")
+    (tmp_path / "rules.yaml").write_text(text)
+    queue = keys.delivery_queue("default", "orders", "mem")
+    ghost = Router(redis, tmp_path, FAST, settings=Settings())
+    await ghost.start()
+    await ghost.route_entries(ghost.table, [])
+    [event_id] = await put(redis)
+    await ghost.route_entries(
+        ghost.table,
+        await redis.xreadgroup(keys.ROUTER_GROUP, "ghost", {keys.bus_stream("default", 0): ">"}),
+    )
+    await redis.xreadgroup(keys.DELIVERY_GROUP, "dead-router", {queue: ">"})
+    async with running(redis, tmp_path, text):
+        await until(lambda: recorded("m"), "the claimed delivery made")
+    assert [r.ctx.event_id for r in recorded("m")] == [event_id]
+
+
+async def test_outcomes_are_published_back_on_the_bus_with_one_more_hop(
+    redis: Redis, tmp_path: Path
+) -> None:
+    watcher = """  - name: outcomes
+    event_pattern: {source: [eventbus]}
+    targets:
+      - {id: seen, type: memory, name: outcomes}
+"""
+    text = rules_text(
+        "{id: mem, type: memory, name: m, emit_outcome: true}",
+        "{id: no, type: memory, fail_first: 9, fail_permanently: true, emit_outcome: true}",
+        extra_rules=watcher,
+    )
+    async with running(redis, tmp_path, text):
+        [event_id] = await put(redis)
+        await until(lambda: len(recorded("outcomes")) == 2, "two outcome events")
+    outcomes = {r.ctx.event["detail-type"]: r for r in recorded("outcomes")}
+    ok = outcomes["Delivery Succeeded"]
+    assert ok.ctx.hops == 1
+    assert ok.ctx.event["detail"] == {
+        "bus": "default",
+        "rule": "orders",
+        "target": "mem",
+        "delivery-id": f"{event_id}:default:orders:mem",
+        "event-id": event_id,
+        "attempts": 1,
+        "result": {"count": 1},
+    }
+    failed = outcomes["Delivery Failed"].ctx.event["detail"]
+    assert (failed["target"], failed["error-code"]) == ("no", "MEMORY_REFUSED")
+
+
+async def test_changed_rules_are_reloaded_and_invalid_ones_refused(
+    redis: Redis, tmp_path: Path
+) -> None:
+    async with running(redis, tmp_path, rules_text("{id: mem, type: memory, name: m}")) as router:
+        await put(redis)
+        await until(lambda: len(recorded("m")) == 1, "first delivery")
+        two = rules_text("{id: mem, type: memory, name: m}", "{id: more, type: memory, name: m2}")
+        (tmp_path / "rules.yaml").write_text(two)
+        await until(lambda: ("default", "orders", "more") in router.lanes, "the new target")
+        (tmp_path / "rules.yaml").write_text("rules: [{name: broken}]")
+        router.request_reload()
+        await asyncio.sleep(0.3)  # give the refused reload its chance to (wrongly) apply
+        assert ("default", "orders", "more") in router.lanes
+        await put(redis)
+        await until(lambda: len(recorded("m")) == 2 and len(recorded("m2")) == 1, "both targets")
