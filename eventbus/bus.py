@@ -21,7 +21,7 @@ import time
 import zlib
 from collections.abc import Collection, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ __all__ = [
     "CONFIG_CACHE_SECONDS",
     "IDEMPOTENCY_WINDOW_SECONDS",
     "Command",
+    "Envelope",
     "PartitionMap",
     "Steps",
     "TrimReport",
@@ -162,18 +163,34 @@ class PartitionMap:
         return next(self._spread) % count
 
 
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What a publisher chooses of one entry's envelope: its ``id`` (a new UUID when None) and
+    ``extra`` top-level fields after EventBridge's own, which they may not replace."""
+
+    event_id: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+_DEFAULT_ENVELOPE = Envelope()
+
+
 def publish(
     entries: Sequence[Mapping[str, Any]],
     partitions: PartitionMap,
     *,
     hops: int = 0,
     settings: Settings | None = None,
+    envelopes: Sequence[Envelope] | None = None,
 ) -> Steps[dict[str, Any]]:
     """PutEvents: validate each entry, write the valid ones in one round trip, and answer
     ``{"FailedEntryCount": n, "Entries": [{"EventId"} | {"ErrorCode", "ErrorMessage"}]}``
-    in request order. A bus's partition count is read first when not known yet."""
+    in request order. A bus's partition count is read first when not known yet.
+    ``envelopes``, one per entry when given, shape each published envelope."""
     if isinstance(hops, bool) or not isinstance(hops, int) or hops < 0:
         raise ValueError(f"hops must be a non-negative integer, not {hops!r}")
+    if envelopes is not None and len(envelopes) != len(entries):
+        raise ValueError(f"{len(envelopes)} envelopes for {len(entries)} entries")
     results: list[dict[str, str]] = [{} for _ in entries]
     valid = _validate(entries, results, settings)
     unknown = partitions.unknown({entry.bus for _, entry in valid})
@@ -181,7 +198,7 @@ def publish(
         replies = yield [("HGET", keys.bus_config(bus), "partitions") for bus in unknown]
         for bus, reply in zip(unknown, replies, strict=True):
             partitions.learn(bus, _ok(reply))
-    writes = _writes(valid, partitions, hops, settings)
+    writes = _writes(valid, envelopes, partitions, hops, settings)
     if writes:
         replies = yield [command for _, _, command in writes]
         for (index, event_id, command), reply in zip(writes, replies, strict=True):
@@ -202,8 +219,20 @@ def _validate(
     return valid
 
 
+def _envelope(
+    entry: ValidEntry, shape: Envelope, now: datetime, settings: Settings | None
+) -> dict[str, Any]:
+    event = make_event(entry, event_id=shape.event_id, now=now, settings=settings)
+    clashes = sorted(event.keys() & shape.extra.keys())
+    if clashes:
+        raise ValueError(f"extra envelope fields may not replace {', '.join(clashes)}")
+    event.update(shape.extra)
+    return event
+
+
 def _writes(
     valid: list[tuple[int, ValidEntry]],
+    envelopes: Sequence[Envelope] | None,
     partitions: PartitionMap,
     hops: int,
     settings: Settings | None,
@@ -213,7 +242,8 @@ def _writes(
     ingested = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
     writes = []
     for index, entry in valid:
-        event = make_event(entry, now=now, settings=settings)
+        shape = envelopes[index] if envelopes is not None else _DEFAULT_ENVELOPE
+        event = _envelope(entry, shape, now, settings)
         partition = partitions.choose(entry.bus, entry.idempotency_key)
         stream = keys.bus_stream(entry.bus, partition)
         data = orjson.dumps(event)

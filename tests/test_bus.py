@@ -100,6 +100,42 @@ def test_negative_hops_are_refused(r: redis.Redis) -> None:
         put(r, [ENTRY], hops=-1)
 
 
+# --- envelopes shaped by the publisher ---
+
+
+def test_an_envelope_gives_the_event_its_id_and_extra_fields_after_eventbridge_ones(
+    r: redis.Redis,
+) -> None:
+    shaped = bus.Envelope("ce-1", {"cloudevents": {"specversion": "1.0"}})
+    result = put(r, [ENTRY, {"Source": "shop"}, ENTRY], envelopes=[shaped, shaped, bus.Envelope()])
+    assert result["Entries"][0] == {"EventId": "ce-1"}
+    assert result["Entries"][1]["ErrorCode"] == "InvalidArgument"
+    first, second = events_in(r)
+    assert first["id"] == "ce-1"
+    assert list(first)[-2:] == ["detail", "cloudevents"]
+    assert first["cloudevents"] == {"specversion": "1.0"}
+    assert second["id"] == result["Entries"][2]["EventId"] != "ce-1"
+    assert "cloudevents" not in second
+
+
+def test_an_idempotent_entry_keeps_its_chosen_event_id_on_a_repeat(r: redis.Redis) -> None:
+    keyed = ENTRY | {"IdempotencyKey": "k"}
+    put(r, [keyed], envelopes=[bus.Envelope("chosen")])
+    again = put(r, [keyed], envelopes=[bus.Envelope("other")])
+    assert again["Entries"] == [{"EventId": "chosen"}]
+    assert [e["id"] for e in events_in(r)] == ["chosen"]
+
+
+def test_envelopes_must_match_the_entries_and_may_not_replace_eventbridge_fields(
+    r: redis.Redis,
+) -> None:
+    with pytest.raises(ValueError, match="1 envelopes for 2 entries"):
+        put(r, [ENTRY, ENTRY], envelopes=[bus.Envelope()])
+    with pytest.raises(ValueError, match="may not replace detail, source"):
+        put(r, [ENTRY], envelopes=[bus.Envelope(extra={"source": "x", "detail": {}})])
+    assert r.keys("*") == []
+
+
 # --- idempotency ---
 
 
