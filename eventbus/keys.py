@@ -117,3 +117,21 @@ __all__ += [
     "schedule_state",
     "schedule_tag",
 ]
+
+
+# Operations: metrics, router heartbeats and target rate limits.
+
+# Hash of every metric series of every process (field = series, value = count), so one HGETALL
+# renders the page whichever router or gateway counted.
+METRICS = "eb:metrics"
+# Sorted set of router ids, scored by the Unix time of their last heartbeat.
+ROUTERS = "eb:routers"
+
+
+def rate_limit(bus: str, rule: str, target: str) -> str:
+    """The next free invocation slot of a rate-limited target, in its delivery keys' slot:
+    ``eb:ratelimit:{<bus>/<rule>/<target>}``."""
+    return f"eb:ratelimit:{delivery_tag(bus, rule, target)}"
+
+
+__all__ += ["METRICS", "ROUTERS", "rate_limit"]
