@@ -28,19 +28,18 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from eventbus import keys
+
 __all__ = [
     "COUNTERS",
     "FLUSH_INTERVAL_SECONDS",
     "HISTOGRAMS",
     "LATENCY_BUCKETS_MS",
-    "METRICS_KEY",
     "PREFIX",
     "Metrics",
     "render_metrics",
 ]
 
-# One hash for every series: a single HGETALL renders the page, whichever process counted.
-METRICS_KEY = "eb:metrics"
 PREFIX = "eventbus_"
 FLUSH_INTERVAL_SECONDS = 1.0
 # Upper bounds in milliseconds; the last bucket (+Inf) is implicit.
@@ -104,7 +103,7 @@ class Metrics:
     so a typo cannot silently create a new series.
     """
 
-    def __init__(self, redis: Redis, *, key: str = METRICS_KEY) -> None:
+    def __init__(self, redis: Redis, *, key: str = keys.METRICS) -> None:
         self._redis = redis
         self._key = key
         self._counts: defaultdict[tuple[str, Labels], int] = defaultdict(int)
@@ -234,7 +233,7 @@ def _parse(raw: dict[Any, Any]) -> dict[str, dict[tuple[str, str], float]]:
     return by_name
 
 
-async def render_metrics(redis: Redis, *, key: str = METRICS_KEY) -> str:
+async def render_metrics(redis: Redis, *, key: str = keys.METRICS) -> str:
     """Every series in Prometheus text format; each known family is listed even before it counts."""
     by_name = _parse(await redis.hgetall(key))
     lines: list[str] = []

@@ -32,6 +32,7 @@ from gateway_server import (
 from redis_server import free_port
 from typer.testing import CliRunner
 
+from eventbus import keys
 from eventbus.cli import app
 from eventbus.config import load_rules
 from eventbus.gateway.auth import CredentialsError
@@ -370,7 +371,7 @@ def test_healthz_needs_a_live_router(gateway: RunningGateway, redis_url: str) ->
     assert httpx.get(gateway.url + "/healthz").status_code == 503
     # When a router reports in
     client = redis.Redis.from_url(redis_url)
-    client.zadd("eb:routers", {"router-1": datetime.now(UTC).timestamp()})
+    client.zadd(keys.ROUTERS, {"router-1": datetime.now(UTC).timestamp()})
     client.close()
     # Then the gateway is healthy and names it
     response = httpx.get(gateway.url + "/healthz")

@@ -10,15 +10,15 @@ import time
 
 from redis.asyncio import Redis
 
+from eventbus import keys
+
 __all__ = [
     "HEARTBEAT_INTERVAL_SECONDS",
-    "ROUTERS_KEY",
     "ROUTER_STALE_SECONDS",
     "live_routers",
     "record_router_heartbeat",
 ]
 
-ROUTERS_KEY = "eb:routers"
 HEARTBEAT_INTERVAL_SECONDS = 5.0
 # Three missed heartbeats and a router no longer counts as alive.
 ROUTER_STALE_SECONDS = 3 * HEARTBEAT_INTERVAL_SECONDS
@@ -30,8 +30,8 @@ async def record_router_heartbeat(redis: Redis, router_id: str, now: float | Non
     """Mark ``router_id`` alive at ``now`` (default: the current time)."""
     moment = time.time() if now is None else now
     pipe = redis.pipeline(transaction=False)
-    pipe.zadd(ROUTERS_KEY, {router_id: moment})
-    pipe.zremrangebyscore(ROUTERS_KEY, "-inf", moment - _FORGET_SECONDS)
+    pipe.zadd(keys.ROUTERS, {router_id: moment})
+    pipe.zremrangebyscore(keys.ROUTERS, "-inf", moment - _FORGET_SECONDS)
     await pipe.execute()
 
 
@@ -40,5 +40,5 @@ async def live_routers(
 ) -> list[str]:
     """The routers that sent a heartbeat in the last ``within`` seconds, sorted."""
     moment = time.time() if now is None else now
-    members = await redis.zrangebyscore(ROUTERS_KEY, moment - within, "+inf")
+    members = await redis.zrangebyscore(keys.ROUTERS, moment - within, "+inf")
     return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)

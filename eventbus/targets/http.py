@@ -29,12 +29,13 @@ from typing import Any, ClassVar, Final, Literal
 import httpx
 from pydantic import Field, model_validator
 
+from eventbus import keys
 from eventbus.errors import TargetError, TargetTimeout
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
 from eventbus.targets.http_auth import AuthConfig, HeaderName, build_auth
 from eventbus.targets.http_params import RequestParts
 from eventbus.targets.http_response import outcome
-from eventbus.targets.ratelimit import RateLimiter, rate_limit_key
+from eventbus.targets.ratelimit import RateLimiter
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "HttpConfig", "HttpTarget"]
 
@@ -162,7 +163,7 @@ def _limiter(config: HttpConfig, services: TargetServices) -> RateLimiter | None
         return None
     if services.redis is None:
         raise ValueError("http target: rate_limit_per_second needs the bus's Redis")
-    key = rate_limit_key(services.bus, services.rule, services.target_id)
+    key = keys.rate_limit(services.bus, services.rule, services.target_id)
     return RateLimiter(
         services.redis, key, config.rate_limit_per_second, max_wait=config.timeout_seconds
     )

@@ -5,12 +5,9 @@ Each send reserves the next free slot in a per-target schedule kept in one Redis
 window sees at most ``rate + 1`` invocations however many routers send. Redis's own clock
 (``TIME``) is used, so routers on machines with skewed clocks still agree.
 
-Key schema::
-
-    eb:ratelimit:{<bus>/<rule>/<target>}   string: the µs timestamp of the next free slot;
-                                           expires once that slot has passed (nothing to clean up)
-
-The key shares the hash tag of the target's delivery queue, so it lives in the same cluster slot.
+The key (``keys.rate_limit``: ``eb:ratelimit:{<bus>/<rule>/<target>}``, see
+``docs/redis-layout.md``) holds the µs timestamp of the next free slot and expires once that slot
+has passed, so there is nothing to clean up.
 """
 
 from __future__ import annotations
@@ -21,9 +18,8 @@ from typing import Any, Final
 from redis.exceptions import RedisError
 
 from eventbus.errors import TargetError
-from eventbus.keys import delivery_tag
 
-__all__ = ["RateLimiter", "rate_limit_key"]
+__all__ = ["RateLimiter"]
 
 # Reserve the next slot if it is at most ARGV[2] µs away; reply with the wait in µs, or with
 # minus the wait when it is further away (nothing reserved then).
@@ -40,10 +36,6 @@ redis.call('SET', KEYS[1], string.format('%d', next_slot),
            'PX', math.ceil((next_slot - now) / 1000) + 1000)
 return wait
 """
-
-
-def rate_limit_key(bus: str, rule: str, target: str) -> str:
-    return f"eb:ratelimit:{delivery_tag(bus, rule, target)}"
 
 
 class RateLimiter:
