@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -93,6 +93,7 @@ class RouterOptions:
     trim_interval: float = 10.0  # how often retention runs (s)
     shutdown_grace: float = 10.0  # how long SIGTERM waits for held deliveries (s)
     pause_on_error: float = 0.5  # wait after a Redis error before trying again (s)
+    max_connections: int = 128  # Redis connections; past it, commands wait for a free one
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +162,15 @@ class Router:
         """Load the rules (``RuleFileError`` when they are invalid) and prepare Redis."""
         self._rules_signature = _signature(self.rules_path)
         ruleset = load_rules(self.rules_path, settings=self.settings)
-        await self._apply(ruleset)
+        while True:
+            try:
+                await self._apply(ruleset)
+                return
+            except _TRANSIENT as e:  # Redis not up yet, or restarting: wait for it
+                if self._stopping.is_set():
+                    raise
+                log.warning("starting: Redis unavailable (%s); trying again", e)
+                await asyncio.sleep(self.options.pause_on_error)
 
     async def run(self) -> None:
         if not self.lanes and not self.table.buses:
@@ -610,7 +619,12 @@ async def run_router(
     ready: Callable[[Router], None] | None = None,
 ) -> None:
     """Run a router until SIGTERM or SIGINT (SIGHUP reloads the rules)."""
-    redis = Redis.from_url(redis_url, health_check_interval=30)
+    options = options or RouterOptions()
+    # A blocking pool: a burst of deliveries waits for a connection instead of failing.
+    pool = BlockingConnectionPool.from_url(
+        redis_url, max_connections=options.max_connections, timeout=None, health_check_interval=30
+    )
+    redis = Redis(connection_pool=pool)
     router = Router(redis, rules_path, options, settings=settings)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, router.stop)
