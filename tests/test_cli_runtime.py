@@ -1,0 +1,119 @@
+"""`eventbus run` and `eventbus dlq`: arguments, output, signals and exit codes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import redis
+
+from eventbus import keys
+
+RULES = """bus: default
+rules:
+  - name: orders
+    event_pattern: {source: [shop]}
+    targets:
+      - {id: out, type: redis_stream, stream: out}
+"""
+
+
+def eventbus(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "eventbus", *args], capture_output=True,
+                          text=True, timeout=60, **kw)  # type: ignore[call-overload]  # fmt: skip
+
+
+def write_rules(tmp_path: Path, text: str = RULES) -> Path:
+    (tmp_path / "rules.yaml").write_text(text)
+    return tmp_path
+
+
+def letter(r: redis.Redis, stream: str, *, rule: str, target: str) -> None:
+    fields = {
+        "event": '{"id": "e1", "source": "shop"}',
+        "bus": "default",
+        "rule": rule,
+        "rule-arn": "arn",
+        "target": target,
+        "delivery-id": f"e1:default:{rule}:{target}",
+        "error-code": "X",
+        "error-message": "m",
+        "exhausted-retry-condition": "",
+        "attempts": "1",
+        "first-attempt-time": "",
+        "last-attempt-time": "",
+    }
+    r.xadd(stream, fields)  # type: ignore[arg-type]
+
+
+def test_run_help_names_the_options() -> None:
+    done = eventbus("run", "--help")
+    assert done.returncode == 0
+    for option in ("--rules", "--redis", "--claim-idle", "--verbose"):
+        assert option in done.stdout
+
+
+def test_run_refuses_invalid_rules_with_exit_2(tmp_path: Path, redis_url: str) -> None:
+    done = eventbus("run", "--rules", str(write_rules(tmp_path, "rules: [{name: x}]")),
+                    "--redis", redis_url)  # fmt: skip
+    assert done.returncode == 2
+    assert "invalid rules" in done.stderr
+
+
+def test_run_says_which_redis_and_exits_0_on_sigterm(tmp_path: Path, redis_url: str) -> None:
+    rules = write_rules(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eventbus", "run", "--rules", str(rules), "--redis", redis_url],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    r = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 30
+    while not r.exists(keys.delivery_queue("default", "orders", "out")):
+        assert time.monotonic() < deadline, "the router never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert f"using Redis {redis_url}" in err
+
+
+def test_dlq_list_prints_json_lines_and_filters(tmp_path: Path, redis_url: str) -> None:
+    r = redis.Redis.from_url(redis_url)
+    letter(r, "eb:{default}:dlq", rule="orders", target="out")
+    letter(r, "eb:{default}:dlq", rule="orders", target="other")
+    rules = str(write_rules(tmp_path))
+    done = eventbus("dlq", "list", "--rules", rules, "--redis", redis_url)
+    assert done.returncode == 0
+    lines = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert [x["target"] for x in lines] == ["out", "other"]
+    assert lines[0]["stream"] == "eb:{default}:dlq"
+    assert lines[0]["delivery-id"] == "e1:default:orders:out"
+    done = eventbus("dlq", "list", "--rules", rules, "--redis", redis_url, "--target", "other")
+    assert [orjson.loads(x)["target"] for x in done.stdout.splitlines()] == ["other"]
+
+
+def test_dlq_redrive_keeps_a_letter_whose_target_is_gone_and_exits_1(
+    tmp_path: Path, redis_url: str
+) -> None:
+    r = redis.Redis.from_url(redis_url)
+    letter(r, "eb:{default}:dlq", rule="orders", target="out")
+    letter(r, "eb:{default}:dlq", rule="orders", target="gone")
+    done = eventbus("dlq", "redrive", "--rules", str(write_rules(tmp_path)), "--redis", redis_url)
+    assert done.returncode == 1
+    assert orjson.loads(done.stdout) == {"requeued": 1, "kept": 1}
+    assert "no longer exists" in done.stderr
+    [(_, kept)] = r.xrange("eb:{default}:dlq")
+    assert kept[b"target"] == b"gone"
+    assert r.xlen(keys.delivery_queue("default", "orders", "out")) == 1
+
+
+def test_dlq_redrive_with_nothing_to_do_exits_0(tmp_path: Path, redis_url: str) -> None:
+    done = eventbus("dlq", "redrive", "--rules", str(write_rules(tmp_path)), "--redis", redis_url,
+                    env={**os.environ})  # fmt: skip
+    assert done.returncode == 0
+    assert orjson.loads(done.stdout) == {"requeued": 0, "kept": 0}
