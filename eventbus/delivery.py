@@ -3,8 +3,9 @@
 Keys (see ``docs/redis-layout.md``), all of one target in one hash tag ``{<bus>/<rule>/<target>}``:
 
 - ``eb:{<bus>/<rule>/<target>}:q``: a stream of deliveries waiting for the target, read by
-  the consumer group ``deliverers``; an entry is acknowledged once the target took it, or once
-  its retry or dead letter is recorded (in the same MULTI, so nothing falls between the two);
+  the consumer group ``deliverers``; an entry is acknowledged and deleted once the target took
+  it, or once its retry or dead letter is recorded (in the same MULTI, so nothing falls between
+  the two), so a queue holds only unfinished work;
 - ``eb:{<bus>/<rule>/<target>}:retry``: a sorted set of deliveries waiting to be retried, scored
   by due time (ms since the epoch); a Lua script moves the due ones back to the queue atomically;
 - dead letters: the target's ``dead_letter.stream``, else the bus default, else ``eb:{<bus>}:dlq``.
@@ -45,6 +46,7 @@ __all__ = [
     "dead_letter_streams",
     "enqueue_deliveries",
     "ensure_group",
+    "finish",
     "iso_ms",
     "iter_dead_letters",
     "move_due_retries",
@@ -236,8 +238,15 @@ async def ack(redis: Redis, acks: dict[str, list[bytes]]) -> None:
     """Acknowledge delivered queue entries: {queue: [entry ids]} in one round trip."""
     async with redis.pipeline(transaction=False) as pipe:
         for queue, ids in acks.items():
-            pipe.xack(queue, keys.DELIVERY_GROUP, *ids)
+            finish(pipe, queue, ids)
         await pipe.execute()
+
+
+def finish(pipe: Any, queue: str, ids: Sequence[bytes]) -> None:
+    """Queue the commands that end queue entries: acknowledged, then deleted (a queue keeps
+    only unfinished work; acknowledging first means a deleted entry is never pending)."""
+    pipe.xack(queue, keys.DELIVERY_GROUP, *ids)
+    pipe.xdel(queue, *ids)
 
 
 async def retry_later(
@@ -247,7 +256,7 @@ async def retry_later(
     member = orjson.dumps([str(x) for kv in record.fields().items() for x in kv])
     async with redis.pipeline(transaction=True) as pipe:
         pipe.zadd(retries, {member: int(at * 1000)})
-        pipe.xack(queue, keys.DELIVERY_GROUP, entry_id)
+        finish(pipe, queue, [entry_id])
         await pipe.execute()
 
 
@@ -257,7 +266,7 @@ async def dead_letter(
     """Write a dead letter and acknowledge the queue entry it replaces."""
     async with redis.pipeline(transaction=True) as pipe:
         pipe.xadd(stream, fields)  # type: ignore[arg-type]
-        pipe.xack(queue, keys.DELIVERY_GROUP, entry_id)
+        finish(pipe, queue, [entry_id])
         await pipe.execute()
 
 

@@ -45,7 +45,14 @@ from eventbus import bus as bus_ops
 from eventbus import keys
 from eventbus.client import AsyncEventBusClient
 from eventbus.config import BusRules, RuleSet, load_rules
-from eventbus.delivery import ack, enqueue_deliveries, ensure_group, iso_ms, move_due_retries
+from eventbus.delivery import (
+    ack,
+    enqueue_deliveries,
+    ensure_group,
+    finish,
+    iso_ms,
+    move_due_retries,
+)
 from eventbus.errors import BusError, RuleFileError
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
 from eventbus.router import Delivery, route
@@ -383,7 +390,7 @@ class Router:
     ) -> list[Any] | None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for queue, ids in acks.items():
-                pipe.xack(queue, keys.DELIVERY_GROUP, *ids)
+                finish(pipe, queue, ids)
             if streams:
                 pipe.xreadgroup(
                     keys.DELIVERY_GROUP,
