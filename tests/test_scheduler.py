@@ -59,7 +59,7 @@ def rule_file(tmp_path: Path, **fields: Any) -> RuleSet:
 def queued(redis_url: str, rule: str = "tick", target: str = "out") -> list[dict[str, Any]]:
     """The deliveries in a target's queue: event and payload decoded."""
     client = redis.Redis.from_url(redis_url)
-    entries = client.xrange(keys.delivery_queue("default", rule, target))
+    entries: Any = client.xrange(keys.delivery_queue("default", rule, target))
     client.close()
     return [
         {"event": orjson.loads(f[b"event"]), "payload": f[b"payload"].decode()} for _, f in entries
@@ -433,7 +433,8 @@ async def test_a_firing_reaches_its_target_through_the_router(
         await asyncio.sleep(0.02)
     router.stop()
     await running
-    payloads = [orjson.loads(f[b"payload"]) for _, f in await client.xrange("out")]
+    entries: Any = await client.xrange("out")
+    payloads = [orjson.loads(f[b"payload"]) for _, f in entries]
     # The router delivers a target's queue concurrently: arrival order is not firing order
     assert sorted(payloads, key=lambda p: p["at"]) == [
         {"at": "2030-01-01T00:01:00Z", "attempt": "1"},
