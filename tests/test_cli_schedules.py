@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -139,7 +140,7 @@ def test_backfill_makes_each_firing_in_the_range_once(tmp_path: Path, redis_url:
     code, out, _ = invoke(*args, "--rules", rules, "--redis", redis_url)
     assert orjson.loads(out) == {"rule": "reports/nightly", "firings": 4, "fired": 0, "skipped": 4}
     client = redis.Redis.from_url(redis_url)
-    entries = client.xrange(keys.delivery_queue("reports", "nightly", "out"))
+    entries: Any = client.xrange(keys.delivery_queue("reports", "nightly", "out"))
     client.close()
     stamped = [orjson.loads(fields[b"event"])["time"] for _, fields in entries]
     assert stamped == [

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from eventbus import keys
 from eventbus.config import RuleSet, load_rules
+from eventbus.delivery import QueuedDelivery
 from eventbus.schedule.firing import fire_moment
 from eventbus.scheduler import Firer, Firing, Scheduler, backfill, run_scheduler
 from eventbus.settings import Settings
@@ -61,9 +62,8 @@ def queued(redis_url: str, rule: str = "tick", target: str = "out") -> list[dict
     client = redis.Redis.from_url(redis_url)
     entries: Any = client.xrange(keys.delivery_queue("default", rule, target))
     client.close()
-    return [
-        {"event": orjson.loads(f[b"event"]), "payload": f[b"payload"].decode()} for _, f in entries
-    ]
+    records = [QueuedDelivery.from_entry(fields) for _, fields in entries]
+    return [{"event": orjson.loads(r.event_text), "payload": r.payload} for r in records]
 
 
 def times(redis_url: str, rule: str = "tick") -> list[str]:
