@@ -12,7 +12,8 @@ Keys (see ``docs/redis-layout.md``), all of one target in one hash tag ``{<bus>/
 
 A queue entry carries everything a delivery needs, so any router can make it::
 
-    delivery-id  <event-id>:<bus>:<rule>:<target-id>     event-id, payload, event (the original)
+    delivery-id  <event-id>:<bus>:<rule>:<target-id>     event-id, event (the original)
+    payload      the input text, absent when it is the whole event
     hops         bus-to-bus hops behind the event       since  start of the event-age budget (ms)
     attempts     attempts already made                  first-attempt-time  ISO 8601 or empty
 """
@@ -113,7 +114,7 @@ class QueuedDelivery:
         return cls(
             delivery_id=fields[b"delivery-id"].decode(),
             event_id=fields[b"event-id"].decode(),
-            payload=fields[b"payload"].decode(),
+            payload=fields[b"payload" if b"payload" in fields else b"event"].decode(),
             event_text=fields[b"event"].decode(),
             hops=int(fields[b"hops"]),
             since_ms=int(fields[b"since"]),
@@ -127,16 +128,18 @@ class QueuedDelivery:
         return cls(d.delivery_id, d.event_id, d.payload, d.event_text, d.hops, d.since_ms)
 
     def fields(self) -> dict[str, str | int]:
-        return {
+        out: dict[str, str | int] = {
             "delivery-id": self.delivery_id,
             "event-id": self.event_id,
-            "payload": self.payload,
             "event": self.event_text,
             "hops": self.hops,
             "since": self.since_ms,
             "attempts": self.attempts,
             "first-attempt-time": self.first_attempt_time,
         }
+        if self.payload is not self.event_text and self.payload != self.event_text:
+            out["payload"] = self.payload  # stored once when the target takes the whole event
+        return out
 
     def after_attempt(self, started: float) -> QueuedDelivery:
         """This delivery once one more attempt, started at ``started`` (epoch s), failed."""

@@ -164,8 +164,10 @@ class Deliverer:
         *,
         on_outcome: OutcomeHook | None = None,
         clock: Callable[[], float] = time.time,
+        target_redis: Redis | None = None,
     ) -> None:
         self.redis = redis
+        self.target_redis = target_redis or redis  # lent to targets (DeliveryContext.extra)
         self.acks = acks
         self.on_outcome = on_outcome
         self.clock = clock
@@ -198,7 +200,7 @@ class Deliverer:
             attempt=record.attempts + 1,
             event=orjson.loads(record.event_text),
             hops=record.hops,
-            extra={"redis": self.redis},
+            extra={"redis": self.target_redis},
         )
 
     async def _failed(

@@ -43,6 +43,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from eventbus import bus as bus_ops
 from eventbus import keys
+from eventbus.autopipe import AutoPipelineRedis, use_hiredis_packing
 from eventbus.client import AsyncEventBusClient
 from eventbus.config import BusRules, RuleSet, load_rules
 from eventbus.delivery import (
@@ -143,9 +144,13 @@ class Router:
         self.options = options or RouterOptions()
         self.settings = settings or get_settings()
         self.consumer = self.options.consumer or f"{socket.gethostname()}-{os.getpid()}"
+        # Targets share one auto-pipelining client: their many small commands in one round trip.
+        self.target_redis = AutoPipelineRedis(connection_pool=redis.connection_pool)
         self.publisher = AsyncEventBusClient(redis, settings=self.settings)
         self.acks = AckBuffer()
-        self.deliverer = Deliverer(redis, self.acks, on_outcome=self._publish_outcome)
+        self.deliverer = Deliverer(
+            redis, self.acks, on_outcome=self._publish_outcome, target_redis=self.target_redis
+        )
         self.table = RoutingTable(RuleSet())
         self.lanes: dict[tuple[str, str, str], Lane] = {}
         self.by_queue: dict[bytes, Lane] = {}
@@ -238,7 +243,7 @@ class Router:
 
     def _make_lane(self, bus_rules: BusRules, rule: Any, target: Any) -> Lane | None:
         services = TargetServices(
-            redis=self.redis,
+            redis=self.target_redis,
             publish=self.publisher.put_events,
             target_id=target.id,
             rule=rule.name,
@@ -631,6 +636,7 @@ async def run_router(
     pool = BlockingConnectionPool.from_url(
         redis_url, max_connections=options.max_connections, timeout=None, health_check_interval=30
     )
+    use_hiredis_packing(pool)
     redis = Redis(connection_pool=pool)
     router = Router(redis, rules_path, options, settings=settings)
     loop = asyncio.get_running_loop()

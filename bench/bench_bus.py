@@ -1,0 +1,209 @@
+"""End to end: events/s from a preloaded bus to a `redis_stream` target through 100 rules,
+with one and two routers; put_events → delivery latency at fixed rates; router RSS over a long
+run; and, in the same run, the ceiling: a bare redis-py XREADGROUP → XADD → XACK loop.
+
+    .venv/bin/python bench/bench_bus.py [--events 50000] [--rss-events 1000000]
+
+Routers run as `python -m eventbus run` processes on a redis-server of the benchmark's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+import redis
+from _common import print_table
+from bench_publish import redis_server
+
+from eventbus import EventBusClient, keys
+
+RULES = 100
+BATCH = 1000  # XREADGROUP COUNT, the router's default bus batch too
+
+
+def write_rules(directory: Path, out_max_len: int | None = None) -> Path:
+    trim = f", max_len: {out_max_len}" if out_max_len else ""
+    config = "bus_config: {max_len: 20000}\n" if out_max_len else ""
+    rules = "\n".join(
+        f"  - name: r{i}\n    event_pattern: {{source: [app.{i}]}}\n"
+        f"    targets: [{{id: out, type: redis_stream, stream: out{trim}}}]"
+        for i in range(RULES)
+    )
+    path = directory / "rules.yaml"
+    path.write_text(f"bus: default\n{config}rules:\n{rules}\n")
+    return path
+
+
+def entries(start: int, n: int, stamp: bool = False) -> list[dict[str, str]]:
+    now = time.time()
+    return [
+        {"Source": f"app.{i % RULES}", "DetailType": "t",
+         "Detail": orjson.dumps({"n": i, "sent": now} if stamp else {"n": i}).decode()}
+        for i in range(start, start + n)
+    ]  # fmt: skip
+
+
+def preload(url: str, n: int) -> None:
+    with EventBusClient.from_url(url) as client:
+        for start in range(0, n, 500):
+            client.put_events(entries(start, min(500, n - start)))
+
+
+@contextmanager
+def routers(url: str, rules: Path, count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    args = [sys.executable, "-m", "eventbus", "run", "--rules", str(rules), "--redis", url]
+    procs = [subprocess.Popen(args, stderr=subprocess.DEVNULL) for _ in range(count)]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
+
+
+def wait_len(r: redis.Redis, stream: str, n: int, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while r.xlen(stream) < n:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{stream} stuck at {r.xlen(stream)} of {n}")
+        time.sleep(0.01)
+
+
+def throughput(url: str, directory: Path, n: int, count: int) -> float:
+    r = redis.Redis.from_url(url)
+    r.flushall()
+    rules = write_rules(directory)
+    preload(url, n)
+    with routers(url, rules, count):
+        wait_len(r, "out", 1)
+        start = time.perf_counter()
+        wait_len(r, "out", n)
+        return (n - 1) / (time.perf_counter() - start)
+
+
+def latency(url: str, directory: Path, rate: int, seconds: float) -> tuple[float, float, float]:
+    r = redis.Redis.from_url(url)
+    r.flushall()
+    rules = write_rules(directory)
+    with routers(url, rules, 1), EventBusClient.from_url(url) as client:
+        client.put_events(entries(0, 1))
+        wait_len(r, "out", 1)
+        tick, sent, start = 0.01, 0, time.monotonic()
+        while time.monotonic() - start < seconds:
+            due = int((time.monotonic() - start) * rate) - sent
+            if due > 0:
+                client.put_events(entries(sent, due, stamp=True))
+                sent += due
+            time.sleep(tick)
+        wait_len(r, "out", sent + 1)
+        samples = []
+        for entry_id, fields in r.xrange("out")[1:]:
+            sent_at = orjson.loads(fields[b"payload"])["detail"]["sent"]
+            samples.append(int(entry_id.split(b"-")[0]) - sent_at * 1000)
+    q = statistics.quantiles(samples, n=100)
+    return q[49], q[94], q[98]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def rss(url: str, directory: Path, total: int) -> list[tuple[int, float]]:
+    """Feed ``total`` events in rounds; RSS of the router after each tenth."""
+    r = redis.Redis.from_url(url)
+    r.flushall()
+    rules = write_rules(directory, out_max_len=10_000)
+    step = max(total // 10, 1)
+    points = []
+    with routers(url, rules, 1) as [proc], EventBusClient.from_url(url) as client:
+        done = 0
+        while done < total:
+            for start in range(done, done + step, 500):
+                client.put_events(entries(start, 500))
+            done += step
+            group = keys.ROUTER_GROUP
+            stream = keys.bus_stream("default", 0)
+            while True:  # wait until the router caught up (nothing unread, nothing pending)
+                groups = {g["name"]: g for g in r.xinfo_groups(stream)}
+                info = groups.get(group.encode())
+                if info and info["pending"] == 0 and info.get("lag", 1) == 0:
+                    break
+                time.sleep(0.05)
+            points.append((done, rss_mb(proc.pid)))
+            r.xtrim(stream, maxlen=0)  # the bench's own trim: the router is past all of it
+    return points
+
+
+async def bare_loop(url: str, n: int) -> float:
+    """The ceiling: read a batch, XADD each entry elsewhere and XACK, as fast as redis-py goes."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    stream = "bare:in"
+    await client.xgroup_create(stream, "g", id="0", mkstream=True)
+    async with client.pipeline(transaction=False) as pipe:
+        for i in range(n):
+            pipe.xadd(stream, {"event": orjson.dumps({"n": i})})
+        await pipe.execute()
+    start = time.perf_counter()
+    done = 0
+    while done < n:
+        reply = await client.xreadgroup("g", "c", {stream: ">"}, count=BATCH, block=100)
+        for _, batch in reply:
+            async with client.pipeline(transaction=False) as pipe:
+                for _entry_id, fields in batch:
+                    pipe.xadd("bare:out", fields)
+                pipe.xack(stream, "g", *[e for e, _ in batch])
+                await pipe.execute()
+            done += len(batch)
+    elapsed = time.perf_counter() - start
+    await client.aclose()
+    return n / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--rss-events", type=int, default=1_000_000)
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
+    args = parser.parse_args()
+    print(f"{args.events} events, {RULES} rules, redis_stream target; {os.cpu_count()} CPUs; "
+          f"redis-server {args.redis_server}")  # fmt: skip
+    with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        bare = asyncio.run(bare_loop(url, args.events))
+        one = throughput(url, directory, args.events, 1)
+        two = throughput(url, directory, args.events, 2)
+        rows: list[list[object]] = [
+            ["bare XREADGROUP→XADD→XACK loop (ceiling)", bare, "1.00"],
+            ["eventbus, 1 router", one, f"{one / bare:.2f}"],
+            ["eventbus, 2 routers", two, f"{two / bare:.2f}"],
+        ]
+        print_table(["end to end", "events/s", "ratio to bare"], rows)
+        print()
+        lat = [[f"{rate:,}/s", *latency(url, directory, rate, args.latency_seconds)]
+               for rate in (1000, 5000)]  # fmt: skip
+        print_table(["put_events → delivery", "p50 ms", "p95 ms", "p99 ms"], lat)
+        print()
+        points = rss(url, directory, args.rss_events)
+        print_table(["events routed", "router RSS MB"], [[n, f"{mb:.1f}"] for n, mb in points])
+
+
+if __name__ == "__main__":
+    main()
