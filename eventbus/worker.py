@@ -188,7 +188,8 @@ class Router:
         if not self.lanes and not self.table.buses:
             await self.start()
         loops = [self._bus_loop(), self._queue_loop()]
-        helpers = [self._retry_loop(), self._claim_loop(), self._reload_loop(), self._trim_loop()]
+        helpers = [self._retry_loop(), self._claim_loop(), self._reload_loop(), self._trim_loop(),
+                   self._liveness_loop()]  # fmt: skip
         readers = [asyncio.create_task(c) for c in loops]
         background = [asyncio.create_task(c) for c in helpers]
         log.info("router started", extra={"fields": {"consumer": self.consumer}})
@@ -498,6 +499,15 @@ class Router:
         async for _ in self._ticks(self.options.trim_interval):
             for name in list(self.table.buses):
                 await self._guard("trimming", bus_ops.run_async(self.redis, bus_ops.trim(name)))
+
+    async def _liveness_loop(self) -> None:
+        """Tell the gateway's /healthz this router is alive (``eb:routers``)."""
+        from eventbus.gateway.health import HEARTBEAT_INTERVAL_SECONDS, record_router_heartbeat
+
+        beat = record_router_heartbeat
+        await self._guard("heartbeat", beat(self.redis, self.consumer))
+        async for _ in self._ticks(HEARTBEAT_INTERVAL_SECONDS):
+            await self._guard("heartbeat", beat(self.redis, self.consumer))
 
     async def _publish_outcome(self, outcome: Outcome) -> None:
         lane, record = outcome.lane, outcome.record
