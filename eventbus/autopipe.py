@@ -18,7 +18,7 @@ from redis.asyncio import ConnectionPool, Redis
 try:
     import hiredis
 except ImportError:  # redis[hiredis] is declared; without it the Python packer is used
-    hiredis = None
+    hiredis = None  # type: ignore[assignment]
 
 __all__ = ["AutoPipelineRedis", "use_hiredis_packing"]
 

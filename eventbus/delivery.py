@@ -295,7 +295,7 @@ async def read_dead_letters(
     """Every entry of a dead-letter stream, oldest first, read page by page."""
     start = "-"
     while True:
-        entries: list[Any] = await redis.xrange(stream, min=start, count=page)
+        entries: Any = await redis.xrange(stream, min=start, count=page)
         for entry_id, fields in entries:
             yield entry_id, fields
         if len(entries) < page:

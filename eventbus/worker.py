@@ -408,7 +408,7 @@ class Router:
             if not acks and not streams:
                 return None
             replies = await pipe.execute()
-        return replies[-1] if streams else None  # type: ignore[no-any-return]
+        return replies[-1] if streams else None
 
     def _restore_acks(self, acks: dict[str, list[bytes]]) -> None:
         for queue, ids in acks.items():
@@ -549,7 +549,7 @@ class Router:
             await self._guard("creating consumer groups", self._prepare_redis(table))
 
 
-def _advance(cursor: dict[bytes, bytes], ids: dict[bytes, bytes], reply: list[Any]) -> None:
+def _advance(cursor: dict[bytes, bytes], ids: dict[bytes, bytes], reply: Any) -> None:
     """Move each stream's read position: through our pending entries, then to new ones."""
     got = {stream: entries for stream, entries in reply or []}
     for stream, position in ids.items():
