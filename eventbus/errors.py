@@ -5,10 +5,10 @@ The tree::
     EventBusError
     ├─ InvalidPatternError(EventBusError, ValueError)    .path, .reason (EventBridge's reason text)
     ├─ InvalidTransformError(EventBusError, ValueError)  .field, .reason
-    ├─ InvalidScheduleError(EventBusError, ValueError)   .field, .reason (which cron field, or the form)
+    ├─ InvalidScheduleError(EventBusError, ValueError)   .field (cron field or form), .reason
     ├─ InvalidEventError(EventBusError, ValueError)      .code, .message (one PutEvents entry)
     ├─ RuleFileError(EventBusError, ValueError)          .problems: list[RuleProblem]
-    ├─ BusError                                          anything on the Redis side, raised `from` it
+    ├─ BusError                                          Redis side; raised `from` the cause
     └─ TargetError                                       .retryable; a delivery that did not succeed
        ├─ TargetTimeout                                  retryable
        └─ TargetRejected                                 permanent: dead-lettered at once

@@ -6,6 +6,7 @@ package ships (Redis 6.2); ``EVENTBUS_TEST_REDIS_SERVER`` overrides both.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -38,7 +39,9 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server subprocess. ``appendonly`` turns AOF on; ``fsync`` sets appendfsync."""
 
-    def __init__(self, directory: Path, *, appendonly: bool = False, fsync: str = "everysec") -> None:
+    def __init__(
+        self, directory: Path, *, appendonly: bool = False, fsync: str = "everysec"
+    ) -> None:
         self.directory = directory
         self.appendonly = appendonly
         self.fsync = fsync
@@ -72,10 +75,10 @@ class RedisServer:
         try:
             while time.monotonic() < deadline:
                 try:
-                    if client.ping():
-                        # An AOF being loaded answers LOADING errors; wait until it is done.
-                        if int(client.info("persistence").get("loading", 0)) == 0:
-                            return
+                    # An AOF being loaded answers LOADING errors; wait until it is done.
+                    loaded = int(client.info("persistence").get("loading", 0)) == 0
+                    if client.ping() and loaded:
+                        return
                 except (redis.ConnectionError, redis.BusyLoadingError):
                     pass
                 time.sleep(0.02)
@@ -92,10 +95,8 @@ class RedisServer:
     def shutdown(self) -> None:
         """A clean SHUTDOWN, as an operator restarting Redis would do."""
         if self.proc and self.proc.poll() is None:
-            try:
+            with contextlib.suppress(redis.ConnectionError):
                 redis.Redis(port=self.port).shutdown(nosave=not self.appendonly)
-            except redis.ConnectionError:
-                pass
             self.proc.wait(10)
 
     def restart(self, *, kill: bool = False) -> None:

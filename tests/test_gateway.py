@@ -252,8 +252,10 @@ def _post(
     sign: bool = True,
     key_id: str = KEY_ID,
     secret: str = SECRET,
-    now: datetime | None = None,
+    skew: timedelta | None = None,
 ) -> httpx.Response:
+    # The skew is applied at send time: a moment computed at collection would age with the suite.
+    now = datetime.now(UTC) + skew if skew is not None else None
     headers = {"Content-Type": content_type, "X-Amz-Target": target}
     url = gateway.url + "/"
     if sign:
@@ -271,11 +273,11 @@ MALFORMED = {
     "unknown key": ({"key_id": "NOPE"}, _entries(1), 400, "UnrecognizedClientException"),
     "bad signature": ({"secret": "wrong"}, _entries(1), 400, "InvalidSignatureException"),
     "request 6 min old": (
-        {"now": datetime.now(UTC) - timedelta(minutes=6)}, _entries(1), 400,
+        {"skew": -timedelta(minutes=6)}, _entries(1), 400,
         "InvalidSignatureException",
     ),
     "request 6 min ahead": (
-        {"now": datetime.now(UTC) + timedelta(minutes=6)}, _entries(1), 400,
+        {"skew": timedelta(minutes=6)}, _entries(1), 400,
         "InvalidSignatureException",
     ),
     "unknown action": ({"target": "AWSEvents.Nope"}, b"{}", 400, "UnknownOperationException"),

@@ -23,10 +23,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-rules_app = typer.Typer(help="Validate rule files and print their JSON Schema.", no_args_is_help=True)
+rules_app = typer.Typer(
+    help="Validate rule files and print their JSON Schema.", no_args_is_help=True
+)
 schedules_app = typer.Typer(help="Inspect, list and backfill schedules.", no_args_is_help=True)
 dlq_app = typer.Typer(help="List and redrive dead letters.", no_args_is_help=True)
-embedded_app = typer.Typer(help="Manage the embedded Redis under ./.eventbus/.", no_args_is_help=True)
+embedded_app = typer.Typer(
+    help="Manage the embedded Redis under ./.eventbus/.", no_args_is_help=True
+)
 app.add_typer(rules_app, name="rules")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(dlq_app, name="dlq")
