@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from eventbus.events import EVENT_TIME_FORMAT
-from eventbus.router import INVALID_TRANSFORMED_INPUT, Delivery, dead_letter_stream, delivery_id
+from eventbus.router import Delivery, shape_delivery
 from eventbus.settings import Settings, get_settings
 from eventbus.transform import InputContext
 
 if TYPE_CHECKING:
-    from eventbus.config import BusRules, LoadedRule, LoadedTarget
+    from eventbus.config import BusRules, LoadedRule
     from eventbus.schedule.base import Schedule
 
 __all__ = [
@@ -137,44 +137,15 @@ def scheduled_deliveries(
         execution_id=event_id,
         attempt_number=1,
     )
-    return [_delivery(rule, bus_rules, target, event, text, ctx, now_ms) for target in rule.targets]
+    # The event-age budget starts when the firing is queued, not at its scheduled time: a
+    # backfilled firing from last month must still get its retries.
+    return [
+        shape_delivery(event, text, rule, target, bus_rules, ctx, since_ms=now_ms)
+        for target in rule.targets
+    ]
 
 
 def iso_ms(ms: int) -> str:
     """``ms`` since the epoch as ISO 8601 UTC with milliseconds, like ingestion times."""
     moment = datetime.fromtimestamp(ms / 1000, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def _delivery(
-    rule: LoadedRule,
-    bus_rules: BusRules,
-    target: LoadedTarget,
-    event: dict[str, Any],
-    text: str,
-    ctx: InputContext,
-    now_ms: int,
-) -> Delivery:
-    payload: str | None = None
-    code = message = ""
-    try:
-        payload = target.input.render(event, ctx)
-    except Exception as e:  # a bad shaping is this firing's, dead-lettered like a routed event's
-        code, message = INVALID_TRANSFORMED_INPUT, str(e) or type(e).__name__
-    return Delivery(
-        bus=bus_rules.name,
-        rule=rule.name,
-        rule_arn=rule.arn,
-        target_id=target.id,
-        delivery_id=delivery_id(event["id"], bus_rules.name, rule.name, target.id),
-        event_id=event["id"],
-        event_text=text,
-        payload=payload,
-        hops=0,
-        # The event-age budget starts when the firing is queued, not at its scheduled time: a
-        # backfilled firing from last month must still get its retries.
-        since_ms=now_ms,
-        dead_letter=dead_letter_stream(target, bus_rules),
-        error_code=code,
-        error_message=message,
-    )
