@@ -57,6 +57,7 @@ from eventbus.delivery import (
 from eventbus.errors import BusError, RuleFileError
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
 from eventbus.router import Delivery, route
+from eventbus.scheduler import Clock, run_scheduler
 from eventbus.settings import Settings, get_settings
 from eventbus.targets import load_target_class
 from eventbus.targets.base import TargetServices
@@ -138,8 +139,10 @@ class Router:
         options: RouterOptions | None = None,
         *,
         settings: Settings | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.redis = redis
+        self.clock = clock  # the scheduler's; None: the system clock
         self.rules_path = Path(rules_path)
         self.options = options or RouterOptions()
         self.settings = settings or get_settings()
@@ -187,7 +190,7 @@ class Router:
     async def run(self) -> None:
         if not self.lanes and not self.table.buses:
             await self.start()
-        loops = [self._bus_loop(), self._queue_loop()]
+        loops = [self._bus_loop(), self._queue_loop(), self._scheduler_loop()]
         helpers = [self._retry_loop(), self._claim_loop(), self._reload_loop(), self._trim_loop(),
                    self._liveness_loop()]  # fmt: skip
         readers = [asyncio.create_task(c) for c in loops]
@@ -198,6 +201,13 @@ class Router:
         # the cancellation swallowed and the loop running.
         await asyncio.gather(*readers, *background, return_exceptions=True)
         await self._finish()
+
+    async def _scheduler_loop(self) -> None:
+        """Fire the schedule rules of the running rule set (see :mod:`eventbus.scheduler`)."""
+        fire = run_scheduler(self.redis, lambda: self.table.ruleset, stop=self._stopping,
+                             clock=self.clock, consumer=self.consumer, settings=self.settings,
+                             claim_idle=self.options.claim_idle)  # fmt: skip
+        await self._guard("scheduling", fire)
 
     async def _finish(self) -> None:
         lanes = [*self.lanes.values(), *self.retiring]

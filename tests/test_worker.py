@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -324,3 +325,31 @@ async def test_changed_rules_are_reloaded_and_invalid_ones_refused(
         assert ("default", "orders", "more") in router.lanes
         await put(redis)
         await until(lambda: len(recorded("m")) == 2 and len(recorded("m2")) == 1, "both targets")
+
+
+class FastClock:
+    """Scheduler time that runs a hundred times faster than real time."""
+
+    def __init__(self) -> None:
+        self.moment = datetime(2030, 1, 1, 0, 0, 30, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds / 100)
+        self.moment += timedelta(seconds=seconds)
+
+
+async def test_a_schedule_rule_fires_to_its_target(redis: Redis, tmp_path: Path) -> None:
+    schedule = """
+  - name: tick
+    schedule_expression: rate(1 minute)
+    targets:
+      - {id: out, type: redis_stream, stream: ticks}"""
+    text = rules_text("{id: mem, type: memory, name: m}", extra_rules=schedule)
+    async with running(redis, tmp_path, text, clock=FastClock()):
+        await until(lambda: redis.xlen("ticks"), "a scheduled delivery")
+    event = orjson.loads((await redis.xrange("ticks", count=1))[0][1][b"payload"])
+    assert (event["source"], event["detail-type"]) == ("aws.events", "Scheduled Event")
+    assert event["time"].startswith("2030-01-01T00:0")
