@@ -30,6 +30,7 @@ from eventbus.delivery import (
     retry_later,
 )
 from eventbus.errors import TargetError
+from eventbus.metrics import Metrics
 from eventbus.retry import Backoff, Exhausted, RetryLimits, decide_retry
 from eventbus.router import dead_letter_stream
 from eventbus.targets.base import DeliveryContext
@@ -92,6 +93,7 @@ class Lane:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     backoff: Backoff = field(default_factory=Backoff)
     limits: RetryLimits = field(default_factory=RetryLimits)
+    labels: dict[str, str] = field(default_factory=dict)  # its metrics' bus, rule and target
     on_free: Callable[[], None] | None = None  # told when a held delivery is finished
     _slots: asyncio.Semaphore | None = None
 
@@ -106,6 +108,7 @@ class Lane:
     def refresh(self, bus_rules: BusRules, rule: LoadedRule, target: LoadedTarget) -> None:
         """Adopt a reloaded rule set's objects (same target settings, maybe a new policy)."""
         self.bus_rules, self.rule, self.target = bus_rules, rule, target
+        self.labels = {"bus": bus_rules.name, "rule": rule.name, "target": target.id}
         cfg = bus_rules.config
         self.backoff = Backoff(cfg.retry_backoff_base_seconds, cfg.retry_backoff_cap_seconds)
         self.limits = RetryLimits(
@@ -165,8 +168,10 @@ class Deliverer:
         on_outcome: OutcomeHook | None = None,
         clock: Callable[[], float] = time.time,
         target_redis: Redis | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.redis = redis
+        self.metrics = metrics or Metrics(redis)
         self.target_redis = target_redis or redis  # lent to targets (DeliveryContext.extra)
         self.acks = acks
         self.on_outcome = on_outcome
@@ -179,6 +184,7 @@ class Deliverer:
             await self._malformed(lane, entry_id, fields, e)
             return
         started = self.clock()
+        self._count_attempt(lane, record, started)
         try:
             result = await lane.instance.send(record.payload, self._context(lane, record))
         except TargetError as e:
@@ -187,7 +193,28 @@ class Deliverer:
             await self._failed(lane, entry_id, record, started, e, True, "TARGET_ERROR")
         else:
             self.acks.add(lane.queue, entry_id)
+            self._count_success(lane, record)
             await self._emit(lane, record, True, record.attempts + 1, result=result)
+
+    def _count_attempt(self, lane: Lane, record: QueuedDelivery, now: float) -> None:
+        labels = lane.labels
+        self.metrics.count("InvocationAttempts", **labels)
+        if record.attempts:
+            self.metrics.count("RetryInvocationAttempts", **labels)
+        else:
+            latency = now * 1000 - record.since_ms
+            self.metrics.observe("IngestionToInvocationStartLatency", latency, **labels)
+
+    def _count_success(self, lane: Lane, record: QueuedDelivery) -> None:
+        labels = lane.labels
+        self.metrics.count("SuccessfulInvocationAttempts", **labels)
+        self.metrics.count("Invocations", **labels)
+        latency = self.clock() * 1000 - record.since_ms
+        self.metrics.observe("IngestionToInvocationSuccessLatency", latency, **labels)
+
+    def _count_failure(self, lane: Lane) -> None:
+        for name in ("Invocations", "FailedInvocations", "DeadLetterInvocations"):
+            self.metrics.count(name, **lane.labels)
 
     def _context(self, lane: Lane, record: QueuedDelivery) -> DeliveryContext:
         return DeliveryContext(
@@ -255,6 +282,7 @@ class Deliverer:
                                     attempts=after.attempts, condition=decision.condition)},
         )  # fmt: skip
         await dead_letter(self.redis, stream, fields, queue=lane.queue, entry_id=entry_id)
+        self._count_failure(lane)
         await self._emit(lane, record, False, after.attempts, code=code, message=message)
 
     async def _malformed(
@@ -280,6 +308,7 @@ class Deliverer:
         await dead_letter(
             self.redis, _dead_letter_stream(lane), letter, queue=lane.queue, entry_id=entry_id
         )
+        self.metrics.count("DeadLetterInvocations", **lane.labels)
 
     async def _emit(
         self,

@@ -56,6 +56,7 @@ from eventbus.delivery import (
 )
 from eventbus.errors import BusError, RuleFileError
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
+from eventbus.metrics import Metrics
 from eventbus.router import Delivery, route
 from eventbus.scheduler import Clock, run_scheduler
 from eventbus.settings import Settings, get_settings
@@ -151,8 +152,13 @@ class Router:
         self.target_redis = AutoPipelineRedis(connection_pool=redis.connection_pool)
         self.publisher = AsyncEventBusClient(redis, settings=self.settings)
         self.acks = AckBuffer()
+        self.metrics = Metrics(redis)
         self.deliverer = Deliverer(
-            redis, self.acks, on_outcome=self._publish_outcome, target_redis=self.target_redis
+            redis,
+            self.acks,
+            on_outcome=self._publish_outcome,
+            target_redis=self.target_redis,
+            metrics=self.metrics,
         )
         self.table = RoutingTable(RuleSet())
         self.lanes: dict[tuple[str, str, str], Lane] = {}
@@ -194,6 +200,7 @@ class Router:
         helpers = [self._retry_loop(), self._claim_loop(), self._reload_loop(), self._trim_loop(),
                    self._liveness_loop()]  # fmt: skip
         readers = [asyncio.create_task(c) for c in loops]
+        self.metrics.start()
         background = [asyncio.create_task(c) for c in helpers]
         log.info("router started", extra={"fields": {"consumer": self.consumer}})
         await self._stopping.wait()
@@ -215,6 +222,7 @@ class Router:
         with contextlib.suppress(*_TRANSIENT, RedisError):
             await self._flush_acks()
         await asyncio.gather(*(lane.close() for lane in lanes))
+        await self.metrics.aclose()
         log.info("router stopped", extra={"fields": {"consumer": self.consumer}})
 
     # --- rules ------------------------------------------------------------------------------
@@ -341,10 +349,24 @@ class Router:
                 continue  # a stream the rules no longer read: left pending for a claimer
             for entry_id, fields in entries:
                 if fields:
-                    deliveries.extend(self._route_entry(table, bus_name, entry_id, fields))
+                    routed = self._route_entry(table, bus_name, entry_id, fields)
+                    self._count_routed(bus_name, routed)
+                    deliveries.extend(routed)
             acks.append((stream.decode(), keys.ROUTER_GROUP, [e for e, _ in entries]))
         if acks:
             await enqueue_deliveries(self.redis, deliveries, ack=acks)
+
+    def _count_routed(self, bus: str, deliveries: list[Delivery]) -> None:
+        rules = {d.rule for d in deliveries if d.rule}
+        if not rules:
+            return
+        self.metrics.count("MatchedEvents", bus=bus)
+        for rule in rules:
+            self.metrics.count("TriggeredRules", bus=bus, rule=rule)
+        for d in deliveries:
+            if d.error_code:
+                labels = {"bus": bus, "rule": d.rule, "target": d.target_id}
+                self.metrics.count("DeadLetterInvocations", **labels)
 
     def _route_entry(
         self, table: RoutingTable, bus_name: str, entry_id: bytes, fields: dict[bytes, bytes]

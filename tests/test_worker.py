@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from eventbus import keys
 from eventbus.client import AsyncEventBusClient
+from eventbus.metrics import render_metrics
 from eventbus.settings import Settings
 from eventbus.targets.base import DeliveryContext
 from eventbus.targets.memory import forget, recorded
@@ -353,3 +354,23 @@ async def test_a_schedule_rule_fires_to_its_target(redis: Redis, tmp_path: Path)
     event = orjson.loads((await redis.xrange("ticks", count=1))[0][1][b"payload"])
     assert (event["source"], event["detail-type"]) == ("aws.events", "Scheduled Event")
     assert event["time"].startswith("2030-01-01T00:0")
+
+
+async def test_routing_and_delivery_are_counted_in_the_metrics(
+    redis: Redis, tmp_path: Path
+) -> None:
+    refusing = "{id: no, type: memory, fail_first: 100, fail_permanently: true}"
+    text = rules_text("{id: out, type: redis_stream, stream: out}", refusing)
+    async with running(redis, tmp_path, text):
+        await put(redis, 3)
+        await until(lambda: _when(redis.xlen("out"), lambda n: n == 3), "3 stream deliveries")
+        await until(lambda: _when(dead_letters(redis), lambda d: len(d) == 3), "3 dead letters")
+    text = await render_metrics(redis)
+    labels = 'bus="default",rule="orders",target="out"'
+    assert f"eventbus_Invocations_total{{{labels}}} 3" in text
+    assert f"eventbus_SuccessfulInvocationAttempts_total{{{labels}}} 3" in text
+    assert 'eventbus_MatchedEvents_total{bus="default"} 3' in text
+    assert 'eventbus_TriggeredRules_total{bus="default",rule="orders"} 3' in text
+    refused = 'bus="default",rule="orders",target="no"'
+    assert f"eventbus_FailedInvocations_total{{{refused}}} 3" in text
+    assert f"eventbus_DeadLetterInvocations_total{{{refused}}} 3" in text
