@@ -198,23 +198,23 @@ class Deliverer:
 
     def _count_attempt(self, lane: Lane, record: QueuedDelivery, now: float) -> None:
         labels = lane.labels
-        self.metrics.count("InvocationAttempts", **labels)
+        self.metrics.count("InvocationAttempts", 1, **labels)
         if record.attempts:
-            self.metrics.count("RetryInvocationAttempts", **labels)
+            self.metrics.count("RetryInvocationAttempts", 1, **labels)
         else:
             latency = now * 1000 - record.since_ms
             self.metrics.observe("IngestionToInvocationStartLatency", latency, **labels)
 
     def _count_success(self, lane: Lane, record: QueuedDelivery) -> None:
         labels = lane.labels
-        self.metrics.count("SuccessfulInvocationAttempts", **labels)
-        self.metrics.count("Invocations", **labels)
+        self.metrics.count("SuccessfulInvocationAttempts", 1, **labels)
+        self.metrics.count("Invocations", 1, **labels)
         latency = self.clock() * 1000 - record.since_ms
         self.metrics.observe("IngestionToInvocationSuccessLatency", latency, **labels)
 
     def _count_failure(self, lane: Lane) -> None:
         for name in ("Invocations", "FailedInvocations", "DeadLetterInvocations"):
-            self.metrics.count(name, **lane.labels)
+            self.metrics.count(name, 1, **lane.labels)
 
     def _context(self, lane: Lane, record: QueuedDelivery) -> DeliveryContext:
         return DeliveryContext(
@@ -308,7 +308,7 @@ class Deliverer:
         await dead_letter(
             self.redis, _dead_letter_stream(lane), letter, queue=lane.queue, entry_id=entry_id
         )
-        self.metrics.count("DeadLetterInvocations", **lane.labels)
+        self.metrics.count("DeadLetterInvocations", 1, **lane.labels)
 
     async def _emit(
         self,

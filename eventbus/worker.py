@@ -64,12 +64,14 @@ from eventbus.targets import load_target_class
 from eventbus.targets.base import TargetServices
 
 if TYPE_CHECKING:
+    from eventbus.gateway.state import Gateway
     from eventbus.patterns import Matcher
 
 __all__ = [
     "DEFAULT_CLAIM_IDLE_SECONDS",
     "EVENT_TOO_LARGE",
     "MALFORMED_EVENT",
+    "HttpOptions",
     "Router",
     "RouterOptions",
     "configure_logging",
@@ -104,6 +106,16 @@ class RouterOptions:
     shutdown_grace: float = 10.0  # how long SIGTERM waits for held deliveries (s)
     pause_on_error: float = 0.5  # wait after a Redis error before trying again (s)
     max_connections: int = 128  # Redis connections; past it, commands wait for a free one
+
+
+@dataclass(frozen=True, slots=True)
+class HttpOptions:
+    """The gateway a router also serves (``eventbus run --http PORT``)."""
+
+    port: int
+    host: str = "127.0.0.1"
+    no_auth: bool = False
+    credentials_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +173,7 @@ class Router:
             metrics=self.metrics,
         )
         self.table = RoutingTable(RuleSet())
+        self.gateway: Gateway | None = None  # the gateway served alongside, told of reloads
         self.lanes: dict[tuple[str, str, str], Lane] = {}
         self.by_queue: dict[bytes, Lane] = {}
         self.retiring: dict[Lane, asyncio.Task[None]] = {}
@@ -244,6 +257,8 @@ class Router:
                 lanes[lane.key] = lane
         retired = [lane for key, lane in self.lanes.items() if lanes.get(key) is not lane]
         self.table, self.lanes = table, lanes
+        if self.gateway is not None:
+            self.gateway.rules = ruleset
         self.by_queue = {lane.queue_bytes: lane for lane in lanes.values()}
         for lane in retired:
             self.retiring[lane] = asyncio.create_task(self._retire(lane))
@@ -366,7 +381,7 @@ class Router:
         for d in deliveries:
             if d.error_code:
                 labels = {"bus": bus, "rule": d.rule, "target": d.target_id}
-                self.metrics.count("DeadLetterInvocations", **labels)
+                self.metrics.count("DeadLetterInvocations", 1, **labels)
 
     def _route_entry(
         self, table: RoutingTable, bus_name: str, entry_id: bytes, fields: dict[bytes, bytes]
@@ -671,8 +686,10 @@ async def run_router(
     *,
     settings: Settings | None = None,
     ready: Callable[[Router], None] | None = None,
+    http: HttpOptions | None = None,
 ) -> None:
-    """Run a router until SIGTERM or SIGINT (SIGHUP reloads the rules)."""
+    """Run a router until SIGTERM or SIGINT (SIGHUP reloads the rules), and with ``http`` the
+    gateway too (``OSError`` when its port cannot be bound)."""
     options = options or RouterOptions()
     # A blocking pool: a burst of deliveries waits for a connection instead of failing.
     pool = BlockingConnectionPool.from_url(
@@ -687,8 +704,38 @@ async def run_router(
     loop.add_signal_handler(signal.SIGHUP, router.request_reload)
     try:
         await router.start()
+        gateway = await _start_gateway(router, redis_url, http) if http else None
         if ready is not None:
             ready(router)
-        await router.run()
+        try:
+            await router.run()
+        finally:
+            if gateway is not None:
+                gateway.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await gateway
     finally:
         await redis.aclose()
+
+
+async def _start_gateway(router: Router, redis_url: str, http: HttpOptions) -> asyncio.Task[None]:
+    """Serve the gateway in this loop; returns once it listens (raises when it cannot)."""
+    from eventbus.gateway.server import serve_in_router
+
+    listening = asyncio.Event()
+
+    def attach(gateway: Gateway) -> None:
+        router.gateway = gateway
+        listening.set()
+
+    task = asyncio.create_task(serve_in_router(
+        router.table.ruleset, redis_url, port=http.port, host=http.host, no_auth=http.no_auth,
+        credentials_file=http.credentials_file, ready=attach,
+    ))  # fmt: skip
+    waiter = asyncio.create_task(listening.wait())
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task.done():
+        task.result()  # the gateway could not start: its error
+    log.info("gateway listening", extra={"fields": {"host": http.host, "port": http.port}})
+    return task

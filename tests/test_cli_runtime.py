@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import orjson
 import redis
 
@@ -117,3 +121,63 @@ def test_dlq_redrive_with_nothing_to_do_exits_0(tmp_path: Path, redis_url: str) 
                     env={**os.environ})  # fmt: skip
     assert done.returncode == 0
     assert orjson.loads(done.stdout) == {"requeued": 0, "kept": 0}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_run_with_http_answers_healthz_and_routes_an_unsigned_put_events_on_loopback(
+    tmp_path: Path, redis_url: str
+) -> None:
+    port = free_port()
+    args = ["run", "--rules", str(write_rules(tmp_path)), "--redis", redis_url,
+            "--http", str(port), "--no-auth"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "eventbus", *args], stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        health = _until(lambda: _get(base + "/healthz"), "a healthy gateway")
+        assert health.json()["status"] == "ok"
+        body = orjson.dumps({"Entries": [{"Source": "shop", "DetailType": "OrderPlaced",
+                                          "Detail": "{}"}]})  # fmt: skip
+        headers = {"Content-Type": "application/x-amz-json-1.1",
+                   "X-Amz-Target": "AWSEvents.PutEvents"}  # fmt: skip
+        answer = httpx.post(base + "/", content=body, headers=headers).json()
+        assert answer["FailedEntryCount"] == 0
+        r = redis.Redis.from_url(redis_url)
+        _until(lambda: r.xlen("out"), "the event delivered to the stream")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+
+def test_run_with_http_refuses_no_auth_off_loopback_with_exit_2(
+    tmp_path: Path, redis_url: str
+) -> None:
+    done = eventbus("run", "--rules", str(write_rules(tmp_path)), "--redis", redis_url,
+                    "--http", "0", "--http-host", "0.0.0.0", "--no-auth")  # fmt: skip
+    assert done.returncode == 2
+    assert "--no-auth is only allowed on a loopback address" in done.stderr
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        answer = httpx.get(url)
+    except httpx.TransportError:
+        return None
+    return answer if answer.status_code == 200 else None
+
+
+def _until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """Poll ``check`` until it returns something truthy (bounded; not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")

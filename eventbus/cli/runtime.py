@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
 
 from eventbus.cli.app import app, dlq_app, fail
+
+if TYPE_CHECKING:
+    from eventbus.worker import HttpOptions
 
 _REDIS_HELP = "Redis URL; default $EVENTBUS_REDIS_URL, else the embedded Redis in ./.eventbus/."
 _RULES_HELP = "A rule file or a directory of them."
@@ -26,6 +29,16 @@ def run(
         None, "--consumer", help="Consumer name in the groups; default <host>-<pid>."
     ),
     verbose: bool = typer.Option(False, "--verbose", help="Log info lines too, not only problems."),
+    http: int | None = typer.Option(
+        None, "--http", min=0, max=65535, help="Also serve the HTTP gateway on this port."
+    ),
+    http_host: str = typer.Option("127.0.0.1", "--http-host", help="The gateway's address."),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="Accept unsigned requests (loopback addresses only)."
+    ),
+    credentials: str | None = typer.Option(
+        None, "--credentials", help="A file of KEY_ID:SECRET lines the gateway accepts."
+    ),
 ) -> None:
     """Run a router: read the buses, match the rules, deliver to the targets.
 
@@ -34,15 +47,31 @@ def run(
     """
     from eventbus.connection import resolve_redis_url
     from eventbus.errors import RuleFileError
-    from eventbus.worker import RouterOptions, configure_logging, run_router
+    from eventbus.worker import HttpOptions, RouterOptions, configure_logging, run_router
 
     configure_logging(verbose)
     url = resolve_redis_url(redis_url)
     options = RouterOptions(claim_idle=claim_idle, concurrency=concurrency, consumer=consumer or "")
+    gateway = None
+    if http is not None:
+        gateway = HttpOptions(http, http_host, no_auth, credentials)
+        _check_credentials(gateway)
     try:
-        asyncio.run(run_router(url, rules, options))
+        asyncio.run(run_router(url, rules, options, http=gateway))
     except RuleFileError as e:
         fail(f"invalid rules:\n{e}")
+    except OSError as e:  # only the gateway's port raises it: Redis errors are waited out
+        fail(f"cannot serve HTTP on {http_host}:{http}: {e}")
+
+
+def _check_credentials(http: HttpOptions) -> None:
+    """Refuse missing keys or ``--no-auth`` off loopback before anything starts."""
+    from eventbus.gateway.auth import CredentialsError, resolve_secrets
+
+    try:
+        resolve_secrets(http.host, no_auth=http.no_auth, credentials_file=http.credentials_file)
+    except CredentialsError as e:
+        fail(str(e))
 
 
 def _filters(bus: str | None, rule: str | None, target: str | None) -> dict[str, str | None]:
