@@ -4,6 +4,7 @@ claim, reload, outcomes."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from redis.asyncio import Redis
@@ -21,7 +23,14 @@ from eventbus.metrics import render_metrics
 from eventbus.settings import Settings
 from eventbus.targets.base import DeliveryContext
 from eventbus.targets.memory import forget, recorded
-from eventbus.worker import EVENT_TOO_LARGE, MALFORMED_EVENT, Router, RouterOptions
+from eventbus.worker import (
+    EVENT_TOO_LARGE,
+    MALFORMED_EVENT,
+    HttpOptions,
+    Router,
+    RouterOptions,
+    run_router,
+)
 
 FAST = RouterOptions(claim_idle=0.5, retry_poll=0.02, reload_poll=0.05, block_ms=20)
 BUS_CONFIG = """
@@ -374,3 +383,32 @@ async def test_routing_and_delivery_are_counted_in_the_metrics(
     refused = 'bus="default",rule="orders",target="no"'
     assert f"eventbus_FailedInvocations_total{{{refused}}} 3" in text
     assert f"eventbus_DeadLetterInvocations_total{{{refused}}} 3" in text
+
+
+async def test_the_gateway_served_with_the_router_lists_the_reloaded_rules(
+    redis_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "rules.yaml").write_text(rules_text("{id: mem, type: memory, name: m}"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    routers: list[Router] = []
+    http = HttpOptions(port, no_auth=True)
+    task = asyncio.create_task(run_router(redis_url, tmp_path, FAST, http=http,
+                                          ready=routers.append))  # fmt: skip
+    [router] = await until(lambda: routers, "a running router")
+    try:
+        renamed = rules_text("{id: mem, type: memory, name: m}").replace("orders", "invoices")
+        (tmp_path / "rules.yaml").write_text(renamed)
+        headers = {"Content-Type": "application/x-amz-json-1.1",
+                   "X-Amz-Target": "AWSEvents.ListRules"}  # fmt: skip
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+            async def names() -> list[str]:
+                answer = await client.post("/", content=b"{}", headers=headers)
+                return [r["Name"] for r in answer.json()["Rules"]]
+
+            await until(lambda: _when(names(), lambda n: n == ["invoices"]), "the new rule listed")
+    finally:
+        router.stop()
+        await asyncio.wait_for(task, 30)
