@@ -15,6 +15,12 @@ One asyncio loop runs these tasks, all on one Redis:
 - **reloader**: reloads the rules when a file changes or on SIGHUP; an invalid rule set is refused
   and logged, and the running one stays;
 - **trimmer**: applies each bus's retention (:func:`eventbus.bus.trim`).
+- **scheduler**: fires the running rule set's schedule rules (:mod:`eventbus.scheduler`);
+- **metrics**: routing and delivery counts, kept in memory and added to Redis every second
+  (:mod:`eventbus.metrics`).
+
+With ``http`` (``eventbus run --http PORT``) the gateway is served in the same loop and sees
+each reloaded rule set.
 
 SIGTERM stops the readers, lets held deliveries finish (for ``shutdown_grace`` seconds; what is
 left stays pending and is claimed by another router), acknowledges, and returns.
