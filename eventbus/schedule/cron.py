@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import ClassVar
@@ -203,16 +203,26 @@ def _day_rules(dom: str, dow: str) -> tuple[DayRule, ...]:
 
 
 def _month_day_rules(text: str) -> tuple[DayRule, ...]:
+    return _split_day_rules(text.split(","), DAY_OF_MONTH, _month_day_special, DaysOfMonth)
+
+
+def _split_day_rules(
+    items: list[str],
+    field: _Field,
+    special_rule: Callable[[str], DayRule | None],
+    plain_rule: Callable[[frozenset[int]], DayRule],
+) -> tuple[DayRule, ...]:
+    """The special items (L, W, #, ...) each as its own rule; the plain values as one."""
     rules: list[DayRule] = []
     plain: set[int] = set()
-    for item in text.split(","):
-        special = _month_day_special(item)
+    for item in items:
+        special = special_rule(item)
         if special is None:
-            plain.update(_values(DAY_OF_MONTH, item))
+            plain.update(_values(field, item))
         else:
             rules.append(special)
     if plain:
-        rules.append(DaysOfMonth(frozenset(plain)))
+        rules.append(plain_rule(frozenset(plain)))
     return tuple(rules)
 
 
@@ -235,17 +245,7 @@ def _weekday_rules(text: str) -> tuple[DayRule, ...]:
     items = text.split(",")
     if sum("#" in item for item in items) > 1:
         raise DAY_OF_WEEK.refuse(text, " (only one # expression per field)")
-    rules: list[DayRule] = []
-    plain: set[int] = set()
-    for item in items:
-        special = _weekday_special(item)
-        if special is None:
-            plain.update(_values(DAY_OF_WEEK, item))
-        else:
-            rules.append(special)
-    if plain:
-        rules.append(Weekdays(frozenset(plain)))
-    return tuple(rules)
+    return _split_day_rules(items, DAY_OF_WEEK, _weekday_special, Weekdays)
 
 
 def _weekday_special(item: str) -> DayRule | None:
