@@ -20,8 +20,9 @@ A queue entry carries everything a delivery needs, so any router can make it::
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ from redis.exceptions import ResponseError
 from eventbus import keys
 from eventbus.router import Delivery, dead_letter_stream, shape_delivery
 from eventbus.transform import InputContext
+
+log = logging.getLogger("eventbus.worker")
 
 if TYPE_CHECKING:
     from eventbus.config import RuleSet
@@ -214,27 +217,118 @@ async def ensure_group(redis: Redis, stream: str, group: str = keys.DELIVERY_GRO
 
 async def enqueue_deliveries(
     redis: Redis,
-    deliveries: Iterable[Delivery],
+    deliveries: Sequence[Delivery],
     *,
     ack: Sequence[tuple[str, str, Sequence[bytes | str]]] = (),
-) -> None:
+    inline: Callable[[Delivery], Sequence[str | bytes | int] | None] | None = None,
+) -> list[Delivery]:
     """Record each delivery in its target's queue (or its dead letters), durably and at once.
 
-    ``ack`` lists (stream, group, ids) to acknowledge in the same MULTI/EXEC: the bus entries
+    ``ack`` lists (stream, group, ids) to acknowledge in the same atomic step: the bus entries
     these deliveries came from are acknowledged exactly when their deliveries are recorded.
+
+    ``inline`` gives, for a delivery, the one Redis command that makes it on this Redis (a
+    ``redis_stream`` target's XADD, see :meth:`~eventbus.targets.base.Target.inline_command`),
+    or ``None``. Such a delivery is made right there instead of queued; if Redis refuses the
+    command, the delivery is queued as usual in the same step, so its lane retries it and in the
+    end dead-letters it with the target's own error. Returns the deliveries made inline.
     """
     now = time.time()
-    async with redis.pipeline(transaction=True) as pipe:
-        for d in deliveries:
-            if d.error_code:
-                pipe.xadd(d.dead_letter, _routing_dead_letter(d, now))  # type: ignore[arg-type]
-            else:
-                queue = keys.delivery_queue(d.bus, d.rule, d.target_id)
-                pipe.xadd(queue, queue_fields(d))  # type: ignore[arg-type]
-        for stream, group, ids in ack:
-            if ids:
-                pipe.xack(stream, group, *ids)
-        await pipe.execute()
+    script = _EnqueueScript()
+    for d in deliveries:
+        if d.error_code:
+            script.xadd(d.dead_letter, _routing_dead_letter(d, now))
+            continue
+        queue = keys.delivery_queue(d.bus, d.rule, d.target_id)
+        command = inline(d) if inline is not None else None
+        if command is not None:
+            script.inline(d, command)
+        script.xadd(queue, queue_fields(d))
+    for stream, group, ids in ack:
+        script.xack(stream, group, ids)
+    if not script.args:
+        return []
+    reply = await redis.register_script(_ENQUEUE)(keys=script.keys, args=script.args)
+    fallbacks = {int(reply[i]): reply[i + 1] for i in range(0, len(reply), 2)}
+    made = []
+    for n, d in enumerate(script.inlined):
+        error = fallbacks.get(n + 1)
+        if error is None:
+            made.append(d)
+        else:
+            log.warning("inline delivery refused, queued instead", extra={"fields": {
+                "delivery_id": d.delivery_id, "error": _text(error)}})  # fmt: skip
+    return made
+
+
+# One atomic step for a whole routed batch: queue entries, dead letters, inline deliveries and
+# the acknowledgements, as a flat list of records in ARGV (one reply to parse, not one per
+# command). Records: `x` XADD KEYS[k] (n field/value args); `i` an inline command (n args) run
+# with pcall, the `x` record after it being its fallback, run only when Redis refused the
+# command; `a` XACK KEYS[k] (n args: group and ids). Replies [inline ordinal, error, ...] for the
+# inline commands that fell back.
+_ENQUEUE = """
+local i, inlined, out, skip = 1, 0, {}, false
+while i <= #ARGV do
+  local op, k, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local first, last = i + 3, i + 2 + n
+  if op == 'i' then
+    inlined = inlined + 1
+    local r = redis.pcall(unpack(ARGV, first, last))
+    skip = not (type(r) == 'table' and r.err)
+    if not skip then
+      out[#out + 1] = inlined
+      out[#out + 1] = r.err
+    end
+  elseif op == 'x' then
+    if not skip then redis.call('XADD', KEYS[k], '*', unpack(ARGV, first, last)) end
+    skip = false
+  else
+    redis.call('XACK', KEYS[k], unpack(ARGV, first, last))
+  end
+  i = last + 1
+end
+return out
+"""
+# Ids per XACK record: Lua's unpack refuses much longer argument lists.
+_ACK_CHUNK = 1000
+
+
+class _EnqueueScript:
+    """The KEYS and ARGV of one ``_ENQUEUE`` call, and the deliveries it makes inline."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.args: list[str | bytes | int] = []
+        self.inlined: list[Delivery] = []
+        self._index: dict[str, int] = {}
+
+    def _key(self, key: str) -> int:
+        index = self._index.get(key)
+        if index is None:
+            self.keys.append(key)
+            index = self._index[key] = len(self.keys)
+        return index
+
+    def xadd(self, stream: str, fields: dict[str, str | int]) -> None:
+        self.args += ("x", self._key(stream), 2 * len(fields))
+        for name, value in fields.items():
+            self.args += (name, value)
+
+    def inline(self, delivery: Delivery, command: Sequence[str | bytes | int]) -> None:
+        # The command names its own key; it is declared in KEYS too, as scripts should.
+        self.inlined.append(delivery)
+        self.args += ("i", self._key(str(command[1])), len(command), *command)
+
+    def xack(self, stream: str, group: str, ids: Sequence[bytes | str]) -> None:
+        k = self._key(stream)
+        for start in range(0, len(ids), _ACK_CHUNK):
+            chunk = ids[start : start + _ACK_CHUNK]
+            self.args += ("a", k, len(chunk) + 1, group, *chunk)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 async def ack(redis: Redis, acks: dict[str, list[bytes]]) -> None:

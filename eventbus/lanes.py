@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,7 @@ from eventbus.delivery import (
 from eventbus.errors import TargetError
 from eventbus.metrics import Metrics
 from eventbus.retry import Backoff, Exhausted, RetryLimits, decide_retry
-from eventbus.router import dead_letter_stream
+from eventbus.router import Delivery, dead_letter_stream
 from eventbus.targets.base import DeliveryContext
 
 if TYPE_CHECKING:
@@ -95,6 +95,9 @@ class Lane:
     limits: RetryLimits = field(default_factory=RetryLimits)
     labels: dict[str, str] = field(default_factory=dict)  # its metrics' bus, rule and target
     on_free: Callable[[], None] | None = None  # told when a held delivery is finished
+    # The target's one-command delivery on the bus's Redis, made while routing (see
+    # ``enqueue_deliveries``); not for a target whose outcomes are published.
+    inline_command: Callable[[Delivery], Sequence[str | bytes | int] | None] | None = None
     _slots: asyncio.Semaphore | None = None
 
     def __post_init__(self) -> None:
@@ -109,6 +112,8 @@ class Lane:
         """Adopt a reloaded rule set's objects (same target settings, maybe a new policy)."""
         self.bus_rules, self.rule, self.target = bus_rules, rule, target
         self.labels = {"bus": bus_rules.name, "rule": rule.name, "target": target.id}
+        inline = getattr(self.instance, "inline_command", None)
+        self.inline_command = None if target.spec.emit_outcome else inline
         cfg = bus_rules.config
         self.backoff = Backoff(cfg.retry_backoff_base_seconds, cfg.retry_backoff_cap_seconds)
         self.limits = RetryLimits(

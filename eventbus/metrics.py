@@ -22,6 +22,7 @@ import asyncio
 import bisect
 import contextlib
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -116,12 +117,18 @@ class Metrics:
         self._counts[name, _labels(labels)] += n
 
     def observe(self, name: str, ms: float, **labels: Any) -> None:
+        self.observe_all(name, (ms,), **labels)
+
+    def observe_all(self, name: str, values: Iterable[float], **labels: Any) -> None:
+        """``observe`` each of ``values`` (milliseconds) under the same labels."""
         if name not in HISTOGRAMS:
             raise KeyError(f"unknown histogram {name!r}; known: {', '.join(HISTOGRAMS)}")
         histogram = self._histograms[name, _labels(labels)]
-        histogram.buckets[bisect.bisect_left(LATENCY_BUCKETS_MS, ms)] += 1
-        histogram.count += 1
-        histogram.total += ms
+        buckets, bisect_left = histogram.buckets, bisect.bisect_left
+        for ms in values:
+            buckets[bisect_left(LATENCY_BUCKETS_MS, ms)] += 1
+            histogram.count += 1
+            histogram.total += ms
 
     async def flush(self) -> None:
         """Add what was counted since the last flush to Redis.

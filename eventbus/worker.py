@@ -36,7 +36,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -375,7 +375,31 @@ class Router:
                     deliveries.extend(routed)
             acks.append((stream.decode(), keys.ROUTER_GROUP, [e for e, _ in entries]))
         if acks:
-            await enqueue_deliveries(self.redis, deliveries, ack=acks)
+            made = await enqueue_deliveries(self.redis, deliveries, ack=acks, inline=self._inline)
+            if made:
+                self._count_inline(made)
+
+    def _inline(self, delivery: Delivery) -> Sequence[str | bytes | int] | None:
+        """The command that makes ``delivery`` right away on the bus's Redis, when its target
+        has one (see :func:`eventbus.delivery.enqueue_deliveries`)."""
+        lane = self.lanes.get((delivery.bus, delivery.rule, delivery.target_id))
+        if lane is None or lane.inline_command is None:
+            return None
+        return lane.inline_command(delivery)
+
+    def _count_inline(self, made: list[Delivery]) -> None:
+        """The metrics of deliveries made inline: one successful first attempt each."""
+        now_ms = time.time() * 1000
+        latencies: dict[tuple[str, str, str], list[float]] = {}
+        for d in made:
+            latencies.setdefault((d.bus, d.rule, d.target_id), []).append(now_ms - d.since_ms)
+        for (bus, rule, target), values in latencies.items():
+            labels = {"bus": bus, "rule": rule, "target": target}
+            for name in ("InvocationAttempts", "SuccessfulInvocationAttempts", "Invocations"):
+                self.metrics.count(name, len(values), **labels)
+            for name in ("IngestionToInvocationStartLatency",
+                         "IngestionToInvocationSuccessLatency"):  # fmt: skip
+                self.metrics.observe_all(name, values, **labels)
 
     def _count_routed(self, bus: str, deliveries: list[Delivery]) -> None:
         rules = {d.rule for d in deliveries if d.rule}

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from eventbus.router import Delivery
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
 from eventbus.targets.redis_conn import TargetRedis, redis_failures
 
@@ -36,14 +37,14 @@ class RedisStreamConfig(TargetConfig):
 
 def delivery_fields(payload: str, ctx: DeliveryContext) -> dict[str, str]:
     """The entry written for one delivery."""
-    return {
-        "payload": payload,
-        "event-id": ctx.event_id,
-        "bus": ctx.bus,
-        "rule": ctx.rule,
-        "target": ctx.target_id,
-        "delivery-id": ctx.delivery_id,
-    }
+    return _entry(payload, ctx.event_id, ctx.bus, ctx.rule, ctx.target_id, ctx.delivery_id)
+
+
+def _entry(
+    payload: str, event_id: str, bus: str, rule: str, target: str, delivery_id: str
+) -> dict[str, str]:
+    return {"payload": payload, "event-id": event_id, "bus": bus, "rule": rule,
+            "target": target, "delivery-id": delivery_id}  # fmt: skip
 
 
 class RedisStreamTarget:
@@ -62,6 +63,16 @@ class RedisStreamTarget:
                 cfg.stream, delivery_fields(payload, ctx), maxlen=cfg.max_len, approximate=True
             )
         return {"stream": cfg.stream, "id": _text(entry_id)}
+
+    def inline_command(self, delivery: Delivery) -> list[str | bytes | int] | None:
+        """The XADD of ``delivery``, which the router runs while routing when the stream is on
+        the bus's Redis (no ``redis_url``): a delivery without a trip through the queue."""
+        cfg, d, payload = self._config, delivery, delivery.payload
+        if cfg.redis_url is not None or payload is None:
+            return None
+        trim: list[str | bytes | int] = ["MAXLEN", "~", cfg.max_len] if cfg.max_len else []
+        fields = _entry(payload, d.event_id, d.bus, d.rule, d.target_id, d.delivery_id)
+        return ["XADD", cfg.stream, *trim, "*", *(x for kv in fields.items() for x in kv)]
 
     async def aclose(self) -> None:
         await self._redis.aclose()
