@@ -228,10 +228,11 @@ async def enqueue_deliveries(
     these deliveries came from are acknowledged exactly when their deliveries are recorded.
 
     ``inline`` gives, for a delivery, the one Redis command that makes it on this Redis (a
-    ``redis_stream`` target's XADD, see :meth:`~eventbus.targets.base.Target.inline_command`),
-    or ``None``. Such a delivery is made right there instead of queued; if Redis refuses the
-    command, the delivery is queued as usual in the same step, so its lane retries it and in the
-    end dead-letters it with the target's own error. Returns the deliveries made inline.
+    ``redis_stream`` target's XADD, see ``RedisStreamTarget.inline_command``), or ``None``. Such
+    a delivery is made right there instead of queued. If Redis refuses the command, nothing is
+    acknowledged in that step: a second one queues the refused deliveries as usual (their lanes
+    retry them and in the end dead-letter them with the target's own error) and acknowledges.
+    Returns the deliveries made inline.
     """
     now = time.time()
     script = _EnqueueScript()
@@ -239,56 +240,57 @@ async def enqueue_deliveries(
         if d.error_code:
             script.xadd(d.dead_letter, _routing_dead_letter(d, now))
             continue
-        queue = keys.delivery_queue(d.bus, d.rule, d.target_id)
         command = inline(d) if inline is not None else None
         if command is not None:
             script.inline(d, command)
-        script.xadd(queue, queue_fields(d))
-    for stream, group, ids in ack:
-        script.xack(stream, group, ids)
+        else:
+            script.xadd(keys.delivery_queue(d.bus, d.rule, d.target_id), queue_fields(d))
+    script.xack(ack)
     if not script.args:
         return []
-    reply = await redis.register_script(_ENQUEUE)(keys=script.keys, args=script.args)
-    fallbacks = {int(reply[i]): reply[i + 1] for i in range(0, len(reply), 2)}
-    made = []
-    for n, d in enumerate(script.inlined):
-        error = fallbacks.get(n + 1)
-        if error is None:
+    enqueue = redis.register_script(_ENQUEUE)
+    reply = await enqueue(keys=script.keys, args=script.args)
+    if not reply:
+        return script.inlined
+    refused = {int(reply[i]): _text(reply[i + 1]) for i in range(0, len(reply), 2)}
+    fallback, made = _EnqueueScript(), []
+    for n, d in enumerate(script.inlined, 1):
+        if n not in refused:
             made.append(d)
-        else:
-            log.warning("inline delivery refused, queued instead", extra={"fields": {
-                "delivery_id": d.delivery_id, "error": _text(error)}})  # fmt: skip
+            continue
+        where = {"delivery_id": d.delivery_id, "error": refused[n]}
+        log.warning("inline delivery refused, queued instead", extra={"fields": where})
+        fallback.xadd(keys.delivery_queue(d.bus, d.rule, d.target_id), queue_fields(d))
+    fallback.xack(ack)
+    await enqueue(keys=fallback.keys, args=fallback.args)
     return made
 
 
 # One atomic step for a whole routed batch: queue entries, dead letters, inline deliveries and
 # the acknowledgements, as a flat list of records in ARGV (one reply to parse, not one per
 # command). Records: `x` XADD KEYS[k] (n field/value args); `i` an inline command (n args) run
-# with pcall, the `x` record after it being its fallback, run only when Redis refused the
-# command; `a` XACK KEYS[k] (n args: group and ids). Replies [inline ordinal, error, ...] for the
-# inline commands that fell back.
+# with pcall; `a` XACK KEYS[k] (n args: group and ids), skipped once an inline command was
+# refused. Replies [inline ordinal, error, ...] for the refused inline commands.
 _ENQUEUE = """
-local i, inlined, out, skip = 1, 0, {}, false
+local i, inlined, refused = 1, 0, {}
 while i <= #ARGV do
   local op, k, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local first, last = i + 3, i + 2 + n
-  if op == 'i' then
+  if op == 'x' then
+    redis.call('XADD', KEYS[k], '*', unpack(ARGV, first, last))
+  elseif op == 'i' then
     inlined = inlined + 1
     local r = redis.pcall(unpack(ARGV, first, last))
-    skip = not (type(r) == 'table' and r.err)
-    if not skip then
-      out[#out + 1] = inlined
-      out[#out + 1] = r.err
+    if type(r) == 'table' and r.err then
+      refused[#refused + 1] = inlined
+      refused[#refused + 1] = r.err
     end
-  elseif op == 'x' then
-    if not skip then redis.call('XADD', KEYS[k], '*', unpack(ARGV, first, last)) end
-    skip = false
-  else
+  elseif #refused == 0 then
     redis.call('XACK', KEYS[k], unpack(ARGV, first, last))
   end
   i = last + 1
 end
-return out
+return refused
 """
 # Ids per XACK record: Lua's unpack refuses much longer argument lists.
 _ACK_CHUNK = 1000
@@ -320,11 +322,12 @@ class _EnqueueScript:
         self.inlined.append(delivery)
         self.args += ("i", self._key(str(command[1])), len(command), *command)
 
-    def xack(self, stream: str, group: str, ids: Sequence[bytes | str]) -> None:
-        k = self._key(stream)
-        for start in range(0, len(ids), _ACK_CHUNK):
-            chunk = ids[start : start + _ACK_CHUNK]
-            self.args += ("a", k, len(chunk) + 1, group, *chunk)
+    def xack(self, acks: Sequence[tuple[str, str, Sequence[bytes | str]]]) -> None:
+        for stream, group, ids in acks:
+            k = self._key(stream)
+            for start in range(0, len(ids), _ACK_CHUNK):
+                chunk = ids[start : start + _ACK_CHUNK]
+                self.args += ("a", k, len(chunk) + 1, group, *chunk)
 
 
 def _text(value: bytes | str) -> str:

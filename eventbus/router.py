@@ -43,7 +43,9 @@ LOOP_DETECTED = "LOOP_DETECTED"
 INVALID_TRANSFORMED_INPUT = "INVALID_TRANSFORMED_INPUT"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a router makes one per delivery, and a frozen dataclass takes six times as long
+# to build. Treat it as immutable all the same.
+@dataclass(slots=True)
 class Delivery:
     """One event for one target of one rule: what the target gets, or why it cannot get it.
 

@@ -36,6 +36,7 @@ import signal
 import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -361,9 +362,10 @@ class Router:
                 await self._pause("reading the bus", e, table)
 
     async def route_entries(self, table: RoutingTable, reply: Iterable[Any]) -> None:
-        """Route a read batch and record its deliveries, acknowledging it in the same MULTI."""
+        """Route a read batch and record its deliveries, acknowledging it in the same step."""
         deliveries: list[Delivery] = []
         acks = []
+        tally: Counter[tuple[str, str, str, str]] = Counter()
         for stream, entries in reply:
             bus_name = table.streams.get(stream)
             if bus_name is None:
@@ -371,9 +373,12 @@ class Router:
             for entry_id, fields in entries:
                 if fields:
                     routed = self._route_entry(table, bus_name, entry_id, fields)
-                    self._count_routed(bus_name, routed)
+                    _tally_routed(tally, bus_name, routed)
                     deliveries.extend(routed)
             acks.append((stream.decode(), keys.ROUTER_GROUP, [e for e, _ in entries]))
+        for (name, *values), n in tally.items():
+            labels = {k: v for k, v in zip(("bus", "rule", "target"), values, strict=True) if v}
+            self.metrics.count(name, n, **labels)
         if acks:
             made = await enqueue_deliveries(self.redis, deliveries, ack=acks, inline=self._inline)
             if made:
@@ -400,18 +405,6 @@ class Router:
             for name in ("IngestionToInvocationStartLatency",
                          "IngestionToInvocationSuccessLatency"):  # fmt: skip
                 self.metrics.observe_all(name, values, **labels)
-
-    def _count_routed(self, bus: str, deliveries: list[Delivery]) -> None:
-        rules = {d.rule for d in deliveries if d.rule}
-        if not rules:
-            return
-        self.metrics.count("MatchedEvents", bus=bus)
-        for rule in rules:
-            self.metrics.count("TriggeredRules", bus=bus, rule=rule)
-        for d in deliveries:
-            if d.error_code:
-                labels = {"bus": bus, "rule": d.rule, "target": d.target_id}
-                self.metrics.count("DeadLetterInvocations", 1, **labels)
 
     def _route_entry(
         self, table: RoutingTable, bus_name: str, entry_id: bytes, fields: dict[bytes, bytes]
@@ -626,6 +619,21 @@ class Router:
             await self._guard("creating consumer groups", self._prepare_redis(table))
 
 
+def _tally_routed(
+    tally: Counter[tuple[str, str, str, str]], bus: str, routed: list[Delivery]
+) -> None:
+    """Count an event's routing: (metric, bus, rule, target), the labels a metric lacks empty."""
+    rules = {d.rule for d in routed if d.rule}
+    if not rules:
+        return
+    tally["MatchedEvents", bus, "", ""] += 1
+    for rule in rules:
+        tally["TriggeredRules", bus, rule, ""] += 1
+    for d in routed:
+        if d.error_code:
+            tally["DeadLetterInvocations", bus, d.rule, d.target_id] += 1
+
+
 def _advance(cursor: dict[bytes, bytes], ids: dict[bytes, bytes], reply: Any) -> None:
     """Move each stream's read position: through our pending entries, then to new ones."""
     got = {stream: entries for stream, entries in reply or []}
@@ -641,9 +649,13 @@ def _rejected(
 ) -> Delivery:
     """A bus entry that cannot be routed: a dead letter of the bus, with the entry as it is."""
     raw = fields.get(b"event")
-    text = raw.decode(errors="replace") if raw is not None else orjson.dumps(
-        {k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()}
-    ).decode()
+    text = (
+        raw.decode(errors="replace")
+        if raw is not None
+        else orjson.dumps(
+            {k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()}
+        ).decode()
+    )
     log.warning("bus entry rejected", extra={"fields": {"bus": routing.rules.name, "code": code,
                                                         "error": message}})  # fmt: skip
     bus_rules = routing.rules

@@ -85,6 +85,45 @@ async def test_the_bus_entry_is_acknowledged_with_its_deliveries(
     assert (await redis.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
 
 
+async def test_an_inline_delivery_is_made_at_once_and_a_refused_one_is_queued(
+    redis: Redis, ruleset: RuleSet
+) -> None:
+    await redis.set("not-a-stream", "x")
+    stream = keys.bus_stream("default", 0)
+    await ensure_group(redis, stream, keys.ROUTER_GROUP)
+    entry_id = await redis.xadd(stream, {"event": orjson.dumps(EVENT)})
+    await redis.xreadgroup(keys.ROUTER_GROUP, "c", {stream: ">"})
+    acks = [(stream, keys.ROUTER_GROUP, [entry_id])]
+
+    def inline(d: Delivery) -> list[str] | None:
+        key = "made" if d.target_id == "a" else "not-a-stream"
+        return ["XADD", key, "*", "delivery-id", d.delivery_id]
+
+    made = await enqueue_deliveries(redis, deliveries(ruleset), ack=acks, inline=inline)
+    assert [d.target_id for d in made] == ["a"]
+    [(_, entry)] = await redis.xrange("made")
+    assert entry == {b"delivery-id": b"e1:default:orders:a"}
+    assert await redis.xlen(keys.delivery_queue("default", "orders", "a")) == 0
+    [(_, queued)] = await redis.xrange(keys.delivery_queue("default", "orders", "b"))
+    assert QueuedDelivery.from_entry(queued).delivery_id == "e1:default:orders:b"
+    assert (await redis.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
+
+
+async def test_a_batch_past_one_script_records_ack_limit_is_acknowledged_whole(
+    redis: Redis, ruleset: RuleSet
+) -> None:
+    stream = keys.bus_stream("default", 0)
+    await ensure_group(redis, stream, keys.ROUTER_GROUP)
+    async with redis.pipeline(transaction=False) as pipe:
+        for _ in range(2500):
+            pipe.xadd(stream, {"event": orjson.dumps(EVENT)})
+        await pipe.execute()
+    [(_, entries)] = await redis.xreadgroup(keys.ROUTER_GROUP, "c", {stream: ">"}, count=5000)
+    acks = [(stream, keys.ROUTER_GROUP, [e for e, _ in entries])]
+    await enqueue_deliveries(redis, [], ack=acks)
+    assert (await redis.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
+
+
 async def test_undeliverable_deliveries_become_dead_letters_with_the_contract_fields(
     redis: Redis, ruleset: RuleSet
 ) -> None:

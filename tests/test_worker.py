@@ -133,6 +133,38 @@ async def test_each_event_reaches_each_matching_target_and_nothing_stays_pending
         assert (await redis.xpending(stream, group))["pending"] == 0
 
 
+async def test_a_stream_target_on_the_bus_redis_is_delivered_without_its_queue(
+    redis: Redis, tmp_path: Path
+) -> None:
+    text = rules_text("{id: out, type: redis_stream, stream: out}")
+    async with running(redis, tmp_path, text):
+        ids = await put(redis, 20)
+        await until(lambda: _when(redis.xlen("out"), lambda n: n == 20), "20 stream deliveries")
+    fields = {e[1][b"event-id"].decode() for e in await redis.xrange("out")}
+    assert fields == set(ids)
+    queue = await redis.xinfo_stream(keys.delivery_queue("default", "orders", "out"))
+    assert queue["last-generated-id"] == b"0-0"  # nothing ever went through the queue
+    assert (await redis.xpending(keys.bus_stream("default", 0), keys.ROUTER_GROUP))["pending"] == 0
+
+
+async def test_a_refused_inline_delivery_goes_through_its_lane_to_the_dead_letters(
+    redis: Redis, tmp_path: Path
+) -> None:
+    await redis.rpush("out", "a list, not a stream")  # XADD to it: WRONGTYPE
+    text = rules_text(
+        "{id: out, type: redis_stream, stream: out}", "{id: mem, type: memory, name: m}"
+    )
+    async with running(redis, tmp_path, text):
+        [event_id] = await put(redis)
+        [letter] = await until(lambda: dead_letters(redis), "the dead letter")
+        await until(lambda: len(recorded("m")) == 1, "the other target's delivery")
+    assert letter["delivery-id"] == f"{event_id}:default:orders:out"
+    assert letter["error-code"] == "REDIS_ERROR"
+    assert "WRONGTYPE" in letter["error-message"]
+    assert len(recorded("m")) == 1
+    assert (await redis.xpending(keys.bus_stream("default", 0), keys.ROUTER_GROUP))["pending"] == 0
+
+
 async def test_a_failing_target_is_retried_until_it_recovers(redis: Redis, tmp_path: Path) -> None:
     text = rules_text("{id: mem, type: memory, name: m, fail_first: 3}")
     async with running(redis, tmp_path, text):

@@ -7,7 +7,9 @@ each parses its arguments, calls one core function, prints, and maps errors to e
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -35,6 +37,15 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(embedded_app, name="embedded")
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (``uvicorn[standard]``), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import typer
 
-from eventbus.cli.app import app, fail
+from eventbus.cli.app import app, fail, loop_factory
 
 _REDIS_HELP = "Redis URL; default $EVENTBUS_REDIS_URL, else the embedded Redis in ./.eventbus/."
 
@@ -64,17 +63,8 @@ def serve(
     keys = "off" if secrets is None else f"SigV4, {len(secrets)} access key(s)"
     typer.echo(f"eventbus: gateway on http://{host}:{address[1]} (authentication {keys})", err=True)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(_serve(ruleset, url, sock, secrets, max_entries, max_request_bytes))
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop when it is installed (``uvicorn[standard]``), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 async def _serve(ruleset: Any, url: str, sock: Any, secrets: Any, max_entries: int,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import typer
 
-from eventbus.cli.app import app, dlq_app, fail
+from eventbus.cli.app import app, dlq_app, fail, loop_factory
 
 if TYPE_CHECKING:
     from eventbus.worker import HttpOptions
@@ -57,7 +57,8 @@ def run(
         gateway = HttpOptions(http, http_host, no_auth, credentials)
         _check_credentials(gateway)
     try:
-        asyncio.run(run_router(url, rules, options, http=gateway))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(run_router(url, rules, options, http=gateway))
     except RuleFileError as e:
         fail(f"invalid rules:\n{e}")
     except OSError as e:  # only the gateway's port raises it: Redis errors are waited out
