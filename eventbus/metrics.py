@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -83,6 +84,7 @@ def _labels(labels: dict[str, Any]) -> Labels:
     return tuple(sorted((k, str(v)) for k, v in labels.items()))
 
 
+@functools.lru_cache(maxsize=65536)
 def _field(name: str, labels: Labels, part: str = "") -> bytes:
     """The hash field of one series: JSON, so label values never need escaping in Redis."""
     return orjson.dumps([name, labels, part])
@@ -139,13 +141,16 @@ class Metrics:
         histograms, self._histograms = self._histograms, defaultdict(_Histogram)
         if not counts and not histograms:
             return
-        pipe = self._redis.pipeline(transaction=False)
+        increments: list[bytes | int] = []
         for (name, labels), n in counts.items():
-            pipe.hincrby(self._key, _field(name, labels), n)
+            increments += (_field(name, labels), n)
+        sums: list[bytes | float] = []
         for (name, labels), histogram in histograms.items():
-            _add_histogram(pipe, self._key, name, labels, histogram)
+            _add_histogram(increments, sums, name, labels, histogram)
         try:
-            await pipe.execute()
+            await self._redis.register_script(_ADD)(
+                keys=[self._key], args=[len(increments) // 2, *increments, *sums]
+            )
         except RedisError:
             self._restore(counts, histograms)
             raise
@@ -190,15 +195,32 @@ class Metrics:
             await self.flush()
 
 
-def _add_histogram(pipe: Any, key: str, name: str, labels: Labels, histogram: _Histogram) -> None:
+def _add_histogram(
+    increments: list[bytes | int],
+    sums: list[bytes | float],
+    name: str,
+    labels: Labels,
+    histogram: _Histogram,
+) -> None:
     # Prometheus buckets are cumulative: each bound counts every observation at or below it.
     running = 0
     for bound, n in zip(_BOUNDS, histogram.buckets, strict=True):
         running += n
         if running:
-            pipe.hincrby(key, _field(name, labels, f"le={bound}"), running)
-    pipe.hincrby(key, _field(name, labels, "count"), histogram.count)
-    pipe.hincrbyfloat(key, _field(name, labels, "sum"), histogram.total)
+            increments += (_field(name, labels, f"le={bound}"), running)
+    increments += (_field(name, labels, "count"), histogram.count)
+    sums += (_field(name, labels, "sum"), histogram.total)
+
+
+# One flush, one command: with hundreds of series a pipeline of HINCRBYs costs the router's
+# event loop tens of milliseconds a second. ARGV: the number of integer increments, then
+# (field, n) pairs for HINCRBY, then (field, x) pairs for HINCRBYFLOAT.
+_ADD = """
+local n = tonumber(ARGV[1])
+for i = 2, 2 * n, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 2 * n + 2, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return n
+"""
 
 
 # ---- Prometheus text exposition (format 0.0.4) ----
