@@ -33,8 +33,12 @@ RULES = 100
 BATCH = 1000  # XREADGROUP COUNT, the router's default bus batch too
 
 
-def write_rules(directory: Path, out_max_len: int | None = None) -> Path:
+def write_rules(directory: Path, out_max_len: int | None = None, queued_via: str = "") -> Path:
+    """100 rules, each with a `redis_stream` target writing to `out`. With ``queued_via`` (a
+    Redis URL) the target names its Redis, so its deliveries go through the delivery queues
+    instead of being made while routing."""
     trim = f", max_len: {out_max_len}" if out_max_len else ""
+    trim += f", redis_url: '{queued_via}'" if queued_via else ""
     config = "bus_config: {max_len: 20000}\n" if out_max_len else ""
     rules = "\n".join(
         f"  - name: r{i}\n    event_pattern: {{source: [app.{i}]}}\n"
@@ -81,10 +85,10 @@ def wait_len(r: redis.Redis, stream: str, n: int, timeout: float = 600) -> None:
         time.sleep(0.01)
 
 
-def throughput(url: str, directory: Path, n: int, count: int) -> float:
+def throughput(url: str, directory: Path, n: int, count: int, queued: bool = False) -> float:
     r = redis.Redis.from_url(url)
     r.flushall()
-    rules = write_rules(directory)
+    rules = write_rules(directory, queued_via=url if queued else "")
     preload(url, n)
     with routers(url, rules, count):
         wait_len(r, "out", 1)

@@ -128,25 +128,32 @@ class Lane:
         """Whether to read more of this lane's queue: not while it holds a full load."""
         return len(self.held) < self.concurrency
 
-    def start(self, entry_id: bytes, fields: dict[bytes, bytes], runner: Deliverer) -> None:
-        """Take a queue entry: it is sent when a slot frees up."""
-        if entry_id in self.held:
+    def start(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]], runner: Deliverer) -> None:
+        """Take queue entries (read together): each is sent when a slot frees up, or all in one
+        call when the target has ``send_batch``."""
+        fresh = [(entry_id, fields) for entry_id, fields in entries if entry_id not in self.held]
+        if not fresh:
             return
-        self.held.add(entry_id)
-        task = asyncio.create_task(self._run(entry_id, fields, runner))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.held.update(entry_id for entry_id, _ in fresh)
+        batched = getattr(self.instance, "send_batch", None) is not None
+        for chunk in [fresh] if batched else [[entry] for entry in fresh]:
+            task = asyncio.create_task(self._run(chunk, runner))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, entry_id: bytes, fields: dict[bytes, bytes], runner: Deliverer) -> None:
+    async def _run(
+        self, entries: list[tuple[bytes, dict[bytes, bytes]]], runner: Deliverer
+    ) -> None:
         assert self._slots is not None
         try:
             async with self._slots:
-                await runner.deliver(self, entry_id, fields)
+                await runner.deliver(self, entries)
         except Exception:
-            # Left unacknowledged: another claim (ours or another router's) retries it later.
-            log.exception("delivery %s on %s could not be recorded", entry_id.decode(), self.queue)
+            # Left unacknowledged: another claim (ours or another router's) retries them later.
+            ids = ", ".join(entry_id.decode() for entry_id, _ in entries)
+            log.exception("deliveries %s on %s could not be recorded", ids, self.queue)
         finally:
-            self.held.discard(entry_id)
+            self.held.difference_update(entry_id for entry_id, _ in entries)
             if self.on_free is not None:
                 self.on_free()
 
@@ -182,40 +189,60 @@ class Deliverer:
         self.on_outcome = on_outcome
         self.clock = clock
 
-    async def deliver(self, lane: Lane, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
-        try:
-            record = QueuedDelivery.from_entry(fields)
-        except (KeyError, ValueError, UnicodeDecodeError) as e:
-            await self._malformed(lane, entry_id, fields, e)
+    async def deliver(self, lane: Lane, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        """Send queue entries through the lane's target (one ``send``, or one ``send_batch`` for
+        them all) and record each outcome."""
+        records: list[tuple[bytes, QueuedDelivery]] = []
+        for entry_id, fields in entries:
+            try:
+                records.append((entry_id, QueuedDelivery.from_entry(fields)))
+            except (KeyError, ValueError, UnicodeDecodeError) as e:
+                await self._malformed(lane, entry_id, fields, e)
+        if not records:
             return
         started = self.clock()
-        self._count_attempt(lane, record, started)
+        self._count_attempts(lane, [record for _, record in records], started)
+        results: Sequence[Any]
+        send_batch = getattr(lane.instance, "send_batch", None)
         try:
-            result = await lane.instance.send(record.payload, self._context(lane, record))
-        except TargetError as e:
-            await self._failed(lane, entry_id, record, started, e, e.retryable, e.code)
-        except Exception as e:  # a target's bug is its delivery's failure, not the router's
-            await self._failed(lane, entry_id, record, started, e, True, "TARGET_ERROR")
-        else:
-            self.acks.add(lane.queue, entry_id)
-            self._count_success(lane, record)
-            await self._emit(lane, record, True, record.attempts + 1, result=result)
+            if send_batch is None:
+                [(_, record)] = records  # Lane.start gives a target without it one at a time
+                results = [await lane.instance.send(record.payload, self._context(lane, record))]
+            else:
+                items = [(record.payload, self._context(lane, record)) for _, record in records]
+                results = await send_batch(items)
+                if len(results) != len(items):
+                    raise TypeError(f"send_batch answered {len(results)} of {len(items)} items")
+        except Exception as e:  # a target's failure (or bug) is each delivery's, not the router's
+            results = [e] * len(records)
+        delivered = []
+        for (entry_id, record), result in zip(records, results, strict=True):
+            if isinstance(result, BaseException):
+                await self._failed(lane, entry_id, record, started, result)
+            else:
+                self.acks.add(lane.queue, entry_id)
+                delivered.append(record)
+                await self._emit(lane, record, True, record.attempts + 1, result=result)
+        if delivered:
+            self._count_success(lane, delivered)
 
-    def _count_attempt(self, lane: Lane, record: QueuedDelivery, now: float) -> None:
+    def _count_attempts(self, lane: Lane, records: list[QueuedDelivery], now: float) -> None:
         labels = lane.labels
-        self.metrics.count("InvocationAttempts", 1, **labels)
-        if record.attempts:
-            self.metrics.count("RetryInvocationAttempts", 1, **labels)
-        else:
-            latency = now * 1000 - record.since_ms
-            self.metrics.observe("IngestionToInvocationStartLatency", latency, **labels)
+        self.metrics.count("InvocationAttempts", len(records), **labels)
+        retries = sum(1 for record in records if record.attempts)
+        if retries:
+            self.metrics.count("RetryInvocationAttempts", retries, **labels)
+        latencies = [now * 1000 - record.since_ms for record in records if not record.attempts]
+        if latencies:
+            self.metrics.observe_all("IngestionToInvocationStartLatency", latencies, **labels)
 
-    def _count_success(self, lane: Lane, record: QueuedDelivery) -> None:
+    def _count_success(self, lane: Lane, records: list[QueuedDelivery]) -> None:
         labels = lane.labels
-        self.metrics.count("SuccessfulInvocationAttempts", 1, **labels)
-        self.metrics.count("Invocations", 1, **labels)
-        latency = self.clock() * 1000 - record.since_ms
-        self.metrics.observe("IngestionToInvocationSuccessLatency", latency, **labels)
+        self.metrics.count("SuccessfulInvocationAttempts", len(records), **labels)
+        self.metrics.count("Invocations", len(records), **labels)
+        now_ms = self.clock() * 1000
+        latencies = [now_ms - record.since_ms for record in records]
+        self.metrics.observe_all("IngestionToInvocationSuccessLatency", latencies, **labels)
 
     def _count_failure(self, lane: Lane) -> None:
         for name in ("Invocations", "FailedInvocations", "DeadLetterInvocations"):
@@ -242,9 +269,11 @@ class Deliverer:
         record: QueuedDelivery,
         started: float,
         error: BaseException,
-        retryable: bool,
-        code: str,
     ) -> None:
+        # A TargetError says whether to retry; anything else is a target's bug: retried.
+        retryable, code = True, "TARGET_ERROR"
+        if isinstance(error, TargetError):
+            retryable, code = error.retryable, error.code
         message = str(error) or type(error).__name__
         after = record.after_attempt(started)
         now = self.clock()

@@ -69,7 +69,7 @@ __all__ = [
 
 log = logging.getLogger("eventbus.scheduler")
 
-# Firings claimed and enqueued per round trip: bounds a MULTI and lets the first firings of a
+# Firings claimed and enqueued per round trip: bounds a script call and lets the first firings of a
 # crowded minute reach their queues before the last are shaped.
 BATCH = 500
 # Batches in flight at once (each on its own connection).
@@ -239,7 +239,7 @@ class Firer:
         return found
 
     async def enqueue(self, claimed: Sequence[tuple[Firing, Any]]) -> None:
-        """Queue the deliveries of claimed firings and acknowledge them in the same MULTI."""
+        """Queue the deliveries of claimed firings and acknowledge them in the same step."""
         if not claimed:
             return
         now_ms = int(time.time() * 1000)

@@ -4,7 +4,7 @@ One asyncio loop runs these tasks, all on one Redis:
 
 - **bus reader**: XREADGROUP ``routers`` over every partition of every bus the rules name (own
   pending entries first, from ``0``, then new ones, ``>``); a whole batch is routed at once and
-  its deliveries written to the targets' queues in one MULTI/EXEC that also XACKs the batch, so a
+  its deliveries written to the targets' queues in one Lua script that also XACKs the batch, so a
   bus entry is acknowledged exactly when all its deliveries are recorded;
 - **queue reader**: one XREADGROUP ``deliverers`` over the queues of every lane that has room,
   which also carries the acknowledgements of the deliveries finished since the last read; each
@@ -490,13 +490,15 @@ class Router:
             lane = self.by_queue.get(stream)
             if lane is None:
                 continue
+            todo = []
             for entry_id, fields in entries:
                 if entry_id is None:
                     continue
                 if not fields:  # deleted from the queue after it was read: nothing to send
                     self.acks.add(lane.queue, entry_id)
                     continue
-                lane.start(entry_id, fields, self.deliverer)
+                todo.append((entry_id, fields))
+            lane.start(todo, self.deliverer)
 
     async def _flush_acks(self) -> None:
         acks = self.acks.take()

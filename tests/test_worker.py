@@ -165,6 +165,45 @@ async def test_a_refused_inline_delivery_goes_through_its_lane_to_the_dead_lette
     assert (await redis.xpending(keys.bus_stream("default", 0), keys.ROUTER_GROUP))["pending"] == 0
 
 
+async def test_a_target_with_send_batch_gets_its_queue_in_batches_and_failures_alone(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    # `redis_url` makes the stream target go through its queue; "taken" refuses every XADD.
+    await redis.set("taken", "x")
+    text = rules_text(
+        f"{{id: out, type: redis_stream, stream: out, redis_url: '{redis_url}'}}",
+        f"{{id: bad, type: redis_stream, stream: taken, redis_url: '{redis_url}'}}",
+    )
+    async with running(redis, tmp_path, text):
+        ids = await put(redis, 300)
+        await until(lambda: _when(redis.xlen("out"), lambda n: n == 300), "300 stream deliveries")
+        await until(lambda: _when(dead_letters(redis), lambda d: len(d) == 300), "300 refused")
+    assert {e[1][b"event-id"].decode() for e in await redis.xrange("out")} == set(ids)
+    letters = await dead_letters(redis)
+    assert {letter["error-code"] for letter in letters} == {"REDIS_ERROR"}
+    assert {letter["delivery-id"] for letter in letters} == {f"{i}:default:orders:bad" for i in ids}
+    queue = keys.delivery_queue("default", "orders", "out")
+    assert (await redis.xpending(queue, keys.DELIVERY_GROUP))["pending"] == 0
+
+
+@pytest.mark.parametrize("target", ["{id: out, type: memory, name: m}",
+                                    "{id: out, type: redis_stream, stream: out, redis_url: URL}"])
+async def test_a_malformed_queue_entry_is_dead_lettered_and_the_others_delivered(
+    redis: Redis, redis_url: str, tmp_path: Path, target: str
+) -> None:
+    queue = keys.delivery_queue("default", "orders", "out")
+    await redis.xadd(queue, {"not": "a delivery"})
+    async with running(redis, tmp_path, rules_text(target.replace("URL", f"'{redis_url}'"))):
+        await put(redis)
+        [letter] = await until(lambda: dead_letters(redis), "the dead letter")
+        if "memory" in target:
+            await until(lambda: len(recorded("m")) == 1, "the good delivery")
+        else:
+            await until(lambda: _when(redis.xlen("out"), lambda n: n == 1), "the good delivery")
+    assert letter["error-code"] == "MALFORMED_DELIVERY"
+    assert (await redis.xpending(queue, keys.DELIVERY_GROUP))["pending"] == 0
+
+
 async def test_a_failing_target_is_retried_until_it_recovers(redis: Redis, tmp_path: Path) -> None:
     text = rules_text("{id: mem, type: memory, name: m, fail_first: 3}")
     async with running(redis, tmp_path, text):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -12,7 +11,7 @@ from redis.exceptions import RedisError, ResponseError
 from eventbus.errors import TargetError, TargetRejected
 from eventbus.targets.base import TargetServices
 
-__all__ = ["TargetRedis", "redis_failures"]
+__all__ = ["TargetRedis", "only_result", "run_commands"]
 
 
 class TargetRedis:
@@ -29,13 +28,27 @@ class TargetRedis:
             await client.aclose()
 
 
-@contextmanager
-def redis_failures(what: str) -> Iterator[None]:
-    """Map redis-py errors at the boundary: a refused command (WRONGTYPE, ...) cannot succeed on
-    a retry; connection trouble can."""
+async def run_commands(client: Any, commands: Sequence[Sequence[Any]], what: str) -> list[Any]:
+    """Each command's reply, or the ``TargetError`` its failure maps to, all in one round trip: a
+    refused command (WRONGTYPE, ...) cannot succeed on a retry, connection trouble can."""
     try:
-        yield
-    except ResponseError as e:
-        raise TargetRejected(f"{what} refused: {e}", code="REDIS_ERROR") from e
+        async with client.pipeline(transaction=False) as pipe:
+            for args in commands:
+                pipe.execute_command(*args)
+            replies = await pipe.execute(raise_on_error=False)
     except RedisError as e:
-        raise TargetError(f"{what} failed: {e}", code="REDIS_ERROR") from e
+        return [TargetError(f"{what} failed: {e}", code="REDIS_ERROR")] * len(commands)
+    return [
+        TargetRejected(f"{what} refused: {r}", code="REDIS_ERROR")
+        if isinstance(r, ResponseError)
+        else r
+        for r in replies
+    ]
+
+
+def only_result(results: list[Any]) -> dict[str, Any] | None:
+    """The result of a one-item ``send_batch``; raised when it is an error."""
+    [result] = results
+    if isinstance(result, Exception):
+        raise result
+    return cast("dict[str, Any] | None", result)

@@ -14,12 +14,14 @@ Only the payload text is pushed, so RQ- or Celery-style consumers read their own
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from eventbus.router import Delivery
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
-from eventbus.targets.redis_conn import TargetRedis, redis_failures
+from eventbus.targets.redis_conn import TargetRedis, only_result, run_commands
 
 __all__ = ["RedisListConfig", "RedisListTarget"]
 
@@ -39,13 +41,27 @@ class RedisListTarget:
 
     def __init__(self, config: RedisListConfig, services: TargetServices) -> None:
         self._key = config.list
+        self._redis_url = config.redis_url
         self._command = "LPUSH" if config.push == "left" else "RPUSH"
         self._redis = TargetRedis(config.redis_url, services)
 
     async def send(self, payload: str, ctx: DeliveryContext) -> dict[str, Any] | None:
-        with redis_failures(f"{self._command} to {self._key!r}"):
-            length = await self._redis.client.execute_command(self._command, self._key, payload)
-        return {"list": self._key, "length": length}
+        return only_result(await self.send_batch([(payload, ctx)]))
+
+    async def send_batch(self, items: Sequence[tuple[str, DeliveryContext]]) -> list[Any]:
+        """One push per item, all in one round trip."""
+        commands = [(self._command, self._key, payload) for payload, _ in items]
+        what = f"{self._command} to {self._key!r}"
+        replies = await run_commands(self._redis.client, commands, what)
+        return [r if isinstance(r, Exception) else {"list": self._key, "length": r}
+                for r in replies]  # fmt: skip
+
+    def inline_command(self, delivery: Delivery) -> list[str | bytes | int] | None:
+        """The push of ``delivery``, run by the router while routing when the list is on the
+        bus's Redis (no ``redis_url``)."""
+        if self._redis_url is not None or delivery.payload is None:
+            return None
+        return [self._command, self._key, delivery.payload]
 
     async def aclose(self) -> None:
         await self._redis.aclose()

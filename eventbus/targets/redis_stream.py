@@ -14,13 +14,14 @@ can drop the duplicates that at-least-once delivery allows).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from eventbus.router import Delivery
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
-from eventbus.targets.redis_conn import TargetRedis, redis_failures
+from eventbus.targets.redis_conn import TargetRedis, only_result, run_commands
 
 __all__ = ["RedisStreamConfig", "RedisStreamTarget", "delivery_fields"]
 
@@ -37,14 +38,8 @@ class RedisStreamConfig(TargetConfig):
 
 def delivery_fields(payload: str, ctx: DeliveryContext) -> dict[str, str]:
     """The entry written for one delivery."""
-    return _entry(payload, ctx.event_id, ctx.bus, ctx.rule, ctx.target_id, ctx.delivery_id)
-
-
-def _entry(
-    payload: str, event_id: str, bus: str, rule: str, target: str, delivery_id: str
-) -> dict[str, str]:
-    return {"payload": payload, "event-id": event_id, "bus": bus, "rule": rule,
-            "target": target, "delivery-id": delivery_id}  # fmt: skip
+    return {"payload": payload, "event-id": ctx.event_id, "bus": ctx.bus, "rule": ctx.rule,
+            "target": ctx.target_id, "delivery-id": ctx.delivery_id}  # fmt: skip
 
 
 class RedisStreamTarget:
@@ -57,22 +52,34 @@ class RedisStreamTarget:
         self._redis = TargetRedis(config.redis_url, services)
 
     async def send(self, payload: str, ctx: DeliveryContext) -> dict[str, Any] | None:
-        cfg = self._config
-        with redis_failures(f"XADD to {cfg.stream!r}"):
-            entry_id = await self._redis.client.xadd(
-                cfg.stream, delivery_fields(payload, ctx), maxlen=cfg.max_len, approximate=True
-            )
-        return {"stream": cfg.stream, "id": _text(entry_id)}
+        return only_result(await self.send_batch([(payload, ctx)]))
+
+    async def send_batch(self, items: Sequence[tuple[str, DeliveryContext]]) -> list[Any]:
+        """One XADD per item, all in one round trip."""
+        commands = [
+            self._xadd(payload, ctx.event_id, ctx.bus, ctx.rule, ctx.target_id, ctx.delivery_id)
+            for payload, ctx in items
+        ]
+        stream = self._config.stream
+        replies = await run_commands(self._redis.client, commands, f"XADD to {stream!r}")
+        return [r if isinstance(r, Exception) else {"stream": stream, "id": _text(r)}
+                for r in replies]  # fmt: skip
 
     def inline_command(self, delivery: Delivery) -> list[str | bytes | int] | None:
         """The XADD of ``delivery``, which the router runs while routing when the stream is on
         the bus's Redis (no ``redis_url``): a delivery without a trip through the queue."""
-        cfg, d, payload = self._config, delivery, delivery.payload
-        if cfg.redis_url is not None or payload is None:
+        d = delivery
+        if self._config.redis_url is not None or d.payload is None:
             return None
+        return self._xadd(d.payload, d.event_id, d.bus, d.rule, d.target_id, d.delivery_id)
+
+    def _xadd(
+        self, payload: str, event_id: str, bus: str, rule: str, target: str, delivery_id: str
+    ) -> list[str | bytes | int]:
+        cfg = self._config
         trim: list[str | bytes | int] = ["MAXLEN", "~", cfg.max_len] if cfg.max_len else []
-        fields = _entry(payload, d.event_id, d.bus, d.rule, d.target_id, d.delivery_id)
-        return ["XADD", cfg.stream, *trim, "*", *(x for kv in fields.items() for x in kv)]
+        return ["XADD", cfg.stream, *trim, "*", "payload", payload, "event-id", event_id,
+                "bus", bus, "rule", rule, "target", target, "delivery-id", delivery_id]  # fmt: skip
 
     async def aclose(self) -> None:
         await self._redis.aclose()

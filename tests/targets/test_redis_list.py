@@ -6,6 +6,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from eventbus.errors import TargetError
+from eventbus.router import Delivery
 from eventbus.targets.base import TargetServices
 from eventbus.targets.redis_list import RedisListConfig, RedisListTarget
 
@@ -40,6 +41,23 @@ async def test_key_of_another_type_is_a_permanent_error(
     with pytest.raises(TargetError) as err:
         await RedisListTarget(RedisListConfig(list="taken"), services).send("p", make_ctx())
     assert (err.value.retryable, err.value.code) == (False, "REDIS_ERROR")
+
+
+async def test_a_batch_pushes_each_item_in_order(
+    services: TargetServices, aredis: aioredis.Redis
+) -> None:
+    target = RedisListTarget(RedisListConfig(list="q", push="right"), services)
+    results = await target.send_batch([(p, make_ctx()) for p in ("a", "b", "c")])
+    assert [r["length"] for r in results] == [1, 2, 3]
+    assert await aredis.lrange("q", 0, -1) == [b"a", b"b", b"c"]
+
+
+def test_the_inline_command_is_the_push_on_the_bus_redis_only(services: TargetServices) -> None:
+    delivery = Delivery("shop", "orders", "", "t1", "e1:shop:orders:t1", "e1", "{}", "p", 0, 0, "")
+    target = RedisListTarget(RedisListConfig(list="q"), services)
+    assert target.inline_command(delivery) == ["LPUSH", "q", "p"]
+    elsewhere = RedisListConfig(list="q", redis_url="redis://elsewhere:6379/0")
+    assert RedisListTarget(elsewhere, services).inline_command(delivery) is None
 
 
 async def test_unreachable_redis_is_retryable(services: TargetServices) -> None:

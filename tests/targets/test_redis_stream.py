@@ -6,6 +6,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from eventbus.errors import TargetError
+from eventbus.router import Delivery
 from eventbus.targets.base import TargetServices
 from eventbus.targets.redis_stream import RedisStreamConfig, RedisStreamTarget
 
@@ -61,3 +62,31 @@ async def test_key_of_another_type_is_a_permanent_error(
 def test_config_refuses_unknown_fields() -> None:
     with pytest.raises(ValueError, match="extra"):
         RedisStreamConfig.model_validate({"stream": "s", "streem": "t"})
+
+
+async def test_a_batch_is_one_entry_per_item_and_a_refused_item_fails_alone(
+    services: TargetServices, aredis: aioredis.Redis, redis_url: str
+) -> None:
+    await aredis.set("taken", "string")
+    good = RedisStreamTarget(RedisStreamConfig(stream="out", max_len=100), services)
+    ctxs = [make_ctx(target=f"t{i}") for i in range(3)]
+    results = await good.send_batch([(f"p{i}", ctx) for i, ctx in enumerate(ctxs)])
+    entries = await aredis.xrange("out")
+    assert [r["id"] for r in results] == [e[0].decode() for e in entries]
+    assert [e[1][b"payload"] for e in entries] == [b"p0", b"p1", b"p2"]
+    bad = RedisStreamTarget(RedisStreamConfig(stream="taken"), services)
+    [refused] = await bad.send_batch([("p", make_ctx())])
+    assert isinstance(refused, TargetError) and not refused.retryable
+
+
+def test_the_inline_command_is_the_same_entry_on_the_bus_redis_only(
+    services: TargetServices,
+) -> None:
+    delivery = Delivery("shop", "orders", "", "t1", "e1:shop:orders:t1", "e1", "{}", "p", 0, 0, "")
+    target = RedisStreamTarget(RedisStreamConfig(stream="out", max_len=5), services)
+    assert target.inline_command(delivery) == [
+        "XADD", "out", "MAXLEN", "~", 5, "*", "payload", "p", "event-id", "e1", "bus", "shop",
+        "rule", "orders", "target", "t1", "delivery-id", "e1:shop:orders:t1",
+    ]  # fmt: skip
+    elsewhere = RedisStreamConfig(stream="out", redis_url="redis://elsewhere:6379/0")
+    assert RedisStreamTarget(elsewhere, services).inline_command(delivery) is None
