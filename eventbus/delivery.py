@@ -98,7 +98,7 @@ def iso_ms(seconds: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as Delivery: one per delivery, built fast; never mutated
 class QueuedDelivery:
     """A delivery as it sits in a target's queue (or retry set)."""
 

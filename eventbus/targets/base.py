@@ -33,7 +33,9 @@ class TargetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made per delivery, and a frozen dataclass takes several times as long to
+# build. Targets treat it as read-only.
+@dataclass(slots=True)
 class DeliveryContext:
     """What a target knows about the delivery it is sending."""
 

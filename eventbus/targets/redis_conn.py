@@ -8,6 +8,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from eventbus.autopipe import use_hiredis_packing
 from eventbus.errors import TargetError, TargetRejected
 from eventbus.targets.base import TargetServices
 
@@ -19,7 +20,10 @@ class TargetRedis:
 
     def __init__(self, url: str | None, services: TargetServices) -> None:
         self._own = url is not None
-        self.client: Any = aioredis.Redis.from_url(url) if url else services.redis
+        self.client: Any = services.redis
+        if url:
+            self.client = aioredis.Redis.from_url(url)
+            use_hiredis_packing(self.client.connection_pool)
 
     async def aclose(self) -> None:
         # Only a private client is ours to close; the lent one outlives the target.
