@@ -2,6 +2,10 @@
 with one and two routers; put_events → delivery latency at fixed rates; router RSS over a long
 run; and, in the same run, the ceiling: a bare redis-py XREADGROUP → XADD → XACK loop.
 
+The stream target is on the bus's Redis, so routers deliver it while routing (docs/runtime.md,
+"Inline deliveries"). One more row names the target's Redis by URL, which sends every delivery
+through its queue and lane: the path every other target takes.
+
     .venv/bin/python bench/bench_bus.py [--events 50000] [--rss-events 1000000]
 
 Routers run as `python -m eventbus run` processes on a redis-server of the benchmark's own.
@@ -194,10 +198,12 @@ def main() -> None:
         bare = asyncio.run(bare_loop(url, args.events))
         one = throughput(url, directory, args.events, 1)
         two = throughput(url, directory, args.events, 2)
+        queued = throughput(url, directory, args.events, 1, queued=True)
         rows: list[list[object]] = [
             ["bare XREADGROUP→XADD→XACK loop (ceiling)", bare, "1.00"],
             ["eventbus, 1 router", one, f"{one / bare:.2f}"],
             ["eventbus, 2 routers", two, f"{two / bare:.2f}"],
+            ["eventbus, 1 router, through the delivery queues", queued, f"{queued / bare:.2f}"],
         ]
         print_table(["end to end", "events/s", "ratio to bare"], rows)
         print()
