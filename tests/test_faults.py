@@ -153,12 +153,23 @@ def distinct(r: redis.Redis, stream: str, n: int) -> bool:
 # --- the tests ----------------------------------------------------------------------------------
 
 
+# A stream target on the bus's Redis is delivered while routing; naming its Redis by URL sends
+# its deliveries through the queue and lane, the path of every other target. Both are faulted.
+PATHS = pytest.mark.parametrize("path", ["inline", "queued"])
+
+
+def stream_target(target_id: str, stream: str, path: str, url: str) -> str:
+    via = f", redis_url: '{url}'" if path == "queued" else ""
+    return f"      - {{id: {target_id}, type: redis_stream, stream: {stream}{via}}}"
+
+
+@PATHS
 def test_a_router_killed_midway_and_restarted_delivers_every_event(
-    tmp_path: Path, redis_factory: Any, routers: Callable[..., RouterProcess]
+    tmp_path: Path, redis_factory: Any, routers: Callable[..., RouterProcess], path: str
 ) -> None:
     server = redis_factory()
     r = redis.Redis.from_url(server.url)
-    rules = write_rules(tmp_path, "      - {id: out, type: redis_stream, stream: out}")
+    rules = write_rules(tmp_path, stream_target("out", "out", path, server.url))
     ids = publish(server.url, 20_000)
     first = routers(rules, server.url)
     wait_for(lambda: r.xlen("out") >= 5_000, "a quarter delivered")
@@ -168,7 +179,7 @@ def test_a_router_killed_midway_and_restarted_delivers_every_event(
     wait_for(lambda: distinct(r, "out", 20_000), "all 20,000 events delivered")
     got = event_ids(r, "out")
     duplicates = len(got) - len(set(got))
-    print(f"\nSIGKILL at {at_kill} deliveries; {len(set(got))} distinct events, "
+    print(f"\n{path}: SIGKILL at {at_kill} deliveries; {len(set(got))} distinct events, "
           f"{duplicates} duplicates")  # fmt: skip
     assert set(got) == set(ids)
 
@@ -279,16 +290,14 @@ def test_no_acknowledged_event_is_lost_when_redis_restarts(
     print(f"\nRedis restarted ({how}): {len(acked)} acknowledged events, all delivered")
 
 
+@PATHS
 def test_two_routers_deliver_each_event_to_each_target_exactly_once(
-    tmp_path: Path, redis_factory: Any, routers: Callable[..., RouterProcess]
+    tmp_path: Path, redis_factory: Any, routers: Callable[..., RouterProcess], path: str
 ) -> None:
     server = redis_factory()
     r = redis.Redis.from_url(server.url)
-    rules = write_rules(
-        tmp_path,
-        "      - {id: a, type: redis_stream, stream: a-out}\n"
-        "      - {id: b, type: redis_stream, stream: b-out}",
-    )
+    targets = [stream_target(t, f"{t}-out", path, server.url) for t in ("a", "b")]
+    rules = write_rules(tmp_path, "\n".join(targets))
     routers(rules, server.url)
     routers(rules, server.url)
     ids = publish(server.url, 5000)
