@@ -77,18 +77,25 @@ DEAD_LETTER_FIELDS = (
     "first-attempt-time",
     "last-attempt-time",
 )
-# Deliveries moved from a retry set back to its queue per script call (bounds the script's time).
+# Deliveries moved from a retry set back to its queue per call (bounds the script's time).
 MOVE_BATCH = 500
+# Lanes per script call: one call for many lanes, since nearly all of them have nothing due and a
+# call each would cost the router thousands of commands a second; bounded, so one call stays short.
+MOVE_LANES = 100
 
-# KEYS[1] retry zset, KEYS[2] queue stream; ARGV[1] now (ms), ARGV[2] limit. A member is the flat
-# JSON array [field, value, ...] of the queue entry, so XADD gets it back in the same order.
+# KEYS: pairs of (retry zset, queue stream); ARGV[1] now (ms), ARGV[2] limit per pair. A member
+# is the flat JSON array [field, value, ...] of the queue entry, so XADD gets it back in order.
 _MOVE_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, member in ipairs(due) do
-  redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(member)))
-  redis.call('ZREM', KEYS[1], member)
+local moved = 0
+for i = 1, #KEYS, 2 do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+  for _, member in ipairs(due) do
+    redis.call('XADD', KEYS[i + 1], '*', unpack(cjson.decode(member)))
+    redis.call('ZREM', KEYS[i], member)
+  end
+  moved = moved + #due
 end
-return #due
+return moved
 """
 
 
@@ -374,14 +381,14 @@ async def move_due_retries(
     redis: Redis, lanes: Iterable[tuple[str, str]], now_ms: int, limit: int = MOVE_BATCH
 ) -> int:
     """Move due retries back to their queues, for every (retry set, queue); how many moved."""
+    flat = [key for pair in lanes for key in pair]
+    if not flat:
+        return 0
     script = redis.register_script(_MOVE_DUE)
     async with redis.pipeline(transaction=False) as pipe:
-        count = 0
-        for retries, queue in lanes:
-            await script(keys=[retries, queue], args=[now_ms, limit], client=pipe)
-            count += 1
-        if not count:
-            return 0
+        for start in range(0, len(flat), 2 * MOVE_LANES):
+            chunk = flat[start : start + 2 * MOVE_LANES]
+            await script(keys=chunk, args=[now_ms, limit], client=pipe)
         moved = await pipe.execute()
     return sum(int(n) for n in moved)
 

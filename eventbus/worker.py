@@ -9,7 +9,7 @@ One asyncio loop runs these tasks, all on one Redis:
 - **queue reader**: one XREADGROUP ``deliverers`` over the queues of every lane that has room,
   which also carries the acknowledgements of the deliveries finished since the last read; each
   entry is sent by its lane (:mod:`eventbus.lanes`), so a slow target fills only its own lane;
-- **retry mover**: moves due retries back into their queues (a Lua script per lane);
+- **retry mover**: moves due retries back into their queues (one Lua script call per 100 lanes);
 - **claimer**: XAUTOCLAIMs bus and queue entries idle longer than ``claim_idle`` (a router that
   died), and keeps the entries this router holds from looking idle;
 - **reloader**: reloads the rules when a file changes or on SIGHUP; an invalid rule set is refused

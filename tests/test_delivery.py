@@ -162,6 +162,18 @@ async def test_a_retry_waits_in_the_retry_set_until_due_then_returns_to_the_queu
     assert again.payload == record.payload and again.delivery_id == record.delivery_id
 
 
+async def test_due_retries_of_many_lanes_all_return_to_their_own_queues(redis: Redis) -> None:
+    record = QueuedDelivery("e1:default:r:t", "e1", "{}", "{}", 0, 1000, attempts=1)
+    member = orjson.dumps([str(x) for kv in record.fields().items() for x in kv])
+    lanes = [(f"retry{i}", f"queue{i}") for i in range(250)]  # more than one script call's worth
+    for retries, _ in lanes[::10]:
+        await redis.zadd(retries, {member: 5})
+    assert await move_due_retries(redis, lanes, now_ms=10) == 25
+    for i, (retries, queue) in enumerate(lanes):
+        assert await redis.xlen(queue) == (1 if i % 10 == 0 else 0)
+        assert await redis.zcard(retries) == 0
+
+
 async def test_dead_letter_streams_include_named_default_and_found_ones(
     redis: Redis, ruleset: RuleSet
 ) -> None:
