@@ -232,7 +232,8 @@ async def enqueue_deliveries(
     """Record each delivery in its target's queue (or its dead letters), durably and at once.
 
     ``ack`` lists (stream, group, ids) to acknowledge in the same atomic step: the bus entries
-    these deliveries came from are acknowledged exactly when their deliveries are recorded.
+    these deliveries came from are acknowledged exactly when their deliveries are recorded. (A
+    batch past ``ENQUEUE_CALL_BYTES`` takes several steps, the acknowledgements in the last.)
 
     ``inline`` gives, for a delivery, the one Redis command that makes it on this Redis (a
     ``redis_stream`` target's XADD, see ``RedisStreamTarget.inline_command``), or ``None``. Such
@@ -242,35 +243,29 @@ async def enqueue_deliveries(
     Returns the deliveries made inline.
     """
     now = time.time()
-    script = _EnqueueScript()
+    calls = _EnqueueCalls()
     for d in deliveries:
         if d.error_code:
-            script.xadd(d.dead_letter, _routing_dead_letter(d, now))
+            calls.current().xadd(d.dead_letter, _routing_dead_letter(d, now))
             continue
         command = inline(d) if inline is not None else None
         if command is not None:
-            script.inline(d, command)
+            calls.current().inline(d, command)
         else:
-            script.xadd(keys.delivery_queue(d.bus, d.rule, d.target_id), queue_fields(d))
-    script.xack(ack)
-    if not script.args:
-        return []
-    enqueue = redis.register_script(_ENQUEUE)
-    reply = await enqueue(keys=script.keys, args=script.args)
-    if not reply:
-        return script.inlined
-    refused = {int(reply[i]): _text(reply[i + 1]) for i in range(0, len(reply), 2)}
-    fallback, made = _EnqueueScript(), []
-    for n, d in enumerate(script.inlined, 1):
-        if n not in refused:
-            made.append(d)
-            continue
-        where = {"delivery_id": d.delivery_id, "error": refused[n]}
+            queue = keys.delivery_queue(d.bus, d.rule, d.target_id)
+            calls.current().xadd(queue, queue_fields(d))
+    refused = await calls.run(redis, ack)
+    if not refused:
+        return [d for call in calls.scripts for d in call.inlined]
+    fallback = _EnqueueCalls()
+    for d, error in refused:
+        where = {"delivery_id": d.delivery_id, "error": error}
         log.warning("inline delivery refused, queued instead", extra={"fields": where})
-        fallback.xadd(keys.delivery_queue(d.bus, d.rule, d.target_id), queue_fields(d))
-    fallback.xack(ack)
-    await enqueue(keys=fallback.keys, args=fallback.args)
-    return made
+        queue = keys.delivery_queue(d.bus, d.rule, d.target_id)
+        fallback.current().xadd(queue, queue_fields(d))
+    await fallback.run(redis, ack)
+    gone = {id(d) for d, _ in refused}
+    return [d for call in calls.scripts for d in call.inlined if id(d) not in gone]
 
 
 # One atomic step for a whole routed batch: queue entries, dead letters, inline deliveries and
@@ -301,6 +296,40 @@ return refused
 """
 # Ids per XACK record: Lua's unpack refuses much longer argument lists.
 _ACK_CHUNK = 1000
+# Bytes of arguments per script call, about: far under Redis's 1 GB query buffer limit, which a
+# batch of large events for several targets could pass in one call.
+ENQUEUE_CALL_BYTES = 32 * 1024 * 1024
+
+
+class _EnqueueCalls:
+    """The script calls of one enqueue: one, unless the batch is too large for one call; the
+    acknowledgements ride in the last, so a crash in between means duplicates, never a loss."""
+
+    def __init__(self) -> None:
+        self.scripts = [_EnqueueScript()]
+
+    def current(self) -> _EnqueueScript:
+        if self.scripts[-1].size >= ENQUEUE_CALL_BYTES:
+            self.scripts.append(_EnqueueScript())
+        return self.scripts[-1]
+
+    async def run(
+        self, redis: Redis, ack: Sequence[tuple[str, str, Sequence[bytes | str]]]
+    ) -> list[tuple[Delivery, str]]:
+        """Run the calls; the inline deliveries Redis refused, with its error. Nothing is
+        acknowledged when there are any."""
+        enqueue = redis.register_script(_ENQUEUE)
+        refused: list[tuple[Delivery, str]] = []
+        for n, script in enumerate(self.scripts, 1):
+            if n == len(self.scripts) and not refused:
+                script.xack(ack)
+            if not script.args:
+                continue
+            reply = await enqueue(keys=script.keys, args=script.args)
+            refused += [(script.inlined[int(reply[i]) - 1], _text(reply[i + 1]))
+                        for i in range(0, len(reply), 2)]  # fmt: skip
+        return refused
+
 
 
 class _EnqueueScript:
@@ -310,6 +339,7 @@ class _EnqueueScript:
         self.keys: list[str] = []
         self.args: list[str | bytes | int] = []
         self.inlined: list[Delivery] = []
+        self.size = 0  # bytes of text in args, about
         self._index: dict[str, int] = {}
 
     def _key(self, key: str) -> int:
@@ -323,11 +353,14 @@ class _EnqueueScript:
         self.args += ("x", self._key(stream), 2 * len(fields))
         for name, value in fields.items():
             self.args += (name, value)
+            if isinstance(value, str):
+                self.size += len(value)
 
     def inline(self, delivery: Delivery, command: Sequence[str | bytes | int]) -> None:
         # The command names its own key; it is declared in KEYS too, as scripts should.
         self.inlined.append(delivery)
         self.args += ("i", self._key(str(command[1])), len(command), *command)
+        self.size += sum(len(arg) for arg in command if not isinstance(arg, int))
 
     def xack(self, acks: Sequence[tuple[str, str, Sequence[bytes | str]]]) -> None:
         for stream, group, ids in acks:

@@ -109,6 +109,28 @@ async def test_an_inline_delivery_is_made_at_once_and_a_refused_one_is_queued(
     assert (await redis.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
 
 
+async def test_a_batch_too_large_for_one_call_is_split_and_acknowledged_last(
+    redis: Redis, ruleset: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eventbus.delivery.ENQUEUE_CALL_BYTES", 1)  # a call per delivery
+    await redis.set("not-a-stream", "x")
+    stream = keys.bus_stream("default", 0)
+    await ensure_group(redis, stream, keys.ROUTER_GROUP)
+    entry_id = await redis.xadd(stream, {"event": orjson.dumps(EVENT)})
+    await redis.xreadgroup(keys.ROUTER_GROUP, "c", {stream: ">"})
+    acks = [(stream, keys.ROUTER_GROUP, [entry_id])]
+
+    def inline(d: Delivery) -> list[str]:  # the first call's inline delivery is refused
+        key = "not-a-stream" if d.target_id == "a" else "made"
+        return ["XADD", key, "*", "delivery-id", d.delivery_id]
+
+    made = await enqueue_deliveries(redis, deliveries(ruleset), ack=acks, inline=inline)
+    assert [d.target_id for d in made] == ["b"]
+    assert await redis.xlen("made") == 1
+    assert await redis.xlen(keys.delivery_queue("default", "orders", "a")) == 1
+    assert (await redis.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
+
+
 async def test_a_batch_past_one_script_records_ack_limit_is_acknowledged_whole(
     redis: Redis, ruleset: RuleSet
 ) -> None:
