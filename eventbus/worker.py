@@ -181,6 +181,7 @@ class Router:
         )
         self.table = RoutingTable(RuleSet())
         self.gateway: Gateway | None = None  # the gateway served alongside, told of reloads
+        self.gateway_port: int | None = None  # the port it listens on
         self.lanes: dict[tuple[str, str, str], Lane] = {}
         self.by_queue: dict[bytes, Lane] = {}
         self.retiring: dict[Lane, asyncio.Task[None]] = {}
@@ -768,8 +769,8 @@ async def _start_gateway(router: Router, redis_url: str, http: HttpOptions) -> a
 
     listening = asyncio.Event()
 
-    def attach(gateway: Gateway) -> None:
-        router.gateway = gateway
+    def attach(gateway: Gateway, port: int) -> None:
+        router.gateway, router.gateway_port = gateway, port
         listening.set()
 
     task = asyncio.create_task(serve_in_router(
@@ -781,5 +782,6 @@ async def _start_gateway(router: Router, redis_url: str, http: HttpOptions) -> a
     waiter.cancel()
     if task.done():
         task.result()  # the gateway could not start: its error
-    log.info("gateway listening", extra={"fields": {"host": http.host, "port": http.port}})
+    where = {"host": http.host, "port": router.gateway_port}
+    log.info("gateway listening", extra={"fields": where})
     return task

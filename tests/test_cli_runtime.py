@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -123,21 +122,14 @@ def test_dlq_redrive_with_nothing_to_do_exits_0(tmp_path: Path, redis_url: str) 
     assert orjson.loads(done.stdout) == {"requeued": 0, "kept": 0}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_run_with_http_answers_healthz_and_routes_an_unsigned_put_events_on_loopback(
     tmp_path: Path, redis_url: str
 ) -> None:
-    port = free_port()
     args = ["run", "--rules", str(write_rules(tmp_path)), "--redis", redis_url,
-            "--http", str(port), "--no-auth"]  # fmt: skip
+            "--http", "0", "--no-auth"]  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-m", "eventbus", *args], stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    base = _gateway_address(proc)  # --http 0: the port picked is said on standard error
     try:
         health = _until(lambda: _get(base + "/healthz"), "a healthy gateway")
         assert health.json()["status"] == "ok"
@@ -162,6 +154,15 @@ def test_run_with_http_refuses_no_auth_off_loopback_with_exit_2(
                     "--http", "0", "--http-host", "0.0.0.0", "--no-auth")  # fmt: skip
     assert done.returncode == 2
     assert "--no-auth is only allowed on a loopback address" in done.stderr
+
+
+def _gateway_address(proc: subprocess.Popen[str]) -> str:
+    """The address in ``eventbus: gateway on http://...`` on the process's standard error."""
+    assert proc.stderr is not None
+    for line in iter(proc.stderr.readline, ""):
+        if "gateway on " in line:
+            return line.split("gateway on ", 1)[1].strip()
+    raise AssertionError("the router exited without saying where its gateway listens")
 
 
 def _get(url: str) -> httpx.Response | None:

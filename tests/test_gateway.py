@@ -442,7 +442,8 @@ async def test_gateway_runs_inside_a_host_event_loop_until_cancelled(
     port = free_port()
     started: list[Any] = []
     task = asyncio.create_task(serve_in_router(
-        load_rules(rules_dir), redis_url, port=port, credentials_file=keys, ready=started.append
+        load_rules(rules_dir), redis_url, port=port, credentials_file=keys,
+        ready=lambda gateway, bound: started.append(bound),
     ))  # fmt: skip
     # When it answers a signed request
     url = f"http://127.0.0.1:{port}/"
@@ -453,7 +454,7 @@ async def test_gateway_runs_inside_a_host_event_loop_until_cancelled(
     async with httpx.AsyncClient() as client:
         response = await client.post(url, content=body, headers=headers)
     assert response.json()["FailedEntryCount"] == 0
-    assert len(started) == 1
+    assert started == [port]
     # Then cancelling it shuts it down and closes the port
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

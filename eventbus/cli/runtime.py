@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -11,7 +12,7 @@ import typer
 from eventbus.cli.app import app, dlq_app, fail, loop_factory
 
 if TYPE_CHECKING:
-    from eventbus.worker import HttpOptions
+    from eventbus.worker import HttpOptions, Router
 
 _REDIS_HELP = "Redis URL; default $EVENTBUS_REDIS_URL, else the embedded Redis in ./.eventbus/."
 _RULES_HELP = "A rule file or a directory of them."
@@ -58,7 +59,8 @@ def run(
         _check_credentials(gateway)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            runner.run(run_router(url, rules, options, http=gateway))
+            ready = functools.partial(_say_gateway, http_host)
+            runner.run(run_router(url, rules, options, http=gateway, ready=ready))
     except RuleFileError as e:
         fail(f"invalid rules:\n{e}")
     except OSError as e:  # only the gateway's port raises it: Redis errors are waited out
@@ -73,6 +75,12 @@ def _check_credentials(http: HttpOptions) -> None:
         resolve_secrets(http.host, no_auth=http.no_auth, credentials_file=http.credentials_file)
     except CredentialsError as e:
         fail(str(e))
+
+
+def _say_gateway(host: str, router: Router) -> None:
+    """Say where the gateway listens (the port picked, for ``--http 0``), as ``serve`` does."""
+    if router.gateway_port is not None:
+        typer.echo(f"eventbus: gateway on http://{host}:{router.gateway_port}", err=True)
 
 
 def _filters(bus: str | None, rule: str | None, target: str | None) -> dict[str, str | None]:

@@ -126,13 +126,14 @@ async def serve_in_router(
     credentials_file: str | Path | None = None,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_request_bytes: int | None = None,
-    ready: Callable[[Gateway], None] | None = None,
+    ready: Callable[[Gateway, int], None] | None = None,
 ) -> None:
     """The gateway inside a running event loop (``eventbus run --http PORT``), until cancelled.
 
     Raises ``CredentialsError`` (say its message, exit 2) for the same key problems as
     ``eventbus serve``, and ``OSError`` when the port cannot be bound. ``ready`` gets the
-    gateway once it listens; a host that reloads its rules sets ``gateway.rules`` to the new set.
+    gateway and the port it listens on (the one picked, for port 0); a host that reloads its
+    rules sets ``gateway.rules`` to the new set.
     """
     secrets = resolve_secrets(host, no_auth=no_auth, credentials_file=credentials_file)
     sock = bind(host, port)
@@ -141,5 +142,5 @@ async def serve_in_router(
         max_request_bytes=max_request_bytes,
     ) as gateway:  # fmt: skip
         if ready is not None:
-            ready(gateway)
+            ready(gateway, int(sock.getsockname()[1]))
         await serve(gateway, sock, hosted=True)
