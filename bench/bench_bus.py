@@ -1,6 +1,7 @@
 """End to end: events/s from a preloaded bus to a `redis_stream` target through 100 rules,
 with one and two routers; put_events → delivery latency at fixed rates; router RSS over a long
-run; and, in the same run, the ceiling: a bare redis-py XREADGROUP → XADD → XACK loop.
+run; the cost as rules grow (1,000 rules); and, in the same run, the ceiling: a bare redis-py
+XREADGROUP → XADD → XACK loop.
 
 The stream target is on the bus's Redis, so routers deliver it while routing (docs/runtime.md,
 "Inline deliveries"). One more row names the target's Redis by URL, which sends every delivery
@@ -37,36 +38,38 @@ RULES = 100
 BATCH = 1000  # XREADGROUP COUNT, the router's default bus batch too
 
 
-def write_rules(directory: Path, out_max_len: int | None = None, queued_via: str = "") -> Path:
-    """100 rules, each with a `redis_stream` target writing to `out`. With ``queued_via`` (a
+def write_rules(
+    directory: Path, out_max_len: int | None = None, queued_via: str = "", rules: int = RULES
+) -> Path:
+    """``rules`` rules, each with a `redis_stream` target writing to `out`. With ``queued_via`` (a
     Redis URL) the target names its Redis, so its deliveries go through the delivery queues
     instead of being made while routing."""
     trim = f", max_len: {out_max_len}" if out_max_len else ""
     trim += f", redis_url: '{queued_via}'" if queued_via else ""
     config = "bus_config: {max_len: 20000}\n" if out_max_len else ""
-    rules = "\n".join(
+    text = "\n".join(
         f"  - name: r{i}\n    event_pattern: {{source: [app.{i}]}}\n"
         f"    targets: [{{id: out, type: redis_stream, stream: out{trim}}}]"
-        for i in range(RULES)
+        for i in range(rules)
     )
     path = directory / "rules.yaml"
-    path.write_text(f"bus: default\n{config}rules:\n{rules}\n")
+    path.write_text(f"bus: default\n{config}rules:\n{text}\n")
     return path
 
 
-def entries(start: int, n: int, stamp: bool = False) -> list[dict[str, str]]:
+def entries(start: int, n: int, stamp: bool = False, rules: int = RULES) -> list[dict[str, str]]:
     now = time.time()
     return [
-        {"Source": f"app.{i % RULES}", "DetailType": "t",
+        {"Source": f"app.{i % rules}", "DetailType": "t",
          "Detail": orjson.dumps({"n": i, "sent": now} if stamp else {"n": i}).decode()}
         for i in range(start, start + n)
     ]  # fmt: skip
 
 
-def preload(url: str, n: int) -> None:
+def preload(url: str, n: int, rules: int = RULES) -> None:
     with EventBusClient.from_url(url) as client:
         for start in range(0, n, 500):
-            client.put_events(entries(start, min(500, n - start)))
+            client.put_events(entries(start, min(500, n - start), rules=rules))
 
 
 @contextmanager
@@ -89,12 +92,16 @@ def wait_len(r: redis.Redis, stream: str, n: int, timeout: float = 600) -> None:
         time.sleep(0.01)
 
 
-def throughput(url: str, directory: Path, n: int, count: int, queued: bool = False) -> float:
+def throughput(
+    url: str, directory: Path, n: int, count: int, queued: bool = False, rules: int = RULES
+) -> float:
+    """Events/s from a preloaded bus through ``count`` routers; with ``rules`` rules, events
+    cycle through all of them (each matches one)."""
     r = redis.Redis.from_url(url)
     r.flushall()
-    rules = write_rules(directory, queued_via=url if queued else "")
-    preload(url, n)
-    with routers(url, rules, count):
+    path = write_rules(directory, queued_via=url if queued else "", rules=rules)
+    preload(url, n, rules)
+    with routers(url, path, count):
         wait_len(r, "out", 1)
         start = time.perf_counter()
         wait_len(r, "out", n)
@@ -199,11 +206,13 @@ def main() -> None:
         one = throughput(url, directory, args.events, 1)
         two = throughput(url, directory, args.events, 2)
         queued = throughput(url, directory, args.events, 1, queued=True)
+        grown = throughput(url, directory, args.events, 1, rules=10 * RULES)
         rows: list[list[object]] = [
             ["bare XREADGROUP→XADD→XACK loop (ceiling)", bare, "1.00"],
             ["eventbus, 1 router", one, f"{one / bare:.2f}"],
             ["eventbus, 2 routers", two, f"{two / bare:.2f}"],
             ["eventbus, 1 router, through the delivery queues", queued, f"{queued / bare:.2f}"],
+            [f"eventbus, 1 router, {10 * RULES:,} rules", grown, f"{grown / bare:.2f}"],
         ]
         print_table(["end to end", "events/s", "ratio to bare"], rows)
         print()

@@ -30,7 +30,7 @@ from eventbus.delivery import (
     retry_later,
 )
 from eventbus.errors import TargetError
-from eventbus.metrics import Metrics
+from eventbus.metrics import Labels, Metrics, labels_of
 from eventbus.retry import Backoff, Exhausted, RetryLimits, decide_retry
 from eventbus.router import Delivery, dead_letter_stream
 from eventbus.targets.base import DeliveryContext
@@ -93,7 +93,7 @@ class Lane:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     backoff: Backoff = field(default_factory=Backoff)
     limits: RetryLimits = field(default_factory=RetryLimits)
-    labels: dict[str, str] = field(default_factory=dict)  # its metrics' bus, rule and target
+    series: Labels = ()  # its metrics' labels: bus, rule and target
     on_free: Callable[[], None] | None = None  # told when a held delivery is finished
     # The target's one-command delivery on the bus's Redis, made while routing (see
     # ``enqueue_deliveries``); not for a target whose outcomes are published.
@@ -111,7 +111,7 @@ class Lane:
     def refresh(self, bus_rules: BusRules, rule: LoadedRule, target: LoadedTarget) -> None:
         """Adopt a reloaded rule set's objects (same target settings, maybe a new policy)."""
         self.bus_rules, self.rule, self.target = bus_rules, rule, target
-        self.labels = {"bus": bus_rules.name, "rule": rule.name, "target": target.id}
+        self.series = labels_of(bus=bus_rules.name, rule=rule.name, target=target.id)
         inline = getattr(self.instance, "inline_command", None)
         self.inline_command = None if target.spec.emit_outcome else inline
         cfg = bus_rules.config
@@ -227,26 +227,26 @@ class Deliverer:
             self._count_success(lane, delivered)
 
     def _count_attempts(self, lane: Lane, records: list[QueuedDelivery], now: float) -> None:
-        labels = lane.labels
-        self.metrics.count("InvocationAttempts", len(records), **labels)
+        m, series = self.metrics, lane.series
+        m.add("InvocationAttempts", series, len(records))
         retries = sum(1 for record in records if record.attempts)
         if retries:
-            self.metrics.count("RetryInvocationAttempts", retries, **labels)
+            m.add("RetryInvocationAttempts", series, retries)
         latencies = [now * 1000 - record.since_ms for record in records if not record.attempts]
         if latencies:
-            self.metrics.observe_all("IngestionToInvocationStartLatency", latencies, **labels)
+            m.observe_in("IngestionToInvocationStartLatency", series, latencies)
 
     def _count_success(self, lane: Lane, records: list[QueuedDelivery]) -> None:
-        labels = lane.labels
-        self.metrics.count("SuccessfulInvocationAttempts", len(records), **labels)
-        self.metrics.count("Invocations", len(records), **labels)
+        m, series = self.metrics, lane.series
+        m.add("SuccessfulInvocationAttempts", series, len(records))
+        m.add("Invocations", series, len(records))
         now_ms = self.clock() * 1000
         latencies = [now_ms - record.since_ms for record in records]
-        self.metrics.observe_all("IngestionToInvocationSuccessLatency", latencies, **labels)
+        m.observe_in("IngestionToInvocationSuccessLatency", series, latencies)
 
     def _count_failure(self, lane: Lane) -> None:
         for name in ("Invocations", "FailedInvocations", "DeadLetterInvocations"):
-            self.metrics.count(name, 1, **lane.labels)
+            self.metrics.add(name, lane.series)
 
     def _context(self, lane: Lane, record: QueuedDelivery) -> DeliveryContext:
         return DeliveryContext(
@@ -342,7 +342,7 @@ class Deliverer:
         await dead_letter(
             self.redis, _dead_letter_stream(lane), letter, queue=lane.queue, entry_id=entry_id
         )
-        self.metrics.count("DeadLetterInvocations", 1, **lane.labels)
+        self.metrics.add("DeadLetterInvocations", lane.series)
 
     async def _emit(
         self,

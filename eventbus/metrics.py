@@ -38,7 +38,9 @@ __all__ = [
     "HISTOGRAMS",
     "LATENCY_BUCKETS_MS",
     "PREFIX",
+    "Labels",
     "Metrics",
+    "labels_of",
     "render_metrics",
 ]
 
@@ -80,8 +82,19 @@ def _number(value: float) -> str:
 _BOUNDS = (*(_number(b) for b in LATENCY_BUCKETS_MS), "+Inf")
 
 
+def labels_of(**labels: Any) -> Labels:
+    """A series' labels in the form ``Metrics.add`` and ``Metrics.observe_in`` take."""
+    return _labels(labels)
+
+
 def _labels(labels: dict[str, Any]) -> Labels:
-    return tuple(sorted((k, str(v)) for k, v in labels.items()))
+    return _sorted_labels(tuple(labels.items()))
+
+
+# Routers count per target and per rule on every batch: the same few thousand label sets.
+@functools.lru_cache(maxsize=65536)
+def _sorted_labels(items: tuple[tuple[str, Any], ...]) -> Labels:
+    return tuple(sorted((k, str(v)) for k, v in items))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -114,18 +127,26 @@ class Metrics:
         self._task: asyncio.Task[None] | None = None
 
     def count(self, name: str, n: int = 1, **labels: Any) -> None:
+        self.add(name, _labels(labels), n)
+
+    def add(self, name: str, series: Labels, n: int = 1) -> None:
+        """``count`` with the labels made beforehand by :func:`labels_of` (hot paths)."""
         if name not in COUNTERS:
             raise KeyError(f"unknown counter {name!r}; known: {', '.join(COUNTERS)}")
-        self._counts[name, _labels(labels)] += n
+        self._counts[name, series] += n
 
     def observe(self, name: str, ms: float, **labels: Any) -> None:
-        self.observe_all(name, (ms,), **labels)
+        self.observe_in(name, _labels(labels), (ms,))
 
     def observe_all(self, name: str, values: Iterable[float], **labels: Any) -> None:
         """``observe`` each of ``values`` (milliseconds) under the same labels."""
+        self.observe_in(name, _labels(labels), values)
+
+    def observe_in(self, name: str, series: Labels, values: Iterable[float]) -> None:
+        """``observe_all`` with the labels made beforehand by :func:`labels_of`."""
         if name not in HISTOGRAMS:
             raise KeyError(f"unknown histogram {name!r}; known: {', '.join(HISTOGRAMS)}")
-        histogram = self._histograms[name, _labels(labels)]
+        histogram = self._histograms[name, series]
         buckets, bisect_left = histogram.buckets, bisect.bisect_left
         for ms in values:
             buckets[bisect_left(LATENCY_BUCKETS_MS, ms)] += 1
@@ -202,12 +223,11 @@ def _add_histogram(
     labels: Labels,
     histogram: _Histogram,
 ) -> None:
-    # Prometheus buckets are cumulative: each bound counts every observation at or below it.
-    running = 0
+    # Each bucket's own count (not cumulative): only the buckets that were hit are written, a
+    # few fields per series a second instead of one per bound; rendering adds them up.
     for bound, n in zip(_BOUNDS, histogram.buckets, strict=True):
-        running += n
-        if running:
-            increments += (_field(name, labels, f"le={bound}"), running)
+        if n:
+            increments += (_field(name, labels, f"le={bound}"), n)
     increments += (_field(name, labels, "count"), histogram.count)
     sums += (_field(name, labels, "sum"), histogram.total)
 
@@ -241,10 +261,11 @@ def _histogram_lines(name: str, stored: dict[tuple[str, str], float]) -> list[st
     lines: list[str] = []
     for labels_json in sorted({labels for labels, _ in stored}):
         labels = orjson.loads(labels_json)
-        # Bounds no observation reached were never stored: they repeat the count below them.
+        # Stored per bucket; Prometheus buckets are cumulative: each bound counts every
+        # observation at or below it.
         running = 0.0
         for bound in _BOUNDS:
-            running = stored.get((labels_json, f"le={bound}"), running)
+            running += stored.get((labels_json, f"le={bound}"), 0.0)
             series = _series(f"{family}_bucket", labels, f'le="{bound}"')
             lines.append(f"{series} {_number(running)}")
         for part in ("sum", "count"):

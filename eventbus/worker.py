@@ -63,7 +63,7 @@ from eventbus.delivery import (
 )
 from eventbus.errors import BusError, RuleFileError
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
-from eventbus.metrics import Metrics
+from eventbus.metrics import Metrics, labels_of
 from eventbus.router import Delivery, route
 from eventbus.scheduler import Clock, run_scheduler
 from eventbus.settings import Settings, get_settings
@@ -399,13 +399,13 @@ class Router:
         latencies: dict[tuple[str, str, str], list[float]] = {}
         for d in made:
             latencies.setdefault((d.bus, d.rule, d.target_id), []).append(now_ms - d.since_ms)
+        m = self.metrics
         for (bus, rule, target), values in latencies.items():
-            labels = {"bus": bus, "rule": rule, "target": target}
+            series = labels_of(bus=bus, rule=rule, target=target)
             for name in ("InvocationAttempts", "SuccessfulInvocationAttempts", "Invocations"):
-                self.metrics.count(name, len(values), **labels)
-            for name in ("IngestionToInvocationStartLatency",
-                         "IngestionToInvocationSuccessLatency"):  # fmt: skip
-                self.metrics.observe_all(name, values, **labels)
+                m.add(name, series, len(values))
+            m.observe_in("IngestionToInvocationStartLatency", series, values)
+            m.observe_in("IngestionToInvocationSuccessLatency", series, values)
 
     def _route_entry(
         self, table: RoutingTable, bus_name: str, entry_id: bytes, fields: dict[bytes, bytes]

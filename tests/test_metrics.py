@@ -82,6 +82,18 @@ async def test_histogram_buckets_are_cumulative(redis: Redis) -> None:
     assert _value(text, f'{family}_sum{{bus="b",rule="r"}}') == "43"
 
 
+async def test_histogram_buckets_add_up_across_flushes(redis: Redis) -> None:
+    metrics = Metrics(redis)
+    for ms in (3, 40, 400, 1):  # one flush each: each writes only the bucket it hit
+        metrics.observe("IngestionToInvocationStartLatency", ms, bus="b")
+        await metrics.flush()
+    text = await render_metrics(redis)
+    family = "eventbus_IngestionToInvocationStartLatency"
+    bounds = {"1": "1", "2": "1", "5": "2", "50": "3", "250": "3", "500": "4", "+Inf": "4"}
+    for bound, expected in bounds.items():
+        assert _value(text, f'{family}_bucket{{bus="b",le="{bound}"}}') == expected
+
+
 async def test_label_values_are_escaped(redis: Redis) -> None:
     metrics = Metrics(redis)
     metrics.count("MatchedEvents", bus='we"ird\\bus')
