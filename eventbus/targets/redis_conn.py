@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -9,10 +10,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from eventbus.autopipe import use_hiredis_packing
-from eventbus.errors import TargetError, TargetRejected
+from eventbus.errors import TargetError, TargetRejected, TargetTimeout
 from eventbus.targets.base import TargetServices
 
-__all__ = ["TargetRedis", "only_result", "run_commands"]
+__all__ = ["ROUND_TRIP_TIMEOUT_SECONDS", "TargetRedis", "only_result", "run_commands"]
+
+# How long a batch's round trip to a target's Redis may take before it counts as failed.
+ROUND_TRIP_TIMEOUT_SECONDS = 10.0
 
 
 class TargetRedis:
@@ -22,7 +26,9 @@ class TargetRedis:
         self._own = url is not None
         self.client: Any = services.redis
         if url:
-            self.client = aioredis.Redis.from_url(url)
+            # No per-reply socket timeout (it costs as much as parsing a reply): run_commands
+            # bounds the whole round trip instead.
+            self.client = aioredis.Redis.from_url(url, socket_timeout=None)
             use_hiredis_packing(self.client.connection_pool)
 
     async def aclose(self) -> None:
@@ -36,12 +42,16 @@ async def run_commands(client: Any, commands: Sequence[Sequence[Any]], what: str
     """Each command's reply, or the ``TargetError`` its failure maps to, all in one round trip: a
     refused command (WRONGTYPE, ...) cannot succeed on a retry, connection trouble can."""
     try:
-        async with client.pipeline(transaction=False) as pipe:
-            for args in commands:
-                pipe.execute_command(*args)
-            replies = await pipe.execute(raise_on_error=False)
+        async with asyncio.timeout(ROUND_TRIP_TIMEOUT_SECONDS):
+            async with client.pipeline(transaction=False) as pipe:
+                for args in commands:
+                    pipe.execute_command(*args)
+                replies = await pipe.execute(raise_on_error=False)
     except RedisError as e:
         return [TargetError(f"{what} failed: {e}", code="REDIS_ERROR")] * len(commands)
+    except TimeoutError:
+        late = TargetTimeout(f"{what}: no answer in {ROUND_TRIP_TIMEOUT_SECONDS:g} s")
+        return [late] * len(commands)
     return [
         TargetRejected(f"{what} refused: {r}", code="REDIS_ERROR")
         if isinstance(r, ResponseError)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import redis.asyncio as aioredis
 
-from eventbus.errors import TargetError
+from eventbus.errors import TargetError, TargetTimeout
 from eventbus.router import Delivery
 from eventbus.targets.base import TargetServices
 from eventbus.targets.redis_stream import RedisStreamConfig, RedisStreamTarget
@@ -90,3 +92,18 @@ def test_the_inline_command_is_the_same_entry_on_the_bus_redis_only(
     ]  # fmt: skip
     elsewhere = RedisStreamConfig(stream="out", redis_url="redis://elsewhere:6379/0")
     assert RedisStreamTarget(elsewhere, services).inline_command(delivery) is None
+
+
+async def test_a_redis_that_never_answers_is_a_retryable_timeout(
+    services: TargetServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eventbus.targets.redis_conn.ROUND_TRIP_TIMEOUT_SECONDS", 0.2)
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+    target = RedisStreamTarget(RedisStreamConfig(stream="s", redis_url=url), services)
+    try:
+        with pytest.raises(TargetTimeout):
+            await target.send("p", make_ctx())
+    finally:
+        await target.aclose()
+        silent.close()
