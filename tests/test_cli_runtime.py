@@ -6,14 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
 import redis
+from waiting import wait_for
 
 from eventbus import keys
 
@@ -75,10 +73,8 @@ def test_run_says_which_redis_and_exits_0_on_sigterm(tmp_path: Path, redis_url: 
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     r = redis.Redis.from_url(redis_url)
-    deadline = time.monotonic() + 30
-    while not r.exists(keys.delivery_queue("default", "orders", "out")):
-        assert time.monotonic() < deadline, "the router never started"
-        time.sleep(0.05)
+    queue = keys.delivery_queue("default", "orders", "out")
+    wait_for(lambda: r.exists(queue), "the router started")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
@@ -131,7 +127,7 @@ def test_run_with_http_answers_healthz_and_routes_an_unsigned_put_events_on_loop
                             text=True)  # fmt: skip
     base = _gateway_address(proc)  # --http 0: the port picked is said on standard error
     try:
-        health = _until(lambda: _get(base + "/healthz"), "a healthy gateway")
+        health = wait_for(lambda: _get(base + "/healthz"), "a healthy gateway")
         assert health.json()["status"] == "ok"
         body = orjson.dumps({"Entries": [{"Source": "shop", "DetailType": "OrderPlaced",
                                           "Detail": "{}"}]})  # fmt: skip
@@ -140,7 +136,7 @@ def test_run_with_http_answers_healthz_and_routes_an_unsigned_put_events_on_loop
         answer = httpx.post(base + "/", content=body, headers=headers).json()
         assert answer["FailedEntryCount"] == 0
         r = redis.Redis.from_url(redis_url)
-        _until(lambda: r.xlen("out"), "the event delivered to the stream")
+        wait_for(lambda: r.xlen("out"), "the event delivered to the stream")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
@@ -171,14 +167,3 @@ def _get(url: str) -> httpx.Response | None:
     except httpx.TransportError:
         return None
     return answer if answer.status_code == 200 else None
-
-
-def _until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    """Poll ``check`` until it returns something truthy (bounded; not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import pytest
 import redis
+from waiting import wait_for
 
 from eventbus.client import EventBusClient
 from eventbus.errors import BusError, TargetError
@@ -129,17 +130,6 @@ def publish(url: str, n: int, *, batch: int = 500) -> list[str]:
             assert result["FailedEntryCount"] == 0
             ids += [e["EventId"] for e in result["Entries"]]
     return ids
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    """Poll until ``check`` is truthy (bounded; not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"never happened within {timeout}s: {what}")
 
 
 def event_ids(r: redis.Redis, stream: str) -> list[str]:
