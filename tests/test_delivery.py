@@ -58,6 +58,24 @@ def deliveries(ruleset: RuleSet, hops: int = 0) -> list[Delivery]:
     return route(EVENT, bus, matcher=ruleset.matcher("default"), hops=hops, since_ms=1000)
 
 
+BUS = keys.bus_stream("default", 0)
+
+
+async def read_bus_entries(redis: Redis, n: int = 1) -> list[tuple[str, str, list[bytes]]]:
+    """Put EVENT on the bus ``n`` times and read it as a router does; what acknowledging takes."""
+    await ensure_group(redis, BUS, keys.ROUTER_GROUP)
+    async with redis.pipeline(transaction=False) as pipe:
+        for _ in range(n):
+            pipe.xadd(BUS, {"event": orjson.dumps(EVENT)})
+        await pipe.execute()
+    [(_, entries)] = await redis.xreadgroup(keys.ROUTER_GROUP, "c", {BUS: ">"}, count=n)
+    return [(BUS, keys.ROUTER_GROUP, [entry_id for entry_id, _ in entries])]
+
+
+async def bus_pending(redis: Redis) -> int:
+    return int((await redis.xpending(BUS, keys.ROUTER_GROUP))["pending"])
+
+
 def text(fields: dict[bytes, bytes]) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in fields.items()}
 
@@ -76,24 +94,16 @@ async def test_each_delivery_lands_in_its_own_targets_queue(redis: Redis, rulese
 async def test_the_bus_entry_is_acknowledged_with_its_deliveries(
     redis: Redis, ruleset: RuleSet
 ) -> None:
-    stream = keys.bus_stream("default", 0)
-    await ensure_group(redis, stream, keys.ROUTER_GROUP)
-    entry_id = await redis.xadd(stream, {"event": orjson.dumps(EVENT)})
-    await redis.xreadgroup(keys.ROUTER_GROUP, "c", {stream: ">"})
-    acks = [(stream, keys.ROUTER_GROUP, [entry_id])]
+    acks = await read_bus_entries(redis)
     await enqueue_deliveries(redis, deliveries(ruleset), ack=acks)
-    assert (await redis.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
+    assert await bus_pending(redis) == 0
 
 
 async def test_an_inline_delivery_is_made_at_once_and_a_refused_one_is_queued(
     redis: Redis, ruleset: RuleSet
 ) -> None:
     await redis.set("not-a-stream", "x")
-    stream = keys.bus_stream("default", 0)
-    await ensure_group(redis, stream, keys.ROUTER_GROUP)
-    entry_id = await redis.xadd(stream, {"event": orjson.dumps(EVENT)})
-    await redis.xreadgroup(keys.ROUTER_GROUP, "c", {stream: ">"})
-    acks = [(stream, keys.ROUTER_GROUP, [entry_id])]
+    acks = await read_bus_entries(redis)
 
     def inline(d: Delivery) -> list[str] | None:
         key = "made" if d.target_id == "a" else "not-a-stream"
@@ -106,7 +116,7 @@ async def test_an_inline_delivery_is_made_at_once_and_a_refused_one_is_queued(
     assert await redis.xlen(keys.delivery_queue("default", "orders", "a")) == 0
     [(_, queued)] = await redis.xrange(keys.delivery_queue("default", "orders", "b"))
     assert QueuedDelivery.from_entry(queued).delivery_id == "e1:default:orders:b"
-    assert (await redis.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
+    assert await bus_pending(redis) == 0
 
 
 async def test_a_batch_too_large_for_one_call_is_split_and_acknowledged_last(
@@ -114,11 +124,7 @@ async def test_a_batch_too_large_for_one_call_is_split_and_acknowledged_last(
 ) -> None:
     monkeypatch.setattr("eventbus.delivery.ENQUEUE_CALL_BYTES", 1)  # a call per delivery
     await redis.set("not-a-stream", "x")
-    stream = keys.bus_stream("default", 0)
-    await ensure_group(redis, stream, keys.ROUTER_GROUP)
-    entry_id = await redis.xadd(stream, {"event": orjson.dumps(EVENT)})
-    await redis.xreadgroup(keys.ROUTER_GROUP, "c", {stream: ">"})
-    acks = [(stream, keys.ROUTER_GROUP, [entry_id])]
+    acks = await read_bus_entries(redis)
 
     def inline(d: Delivery) -> list[str]:  # the first call's inline delivery is refused
         key = "not-a-stream" if d.target_id == "a" else "made"
@@ -128,22 +134,15 @@ async def test_a_batch_too_large_for_one_call_is_split_and_acknowledged_last(
     assert [d.target_id for d in made] == ["b"]
     assert await redis.xlen("made") == 1
     assert await redis.xlen(keys.delivery_queue("default", "orders", "a")) == 1
-    assert (await redis.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
+    assert await bus_pending(redis) == 0
 
 
 async def test_a_batch_past_one_script_records_ack_limit_is_acknowledged_whole(
     redis: Redis, ruleset: RuleSet
 ) -> None:
-    stream = keys.bus_stream("default", 0)
-    await ensure_group(redis, stream, keys.ROUTER_GROUP)
-    async with redis.pipeline(transaction=False) as pipe:
-        for _ in range(2500):
-            pipe.xadd(stream, {"event": orjson.dumps(EVENT)})
-        await pipe.execute()
-    [(_, entries)] = await redis.xreadgroup(keys.ROUTER_GROUP, "c", {stream: ">"}, count=5000)
-    acks = [(stream, keys.ROUTER_GROUP, [e for e, _ in entries])]
+    acks = await read_bus_entries(redis, 2500)
     await enqueue_deliveries(redis, [], ack=acks)
-    assert (await redis.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
+    assert await bus_pending(redis) == 0
 
 
 async def test_undeliverable_deliveries_become_dead_letters_with_the_contract_fields(
