@@ -419,13 +419,19 @@ def _apply_trim(
     todo = [(s, cut) for (s, _, _), cut in zip(plans, cuts, strict=True) if cut > (0, 0)]
     replies = yield [("XTRIM", s, "MINID", "=", _format_id(cut)) for s, cut in todo] if todo else []
     removed = dict(zip([s for s, _ in todo], (int(_ok(r)) for r in replies), strict=True))
+    left = [length - removed.get(s, 0) for (s, _, _), length in zip(plans, lengths, strict=True)]
+    # Held back: an entry retention wanted gone is still there (the oldest one left tells).
+    maybe = [s for (s, wanted, bound), n in zip(plans, left, strict=True)
+             if bound is not None and wanted > bound and n > 0]  # fmt: skip
+    replies = yield [("XRANGE", s, "-", "+", "COUNT", 1) for s in maybe] if maybe else []
+    oldest = {s: _parse_id(_ok(r)[0][0]) for s, r in zip(maybe, replies, strict=True) if _ok(r)}
     reports = []
-    for (stream, wanted, bound), length in zip(plans, lengths, strict=True):
-        held_back = bound is not None and wanted > bound
+    for (stream, wanted, bound), length in zip(plans, left, strict=True):
+        held_back = stream in oldest and oldest[stream] < wanted
         report = TrimReport(
             stream=stream,
             removed=removed.get(stream, 0),
-            length=length - removed.get(stream, 0),
+            length=length,
             bound=None if bound is None else _format_id(bound),
             held_back=held_back,
         )

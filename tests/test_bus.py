@@ -313,6 +313,20 @@ def test_trim_never_removes_an_entry_a_group_has_not_read(r: redis.Redis) -> Non
     assert (report.removed, report.length, report.held_back) == (2, 2, True)
 
 
+def test_an_empty_or_finished_stream_under_max_age_is_not_reported_as_held_back(
+    r: redis.Redis,
+) -> None:
+    configure(r, max_age_seconds=60)
+    bus.run(r, bus.ensure_groups([STREAM]))
+    [empty] = bus.run(r, bus.trim("default"))  # a group that has read nothing, nothing to read
+    put(r, [ENTRY] * 2)
+    r.xack(STREAM, keys.ROUTER_GROUP, *read(r, 2))
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    [done] = bus.run(r, bus.trim("default", now=later))
+    assert (empty.length, empty.held_back) == (0, False)
+    assert (done.removed, done.length, done.held_back) == (2, 0, False)
+
+
 def test_the_slowest_group_bounds_trimming(r: redis.Redis) -> None:
     configure(r, max_len=1)
     bus.run(r, bus.ensure_groups([STREAM]))
