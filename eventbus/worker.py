@@ -341,6 +341,9 @@ class Router:
 
     async def _bus_loop(self) -> None:
         cursor: dict[bytes, bytes] = {}
+        # The previous batch being recorded while the next one is read: the router would
+        # otherwise sit idle for every round trip of a read and of a recording.
+        recording: asyncio.Task[None] | None = None
         while not self._stopping.is_set():
             table = self.table
             if not table.streams:
@@ -356,11 +359,18 @@ class Router:
                     block=self.options.block_ms,
                 )
                 _advance(cursor, ids, reply)
-                await self.route_entries(table, reply)
+                recording, previous = None, recording
+                if previous is not None:
+                    await previous
+                if reply:
+                    recording = asyncio.create_task(self.route_entries(table, reply))
             except (*_TRANSIENT, ResponseError) as e:
+                await _finished(recording)
+                recording = None
                 # Re-read our own pending entries once Redis answers again: nothing is skipped.
                 cursor.clear()
                 await self._pause("reading the bus", e, table)
+        await _finished(recording)
 
     async def route_entries(self, table: RoutingTable, reply: Iterable[Any]) -> None:
         """Route a read batch and record its deliveries, acknowledging it in the same step."""
@@ -620,6 +630,13 @@ class Router:
         await asyncio.sleep(self.options.pause_on_error)
         if isinstance(error, ResponseError) and "NOGROUP" in str(error):
             await self._guard("creating consumer groups", self._prepare_redis(table))
+
+
+async def _finished(task: asyncio.Task[None] | None) -> None:
+    """Wait for ``task``; a Redis error in it leaves its batch pending, to be read again."""
+    if task is not None:
+        with contextlib.suppress(*_TRANSIENT, ResponseError):
+            await task
 
 
 def _tally_routed(
