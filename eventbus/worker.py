@@ -5,7 +5,8 @@ One asyncio loop runs these tasks, all on one Redis:
 - **bus reader**: XREADGROUP ``routers`` over every partition of every bus the rules name (own
   pending entries first, from ``0``, then new ones, ``>``); a whole batch is routed at once and
   its deliveries written to the targets' queues in one Lua script that also XACKs the batch, so a
-  bus entry is acknowledged exactly when all its deliveries are recorded;
+  bus entry is acknowledged exactly when all its deliveries are recorded; the next batch is read
+  while one is being recorded;
 - **queue reader**: one XREADGROUP ``deliverers`` over the queues of every lane that has room,
   which also carries the acknowledgements of the deliveries finished since the last read; each
   entry is sent by its lane (:mod:`eventbus.lanes`), so a slow target fills only its own lane;
