@@ -98,6 +98,7 @@ class Lane:
     # The target's one-command delivery on the bus's Redis, made while routing (see
     # ``enqueue_deliveries``); not for a target whose outcomes are published.
     inline_command: Callable[[Delivery], Sequence[str | bytes | int] | None] | None = None
+    send_batch: Callable[..., Awaitable[Sequence[Any]]] | None = None  # the target's, if any
     _slots: asyncio.Semaphore | None = None
 
     def __post_init__(self) -> None:
@@ -114,6 +115,7 @@ class Lane:
         self.series = labels_of(bus=bus_rules.name, rule=rule.name, target=target.id)
         inline = getattr(self.instance, "inline_command", None)
         self.inline_command = None if target.spec.emit_outcome else inline
+        self.send_batch = getattr(self.instance, "send_batch", None)
         cfg = bus_rules.config
         self.backoff = Backoff(cfg.retry_backoff_base_seconds, cfg.retry_backoff_cap_seconds)
         self.limits = RetryLimits(
@@ -135,8 +137,7 @@ class Lane:
         if not fresh:
             return
         self.held.update(entry_id for entry_id, _ in fresh)
-        batched = getattr(self.instance, "send_batch", None) is not None
-        for chunk in [fresh] if batched else [[entry] for entry in fresh]:
+        for chunk in [fresh] if self.send_batch else [[entry] for entry in fresh]:
             task = asyncio.create_task(self._run(chunk, runner))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
@@ -203,7 +204,7 @@ class Deliverer:
         started = self.clock()
         self._count_attempts(lane, [record for _, record in records], started)
         results: Sequence[Any]
-        send_batch = getattr(lane.instance, "send_batch", None)
+        send_batch = lane.send_batch
         try:
             if send_batch is None:
                 [(_, record)] = records  # Lane.start gives a target without it one at a time

@@ -23,7 +23,7 @@ from eventbus.router import Delivery
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
 from eventbus.targets.redis_conn import TargetRedis, only_result, run_commands
 
-__all__ = ["RedisStreamConfig", "RedisStreamTarget", "delivery_fields"]
+__all__ = ["RedisStreamConfig", "RedisStreamTarget"]
 
 
 class RedisStreamConfig(TargetConfig):
@@ -34,12 +34,6 @@ class RedisStreamConfig(TargetConfig):
     max_len: int | None = Field(
         default=None, gt=0, description="approximate MAXLEN trim of the stream on each XADD"
     )
-
-
-def delivery_fields(payload: str, ctx: DeliveryContext) -> dict[str, str]:
-    """The entry written for one delivery."""
-    return {"payload": payload, "event-id": ctx.event_id, "bus": ctx.bus, "rule": ctx.rule,
-            "target": ctx.target_id, "delivery-id": ctx.delivery_id}  # fmt: skip
 
 
 class RedisStreamTarget:
