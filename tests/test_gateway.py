@@ -349,7 +349,7 @@ def test_no_auth_gateway_accepts_unsigned_requests(rules_dir: Path, redis_url: s
 
 def _scrape(gateway: RunningGateway) -> dict[str, float]:
     text = httpx.get(gateway.url + "/metrics").text
-    assert "# TYPE eventbus_IngestionToInvocationStartLatency histogram" in text
+    assert "# TYPE eventbus_ingestion_to_invocation_start_latency_seconds histogram" in text
     samples = (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
     return {series: float(value) for series, value in samples}
 
@@ -363,9 +363,9 @@ def test_metrics_count_put_events(gateway: RunningGateway, events: Any) -> None:
     def grew(series: str) -> float:
         return after.get(series, 0) - before.get(series, 0)
 
-    assert grew("eventbus_PutEventsApproximateCallCount_total") == 1
-    assert grew("eventbus_PutEventsEntriesCount_total") == 2
-    assert grew("eventbus_PutEventsFailedEntriesCount_total") == 1
+    assert grew("eventbus_put_events_approximate_call_count_total") == 1
+    assert grew("eventbus_put_events_entries_count_total") == 2
+    assert grew("eventbus_put_events_failed_entries_count_total") == 1
 
 
 def test_healthz_needs_a_live_router(gateway: RunningGateway, redis_url: str) -> None:
