@@ -332,6 +332,54 @@ def test_garbage_authorization_is_an_incomplete_signature(gateway: RunningGatewa
     )
 
 
+# ---- paths no route serves, and the CloudEvents bus as an ARN ----
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/nope"), ("GET", "/schedules"), ("POST", "/schedules/tick"),
+     ("GET", "/schedule-groups/default"), ("GET", "/"), ("POST", "/metrics")],
+)  # fmt: skip
+def test_unrouted_request_gets_an_aws_json_error(
+    gateway: RunningGateway, method: str, path: str
+) -> None:
+    response = httpx.request(method, gateway.url + path)
+    assert response.status_code in (404, 405)
+    assert response.headers["content-type"] == "application/x-amz-json-1.1"
+    assert response.json()["__type"] == "UnknownOperationException"
+    assert f"{method} {path}" in response.json()["message"]
+
+
+def test_scheduler_sdk_calls_get_unknown_operation(gateway: RunningGateway) -> None:
+    scheduler = boto3.client(
+        "scheduler", endpoint_url=gateway.url, region_name=REGION, aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET, config=Config(retries={"max_attempts": 1}),
+    )  # fmt: skip
+    with pytest.raises(ClientError) as error:
+        scheduler.list_schedules()
+    assert _code(error) == "UnknownOperationException"
+
+
+SHOP_ARN = f"arn:aws:events:{REGION}:123456789012:event-bus/shop"
+
+
+@pytest.mark.parametrize("bus", [SHOP_ARN, SHOP_ARN.replace("/", "%2F")], ids=["raw", "encoded"])
+def test_cloudevents_bus_may_be_an_event_bus_arn(
+    gateway: RunningGateway, stream_events: Any, bus: str
+) -> None:
+    # Given a CloudEvent posted to the shop bus named by its ARN in the path
+    event_id = f"arn-{'raw' if bus == SHOP_ARN else 'encoded'}"
+    headers = {"ce-specversion": "1.0", "ce-id": event_id, "ce-source": "shop.orders",
+               "ce-type": "OrderPlaced", "Content-Type": "application/json"}  # fmt: skip
+    url = f"{gateway.url}/cloudevents/{bus}"
+    body = b'{"total": 5}'
+    signed = sign_request("POST", url, headers, body, key_id=KEY_ID, secret=SECRET, region=REGION)
+    response = httpx.post(url, content=body, headers=signed)
+    # Then it is accepted onto that bus
+    assert (response.status_code, response.json()) == (202, {"EventId": event_id})
+    assert event_id in [event["id"] for event in stream_events("shop")]
+
+
 def test_max_entries_option_raises_the_limit(rules_dir: Path, redis_url: str) -> None:
     with running_gateway(rules_dir, redis_url, max_entries=20) as gateway:
         result = _post(gateway, _entries(20)).json()
