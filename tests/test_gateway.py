@@ -35,8 +35,10 @@ from typer.testing import CliRunner
 from eventbus import keys
 from eventbus.cli import app
 from eventbus.config import load_rules
+from eventbus.gateway import rule_views
 from eventbus.gateway.auth import CredentialsError
 from eventbus.gateway.server import serve_in_router
+from eventbus.settings import get_settings
 from eventbus.sigv4 import sign_request
 
 RULES = """
@@ -216,6 +218,77 @@ def test_unknown_bus_is_not_found(events: Any) -> None:
     with pytest.raises(ClientError) as error:
         events.list_rules(EventBusName="nope")
     assert _code(error) == "ResourceNotFoundException"
+
+
+def test_list_rule_names_by_target_takes_the_arn_list_targets_by_rule_shows(events: Any) -> None:
+    (target,) = events.list_targets_by_rule(Rule="orders-cancelled")["Targets"]
+    pages = events.get_paginator("list_rule_names_by_target").paginate(
+        TargetArn=target["Arn"], PaginationConfig={"PageSize": 1}
+    )
+    assert [name for page in pages for name in page["RuleNames"]] == ["orders-cancelled"]
+    (shop_target,) = events.list_targets_by_rule(Rule="shop-orders", EventBusName="shop")["Targets"]
+    names = events.list_rule_names_by_target(TargetArn=shop_target["Arn"], EventBusName="shop")
+    assert names["RuleNames"] == ["shop-orders"]
+
+
+def test_list_rule_names_by_target_of_another_arn_is_empty(events: Any) -> None:
+    (target,) = events.list_targets_by_rule(Rule="shop-orders", EventBusName="shop")["Targets"]
+    assert events.list_rule_names_by_target(TargetArn=target["Arn"])["RuleNames"] == []
+    with pytest.raises(ClientError) as error:
+        events.list_rule_names_by_target(TargetArn=target["Arn"], EventBusName="nope")
+    assert _code(error) == "ResourceNotFoundException"
+
+
+def test_list_event_buses_pages_through_the_buses_of_the_rule_files(events: Any) -> None:
+    first = events.list_event_buses(Limit=1)
+    second = events.list_event_buses(Limit=1, NextToken=first["NextToken"])
+    names = [bus["Name"] for bus in first["EventBuses"] + second["EventBuses"]]
+    assert names == ["default", "shop"]
+    assert "NextToken" not in second
+    (shop,) = events.list_event_buses(NamePrefix="sh")["EventBuses"]
+    assert shop["Arn"].endswith(":event-bus/shop")
+
+
+def test_describe_event_bus_by_name_or_arn(events: Any) -> None:
+    assert events.describe_event_bus()["Name"] == "default"
+    shop_arn = events.list_event_buses(NamePrefix="shop")["EventBuses"][0]["Arn"]
+    assert events.describe_event_bus(Name=shop_arn) | {"ResponseMetadata": None} == {
+        "Name": "shop", "Arn": shop_arn, "ResponseMetadata": None,
+    }  # fmt: skip
+    with pytest.raises(ClientError) as error:
+        events.describe_event_bus(Name="nope")
+    assert _code(error) == "ResourceNotFoundException"
+    assert error.value.response["Error"]["Message"] == "Event bus nope does not exist."
+
+
+def test_describe_event_bus_shows_its_dead_letter(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text("bus: b\nbus_config: {dead_letter: {stream: b-dlq}}\n")
+    bus = rule_views.describe_event_bus(load_rules(tmp_path), {"Name": "b"}, get_settings())
+    assert bus["DeadLetterConfig"] == {"Arn": "arn:eventbus:redis_stream:b-dlq"}
+
+
+def test_rules_and_buses_have_no_tags(events: Any) -> None:
+    rule_arn = events.describe_rule(Name="shop-orders", EventBusName="shop")["Arn"]
+    bus_arn = events.describe_event_bus(Name="shop")["Arn"]
+    for arn in (rule_arn, bus_arn):
+        assert events.list_tags_for_resource(ResourceARN=arn)["Tags"] == []
+
+
+@pytest.mark.parametrize(
+    ("resource", "message"),
+    [("rule/shop/nope", "Rule nope does not exist on EventBus shop."),
+     ("rule/nope", "Rule nope does not exist on EventBus default."),
+     ("event-bus/nope", "Event bus nope does not exist.")],
+)  # fmt: skip
+def test_tags_of_an_unknown_resource_are_not_found(
+    events: Any, resource: str, message: str
+) -> None:
+    bus_arn = events.describe_event_bus()["Arn"]
+    arn = bus_arn.replace("event-bus/default", resource)
+    with pytest.raises(ClientError) as error:
+        events.list_tags_for_resource(ResourceARN=arn)
+    assert _code(error) == "ResourceNotFoundException"
+    assert error.value.response["Error"]["Message"] == message
 
 
 def test_write_actions_are_disabled(events: Any) -> None:
