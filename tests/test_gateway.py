@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from gateway_server import (
 )
 from redis_server import free_port
 from typer.testing import CliRunner
+from waiting import wait_for
 
 from eventbus import keys
 from eventbus.cli import app
@@ -525,33 +528,76 @@ def test_serve_reports_a_bad_credentials_line_without_the_secret(tmp_path: Path)
     assert f"{keys}:2" in result.output and "secretvalue" not in result.output
 
 
-def test_serve_process_answers_with_keys_from_a_file(
-    rules_dir: Path, redis_url: str, tmp_path: Path
-) -> None:
-    # Given `eventbus serve` on a port the system picks, with two keys in a file
-    keys = tmp_path / "keys"
-    keys.write_text("# two keys\nKEYONE:secret-one\nKEYTWO:secret-two\n")
+@contextmanager
+def _serving(*options: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``eventbus serve`` on a port the system picks, and its URL once it listens."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTBUS_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "eventbus", "serve", "--rules", str(rules_dir), "--redis",
-         redis_url, "--port", "0", "--credentials", str(keys)],
+        [sys.executable, "-m", "eventbus", "serve", "--port", "0", *options],
         stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
-        assert process.stderr is not None
         line = ""
         while "gateway on" not in line:
-            line = process.stderr.readline()
-            assert line, "eventbus serve exited before listening"
-        url = line.split("gateway on ")[1].split()[0]
+            line = _stderr_line(process)
+        yield process, line.split("gateway on ")[1].split()[0]
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def _stderr_line(process: subprocess.Popen[str]) -> str:
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    assert line, "eventbus serve exited"
+    return line
+
+
+def test_serve_process_answers_with_keys_from_a_file(
+    rules_dir: Path, redis_url: str, tmp_path: Path
+) -> None:
+    # Given `eventbus serve` with two keys in a file
+    keys = tmp_path / "keys"
+    keys.write_text("# two keys\nKEYONE:secret-one\nKEYTWO:secret-two\n")
+    options = ("--rules", str(rules_dir), "--redis", redis_url, "--credentials", str(keys))
+    with _serving(*options) as (process, url):
         # When the second key publishes
         result = _client(url, "KEYTWO", "secret-two").put_events(Entries=[_entry()])
         # Then it is accepted
         assert result["FailedEntryCount"] == 0
-    finally:
-        process.terminate()
-        process.wait(20)
     assert "secret-two" not in (process.stderr.read() if process.stderr else "")
+
+
+def _shop_rules(events: Any) -> list[str] | None:
+    try:
+        return [rule["Name"] for rule in events.list_rules(EventBusName="shop")["Rules"]]
+    except ClientError:
+        return None
+
+
+@pytest.mark.timeout(60)
+def test_serve_reloads_changed_rule_files_and_on_sighup(redis_url: str, tmp_path: Path) -> None:
+    # Given `eventbus serve` over a directory with the default bus's rules only
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "default.yaml").write_text(RULES.replace("---\n", ""))
+    with _serving("--rules", str(rules), "--redis", redis_url, "--no-auth") as (process, url):
+        events = _client(url)
+        assert _shop_rules(events) is None
+        # When a rule file is added (renamed into place: never seen half written)
+        (rules / "shop.part").write_text(SHOP_RULES)
+        (rules / "shop.part").rename(rules / "shop.yaml")
+        # Then the views answer from it without a restart
+        assert wait_for(lambda: _shop_rules(events), "the new bus's rules") == ["shop-orders"]
+        while "rules reloaded" not in _stderr_line(process):
+            pass
+        # When it gets SIGHUP with no file changed
+        process.send_signal(signal.SIGHUP)
+        # Then it reloads the rules and keeps serving
+        while "rules reloaded" not in _stderr_line(process):
+            pass
+        assert process.poll() is None
+        assert _shop_rules(events) == ["shop-orders"]
 
 
 async def test_gateway_runs_inside_a_host_event_loop_until_cancelled(
