@@ -246,8 +246,12 @@ class Deliverer:
         m.observe_in("IngestionToInvocationSuccessLatency", series, latencies)
 
     def _count_failure(self, lane: Lane) -> None:
-        for name in ("Invocations", "FailedInvocations", "DeadLetterInvocations"):
-            self.metrics.add(name, lane.series)
+        # EventBridge leaves what reached a DLQ out of FailedInvocations. A target with no
+        # dead_letter (its own or its bus's) has no DLQ: EventBridge would drop its failures,
+        # here they are kept in the bus's default stream for redrive, and count as failed.
+        dlq = lane.target.dead_letter_stream is not None
+        self.metrics.add("Invocations", lane.series)
+        self.metrics.add("DeadLetterInvocations" if dlq else "FailedInvocations", lane.series)
 
     def _context(self, lane: Lane, record: QueuedDelivery) -> DeliveryContext:
         return DeliveryContext(

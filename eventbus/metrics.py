@@ -2,8 +2,10 @@
 
 Each process counts in memory (``count``/``observe`` are plain dict updates, cheap enough for the
 delivery loop) and adds its counts to the hash ``eb:metrics`` once a second with HINCRBY, so any
-gateway's ``GET /metrics`` shows the totals of all processes. Series are named after
-EventBridge's CloudWatch metrics behind an ``eventbus_`` prefix::
+gateway's ``GET /metrics`` shows the totals of all processes. Code counts under EventBridge's
+CloudWatch metric names; the page names each family as Prometheus expects: the name in snake_case
+behind an ``eventbus_`` prefix, counters ending in ``_total``, latencies (kept in milliseconds)
+shown in seconds with ``_seconds``::
 
     metrics = Metrics(redis)
     metrics.count("Invocations", bus="default", rule="orders", target="audit")
@@ -11,8 +13,8 @@ EventBridge's CloudWatch metrics behind an ``eventbus_`` prefix::
     await metrics.flush()
     await render_metrics(redis)
     → ...
-      # TYPE eventbus_Invocations_total counter
-      eventbus_Invocations_total{bus="default",rule="orders",target="audit"} 1
+      # TYPE eventbus_invocations_total counter
+      eventbus_invocations_total{bus="default",rule="orders",target="audit"} 1
       ...
 """
 
@@ -22,6 +24,7 @@ import asyncio
 import bisect
 import contextlib
 import functools
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -41,6 +44,7 @@ __all__ = [
     "Labels",
     "Metrics",
     "labels_of",
+    "prometheus_name",
     "render_metrics",
 ]
 
@@ -51,25 +55,46 @@ LATENCY_BUCKETS_MS: tuple[float, ...] = (
     1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
 )
 
-# EventBridge metric name → HELP text (from the AWS/Events namespace documentation).
+# EventBridge metric name → what it counts (AWS/Events namespace, reference §8.6). The page's
+# HELP text is "EventBridge's <name>: <this>", so a dashboard author can find the AWS metric.
 COUNTERS: dict[str, str] = {
     "PutEventsApproximateCallCount": "PutEvents calls received.",
-    "PutEventsEntriesCount": "Entries received by PutEvents.",
-    "PutEventsFailedEntriesCount": "PutEvents entries that failed to be ingested.",
+    "PutEventsEntriesCount": "Entries received by PutEvents and CloudEvents.",
+    "PutEventsFailedEntriesCount": "Entries that failed to be ingested.",
     "MatchedEvents": "Events that matched at least one rule (per bus), or a given rule.",
     "TriggeredRules": "Rules that matched an event and were run.",
     "Invocations": "Target invocations: successes and permanent failures, retries excluded.",
     "InvocationAttempts": "Every attempt to invoke a target, retries included.",
     "SuccessfulInvocationAttempts": "Attempts that delivered to the target.",
-    "FailedInvocations": "Invocations that failed for good (dead-lettered ones excluded).",
+    "FailedInvocations": (
+        "Invocations that failed for good, dead-lettered ones excluded: those of targets with "
+        "no dead_letter, kept in the bus's default dead-letter stream."
+    ),
     "RetryInvocationAttempts": "Attempts that were retries.",
-    "DeadLetterInvocations": "Invocations not made: sent to a dead-letter stream or dropped.",
+    "DeadLetterInvocations": (
+        "Invocations not made (loop detected, invalid input), and failed ones sent to a "
+        "configured dead_letter stream."
+    ),
 }
 HISTOGRAMS: dict[str, str] = {
-    "IngestionToInvocationStartLatency": "Milliseconds from ingestion to the first attempt.",
-    "IngestionToInvocationSuccessLatency": "Milliseconds from ingestion to a successful attempt.",
-    "PutEventsLatency": "Milliseconds spent answering a PutEvents call.",
+    "IngestionToInvocationStartLatency": "Seconds from ingestion to the first attempt.",
+    "IngestionToInvocationSuccessLatency": "Seconds from ingestion to a successful attempt.",
+    "PutEventsLatency": "Seconds spent answering a PutEvents call.",
 }
+
+
+@functools.cache
+def prometheus_name(name: str) -> str:
+    """The family an EventBridge metric is shown as: ``"FailedInvocations"`` →
+    ``"eventbus_failed_invocations_total"``, ``"PutEventsLatency"`` →
+    ``"eventbus_put_events_latency_seconds"``."""
+    snake = PREFIX + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    if name in COUNTERS:
+        return f"{snake}_total"
+    if name in HISTOGRAMS:
+        return f"{snake}_seconds"
+    raise KeyError(f"unknown metric {name!r}")
+
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -78,8 +103,10 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-# The `le` label of each bucket, in order, the last one catching everything.
+# The `le` label of each bucket as stored (milliseconds), in order, the last one catching
+# everything, and as shown (seconds).
 _BOUNDS = (*(_number(b) for b in LATENCY_BUCKETS_MS), "+Inf")
+_SHOWN_BOUNDS = (*(_number(b / 1000) for b in LATENCY_BUCKETS_MS), "+Inf")
 
 
 def labels_of(**labels: Any) -> Labels:
@@ -257,20 +284,21 @@ def _series(name: str, labels: Labels | list[list[str]], extra: str = "") -> str
 
 
 def _histogram_lines(name: str, stored: dict[tuple[str, str], float]) -> list[str]:
-    family = PREFIX + name
+    family = prometheus_name(name)
     lines: list[str] = []
     for labels_json in sorted({labels for labels, _ in stored}):
         labels = orjson.loads(labels_json)
         # Stored per bucket; Prometheus buckets are cumulative: each bound counts every
         # observation at or below it.
         running = 0.0
-        for bound in _BOUNDS:
+        for bound, shown in zip(_BOUNDS, _SHOWN_BOUNDS, strict=True):
             running += stored.get((labels_json, f"le={bound}"), 0.0)
-            series = _series(f"{family}_bucket", labels, f'le="{bound}"')
+            series = _series(f"{family}_bucket", labels, f'le="{shown}"')
             lines.append(f"{series} {_number(running)}")
-        for part in ("sum", "count"):
-            value = stored.get((labels_json, part), 0.0)
-            lines.append(f"{_series(f'{family}_{part}', labels)} {_number(value)}")
+        total_ms = stored.get((labels_json, "sum"), 0.0)
+        lines.append(f"{_series(f'{family}_sum', labels)} {_number(total_ms / 1000)}")
+        count = stored.get((labels_json, "count"), 0.0)
+        lines.append(f"{_series(f'{family}_count', labels)} {_number(count)}")
     return lines
 
 
@@ -288,12 +316,15 @@ async def render_metrics(redis: Redis, *, key: str = keys.METRICS) -> str:
     by_name = _parse(await redis.hgetall(key))
     lines: list[str] = []
     for name, help_text in COUNTERS.items():
-        family = f"{PREFIX}{name}_total"
-        lines += [f"# HELP {family} {help_text}", f"# TYPE {family} counter"]
+        family = prometheus_name(name)
+        lines += _header(family, name, help_text, "counter")
         for (labels_json, _), value in sorted(by_name.get(name, {}).items()):
             lines.append(f"{_series(family, orjson.loads(labels_json))} {_number(value)}")
     for name, help_text in HISTOGRAMS.items():
-        family = PREFIX + name
-        lines += [f"# HELP {family} {help_text}", f"# TYPE {family} histogram"]
+        lines += _header(prometheus_name(name), name, help_text, "histogram")
         lines += _histogram_lines(name, by_name.get(name, {}))
     return "\n".join(lines) + "\n"
+
+
+def _header(family: str, name: str, help_text: str, kind: str) -> list[str]:
+    return [f"# HELP {family} EventBridge's {name}: {help_text}", f"# TYPE {family} {kind}"]

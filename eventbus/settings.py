@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["DEFAULT_BUS", "Settings", "get_settings", "rule_arn"]
+__all__ = ["DEFAULT_BUS", "Settings", "bus_arn", "get_settings", "rule_arn"]
 
 DEFAULT_BUS = "default"
 DEFAULT_ACCOUNT = "000000000000"
@@ -52,3 +52,9 @@ def rule_arn(bus: str, rule: str, settings: Settings | None = None) -> str:
     s = settings or get_settings()
     path = rule if bus == DEFAULT_BUS else f"{bus}/{rule}"
     return f"arn:aws:events:{s.region}:{s.account}:rule/{path}"
+
+
+def bus_arn(bus: str, settings: Settings | None = None) -> str:
+    """EventBridge's event-bus ARN."""
+    s = settings or get_settings()
+    return f"arn:aws:events:{s.region}:{s.account}:event-bus/{bus}"

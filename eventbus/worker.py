@@ -53,7 +53,7 @@ from eventbus import bus as bus_ops
 from eventbus import keys
 from eventbus.autopipe import AutoPipelineRedis, use_hiredis_packing
 from eventbus.client import AsyncEventBusClient
-from eventbus.config import BusRules, RuleSet, load_rules
+from eventbus.config import BusRules, RuleSet
 from eventbus.delivery import (
     ack,
     enqueue_deliveries,
@@ -62,10 +62,11 @@ from eventbus.delivery import (
     iso_ms,
     move_due_retries,
 )
-from eventbus.errors import BusError, RuleFileError
+from eventbus.errors import BusError
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
 from eventbus.metrics import Metrics, labels_of
 from eventbus.router import Delivery, route
+from eventbus.rule_watch import RELOAD_POLL_SECONDS, RuleWatch
 from eventbus.scheduler import Clock, run_scheduler
 from eventbus.settings import Settings, get_settings
 from eventbus.targets import load_target_class
@@ -109,7 +110,7 @@ class RouterOptions:
     concurrency: int = 64  # deliveries in flight per lane
     block_ms: int = 100  # how long a read waits for new entries
     retry_poll: float = 0.1  # how often due retries are moved back (s)
-    reload_poll: float = 1.0  # how often rule files are checked for changes (s)
+    reload_poll: float = RELOAD_POLL_SECONDS  # how often rule files are checked for changes (s)
     trim_interval: float = 10.0  # how often retention runs (s)
     shutdown_grace: float = 10.0  # how long SIGTERM waits for held deliveries (s)
     pause_on_error: float = 0.5  # wait after a Redis error before trying again (s)
@@ -187,9 +188,8 @@ class Router:
         self.by_queue: dict[bytes, Lane] = {}
         self.retiring: dict[Lane, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
-        self._reload_now = asyncio.Event()
+        self._rules = RuleWatch(self.rules_path, self.settings)
         self._room = asyncio.Event()
-        self._rules_signature: tuple[Any, ...] = ()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -199,12 +199,11 @@ class Router:
 
     def request_reload(self) -> None:
         """Reload the rules at the next poll (SIGHUP)."""
-        self._reload_now.set()
+        self._rules.request()
 
     async def start(self) -> None:
         """Load the rules (``RuleFileError`` when they are invalid) and prepare Redis."""
-        self._rules_signature = _signature(self.rules_path)
-        ruleset = load_rules(self.rules_path, settings=self.settings)
+        ruleset = self._rules.load()
         while True:
             try:
                 await self._apply(ruleset)
@@ -312,12 +311,8 @@ class Router:
 
     async def reload(self) -> bool:
         """Load the rule files again; keep the running rules when the new ones are invalid."""
-        self._rules_signature = _signature(self.rules_path)
-        try:
-            ruleset = await asyncio.to_thread(load_rules, self.rules_path, settings=self.settings)
-        except RuleFileError as e:
-            for problem in e.problems:
-                log.error("rules refused, the running rules stay: %s", problem)
+        ruleset = await self._rules.reload()
+        if ruleset is None:
             return False
         await self._apply(ruleset)
         log.warning("rules reloaded", extra={"fields": {"lanes": len(self.lanes)}})
@@ -333,9 +328,7 @@ class Router:
 
     async def _reload_loop(self) -> None:
         async for _ in self._ticks(self.options.reload_poll):
-            requested = self._reload_now.is_set()
-            self._reload_now.clear()
-            if requested or _signature(self.rules_path) != self._rules_signature:
+            if self._rules.due():
                 await self._guard("reloading rules", self.reload())
 
     # --- bus side ---------------------------------------------------------------------------
@@ -695,22 +688,6 @@ def _id_ms(entry_id: bytes) -> int:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _signature(path: Path) -> tuple[Any, ...]:
-    """What changes when a rule file is edited, added or removed."""
-    if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
-    else:
-        return ()
-    out = []
-    for p in files:
-        with contextlib.suppress(OSError):
-            st = p.stat()
-            out.append((str(p), st.st_mtime_ns, st.st_size))
-    return tuple(out)
 
 
 # --- logging and the process entry point ------------------------------------------------------

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,15 @@ from gateway_server import (
 )
 from redis_server import free_port
 from typer.testing import CliRunner
+from waiting import wait_for
 
 from eventbus import keys
 from eventbus.cli import app
 from eventbus.config import load_rules
+from eventbus.gateway import rule_views
 from eventbus.gateway.auth import CredentialsError
 from eventbus.gateway.server import serve_in_router
+from eventbus.settings import get_settings
 from eventbus.sigv4 import sign_request
 
 RULES = """
@@ -218,6 +223,77 @@ def test_unknown_bus_is_not_found(events: Any) -> None:
     assert _code(error) == "ResourceNotFoundException"
 
 
+def test_list_rule_names_by_target_takes_the_arn_list_targets_by_rule_shows(events: Any) -> None:
+    (target,) = events.list_targets_by_rule(Rule="orders-cancelled")["Targets"]
+    pages = events.get_paginator("list_rule_names_by_target").paginate(
+        TargetArn=target["Arn"], PaginationConfig={"PageSize": 1}
+    )
+    assert [name for page in pages for name in page["RuleNames"]] == ["orders-cancelled"]
+    (shop_target,) = events.list_targets_by_rule(Rule="shop-orders", EventBusName="shop")["Targets"]
+    names = events.list_rule_names_by_target(TargetArn=shop_target["Arn"], EventBusName="shop")
+    assert names["RuleNames"] == ["shop-orders"]
+
+
+def test_list_rule_names_by_target_of_another_arn_is_empty(events: Any) -> None:
+    (target,) = events.list_targets_by_rule(Rule="shop-orders", EventBusName="shop")["Targets"]
+    assert events.list_rule_names_by_target(TargetArn=target["Arn"])["RuleNames"] == []
+    with pytest.raises(ClientError) as error:
+        events.list_rule_names_by_target(TargetArn=target["Arn"], EventBusName="nope")
+    assert _code(error) == "ResourceNotFoundException"
+
+
+def test_list_event_buses_pages_through_the_buses_of_the_rule_files(events: Any) -> None:
+    first = events.list_event_buses(Limit=1)
+    second = events.list_event_buses(Limit=1, NextToken=first["NextToken"])
+    names = [bus["Name"] for bus in first["EventBuses"] + second["EventBuses"]]
+    assert names == ["default", "shop"]
+    assert "NextToken" not in second
+    (shop,) = events.list_event_buses(NamePrefix="sh")["EventBuses"]
+    assert shop["Arn"].endswith(":event-bus/shop")
+
+
+def test_describe_event_bus_by_name_or_arn(events: Any) -> None:
+    assert events.describe_event_bus()["Name"] == "default"
+    shop_arn = events.list_event_buses(NamePrefix="shop")["EventBuses"][0]["Arn"]
+    assert events.describe_event_bus(Name=shop_arn) | {"ResponseMetadata": None} == {
+        "Name": "shop", "Arn": shop_arn, "ResponseMetadata": None,
+    }  # fmt: skip
+    with pytest.raises(ClientError) as error:
+        events.describe_event_bus(Name="nope")
+    assert _code(error) == "ResourceNotFoundException"
+    assert error.value.response["Error"]["Message"] == "Event bus nope does not exist."
+
+
+def test_describe_event_bus_shows_its_dead_letter(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text("bus: b\nbus_config: {dead_letter: {stream: b-dlq}}\n")
+    bus = rule_views.describe_event_bus(load_rules(tmp_path), {"Name": "b"}, get_settings())
+    assert bus["DeadLetterConfig"] == {"Arn": "arn:eventbus:redis_stream:b-dlq"}
+
+
+def test_rules_and_buses_have_no_tags(events: Any) -> None:
+    rule_arn = events.describe_rule(Name="shop-orders", EventBusName="shop")["Arn"]
+    bus_arn = events.describe_event_bus(Name="shop")["Arn"]
+    for arn in (rule_arn, bus_arn):
+        assert events.list_tags_for_resource(ResourceARN=arn)["Tags"] == []
+
+
+@pytest.mark.parametrize(
+    ("resource", "message"),
+    [("rule/shop/nope", "Rule nope does not exist on EventBus shop."),
+     ("rule/nope", "Rule nope does not exist on EventBus default."),
+     ("event-bus/nope", "Event bus nope does not exist.")],
+)  # fmt: skip
+def test_tags_of_an_unknown_resource_are_not_found(
+    events: Any, resource: str, message: str
+) -> None:
+    bus_arn = events.describe_event_bus()["Arn"]
+    arn = bus_arn.replace("event-bus/default", resource)
+    with pytest.raises(ClientError) as error:
+        events.list_tags_for_resource(ResourceARN=arn)
+    assert _code(error) == "ResourceNotFoundException"
+    assert error.value.response["Error"]["Message"] == message
+
+
 def test_write_actions_are_disabled(events: Any) -> None:
     with pytest.raises(ClientError) as error:
         events.put_rule(Name="x", EventPattern='{"source": ["a"]}')
@@ -332,6 +408,54 @@ def test_garbage_authorization_is_an_incomplete_signature(gateway: RunningGatewa
     )
 
 
+# ---- paths no route serves, and the CloudEvents bus as an ARN ----
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/nope"), ("GET", "/schedules"), ("POST", "/schedules/tick"),
+     ("GET", "/schedule-groups/default"), ("GET", "/"), ("POST", "/metrics")],
+)  # fmt: skip
+def test_unrouted_request_gets_an_aws_json_error(
+    gateway: RunningGateway, method: str, path: str
+) -> None:
+    response = httpx.request(method, gateway.url + path)
+    assert response.status_code in (404, 405)
+    assert response.headers["content-type"] == "application/x-amz-json-1.1"
+    assert response.json()["__type"] == "UnknownOperationException"
+    assert f"{method} {path}" in response.json()["message"]
+
+
+def test_scheduler_sdk_calls_get_unknown_operation(gateway: RunningGateway) -> None:
+    scheduler = boto3.client(
+        "scheduler", endpoint_url=gateway.url, region_name=REGION, aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET, config=Config(retries={"max_attempts": 1}),
+    )  # fmt: skip
+    with pytest.raises(ClientError) as error:
+        scheduler.list_schedules()
+    assert _code(error) == "UnknownOperationException"
+
+
+SHOP_ARN = f"arn:aws:events:{REGION}:123456789012:event-bus/shop"
+
+
+@pytest.mark.parametrize("bus", [SHOP_ARN, SHOP_ARN.replace("/", "%2F")], ids=["raw", "encoded"])
+def test_cloudevents_bus_may_be_an_event_bus_arn(
+    gateway: RunningGateway, stream_events: Any, bus: str
+) -> None:
+    # Given a CloudEvent posted to the shop bus named by its ARN in the path
+    event_id = f"arn-{'raw' if bus == SHOP_ARN else 'encoded'}"
+    headers = {"ce-specversion": "1.0", "ce-id": event_id, "ce-source": "shop.orders",
+               "ce-type": "OrderPlaced", "Content-Type": "application/json"}  # fmt: skip
+    url = f"{gateway.url}/cloudevents/{bus}"
+    body = b'{"total": 5}'
+    signed = sign_request("POST", url, headers, body, key_id=KEY_ID, secret=SECRET, region=REGION)
+    response = httpx.post(url, content=body, headers=signed)
+    # Then it is accepted onto that bus
+    assert (response.status_code, response.json()) == (202, {"EventId": event_id})
+    assert event_id in [event["id"] for event in stream_events("shop")]
+
+
 def test_max_entries_option_raises_the_limit(rules_dir: Path, redis_url: str) -> None:
     with running_gateway(rules_dir, redis_url, max_entries=20) as gateway:
         result = _post(gateway, _entries(20)).json()
@@ -349,7 +473,7 @@ def test_no_auth_gateway_accepts_unsigned_requests(rules_dir: Path, redis_url: s
 
 def _scrape(gateway: RunningGateway) -> dict[str, float]:
     text = httpx.get(gateway.url + "/metrics").text
-    assert "# TYPE eventbus_IngestionToInvocationStartLatency histogram" in text
+    assert "# TYPE eventbus_ingestion_to_invocation_start_latency_seconds histogram" in text
     samples = (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
     return {series: float(value) for series, value in samples}
 
@@ -363,9 +487,9 @@ def test_metrics_count_put_events(gateway: RunningGateway, events: Any) -> None:
     def grew(series: str) -> float:
         return after.get(series, 0) - before.get(series, 0)
 
-    assert grew("eventbus_PutEventsApproximateCallCount_total") == 1
-    assert grew("eventbus_PutEventsEntriesCount_total") == 2
-    assert grew("eventbus_PutEventsFailedEntriesCount_total") == 1
+    assert grew("eventbus_put_events_approximate_call_count_total") == 1
+    assert grew("eventbus_put_events_entries_count_total") == 2
+    assert grew("eventbus_put_events_failed_entries_count_total") == 1
 
 
 def test_healthz_needs_a_live_router(gateway: RunningGateway, redis_url: str) -> None:
@@ -404,33 +528,76 @@ def test_serve_reports_a_bad_credentials_line_without_the_secret(tmp_path: Path)
     assert f"{keys}:2" in result.output and "secretvalue" not in result.output
 
 
-def test_serve_process_answers_with_keys_from_a_file(
-    rules_dir: Path, redis_url: str, tmp_path: Path
-) -> None:
-    # Given `eventbus serve` on a port the system picks, with two keys in a file
-    keys = tmp_path / "keys"
-    keys.write_text("# two keys\nKEYONE:secret-one\nKEYTWO:secret-two\n")
+@contextmanager
+def _serving(*options: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``eventbus serve`` on a port the system picks, and its URL once it listens."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTBUS_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "eventbus", "serve", "--rules", str(rules_dir), "--redis",
-         redis_url, "--port", "0", "--credentials", str(keys)],
+        [sys.executable, "-m", "eventbus", "serve", "--port", "0", *options],
         stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
-        assert process.stderr is not None
         line = ""
         while "gateway on" not in line:
-            line = process.stderr.readline()
-            assert line, "eventbus serve exited before listening"
-        url = line.split("gateway on ")[1].split()[0]
+            line = _stderr_line(process)
+        yield process, line.split("gateway on ")[1].split()[0]
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def _stderr_line(process: subprocess.Popen[str]) -> str:
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    assert line, "eventbus serve exited"
+    return line
+
+
+def test_serve_process_answers_with_keys_from_a_file(
+    rules_dir: Path, redis_url: str, tmp_path: Path
+) -> None:
+    # Given `eventbus serve` with two keys in a file
+    keys = tmp_path / "keys"
+    keys.write_text("# two keys\nKEYONE:secret-one\nKEYTWO:secret-two\n")
+    options = ("--rules", str(rules_dir), "--redis", redis_url, "--credentials", str(keys))
+    with _serving(*options) as (process, url):
         # When the second key publishes
         result = _client(url, "KEYTWO", "secret-two").put_events(Entries=[_entry()])
         # Then it is accepted
         assert result["FailedEntryCount"] == 0
-    finally:
-        process.terminate()
-        process.wait(20)
     assert "secret-two" not in (process.stderr.read() if process.stderr else "")
+
+
+def _shop_rules(events: Any) -> list[str] | None:
+    try:
+        return [rule["Name"] for rule in events.list_rules(EventBusName="shop")["Rules"]]
+    except ClientError:
+        return None
+
+
+@pytest.mark.timeout(60)
+def test_serve_reloads_changed_rule_files_and_on_sighup(redis_url: str, tmp_path: Path) -> None:
+    # Given `eventbus serve` over a directory with the default bus's rules only
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "default.yaml").write_text(RULES.replace("---\n", ""))
+    with _serving("--rules", str(rules), "--redis", redis_url, "--no-auth") as (process, url):
+        events = _client(url)
+        assert _shop_rules(events) is None
+        # When a rule file is added (renamed into place: never seen half written)
+        (rules / "shop.part").write_text(SHOP_RULES)
+        (rules / "shop.part").rename(rules / "shop.yaml")
+        # Then the views answer from it without a restart
+        assert wait_for(lambda: _shop_rules(events), "the new bus's rules") == ["shop-orders"]
+        while "rules reloaded" not in _stderr_line(process):
+            pass
+        # When it gets SIGHUP with no file changed
+        process.send_signal(signal.SIGHUP)
+        # Then it reloads the rules and keeps serving
+        while "rules reloaded" not in _stderr_line(process):
+            pass
+        assert process.poll() is None
+        assert _shop_rules(events) == ["shop-orders"]
 
 
 async def test_gateway_runs_inside_a_host_event_loop_until_cancelled(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from eventbus.metrics import Metrics, render_metrics
+from eventbus.metrics import COUNTERS, HISTOGRAMS, Metrics, prometheus_name, render_metrics
 
 
 @pytest.fixture
@@ -36,7 +39,7 @@ async def test_counts_from_two_processes_add_up(redis: Redis) -> None:
     await b.flush()
     # Then the page shows the sum, with labels in bus, rule, target order
     text = await render_metrics(redis)
-    series = 'eventbus_Invocations_total{bus="default",rule="orders",target="audit"}'
+    series = 'eventbus_invocations_total{bus="default",rule="orders",target="audit"}'
     assert _value(text, series) == "3"
 
 
@@ -45,41 +48,41 @@ async def test_unlabelled_counter_has_no_braces(redis: Redis) -> None:
     metrics.count("PutEventsApproximateCallCount")
     await metrics.flush()
     text = await render_metrics(redis)
-    assert _value(text, "eventbus_PutEventsApproximateCallCount_total") == "1"
+    assert _value(text, "eventbus_put_events_approximate_call_count_total") == "1"
 
 
 async def test_every_family_is_listed_before_anything_is_counted(redis: Redis) -> None:
     text = await render_metrics(redis)
     for family in (
-        "eventbus_PutEventsApproximateCallCount_total",
-        "eventbus_PutEventsEntriesCount_total",
-        "eventbus_PutEventsFailedEntriesCount_total",
-        "eventbus_MatchedEvents_total",
-        "eventbus_TriggeredRules_total",
-        "eventbus_Invocations_total",
-        "eventbus_FailedInvocations_total",
-        "eventbus_RetryInvocationAttempts_total",
-        "eventbus_DeadLetterInvocations_total",
+        "eventbus_put_events_approximate_call_count_total",
+        "eventbus_put_events_entries_count_total",
+        "eventbus_put_events_failed_entries_count_total",
+        "eventbus_matched_events_total",
+        "eventbus_triggered_rules_total",
+        "eventbus_invocations_total",
+        "eventbus_failed_invocations_total",
+        "eventbus_retry_invocation_attempts_total",
+        "eventbus_dead_letter_invocations_total",
     ):
         assert f"# TYPE {family} counter" in text
-    assert "# TYPE eventbus_IngestionToInvocationStartLatency histogram" in text
+    assert "# TYPE eventbus_ingestion_to_invocation_start_latency_seconds histogram" in text
 
 
-async def test_histogram_buckets_are_cumulative(redis: Redis) -> None:
+async def test_histogram_buckets_are_cumulative_and_in_seconds(redis: Redis) -> None:
     # Given latencies of 3 ms and 40 ms
     metrics = Metrics(redis)
     metrics.observe("IngestionToInvocationStartLatency", 3, bus="b", rule="r")
     metrics.observe("IngestionToInvocationStartLatency", 40, bus="b", rule="r")
     await metrics.flush()
-    # Then each bound counts the observations at or below it
+    # Then each bound (in seconds) counts the observations at or below it
     text = await render_metrics(redis)
-    family = "eventbus_IngestionToInvocationStartLatency"
-    assert _value(text, f'{family}_bucket{{bus="b",rule="r",le="2"}}') == "0"
-    assert _value(text, f'{family}_bucket{{bus="b",rule="r",le="5"}}') == "1"
-    assert _value(text, f'{family}_bucket{{bus="b",rule="r",le="50"}}') == "2"
+    family = "eventbus_ingestion_to_invocation_start_latency_seconds"
+    assert _value(text, f'{family}_bucket{{bus="b",rule="r",le="0.002"}}') == "0"
+    assert _value(text, f'{family}_bucket{{bus="b",rule="r",le="0.005"}}') == "1"
+    assert _value(text, f'{family}_bucket{{bus="b",rule="r",le="0.05"}}') == "2"
     assert _value(text, f'{family}_bucket{{bus="b",rule="r",le="+Inf"}}') == "2"
     assert _value(text, f'{family}_count{{bus="b",rule="r"}}') == "2"
-    assert _value(text, f'{family}_sum{{bus="b",rule="r"}}') == "43"
+    assert _value(text, f'{family}_sum{{bus="b",rule="r"}}') == "0.043"
 
 
 async def test_histogram_buckets_add_up_across_flushes(redis: Redis) -> None:
@@ -88,8 +91,9 @@ async def test_histogram_buckets_add_up_across_flushes(redis: Redis) -> None:
         metrics.observe("IngestionToInvocationStartLatency", ms, bus="b")
         await metrics.flush()
     text = await render_metrics(redis)
-    family = "eventbus_IngestionToInvocationStartLatency"
-    bounds = {"1": "1", "2": "1", "5": "2", "50": "3", "250": "3", "500": "4", "+Inf": "4"}
+    family = "eventbus_ingestion_to_invocation_start_latency_seconds"
+    bounds = {"0.001": "1", "0.002": "1", "0.005": "2", "0.05": "3", "0.25": "3", "0.5": "4",
+              "+Inf": "4"}  # fmt: skip
     for bound, expected in bounds.items():
         assert _value(text, f'{family}_bucket{{bus="b",le="{bound}"}}') == expected
 
@@ -98,7 +102,7 @@ async def test_label_values_are_escaped(redis: Redis) -> None:
     metrics = Metrics(redis)
     metrics.count("MatchedEvents", bus='we"ird\\bus')
     await metrics.flush()
-    assert 'eventbus_MatchedEvents_total{bus="we\\"ird\\\\bus"} 1' in await render_metrics(redis)
+    assert 'eventbus_matched_events_total{bus="we\\"ird\\\\bus"} 1' in await render_metrics(redis)
 
 
 def test_unknown_name_is_refused_at_the_call(redis_url: str) -> None:
@@ -119,7 +123,7 @@ async def test_background_flusher_flushes_on_close(redis: Redis) -> None:
     await metrics.aclose()
     # Then what was counted reached Redis
     text = await render_metrics(redis)
-    assert _value(text, 'eventbus_TriggeredRules_total{bus="default",rule="r"}') == "1"
+    assert _value(text, 'eventbus_triggered_rules_total{bus="default",rule="r"}') == "1"
 
 
 async def test_counts_survive_a_failed_flush(redis_factory: Any) -> None:
@@ -137,6 +141,78 @@ async def test_counts_survive_a_failed_flush(redis_factory: Any) -> None:
     await metrics.flush()
     # Then the count was kept, not lost
     text = await render_metrics(client)
-    assert _value(text, 'eventbus_Invocations_total{bus="x"}') == "1"
-    assert _value(text, "eventbus_PutEventsLatency_count") == "1"
+    assert _value(text, 'eventbus_invocations_total{bus="x"}') == "1"
+    assert _value(text, "eventbus_put_events_latency_seconds_count") == "1"
     await client.aclose()
+
+
+async def _page_with_every_family(redis: Redis) -> str:
+    metrics = Metrics(redis)
+    for name in COUNTERS:
+        metrics.count(name, bus="default", rule="r", target="t")
+    for name in HISTOGRAMS:
+        metrics.observe(name, 12.5, bus="default", rule="r", target="t")
+    await metrics.flush()
+    return await render_metrics(redis)
+
+
+def _families(text: str) -> dict[str, str]:
+    """``# TYPE`` lines: family → type."""
+    return dict(line.split(" ")[2:4] for line in text.splitlines() if line.startswith("# TYPE "))
+
+
+_SNAKE_CASE = re.compile(r"eventbus(_[a-z0-9]+)+")
+
+
+async def test_family_names_are_snake_case(redis: Redis) -> None:
+    families = _families(await _page_with_every_family(redis))
+    assert len(families) == len(COUNTERS) + len(HISTOGRAMS)
+    for family in families:
+        assert _SNAKE_CASE.fullmatch(family), family
+
+
+async def test_counters_end_in_total_and_histograms_in_seconds(redis: Redis) -> None:
+    for family, kind in _families(await _page_with_every_family(redis)).items():
+        assert family.endswith({"counter": "_total", "histogram": "_seconds"}[kind]), family
+        assert "milli" not in family and "_ms" not in family
+
+
+async def test_every_sample_belongs_to_its_declared_family(redis: Redis) -> None:
+    text = await _page_with_every_family(redis)
+    families = _families(text)
+    suffixes = {"counter": ("",), "histogram": ("_bucket", "_sum", "_count")}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        sample = re.split(r"[{ ]", line, maxsplit=1)[0]
+        assert any(
+            sample == family + suffix
+            for family, kind in families.items()
+            for suffix in suffixes[kind]
+        ), line
+
+
+async def test_help_names_the_eventbridge_metric_each_family_mirrors(redis: Redis) -> None:
+    text = await _page_with_every_family(redis)
+    for name in (*COUNTERS, *HISTOGRAMS):
+        assert f"# HELP {prometheus_name(name)} EventBridge's {name}: " in text
+
+
+def test_prometheus_names_of_eventbridge_metrics() -> None:
+    assert prometheus_name("Invocations") == "eventbus_invocations_total"
+    assert prometheus_name("FailedInvocations") == "eventbus_failed_invocations_total"
+    assert prometheus_name("DeadLetterInvocations") == "eventbus_dead_letter_invocations_total"
+    assert prometheus_name("MatchedEvents") == "eventbus_matched_events_total"
+    assert (
+        prometheus_name("IngestionToInvocationStartLatency")
+        == "eventbus_ingestion_to_invocation_start_latency_seconds"
+    )
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not on the PATH")
+async def test_promtool_finds_no_problem_in_the_page(redis: Redis) -> None:
+    text = await _page_with_every_family(redis)
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

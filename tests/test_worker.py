@@ -440,20 +440,33 @@ async def test_routing_and_delivery_are_counted_in_the_metrics(
     redis: Redis, tmp_path: Path
 ) -> None:
     refusing = "{id: no, type: memory, fail_first: 100, fail_permanently: true}"
-    text = rules_text("{id: out, type: redis_stream, stream: out}", refusing)
+    to_dlq = (
+        "{id: dl, type: memory, fail_first: 100, fail_permanently: true,"
+        " dead_letter: {stream: my-dlq}}"
+    )
+    text = rules_text("{id: out, type: redis_stream, stream: out}", refusing, to_dlq)
     async with running(redis, tmp_path, text):
         await put(redis, 3)
         await until(lambda: _when(redis.xlen("out"), lambda n: n == 3), "3 stream deliveries")
         await until(lambda: _when(dead_letters(redis), lambda d: len(d) == 3), "3 dead letters")
+        await until(lambda: _when(redis.xlen("my-dlq"), lambda n: n == 3), "3 in my-dlq")
     text = await render_metrics(redis)
     labels = 'bus="default",rule="orders",target="out"'
-    assert f"eventbus_Invocations_total{{{labels}}} 3" in text
-    assert f"eventbus_SuccessfulInvocationAttempts_total{{{labels}}} 3" in text
-    assert 'eventbus_MatchedEvents_total{bus="default"} 3' in text
-    assert 'eventbus_TriggeredRules_total{bus="default",rule="orders"} 3' in text
+    assert f"eventbus_invocations_total{{{labels}}} 3" in text
+    assert f"eventbus_successful_invocation_attempts_total{{{labels}}} 3" in text
+    assert 'eventbus_matched_events_total{bus="default"} 3' in text
+    assert 'eventbus_triggered_rules_total{bus="default",rule="orders"} 3' in text
+    # A target with no dead_letter of its own or its bus's: failed (as EventBridge without a
+    # DLQ), though kept in the bus's default dead-letter stream
     refused = 'bus="default",rule="orders",target="no"'
-    assert f"eventbus_FailedInvocations_total{{{refused}}} 3" in text
-    assert f"eventbus_DeadLetterInvocations_total{{{refused}}} 3" in text
+    assert f"eventbus_invocations_total{{{refused}}} 3" in text
+    assert f"eventbus_failed_invocations_total{{{refused}}} 3" in text
+    assert f"eventbus_dead_letter_invocations_total{{{refused}}}" not in text
+    # One with a dead_letter: dead-lettered, not failed
+    dead_lettered = 'bus="default",rule="orders",target="dl"'
+    assert f"eventbus_invocations_total{{{dead_lettered}}} 3" in text
+    assert f"eventbus_dead_letter_invocations_total{{{dead_lettered}}} 3" in text
+    assert f"eventbus_failed_invocations_total{{{dead_lettered}}}" not in text
 
 
 async def test_the_gateway_served_with_the_router_lists_the_reloaded_rules(

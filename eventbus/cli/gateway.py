@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+import signal
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from eventbus.cli.app import app, fail, loop_factory
+
+if TYPE_CHECKING:
+    from eventbus.gateway.state import Gateway
+    from eventbus.rule_watch import RuleWatch
+
+log = logging.getLogger("eventbus.gateway")
 
 _REDIS_HELP = "Redis URL; default $EVENTBUS_REDIS_URL, else the embedded Redis in ./.eventbus/."
 
@@ -37,21 +44,23 @@ def serve(
     and /metrics over HTTP.
 
     Requests are authenticated with AWS Signature Version 4 against the access keys in
-    $EVENTBUS_ACCESS_KEY_ID / $EVENTBUS_SECRET_ACCESS_KEY or --credentials. Exit 2 on bad
-    options, rule files or keys; 1 when the port cannot be listened on.
+    $EVENTBUS_ACCESS_KEY_ID / $EVENTBUS_SECRET_ACCESS_KEY or --credentials. SIGHUP (or editing a
+    rule file) reloads the rules; SIGTERM stops. Exit 2 on bad options, rule files or keys; 1
+    when the port cannot be listened on.
     """
-    from eventbus.config import load_rules
     from eventbus.connection import resolve_redis_url
     from eventbus.errors import RuleFileError
     from eventbus.gateway.auth import CredentialsError, resolve_secrets
     from eventbus.gateway.server import bind
+    from eventbus.rule_watch import RuleWatch
 
     try:
         secrets = resolve_secrets(host, no_auth=no_auth, credentials_file=credentials)
     except CredentialsError as e:
         fail(str(e))
+    watch = RuleWatch(rules)
     try:
-        ruleset = load_rules(rules)
+        ruleset = watch.load()
     except RuleFileError as e:
         fail(str(e))
     url = resolve_redis_url(redis_url)
@@ -59,19 +68,40 @@ def serve(
         sock = bind(host, port)
     except OSError as e:
         fail(f"cannot listen on {host}:{port}: {e.strerror or e}", code=1)
+    # Before saying where it listens: from then on a SIGHUP must not end the process.
+    signal.signal(signal.SIGHUP, lambda signum, frame: watch.request())
     address = sock.getsockname()
     keys = "off" if secrets is None else f"SigV4, {len(secrets)} access key(s)"
     typer.echo(f"eventbus: gateway on http://{host}:{address[1]} (authentication {keys})", err=True)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(_serve(ruleset, url, sock, secrets, max_entries, max_request_bytes))
+        runner.run(_serve(watch, ruleset, url, sock, secrets, max_entries, max_request_bytes))
 
 
-async def _serve(ruleset: Any, url: str, sock: Any, secrets: Any, max_entries: int,
-                 max_request_bytes: int | None) -> None:  # fmt: skip
+async def _serve(watch: RuleWatch, ruleset: Any, url: str, sock: Any, secrets: Any,
+                 max_entries: int, max_request_bytes: int | None) -> None:  # fmt: skip
     from eventbus.gateway.server import open_gateway, serve
 
     async with open_gateway(
         ruleset, url, secrets=secrets, max_entries=max_entries, max_request_bytes=max_request_bytes
     ) as gateway:
-        await serve(gateway, sock)
+        following = asyncio.create_task(_follow_rules(gateway, watch))
+        try:
+            await serve(gateway, sock)
+        finally:
+            following.cancel()
+
+
+async def _follow_rules(gateway: Gateway, watch: RuleWatch) -> None:
+    """Reload the rules the views answer from when a file changes or on SIGHUP, as a router
+    does; an invalid set is logged and the running one stays."""
+    from eventbus.rule_watch import RELOAD_POLL_SECONDS
+
+    while True:
+        await asyncio.sleep(RELOAD_POLL_SECONDS)
+        try:
+            if watch.due() and (ruleset := await watch.reload()) is not None:
+                gateway.rules = ruleset
+                log.warning("rules reloaded")
+        except Exception:  # e.g. an unreadable directory: keep serving, try at the next poll
+            log.exception("reloading rules failed; the running rules stay")

@@ -87,12 +87,32 @@ async def list_targets_by_rule(gateway: Gateway, params: dict[str, Any]) -> dict
     return rule_views.list_targets_by_rule(gateway.rules, params, gateway.settings)
 
 
+async def list_rule_names_by_target(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
+    return rule_views.list_rule_names_by_target(gateway.rules, params, gateway.settings)
+
+
+async def list_event_buses(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
+    return rule_views.list_event_buses(gateway.rules, params, gateway.settings)
+
+
+async def describe_event_bus(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
+    return rule_views.describe_event_bus(gateway.rules, params, gateway.settings)
+
+
+async def list_tags_for_resource(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
+    return rule_views.list_tags_for_resource(gateway.rules, params, gateway.settings)
+
+
 ACTIONS: dict[str, Action] = {
     "PutEvents": put_events,
     "TestEventPattern": test_event_pattern,
     "ListRules": list_rules,
     "DescribeRule": describe_rule,
     "ListTargetsByRule": list_targets_by_rule,
+    "ListRuleNamesByTarget": list_rule_names_by_target,
+    "ListEventBuses": list_event_buses,
+    "DescribeEventBus": describe_event_bus,
+    "ListTagsForResource": list_tags_for_resource,
 }
 
 

@@ -1,10 +1,12 @@
 """The gateway's Starlette application.
 
-Routes: ``POST /`` (EventBridge's API, AWS JSON 1.1), ``POST /cloudevents/{bus}`` (CloudEvents),
-``GET /healthz`` and ``GET /metrics`` (Prometheus text). The two publishing routes check the body
-cap (413), then SigV4 (unless authentication is off), then the request itself; every refusal is
-an AWS JSON error ``{"__type", "message"}``. An unexpected failure is logged with its traceback
-and answered 500 ``InternalException`` without one.
+Routes: ``POST /`` (EventBridge's API, AWS JSON 1.1), ``POST /cloudevents/{bus}`` (CloudEvents;
+the bus a name or an event-bus ARN, raw or percent-encoded), ``GET /healthz`` and ``GET /metrics``
+(Prometheus text). The two publishing routes check the body cap (413), then SigV4 (unless
+authentication is off), then the request itself. Every refusal, an unknown path or method
+included, is an AWS JSON error ``{"__type", "message"}`` (its code also in ``x-amzn-ErrorType``,
+where REST-JSON clients such as EventBridge Scheduler's look for it). An unexpected failure is
+logged with its traceback and answered 500 ``InternalException`` without one.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from eventbus import bus
@@ -50,13 +53,31 @@ def _json(payload: Any, status: int = 200) -> Response:
     )
 
 
-def _error(code: str, message: str, status: int = 400) -> Response:
+def _error(
+    code: str, message: str, status: int = 400, headers: dict[str, str] | None = None
+) -> Response:
+    answer_headers = {"x-amzn-RequestId": str(uuid.uuid4()), "x-amzn-ErrorType": code}
     return Response(
         error_body(code, message),
         status_code=status,
         media_type=CONTENT_TYPE,
-        headers={"x-amzn-RequestId": str(uuid.uuid4())},
+        headers=answer_headers | (headers or {}),
     )
+
+
+_ROUTES_TEXT = (
+    "the gateway serves POST / (EventBridge's API, X-Amz-Target: AWSEvents.<Action>), "
+    "POST /cloudevents/{bus}, GET /healthz and GET /metrics"
+)
+
+
+async def _unrouted(request: Request, exc: Exception) -> Response:
+    """A path or method no route serves (EventBridge Scheduler's paths, say): the AWS JSON error
+    an SDK raises as ``UnknownOperationException``, instead of Starlette's plain text."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    message = f"No operation at {request.method} {request.url.path}: {_ROUTES_TEXT}."
+    return _error("UnknownOperationException", message, status, headers)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -155,7 +176,7 @@ def _metrics(gateway: Gateway) -> Callable[[Request], Awaitable[Response]]:
             await gateway.metrics.flush()
             text = await render_metrics(gateway.redis)
         except (RedisError, OSError) as e:
-            return PlainTextResponse(f"Redis is not reachable: {e}\n", status_code=503)
+            return _error("ServiceUnavailableException", f"Redis is not reachable: {e}", 503)
         return Response(text, media_type=PROMETHEUS_CONTENT_TYPE)
 
     return endpoint
@@ -174,8 +195,11 @@ def create_app(gateway: Gateway) -> Starlette:
 
     routes = [
         Route("/", _publishing(gateway, _aws_json), methods=["POST"]),
-        Route("/cloudevents/{bus}", _publishing(gateway, _cloudevents), methods=["POST"]),
+        # `path`: an event-bus ARN holds a "/" (raw, or %2F, which arrives decoded).
+        Route("/cloudevents/{bus:path}", _publishing(gateway, _cloudevents), methods=["POST"]),
         Route("/healthz", _healthz(gateway), methods=["GET"]),
         Route("/metrics", _metrics(gateway), methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _unrouted}
+    )
