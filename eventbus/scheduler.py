@@ -3,11 +3,11 @@
 Every instance plans every enabled schedule rule; Redis decides who fires. A firing is the pair
 (rule, scheduled time) and goes through three steps, each atomic:
 
-1. **claim** (one Lua script, keys of one hash tag ``{<bus>/<rule>}``): ``ZADD NX`` of the
-   scheduled time into the rule's claims set; only when it is new, the rule's watermark moves
-   up and an entry is added to the rule's firings stream and read into this instance's pending
-   list (group ``schedulers``). A firing claimed before, by any instance or a backfill, stops
-   here.
+1. **claim** (one Lua script; a rule's keys share the hash tag ``{<bus>/<rule>}``): the
+   scheduled time is added to the rule's claims, kept as ranges of consecutive firings (see
+   ``_CLAIM_RANGES``); only when it is new, the rule's watermark moves up and an entry is added
+   to the bus's firings stream and read into this instance's pending list (group
+   ``schedulers``). A firing claimed before, by any instance or a backfill, stops here.
 2. **enqueue**: the deliveries of the firing go to their target queues with
    :func:`eventbus.delivery.enqueue_deliveries`, whose MULTI also acknowledges the firing's
    entry, so "queued" and "done" are one change.
@@ -334,9 +334,10 @@ def _claim_args(firing: Firing) -> tuple[str, int, int | str, str]:
     """A firing's arguments to the claim script: rule name, scheduled time, the schedule's next
     firing after it (ms, '' if none) and the schedule's tag."""
     schedule = firing.rule.schedule
-    following = schedule.next_after(firing.scheduled) if schedule is not None else None
-    tag = _schedule_tag(schedule) if schedule is not None else ""
-    return firing.rule.name, _ms(firing.scheduled), _ms(following) if following is not None else "", tag
+    assert schedule is not None, "only a schedule rule has firings"
+    following = schedule.next_after(firing.scheduled)
+    after = _ms(following) if following is not None else ""
+    return firing.rule.name, _ms(firing.scheduled), after, _schedule_tag(schedule)
 
 
 def _schedule_tag(schedule: Schedule) -> str:
