@@ -7,7 +7,8 @@ by running a cron library.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import itertools
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +16,8 @@ from hypothesis import strategies as st
 
 from eventbus.errors import InvalidScheduleError
 from eventbus.schedule import parse_schedule
+from eventbus.schedule.firing import firings_between
+from eventbus.schedule.zones import EARLIEST, HORIZON
 
 END = "END"  # the schedule has no firing after the ones listed
 
@@ -482,3 +485,68 @@ def test_any_plain_cron_agrees_with_a_minute_by_minute_scan(
     assert got[: len(expected)] == expected
     if len(got) > len(expected):
         assert got[len(expected)] > start + timedelta(days=4)
+
+
+# --- extremes: every field, zone, bound and moment ------------------------------------------------
+
+CRON_ITEMS = st.sampled_from(
+    ["*", "?", "0", "59", "60", "1-7", "7-1", "L", "LW", "L-30", "L-31", "15W", "31W", "6L",
+     "SAT#5", "1#6", "JAN-DEC", "DEC-JAN", "0/0", "*/99999999999999999999", "1970", "2199",
+     "2200", "1969-2199/229", "99999999999999999999", "1,2,3", ""]
+)  # fmt: skip
+EXPRESSIONS = st.one_of(
+    st.builds("cron({} {} {} {} {} {})".format, *[CRON_ITEMS] * 6),
+    st.builds(
+        "rate({} {})".format,
+        st.sampled_from(["1", "0", "9" * 10, "9" * 30, "-1"]),
+        st.sampled_from(["minute", "minutes", "hours", "days", "day", "weeks"]),
+    ),
+    st.builds(
+        "at({:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d})".format,
+        st.sampled_from([0, 1, 1969, 1970, 2199, 2200, 9999]),
+        *(st.integers(0, top) for top in (13, 32, 24, 60, 60)),
+    ),
+)
+ZONES = st.sampled_from(
+    ["UTC", "Pacific/Kiritimati", "Etc/GMT+12", "America/New_York", "Asia/Kathmandu", "", "x"]
+)
+OFFSETS = st.sampled_from([UTC, *(timezone(timedelta(hours=h)) for h in (-23, -12, 1, 14, 23))])
+MOMENTS = st.builds(
+    lambda moment, offset: moment.replace(tzinfo=offset),
+    st.one_of(
+        st.sampled_from([datetime.min, datetime.max, datetime(1970, 1, 1), datetime(2200, 1, 1)]),
+        st.datetimes(),
+    ),
+    OFFSETS,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    expression=EXPRESSIONS,
+    zone=ZONES,
+    start=st.none() | MOMENTS,
+    end=st.none() | MOMENTS,
+    moments=st.lists(MOMENTS, min_size=1, max_size=3),
+)
+def test_any_schedule_parses_or_is_refused_and_then_never_raises(
+    expression: str,
+    zone: str,
+    start: datetime | None,
+    end: datetime | None,
+    moments: list[datetime],
+) -> None:
+    try:
+        schedule = parse_schedule(expression, zone, start=start, end=end)
+    except InvalidScheduleError:
+        return
+    for moment in moments:
+        following = schedule.next_after(moment)
+        if following is not None:
+            assert following > moment
+            assert EARLIEST <= following < HORIZON
+        found = schedule.upcoming(moment, 3)
+        assert found == sorted(found)
+        window = firings_between(schedule, moment, moments[0], inclusive=True)
+        between = list(itertools.islice(window, 3))
+        assert all(moment <= f <= moments[0] for f in between)
