@@ -561,3 +561,29 @@ def test_any_schedule_parses_or_is_refused_and_then_never_raises(
         window = firings_between(schedule, moment, moments[0], inclusive=True)
         between = list(itertools.islice(window, 3))
         assert all(moment <= f <= moments[0] for f in between)
+
+
+def test_dates_outside_1970_to_2199_are_refused_naming_the_field() -> None:
+    plus_one, minus_one = timezone(timedelta(hours=1)), timezone(timedelta(hours=-1))
+    refused = [
+        (("rate(1 minute)", "UTC"), {"start": datetime.min.replace(tzinfo=plus_one)}, "start_date"),
+        (("rate(1 minute)", "UTC"), {"end": datetime.max.replace(tzinfo=minus_one)}, "end_date"),
+        (("at(9999-12-31T23:59:59)", "America/New_York"), {}, "at"),
+        (("at(1970-01-01T00:30:00)", "Europe/Paris"), {}, "at"),  # 1969-12-31T23:30Z
+    ]
+    for args, bounds, field in refused:
+        with pytest.raises(InvalidScheduleError) as caught:
+            parse_schedule(*args, **bounds)  # type: ignore[arg-type]
+        assert caught.value.field == field
+
+
+def test_next_after_takes_any_moment_and_stops_at_2200() -> None:
+    rate = parse_schedule("rate(1 minute)")
+    earliest = datetime.min.replace(tzinfo=timezone(timedelta(hours=-12)))
+    assert rate.next_after(earliest) == EARLIEST
+    assert rate.next_after(datetime.max.replace(tzinfo=timezone(timedelta(hours=14)))) is None
+    assert rate.next_after(utc("2199-12-31T23:58:30Z")) == utc("2199-12-31T23:59:00Z")
+    assert rate.next_after(utc("2199-12-31T23:59:00Z")) is None
+    kiritimati = parse_schedule("cron(0 0 1 1 ? *)", "Pacific/Kiritimati")
+    first = kiritimati.next_after(earliest)
+    assert first is not None and first.isoformat() == "1970-01-01T00:00:00-10:40"
