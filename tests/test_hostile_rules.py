@@ -35,6 +35,11 @@ HOSTILE = {
         3,
         "a mapping key must be a scalar",
     ),
+    "an alias to a list as a mapping key": (
+        "rules:\n  - name: r\n    event_pattern: {source: &s [a], *s : [1]}\n" + TARGETS,
+        3,
+        "a mapping key must be a scalar",
+    ),
     "a start date before year 1 in UTC": (
         "rules:\n  - name: r\n    schedule_expression: rate(1 minute)\n"
         "    start_date: 0001-01-01T00:00:00+01:00\n" + TARGETS,
