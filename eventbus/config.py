@@ -41,6 +41,7 @@ from eventbus.schedule import Schedule, parse_schedule
 from eventbus.settings import DEFAULT_BUS, Settings, get_settings, rule_arn
 from eventbus.targets import TargetConfig, known_target_types, load_target_class
 from eventbus.transform import NO_INPUT, TargetInput, compile_target_input
+from eventbus.yaml_limits import BoundedScanner, YamlLimitError, check_yaml_limits
 
 __all__ = [
     "BusRules",
@@ -150,6 +151,7 @@ _JsonScalarConstructor.add_constructor(
 def _yaml() -> YAML:
     yaml = YAML(typ="rt")
     yaml.Constructor = _JsonScalarConstructor
+    yaml.Scanner = BoundedScanner
     return yaml
 
 
@@ -225,8 +227,13 @@ class _FileReader:
         self.problems.append(RuleProblem(self.file, message, line, rule, field or None))
 
     def read(self, text: str) -> None:
+        yaml = _yaml()
         try:
-            self.root = _yaml().load(text)
+            check_yaml_limits(yaml, text)
+            self.root = yaml.load(text)
+        except YamlLimitError as e:
+            self.problems.append(RuleProblem(self.file, f"YAML refused: {e.message}", e.line))
+            return
         except MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             line = mark.line + 1 if mark is not None else None
@@ -235,6 +242,10 @@ class _FileReader:
             return
         except YAMLError as e:
             self.problems.append(RuleProblem(self.file, f"YAML syntax error: {e}"))
+            return
+        except ValueError as e:
+            # A scalar Python cannot hold, e.g. an integer past int()'s 4,300-digit limit.
+            self.problems.append(RuleProblem(self.file, f"YAML value refused: {e}"))
             return
         self._check(_plain(self.root) if self.root is not None else {})
 

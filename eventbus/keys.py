@@ -93,8 +93,9 @@ def schedule_tag(bus: str, rule: str) -> str:
 
 
 def schedule_claims(bus: str, rule: str) -> str:
-    """Sorted set of every firing ever claimed (live or backfill), member and score = the
-    scheduled time in ms: ``eb:sched:{<bus>/<rule>}:claims``."""
+    """Sorted set of every firing ever claimed (live or backfill), as ranges of consecutive
+    firings: member ``first:last:next:tag`` (ms), score ``last``; see docs/redis-layout.md.
+    ``eb:sched:{<bus>/<rule>}:claims``."""
     return f"eb:sched:{schedule_tag(bus, rule)}:claims"
 
 

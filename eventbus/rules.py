@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from eventbus.errors import InvalidScheduleError
+from eventbus.schedule.zones import in_range, load_zone
 from eventbus.settings import DEFAULT_BUS
 
 __all__ = [
@@ -42,8 +44,20 @@ NAME_PATTERN = r"^[.\-_A-Za-z0-9]+$"
 # EventBridge's NonPartnerEventBusName pattern (1-256 characters).
 BUS_NAME_PATTERN = r"^[.\-_A-Za-z0-9]+$"
 MAX_TARGETS_PER_RULE = 5
+
+
+def _schedulable(moment: datetime) -> datetime:
+    """``moment`` if a schedule can use it (years 1970-2199); refused otherwise, rather than
+    overflowing later when it is converted to UTC."""
+    try:
+        in_range(moment, "date")
+    except InvalidScheduleError as e:
+        raise ValueError(e.reason) from None
+    return moment
+
+
 # RFC 3339 text with an offset; YAML leaves it a string, so lax parsing is wanted here.
-Timestamp = Annotated[AwareDatetime, Strict(False)]
+Timestamp = Annotated[AwareDatetime, Strict(False), AfterValidator(_schedulable)]
 
 
 class _Model(BaseModel):
@@ -140,9 +154,9 @@ class Rule(_Model):
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
+            load_zone(value)
+        except InvalidScheduleError as e:
+            raise ValueError(e.reason) from None
         return value
 
     @field_validator("end_date")

@@ -3,11 +3,11 @@
 Every instance plans every enabled schedule rule; Redis decides who fires. A firing is the pair
 (rule, scheduled time) and goes through three steps, each atomic:
 
-1. **claim** (one Lua script, keys of one hash tag ``{<bus>/<rule>}``): ``ZADD NX`` of the
-   scheduled time into the rule's claims set; only when it is new, the rule's watermark moves
-   up and an entry is added to the rule's firings stream and read into this instance's pending
-   list (group ``schedulers``). A firing claimed before, by any instance or a backfill, stops
-   here.
+1. **claim** (one Lua script; a rule's keys share the hash tag ``{<bus>/<rule>}``): the
+   scheduled time is added to the rule's claims, kept as ranges of consecutive firings (see
+   ``_CLAIM_RANGES``); only when it is new, the rule's watermark moves up and an entry is added
+   to the bus's firings stream and read into this instance's pending list (group
+   ``schedulers``). A firing claimed before, by any instance or a backfill, stops here.
 2. **enqueue**: the deliveries of the firing go to their target queues with
    :func:`eventbus.delivery.enqueue_deliveries`, whose MULTI also acknowledges the firing's
    entry, so "queued" and "done" are one change.
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import heapq
 import itertools
 import logging
@@ -82,13 +83,51 @@ CLAIM_IDLE = 30.0
 MAX_SLEEP = 1.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+# A rule's claims are ranges of its firings, each a member ``first:last:next:tag`` of its claims
+# zset scored by ``last`` (ms): every firing of the schedule from ``first`` to ``last`` is
+# claimed, ``next`` is the schedule's firing after ``last`` ('' if none) and ``tag`` names the
+# schedule (``_schedule_tag``). Claiming t, whose next firing is n: t inside a range was claimed
+# before; otherwise it joins the range ending just before it if that range's ``next`` is t, and
+# the range starting at n, when they carry the same tag (so nothing of this schedule lies
+# between). Memory grows with the gaps between claimed runs, not with firings. A bare ``ms``
+# member (a claim written before ranges) reads as a one-firing range that never merges.
+_CLAIM_RANGES = """
+local function parse(member)
+  local first, last, after, tag = string.match(member, '^(%d+):(%d+):(%d*):(%w*)$')
+  if first == nil then return member, member, '', nil end
+  return first, last, after, tag
+end
+local function claim(key, ms, after, tag)
+  local t = tonumber(ms)
+  local first, last = ms, ms
+  local right = redis.call('ZRANGEBYSCORE', key, ms, '+inf', 'LIMIT', 0, 1)[1]
+  if right then
+    local r_first, r_last, r_after, r_tag = parse(right)
+    if tonumber(r_first) <= t then return false end
+    if after ~= '' and r_first == after and r_tag == tag then
+      redis.call('ZREM', key, right)
+      last, after = r_last, r_after
+    end
+  end
+  local left = redis.call('ZREVRANGEBYSCORE', key, '(' .. ms, '-inf', 'LIMIT', 0, 1)[1]
+  if left then
+    local l_first, _, l_after, l_tag = parse(left)
+    if l_after == ms and l_tag == tag then
+      redis.call('ZREM', key, left)
+      first = l_first
+    end
+  end
+  redis.call('ZADD', key, last, first .. ':' .. last .. ':' .. after .. ':' .. tag)
+  return true
+end
+"""
 # KEYS[1] the bus's firings stream, then for each firing i its rule's claims zset KEYS[2i] and
 # state hash KEYS[2i+1]; ARGV[1] group, ARGV[2] consumer, then for each firing its rule name
-# ARGV[2i+1] and scheduled time in ms ARGV[2i+2]. Each firing not claimed before is claimed
-# (ZADD NX), raises its rule's watermark and becomes an entry pending for the consumer; the
-# reply is those entries (XREADGROUP's). Entries older than the oldest pending one are done:
-# they are trimmed first.
-_CLAIM = """
+# ARGV[4i-1], scheduled time ARGV[4i], next firing ARGV[4i+1] (ms, '' if none) and schedule
+# tag ARGV[4i+2]. Each firing not claimed before is claimed (``claim`` above), raises its
+# rule's watermark and becomes an entry pending for the consumer; the reply is those entries
+# (XREADGROUP's). Entries older than the oldest pending one are done: they are trimmed first.
+_CLAIM = _CLAIM_RANGES + """
 redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1])
 if pending[1] == 0 then
@@ -98,11 +137,11 @@ else
 end
 local added = 0
 for i = 1, (#KEYS - 1) / 2 do
-  local ms = ARGV[2 * i + 2]
-  if redis.call('ZADD', KEYS[2 * i], 'NX', ms, ms) == 1 then
+  local ms = ARGV[4 * i]
+  if claim(KEYS[2 * i], ms, ARGV[4 * i + 1], ARGV[4 * i + 2]) then
     local mark = tonumber(redis.call('HGET', KEYS[2 * i + 1], 'watermark') or '0')
     if tonumber(ms) > mark then redis.call('HSET', KEYS[2 * i + 1], 'watermark', ms) end
-    redis.call('XADD', KEYS[1], '*', 'rule', ARGV[2 * i + 1], 'scheduled', ms)
+    redis.call('XADD', KEYS[1], '*', 'rule', ARGV[4 * i - 1], 'scheduled', ms)
     added = added + 1
   end
 end
@@ -209,7 +248,7 @@ class Firer:
                         keys.schedule_state(bus, f.rule.name),
                     )
                 ]
-                args = [arg for f in group for arg in (f.rule.name, _ms(f.scheduled))]
+                args = [arg for f in group for arg in _claim_args(f)]
                 await self._claim_script(
                     keys=[keys.schedule_firings(bus), *rule_keys],
                     args=[keys.SCHEDULER_GROUP, self.consumer, *args],
@@ -289,6 +328,24 @@ class Firer:
                 await self.redis.xack(keys.schedule_firings(bus), keys.SCHEDULER_GROUP, *orphans)
         await self.enqueue(claimed)
         return len(claimed)
+
+
+def _claim_args(firing: Firing) -> tuple[str, int, int | str, str]:
+    """A firing's arguments to the claim script: rule name, scheduled time, the schedule's next
+    firing after it (ms, '' if none) and the schedule's tag."""
+    schedule = firing.rule.schedule
+    assert schedule is not None, "only a schedule rule has firings"
+    following = schedule.next_after(firing.scheduled)
+    after = _ms(following) if following is not None else ""
+    return firing.rule.name, _ms(firing.scheduled), after, _schedule_tag(schedule)
+
+
+def _schedule_tag(schedule: Schedule) -> str:
+    """A short name of the schedule's firing times (expression, zone, start: not ``end``, which
+    only cuts them short), so claim ranges of a schedule never merge across a change of it."""
+    start = schedule.start.isoformat() if schedule.start is not None else ""
+    text = f"{schedule.expression}|{schedule.timezone}|{start}".encode()
+    return hashlib.blake2b(text, digest_size=4).hexdigest()
 
 
 def _field(fields: dict[Any, Any], name: str) -> Any:

@@ -7,7 +7,8 @@ by running a cron library.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import itertools
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +16,8 @@ from hypothesis import strategies as st
 
 from eventbus.errors import InvalidScheduleError
 from eventbus.schedule import parse_schedule
+from eventbus.schedule.firing import firings_between
+from eventbus.schedule.zones import EARLIEST, HORIZON
 
 END = "END"  # the schedule has no firing after the ones listed
 
@@ -482,3 +485,105 @@ def test_any_plain_cron_agrees_with_a_minute_by_minute_scan(
     assert got[: len(expected)] == expected
     if len(got) > len(expected):
         assert got[len(expected)] > start + timedelta(days=4)
+
+
+# --- extremes: every field, zone, bound and moment ------------------------------------------------
+
+def pick(*values: str) -> st.SearchStrategy[str]:
+    return st.sampled_from(values)
+
+
+# Mostly valid fields, each with its extremes and a few values just past them.
+CRON = st.builds(
+    lambda minutes, hours, days, month, year: (
+        f"cron({minutes} {hours} {days[0]} {month} {days[1]} {year})"
+    ),
+    pick("*", "0", "59", "0/15", "50-10/10", "60", "*/99999999999999999999"),
+    pick("*", "0", "23", "20-2", "24"),
+    st.sampled_from([("*", "?"), ("?", "*"), ("L", "?"), ("LW", "?"), ("L-30", "?"), ("31W", "?"),
+                     ("29", "?"), ("31", "?"), ("?", "6L"), ("?", "SAT#5"), ("?", "1#6"),
+                     ("*", "*")]),
+    pick("*", "2", "JAN-DEC", "DEC-JAN", "13"),
+    pick("*", "1970", "2199", "2200", "1970-2199/229", "2199-1970", "99999999999999999999"),
+)  # fmt: skip
+RATE = st.builds(
+    "rate({} {})".format,
+    pick("1", "2", "0", "9" * 10, "9" * 30),
+    pick("minute", "minutes", "hours", "days", "weeks"),
+)
+AT = st.builds(
+    "at({:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d})".format,
+    st.sampled_from([0, 1969, 1970, 2030, 2199, 2200, 9999]),
+    *(st.integers(0, top) | st.integers(1, top - 1) for top in (13, 32)),
+    *(st.integers(0, top) | st.integers(0, top - 1) for top in (24, 60, 60)),
+)
+EXPRESSIONS = st.one_of(CRON, RATE, AT)
+ZONES = st.sampled_from(
+    ["UTC", "Pacific/Kiritimati", "Etc/GMT+12", "America/New_York", "Asia/Kathmandu", "", "x"]
+)
+OFFSETS = st.sampled_from([UTC, *(timezone(timedelta(hours=h)) for h in (-23, -12, 1, 14, 23))])
+MOMENTS = st.builds(
+    lambda moment, offset: moment.replace(tzinfo=offset),
+    st.one_of(
+        st.sampled_from([datetime.min, datetime.max, datetime(1970, 1, 1), datetime(2200, 1, 1)]),
+        st.datetimes(),
+    ),
+    OFFSETS,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    expression=EXPRESSIONS,
+    zone=ZONES,
+    start=st.none() | MOMENTS,
+    end=st.none() | MOMENTS,
+    moments=st.lists(MOMENTS, min_size=1, max_size=3),
+)
+def test_any_schedule_parses_or_is_refused_and_then_never_raises(
+    expression: str,
+    zone: str,
+    start: datetime | None,
+    end: datetime | None,
+    moments: list[datetime],
+) -> None:
+    try:
+        schedule = parse_schedule(expression, zone, start=start, end=end)
+    except InvalidScheduleError:
+        return
+    for moment in moments:
+        following = schedule.next_after(moment)
+        if following is not None:
+            assert following > moment
+            assert EARLIEST <= following < HORIZON
+        found = schedule.upcoming(moment, 3)
+        assert found == sorted(found)
+        window = firings_between(schedule, moment, moments[0], inclusive=True)
+        between = list(itertools.islice(window, 3))
+        assert all(moment <= f <= moments[0] for f in between)
+
+
+def test_dates_outside_1970_to_2199_are_refused_naming_the_field() -> None:
+    plus_one, minus_one = timezone(timedelta(hours=1)), timezone(timedelta(hours=-1))
+    refused = [
+        (("rate(1 minute)", "UTC"), {"start": datetime.min.replace(tzinfo=plus_one)}, "start_date"),
+        (("rate(1 minute)", "UTC"), {"end": datetime.max.replace(tzinfo=minus_one)}, "end_date"),
+        (("at(9999-12-31T23:59:59)", "America/New_York"), {}, "at"),
+        (("at(1970-01-01T00:30:00)", "Europe/Paris"), {}, "at"),  # 1969-12-31T23:30Z
+    ]
+    for args, bounds, field in refused:
+        with pytest.raises(InvalidScheduleError) as caught:
+            parse_schedule(*args, **bounds)  # type: ignore[arg-type]
+        assert caught.value.field == field
+
+
+def test_next_after_takes_any_moment_and_stops_at_2200() -> None:
+    rate = parse_schedule("rate(1 minute)")
+    earliest = datetime.min.replace(tzinfo=timezone(timedelta(hours=-12)))
+    assert rate.next_after(earliest) == EARLIEST
+    assert rate.next_after(datetime.max.replace(tzinfo=timezone(timedelta(hours=14)))) is None
+    assert rate.next_after(utc("2199-12-31T23:58:30Z")) == utc("2199-12-31T23:59:00Z")
+    assert rate.next_after(utc("2199-12-31T23:59:00Z")) is None
+    kiritimati = parse_schedule("cron(0 0 1 1 ? *)", "Pacific/Kiritimati")
+    first = kiritimati.next_after(earliest)
+    assert first is not None and first.isoformat() == "1970-01-01T00:00:00-10:40"

@@ -336,6 +336,123 @@ async def test_live_firings_skip_what_a_backfill_made(
     assert times(redis_url) == minutes(1, 1)
 
 
+# --- claims memory ------------------------------------------------------------------------------
+
+
+def claim_ranges(redis_url: str, rule: str = "tick") -> list[str]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    members: list[str] = client.zrange(keys.schedule_claims("default", rule), 0, -1)
+    client.close()
+    return members
+
+
+def claims_memory(redis_url: str, rule: str = "tick") -> int:
+    client = redis.Redis.from_url(redis_url)
+    used = client.memory_usage(keys.schedule_claims("default", rule))
+    client.close()
+    return int(used or 0)
+
+
+def ms(moment: datetime) -> str:
+    return str(int(moment.timestamp() * 1000))
+
+
+async def test_a_thousand_firings_in_a_row_are_kept_as_one_claim_range(
+    tmp_path: Path, redis_url: str, clients: Callable[[], Redis]
+) -> None:
+    # Given a rate(1 minute) rule that catches up every missed firing
+    ruleset, clock = rule_file(tmp_path, catch_up="all"), ManualClock(T0)
+    instance = scheduler(clients(), ruleset, clock, "a")
+    await instance.tick()
+    # When a thousand minutes of firings are made
+    clock.moment = T0 + 1000 * MINUTE
+    assert await instance.tick() == 1000
+    # Then the claims hold one range: first, last, the firing after it and the schedule's tag
+    first, last = T0.replace(second=0) + MINUTE, T0.replace(second=0) + 1000 * MINUTE
+    [member] = claim_ranges(redis_url)
+    assert member.split(":")[:3] == [ms(first), ms(last), ms(last + MINUTE)]
+    assert claims_memory(redis_url) < 200
+
+
+async def test_backfill_after_compaction_fires_only_the_gap_and_closes_it(
+    tmp_path: Path, redis_url: str, clients: Callable[[], Redis]
+) -> None:
+    # Given 00:01 to 00:03 fired, an outage whose missed firings were dropped, then 00:10 to 00:12
+    ruleset, clock = rule_file(tmp_path, catch_up="none"), ManualClock(T0)
+    first = scheduler(clients(), ruleset, clock, "first")
+    for k in range(4):
+        clock.moment = T0 + k * MINUTE
+        await first.tick()
+    second = scheduler(clients(), ruleset, clock, "second")
+    for k in range(10, 13):
+        clock.moment = T0 + k * MINUTE
+        await second.tick()
+    assert len(claim_ranges(redis_url)) == 2
+    # When 00:00 to 00:12 is backfilled
+    rule, bus = ruleset.rule("default", "tick"), ruleset.buses["default"]
+    start = T0.replace(second=0)
+    result = await backfill(clients(), rule, bus, start, start + 12 * MINUTE, settings=SETTINGS)
+    # Then only what was never claimed fires (00:00 and 00:04 to 00:09), once each
+    assert (result.total, result.fired) == (13, 7)
+    assert sorted(times(redis_url)) == minutes(0, 12)
+    # And the claims are one range again
+    assert len(claim_ranges(redis_url)) == 1
+
+
+async def test_claim_ranges_merge_whatever_order_firings_are_claimed_in(
+    tmp_path: Path, redis_url: str, clients: Callable[[], Redis]
+) -> None:
+    ruleset = rule_file(tmp_path, schedule_expression="cron(0 * * * ? *)")
+    rule, bus = ruleset.rule("default", "tick"), ruleset.buses["default"]
+    day = datetime(2029, 6, 1, tzinfo=UTC)
+    for hours in ((20, 23), (0, 3), (10, 14), (4, 9), (15, 19)):
+        start, end = (day + timedelta(hours=h) for h in hours)
+        await backfill(clients(), rule, bus, start, end, settings=SETTINGS)
+    assert len(times(redis_url)) == 24
+    [member] = claim_ranges(redis_url)
+    assert member.split(":")[:2] == [ms(day), ms(day + timedelta(hours=23))]
+
+
+async def test_a_claim_written_as_a_bare_time_still_counts_as_made(
+    tmp_path: Path, redis_url: str, clients: Callable[[], Redis]
+) -> None:
+    # Given a claims set holding one firing the way claims were kept before ranges
+    ruleset = rule_file(tmp_path)
+    rule, bus = ruleset.rule("default", "tick"), ruleset.buses["default"]
+    start = T0.replace(second=0)
+    client = clients()
+    legacy = ms(start + MINUTE)
+    await client.zadd(keys.schedule_claims("default", "tick"), {legacy: int(legacy)})
+    # When a backfill covers it
+    result = await backfill(client, rule, bus, start, start + 2 * MINUTE, settings=SETTINGS)
+    # Then it is not fired again
+    assert (result.total, result.fired) == (3, 2)
+    assert times(redis_url) == [minutes(0, 0)[0], minutes(2, 2)[0]]
+
+
+async def test_claims_of_a_changed_schedule_do_not_merge_with_the_old_ones(
+    tmp_path: Path, redis_url: str, clients: Callable[[], Redis]
+) -> None:
+    # Given hourly firings claimed for 00:00 to 02:00
+    day = datetime(2029, 6, 1, tzinfo=UTC)
+    hourly = rule_file(tmp_path, schedule_expression="cron(0 * * * ? *)")
+    await backfill(
+        clients(), hourly.rule("default", "tick"), hourly.buses["default"], day,
+        day + timedelta(hours=2), settings=SETTINGS,
+    )  # fmt: skip
+    # When the rule becomes every 30 minutes and 03:00 (the old schedule's next firing) is made
+    halves = rule_file(tmp_path, schedule_expression="cron(0/30 * * * ? *)")
+    rule, bus = halves.rule("default", "tick"), halves.buses["default"]
+    three = day + timedelta(hours=3)
+    await backfill(clients(), rule, bus, three, three, settings=SETTINGS)
+    # Then its claim does not join the old range, which would cover 02:30, never made
+    assert len(claim_ranges(redis_url)) == 2
+    half_past = day + timedelta(hours=2, minutes=30)
+    result = await backfill(clients(), rule, bus, half_past, half_past, settings=SETTINGS)
+    assert result.fired == 1
+    assert len(times(redis_url)) == 5
+
+
 # --- what is sent -------------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from eventbus.errors import InvalidScheduleError
 from eventbus.schedule.base import Schedule
-from eventbus.schedule.zones import resolve_local
+from eventbus.schedule.zones import EARLIEST, HORIZON, resolve_local
 
 __all__ = ["AtSchedule", "parse_at"]
 
@@ -39,6 +39,10 @@ def parse_at(expression: str) -> datetime:
         raise InvalidScheduleError("at", _FORM)
     try:
         year, month, day, hour, minute, second = (int(part) for part in found.groups())
-        return datetime(year, month, day, hour, minute, second)
+        local = datetime(year, month, day, hour, minute, second)
     except ValueError as e:
         raise InvalidScheduleError("at", f"{expression} is not a real date and time: {e}") from e
+    # Checked here, before any zone conversion, which would overflow near year 9999.
+    if not EARLIEST.year <= year < HORIZON.year:
+        raise InvalidScheduleError("at", f"{expression}: the year must be from 1970 to 2199")
+    return local

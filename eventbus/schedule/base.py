@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import ClassVar
 
-from eventbus.schedule.zones import require_aware
+from eventbus.schedule.zones import EARLIEST, HORIZON, require_aware
 
 __all__ = ["Schedule"]
 
@@ -20,7 +20,8 @@ class Schedule(ABC):
     """A parsed schedule expression; ``next_after`` answers when it fires next.
 
     ``start`` and ``end`` are inclusive bounds (Scheduler's StartDate and EndDate): firings happen
-    on or after ``start`` and on or before ``end``.
+    on or after ``start`` and on or before ``end``. Every firing lies in [EARLIEST, HORIZON)
+    (years 1970-2199), so ``next_after`` takes any aware moment and never overflows.
     """
 
     kind: ClassVar[str]
@@ -33,10 +34,13 @@ class Schedule(ABC):
     def next_after(self, moment: datetime) -> datetime | None:
         """The first firing strictly after ``moment``, in the schedule's zone; None if none left."""
         require_aware(moment)
-        if self.start is not None and moment < self.start:
-            moment = self.start - _TICK
+        if moment >= HORIZON:
+            return None
+        floor = EARLIEST if self.start is None else max(self.start, EARLIEST)
+        if moment < floor:
+            moment = floor - _TICK
         found = self._first_after(moment)
-        if found is None or (self.end is not None and found > self.end):
+        if found is None or found >= HORIZON or (self.end is not None and found > self.end):
             return None
         return found
 

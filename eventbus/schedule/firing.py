@@ -23,6 +23,7 @@ import orjson
 
 from eventbus.events import EVENT_TIME_FORMAT
 from eventbus.router import Delivery, shape_delivery
+from eventbus.schedule.zones import EARLIEST
 from eventbus.settings import Settings, get_settings
 from eventbus.transform import InputContext
 
@@ -76,7 +77,8 @@ def firings_between(
 ) -> Iterator[datetime]:
     """The firings strictly after ``after`` (on or after it when ``inclusive``) and on or
     before ``until``, in order."""
-    moment = schedule.next_after(after - _TICK if inclusive else after)
+    # Before EARLIEST there are no firings to include, and ``after - _TICK`` could overflow.
+    moment = schedule.next_after(after - _TICK if inclusive and after > EARLIEST else after)
     while moment is not None and moment <= until:
         yield moment
         moment = schedule.next_after(moment)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from eventbus.errors import InvalidScheduleError
 from eventbus.schedule.at import AtSchedule, parse_at
 from eventbus.schedule.base import Schedule
 from eventbus.schedule.cron import CronSchedule, parse_cron
 from eventbus.schedule.rate import RateSchedule, parse_rate
-from eventbus.schedule.zones import load_zone
+from eventbus.schedule.zones import (
+    EARLIEST,
+    HORIZON,
+    RANGE_TEXT,
+    in_range,
+    load_zone,
+    resolve_local,
+)
 
 __all__ = ["MAX_EXPRESSION_CHARS", "parse_schedule"]
 
@@ -38,6 +45,9 @@ def parse_schedule(
     zone = load_zone(timezone)
     if expression.startswith("at("):
         local = parse_at(expression)
+        instant = resolve_local(local, zone)
+        if instant is not None and not EARLIEST <= instant < HORIZON:
+            raise InvalidScheduleError("at", f"{expression} in {timezone} is outside {RANGE_TEXT}")
         return AtSchedule(expression=expression, timezone=timezone, zone=zone, local=local)
     first, last = _bounds(start, end)
     if expression.startswith("cron("):
@@ -69,8 +79,4 @@ def _bounds(
 
 
 def _as_utc(moment: datetime | None, field: str) -> datetime | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidScheduleError(field, f"{moment.isoformat()} has no UTC offset (RFC 3339)")
-    return moment.astimezone(UTC)
+    return None if moment is None else in_range(moment, field)

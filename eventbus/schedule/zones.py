@@ -12,10 +12,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eventbus.errors import InvalidScheduleError
 
-__all__ = ["load_zone", "require_aware", "resolve_local"]
+__all__ = ["EARLIEST", "HORIZON", "in_range", "load_zone", "require_aware", "resolve_local"]
 
 # ScheduleExpressionTimezone's API limit.
 MAX_ZONE_CHARS = 50
+# Every instant a schedule names or computes lies in [EARLIEST, HORIZON): the years of cron's
+# Year field (1970-2199). Far from datetime's own limits (years 1-9999) in any zone, so no
+# conversion or step of the schedule maths can overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+HORIZON = datetime(2200, 1, 1, tzinfo=UTC)
+RANGE_TEXT = "the supported range, 1970-01-01T00:00:00Z up to 2200-01-01T00:00:00Z"
 
 
 def load_zone(name: str) -> tzinfo:
@@ -33,10 +39,23 @@ def load_zone(name: str) -> tzinfo:
 
 
 def require_aware(moment: datetime, what: str = "moment") -> datetime:
-    """``moment`` itself; ``ValueError`` when it has no UTC offset, since its instant is unknown."""
+    """``moment`` itself; ``InvalidScheduleError`` (a ``ValueError``) on ``what`` when it has no
+    UTC offset, since its instant is unknown."""
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} must be an aware datetime (with a UTC offset), got {moment!r}")
+        raise InvalidScheduleError(
+            what, f"must be an aware datetime (with a UTC offset), got {moment!r}"
+        )
     return moment
+
+
+def in_range(moment: datetime, what: str) -> datetime:
+    """The aware ``moment`` in UTC; ``InvalidScheduleError`` on ``what`` when it has no offset or
+    lies outside [EARLIEST, HORIZON)."""
+    require_aware(moment, what)
+    # Comparing aware datetimes never overflows; converting one near year 1 or 9999 may.
+    if not EARLIEST <= moment < HORIZON:
+        raise InvalidScheduleError(what, f"{moment.isoformat()} is outside {RANGE_TEXT}")
+    return moment.astimezone(UTC)
 
 
 def resolve_local(naive: datetime, zone: tzinfo) -> datetime | None:
