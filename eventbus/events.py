@@ -66,6 +66,8 @@ _LONG_DIGITS = re.compile(r"\d{19}")
 # optional in practice: AWS judged recorded events without them).
 TEST_EVENT_REQUIRED_FIELDS = ("id", "account", "source", "time", "region", "detail-type")
 
+# A Time that reads as a moment, but one outside years 1 to 9999 in UTC.
+_TIME_OUT_OF_RANGE = ("InvalidArgument", "Parameter Time is not valid.")
 # What PutEvents answers for a Detail that is not a JSON object it can take.
 MALFORMED_DETAIL = ("MalformedDetail", "Detail is malformed.")
 
@@ -157,7 +159,7 @@ def _parse_time(value: Any) -> str:
     try:
         return _read_time(value)
     except OverflowError:
-        raise InvalidEventError("InvalidArgument", "Parameter Time is not valid.") from None
+        raise InvalidEventError(*_TIME_OUT_OF_RANGE) from None
 
 
 def _read_time(value: Any) -> str:
@@ -168,8 +170,9 @@ def _read_time(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
             return format_event_time(datetime.fromtimestamp(value, UTC))
-        except (OverflowError, OSError, ValueError):
-            pass
+        except (OSError, ValueError):
+            # A number always reads as epoch seconds: only its range can be wrong.
+            raise OverflowError(value) from None
     elif isinstance(value, date):
         return format_event_time(datetime(value.year, value.month, value.day))
     elif isinstance(value, str):

@@ -159,6 +159,54 @@ def test_put_events_time_from_boto3_datetime(events: Any, stream_events: Any) ->
     assert stream_events()[0]["time"] == "2024-05-01T12:30:00Z"
 
 
+def _deep_detail(levels: int) -> str:
+    return '{"a":' * (levels - 1) + '{"n":1}' + "}" * (levels - 1)
+
+
+def test_put_events_detail_nested_past_the_limit_fails_alone(
+    events: Any, stream_events: Any
+) -> None:
+    # Given a Detail 300 levels deep (EventBridge takes 1000; the limit here is 250) among good ones
+    result = events.put_events(Entries=[_entry(), _entry(Detail=_deep_detail(300)), _entry()])
+    # Then only it fails, as MalformedDetail, and its batch-mates are published
+    first, deep, last = result["Entries"]
+    assert (deep["ErrorCode"], deep["ErrorMessage"]) == ("MalformedDetail", "Detail is malformed.")
+    assert [e["id"] for e in stream_events()] == [first["EventId"], last["EventId"]]
+
+
+def test_put_events_time_out_of_range_in_utc_fails_alone(
+    gateway: RunningGateway, stream_events: Any
+) -> None:
+    # Given a Time that reads, but falls before year 1 once in UTC, next to a good entry
+    body = orjson.dumps({"Entries": [_entry(Time="0001-01-01T00:00:00+01:00"), _entry()]})
+    response = _post(gateway, body)
+    # Then the answer is 200 with its own error, and the good entry is published
+    assert response.status_code == 200
+    bad, good = response.json()["Entries"]
+    assert bad == {"ErrorCode": "InvalidArgument", "ErrorMessage": "Parameter Time is not valid."}
+    assert [e["id"] for e in stream_events()] == [good["EventId"]]
+
+
+def test_test_event_pattern_with_arrays_2000_deep_is_a_400(gateway: RunningGateway) -> None:
+    pattern = '{"a":' + "[" * 2000 + "]" * 2000 + "}"
+    body = orjson.dumps({"EventPattern": pattern, "Event": json.dumps(TEST_EVENT)})
+    response = _post(gateway, body, target="AWSEvents.TestEventPattern")
+    assert (response.status_code, response.json()["__type"]) == (
+        400, "InvalidEventPatternException"
+    )  # fmt: skip
+    assert "deeper than 255 levels" in response.json()["message"]
+
+
+def test_test_event_pattern_with_an_event_1000_deep_is_a_400(gateway: RunningGateway) -> None:
+    arrays = "[" * 1000 + "1" + "]" * 1000
+    event = json.dumps(TEST_EVENT | {"detail": {"a": "here"}}).replace('"here"', arrays)
+    body = orjson.dumps({"EventPattern": '{"detail": {"a": [1]}}', "Event": event})
+    response = _post(gateway, body, target="AWSEvents.TestEventPattern")
+    assert (response.status_code, response.json()["message"]) == (
+        400, "Parameter Event is not valid."
+    )  # fmt: skip
+
+
 def test_test_event_pattern_matching_and_not(events: Any) -> None:
     event = json.dumps(TEST_EVENT)
     match = events.test_event_pattern(EventPattern='{"source": ["shop.orders"]}', Event=event)
