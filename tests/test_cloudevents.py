@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import subprocess
 import sys
 import uuid
@@ -26,6 +28,8 @@ from gateway_server import (
     running_router,
     wait_for_stream,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventbus.cloudevents import (
     BATCH_CONTENT_TYPE,
@@ -137,6 +141,53 @@ def test_requests_that_are_not_cloudevents_are_refused(
 ) -> None:
     with pytest.raises(CloudEventError):
         read_http(headers, body)
+
+
+_ATTRIBUTE_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=4),
+    st.sampled_from(["1.0", "0.3", "\ud800", "0001-01-01T00:00:00+01:00", "application/json"]),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers()),
+)  # fmt: skip
+_EVENTS = st.dictionaries(
+    st.sampled_from(["specversion", "id", "source", "type", "time", "data", "data_base64",
+                     "datacontenttype", "subject", "ext"]),
+    _ATTRIBUTE_VALUES,
+)  # fmt: skip
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value).encode()  # escapes a lone surrogate, which the reader then refuses
+
+
+_CONTENT_TYPES = st.sampled_from(
+    ["", "application/json", "text/plain", BATCH_CONTENT_TYPE, "application/cloudevents+json"]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(["ce-specversion", "ce-id", "ce-source", "ce-type", "ce-time"]),
+        st.sampled_from(["1.0", "x", "%ZZ", "%ed%a0%80", ""]),
+    ),
+    content_type=_CONTENT_TYPES,
+    body=st.one_of(st.binary(max_size=12), _EVENTS.map(_dumps),
+                   st.lists(_EVENTS, max_size=2).map(_dumps)),
+)  # fmt: skip
+def test_any_request_maps_or_raises_cloud_event_error(
+    headers: dict[str, str], content_type: str, body: bytes
+) -> None:
+    try:
+        events, _ = read_http(headers | {"content-type": content_type}, body)
+        for event in events:
+            map_event(event, "orders")
+    except CloudEventError:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(_EVENTS)
+def test_any_attributes_map_or_raise_cloud_event_error(event: dict[str, Any]) -> None:
+    with contextlib.suppress(CloudEventError):
+        map_event(event, "orders")
 
 
 # ---- the SDK against a running gateway ----

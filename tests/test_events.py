@@ -202,7 +202,7 @@ def test_a_lone_surrogate_in_a_text_field_is_an_invalid_argument_naming_it(
 
 # --- any entry: a per-entry answer, never another exception --------------------------------
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(ENTRIES)
 def test_any_entry_is_accepted_with_a_serialisable_event_or_refused_with_a_code(
     fields: dict[str, Any],
