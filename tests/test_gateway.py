@@ -35,7 +35,9 @@ from typer.testing import CliRunner
 from eventbus import keys
 from eventbus.cli import app
 from eventbus.config import load_rules
+from eventbus.gateway import actions
 from eventbus.gateway.auth import CredentialsError
+from eventbus.gateway.awsjson import ApiError
 from eventbus.gateway.server import serve_in_router
 from eventbus.sigv4 import sign_request
 
@@ -205,6 +207,21 @@ def test_test_event_pattern_with_an_event_1000_deep_is_a_400(gateway: RunningGat
     assert (response.status_code, response.json()["message"]) == (
         400, "Parameter Event is not valid."
     )  # fmt: skip
+
+
+def test_an_action_failing_on_its_parameters_answers_a_400_not_a_500(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an action that trips over what it was sent (as a RecursionError did before)
+    async def trips(gateway: Any, params: dict[str, Any]) -> dict[str, Any]:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setitem(actions.ACTIONS, "Trips", trips)
+    # Then the caller gets a 400-class AWS error, which SDKs do not resend
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(actions.call(None, "Trips", {}))  # type: ignore[arg-type]
+    assert (caught.value.status, caught.value.code) == (400, "ValidationException")
+    assert "RecursionError" in caught.value.message
 
 
 def test_test_event_pattern_matching_and_not(events: Any) -> None:
