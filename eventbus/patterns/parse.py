@@ -133,11 +133,11 @@ def _text_depth_exceeds(text: str) -> bool:
     depth = 0
     for token in _STRING_OR_BRACKET.finditer(text):
         bracket = token.group()
-        if bracket in "[{":
+        if bracket in ("[", "{"):
             depth += 1
             if depth > MAX_PATTERN_DEPTH:
                 return True
-        elif bracket in "]}":
+        elif bracket in ("]", "}"):
             depth -= 1
     return False
 
