@@ -66,7 +66,7 @@ def _compiles_or_refuses(pattern: Any, events: list[dict[str, Any]]) -> None:
         assert isinstance(compiled.matches(event), bool)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_PATTERNS, st.lists(EVENTS, max_size=2))
 def test_any_pattern_value_compiles_or_raises_invalid_pattern_error(
     pattern: Any, events: list[dict[str, Any]]
