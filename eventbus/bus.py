@@ -198,7 +198,7 @@ def publish(
         replies = yield [("HGET", keys.bus_config(bus), "partitions") for bus in unknown]
         for bus, reply in zip(unknown, replies, strict=True):
             partitions.learn(bus, _ok(reply))
-    writes = _writes(valid, envelopes, partitions, hops, settings)
+    writes = _writes(valid, envelopes, partitions, hops, settings, results)
     if writes:
         replies = yield [command for _, _, command in writes]
         for (index, event_id, command), reply in zip(writes, replies, strict=True):
@@ -236,8 +236,10 @@ def _writes(
     partitions: PartitionMap,
     hops: int,
     settings: Settings | None,
+    results: list[dict[str, str]],
 ) -> list[tuple[int, str, Command]]:
-    """(request index, event id, the command writing it) for every valid entry."""
+    """(request index, event id, the command writing it) for every valid entry; an event that
+    cannot be written as JSON gets its error in ``results`` instead."""
     now = datetime.now(UTC)
     ingested = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
     writes = []
@@ -246,7 +248,16 @@ def _writes(
         event = _envelope(entry, shape, now, settings)
         partition = partitions.choose(entry.bus, entry.idempotency_key)
         stream = keys.bus_stream(entry.bus, partition)
-        data = orjson.dumps(event)
+        try:
+            data = orjson.dumps(event)
+        except orjson.JSONEncodeError as e:
+            # Only what a publisher adds around the validated entry can get here (``extra``
+            # fields nested too deep, say): that entry fails, its batch-mates are written.
+            results[index] = {
+                "ErrorCode": "InvalidArgument",
+                "ErrorMessage": f"The event cannot be written as JSON: {e}.",
+            }
+            continue
         if entry.idempotency_key is None:
             command: Command = ("XADD", stream, "*", "event", data, "hops", hops, "ingested",
                                 ingested)  # fmt: skip

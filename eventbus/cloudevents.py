@@ -11,9 +11,14 @@ Then each event becomes a PutEvents entry plus the attributes EventBridge has no
     {"specversion": "1.0", "id": "a1", "source": "shop", "type": "OrderPlaced",
      "time": "2024-05-01T12:00:00Z", "subject": "order/7", "tenant": "acme", "data": {"n": 1}}
     → entry {"Source": "shop", "DetailType": "OrderPlaced", "Time": "2024-05-01T12:00:00Z",
-             "Detail": '{"n":1}', "EventBusName": <bus>, "IdempotencyKey": "shop#a1"}
-      event id "a1", top-level "cloudevents": {"specversion": "1.0", "subject": "order/7",
-                                               "tenant": "acme"}
+             "Detail": '{"n":1}', "EventBusName": <bus>, "IdempotencyKey": <event id>}
+      event id uuid5(("shop", "a1")), top-level "cloudevents": {"specversion": "1.0", "id": "a1",
+                                                   "subject": "order/7", "tenant": "acme"}
+
+CloudEvents identifies an event by its ``source`` and ``id`` together, so the event id is a
+name-based UUID of the pair: two sources may use the same ``id``, and a resent event gets the id
+it got the first time, which also serves as its ``IdempotencyKey``. The CloudEvent's own ``id``
+stays readable as ``cloudevents.id``.
 
 Data that is not a JSON object is wrapped as ``{"data": <value>}``; binary data that is not UTF-8
 text, and structured ``data_base64``, arrive as ``{"data_base64": "<base64>"}``.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,13 +36,15 @@ from urllib.parse import unquote
 
 import orjson
 
-from eventbus.errors import EventBusError
+from eventbus.errors import EventBusError, InvalidEventError
+from eventbus.events import MALFORMED_DETAIL
 
 __all__ = [
     "BATCH_CONTENT_TYPE",
     "STRUCTURED_CONTENT_TYPE",
     "CloudEventError",
     "MappedEvent",
+    "event_id",
     "map_event",
     "read_http",
 ]
@@ -45,9 +53,11 @@ STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 SPEC_VERSION = "1.0"
 REQUIRED = ("id", "source", "specversion", "type")
-# Attributes that become envelope fields; every other one goes into the `cloudevents` object.
-MAPPED = frozenset({"id", "source", "type", "time", "data", "data_base64"})
-MAX_IDEMPOTENCY_KEY_CHARS = 256
+# Attributes that become envelope fields; every other one, `id` included, goes into the
+# `cloudevents` object.
+MAPPED = frozenset({"source", "type", "time", "data", "data_base64"})
+# The namespace of the name-based event ids (fixed: a resent event must get the same id).
+EVENT_ID_NAMESPACE = uuid.UUID("6f0c7f1e-3a52-5d8e-9b0a-2c1d4e5f6a7b")
 
 
 class CloudEventError(EventBusError, ValueError):
@@ -60,11 +70,13 @@ class CloudEventError(EventBusError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class MappedEvent:
-    """One CloudEvent as a PutEvents ``entry``, its ``event_id`` and the unmapped ``attributes``."""
+    """One CloudEvent as a PutEvents ``entry``, its ``event_id`` and the unmapped ``attributes``;
+    ``error`` is set, instead of publishing it, when its data cannot become a ``Detail``."""
 
     entry: dict[str, Any]
     event_id: str
     attributes: dict[str, Any]
+    error: InvalidEventError | None = None
 
 
 def _media_type(content_type: str) -> str:
@@ -155,23 +167,36 @@ def _detail(event: Mapping[str, Any]) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"data": data}
 
 
+def event_id(source: str, id_: str) -> str:
+    """The EventBridge id of the CloudEvent ``(source, id_)``: a UUIDv5 of the pair as a JSON
+    array, so ``("a#b", "c")`` and ``("a", "b#c")`` stay apart."""
+    try:
+        name = orjson.dumps([source, id_]).decode()
+    except orjson.JSONEncodeError:
+        raise CloudEventError("source and id must be valid Unicode text.") from None
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, name))
+
+
 def map_event(event: Mapping[str, Any], bus: str) -> MappedEvent:
     """A CloudEvent attribute dict → the PutEvents entry for ``bus`` and the rest.
 
-    ``IdempotencyKey`` is ``<source>#<id>``, the pair CloudEvents says identifies an event, so a
-    producer re-sending the same event does not publish it twice.
+    ``IdempotencyKey`` is the event id (see :func:`event_id`), so a producer re-sending the same
+    event does not publish it twice. Data orjson cannot write (nested past its 254 levels) sets
+    ``error`` to ``MalformedDetail``, as such a ``Detail`` would get from PutEvents.
     """
     _check(event)
+    eid = event_id(event["source"], event["id"])
+    attributes = {name: value for name, value in event.items() if name not in MAPPED}
     entry: dict[str, Any] = {
         "Source": event["source"],
         "DetailType": event["type"],
-        "Detail": orjson.dumps(_detail(event)).decode(),
         "EventBusName": bus,
+        "IdempotencyKey": eid,
     }
     if event.get("time") is not None:
         entry["Time"] = event["time"]
-    key = f"{event['source']}#{event['id']}"
-    if len(key) <= MAX_IDEMPOTENCY_KEY_CHARS:
-        entry["IdempotencyKey"] = key
-    attributes = {name: value for name, value in event.items() if name not in MAPPED}
-    return MappedEvent(entry, event["id"], attributes)
+    try:
+        entry["Detail"] = orjson.dumps(_detail(event)).decode()
+    except orjson.JSONEncodeError:
+        return MappedEvent(entry, eid, attributes, InvalidEventError(*MALFORMED_DETAIL))
+    return MappedEvent(entry, eid, attributes)

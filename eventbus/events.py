@@ -28,6 +28,7 @@ from eventbus.settings import DEFAULT_BUS, Settings, get_settings
 
 __all__ = [
     "EVENT_TIME_FORMAT",
+    "MALFORMED_DETAIL",
     "TEST_EVENT_REQUIRED_FIELDS",
     "ValidEntry",
     "check_test_event",
@@ -47,8 +48,10 @@ MAX_DETAIL_TYPE_CHARS = 128
 MAX_TRACE_HEADER_CHARS = 500
 MAX_IDEMPOTENCY_KEY_CHARS = 256
 MAX_BUS_NAME_OR_ARN_CHARS = 1600
-# EventBridge processes Detail nesting to 1000 levels and 64-bit signed integers only.
-MAX_DETAIL_DEPTH = 1000
+# EventBridge processes Detail nesting to 1000 levels, but orjson writes at most 254 levels of
+# containers and the envelope adds one: 250 leaves room, and a deeper Detail is MalformedDetail
+# rather than an event no part of the bus could write. Integers must fit 64-bit signed.
+MAX_DETAIL_DEPTH = 250
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 # EventBridge's NonPartnerEventBusNameOrArn pattern, except that the region and account parts of
@@ -63,7 +66,10 @@ _LONG_DIGITS = re.compile(r"\d{19}")
 # optional in practice: AWS judged recorded events without them).
 TEST_EVENT_REQUIRED_FIELDS = ("id", "account", "source", "time", "region", "detail-type")
 
-_MALFORMED = ("MalformedDetail", "Detail is malformed.")
+# A Time that reads as a moment, but one outside years 1 to 9999 in UTC.
+_TIME_OUT_OF_RANGE = ("InvalidArgument", "Parameter Time is not valid.")
+# What PutEvents answers for a Detail that is not a JSON object it can take.
+MALFORMED_DETAIL = ("MalformedDetail", "Detail is malformed.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +88,15 @@ class ValidEntry:
 
 
 def check_test_event(event: Any) -> dict[str, Any]:
-    """The event TestEventPattern accepts, or ``InvalidEventError`` as AWS answers it."""
-    if not isinstance(event, dict) or any(f not in event for f in TEST_EVENT_REQUIRED_FIELDS):
+    """The event TestEventPattern accepts, or ``InvalidEventError`` as AWS answers it.
+
+    An event nested deeper than the envelope around the deepest Detail PutEvents takes is
+    refused too: no event on a bus can be like it, and matching would recurse that deep."""
+    if (
+        not isinstance(event, dict)
+        or any(f not in event for f in TEST_EVENT_REQUIRED_FIELDS)
+        or _depth_exceeds(event, MAX_DETAIL_DEPTH + 1)
+    ):
         raise InvalidEventError("ValidationException", "Parameter Event is not valid.")
     return event
 
@@ -92,16 +105,28 @@ def _invalid(field: str, reason: str) -> InvalidEventError:
     return InvalidEventError("InvalidArgument", f"Parameter {field} is not valid. Reason: {reason}")
 
 
+def _utf8_size(field: str, text: str) -> int:
+    # A lone surrogate (possible in a Python str, never in JSON orjson read) has no UTF-8 form.
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        raise _invalid(
+            field, f"{field} is not valid Unicode text (it holds a lone surrogate)."
+        ) from None
+
+
 def entry_size(entry: Mapping[str, Any]) -> int:
     """EventBridge's documented entry size: 14 bytes for a present ``Time``, plus the UTF-8 bytes
-    of ``Source``, ``DetailType``, ``Detail`` and each ``Resources`` item (nothing else counts)."""
+    of ``Source``, ``DetailType``, ``Detail`` and each ``Resources`` item (nothing else counts).
+
+    ``InvalidEventError`` for a text with no UTF-8 form."""
     size = TIME_FIELD_BYTES if entry.get("Time") is not None else 0
     for field in ("Source", "DetailType", "Detail"):
         value = entry.get(field)
         if isinstance(value, str):
-            size += len(value.encode())
+            size += _utf8_size(field, value)
     resources = entry.get("Resources") or ()
-    return size + sum(len(r.encode()) for r in resources if isinstance(r, str))
+    return size + sum(_utf8_size("Resources", r) for r in resources if isinstance(r, str))
 
 
 def resolve_bus_name(name_or_arn: str) -> str:
@@ -118,22 +143,36 @@ def resolve_bus_name(name_or_arn: str) -> str:
 
 
 def format_event_time(moment: datetime) -> str:
-    """``moment`` as EventBridge writes an event's ``time`` (naive datetimes are taken as UTC)."""
+    """``moment`` as EventBridge writes an event's ``time`` (naive datetimes are taken as UTC).
+
+    ``OverflowError`` when the moment in UTC falls outside years 1 to 9999."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime(EVENT_TIME_FORMAT)
+    utc = moment.astimezone(UTC)
+    # strftime writes years before 1000 without padding on glibc ("1-01-01T…"): pad by hand.
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"
 
 
 def _parse_time(value: Any) -> str:
-    """An entry's ``Time``: RFC 3339 text, a date alone (AWS accepts ``2022-01-01``), epoch
-    seconds (what AWS SDKs send over the JSON protocol) or a ``datetime``."""
+    """An entry's ``Time`` (see :func:`_read_time`) in EVENT_TIME_FORMAT; a time that reads but
+    lies outside years 1 to 9999 once in UTC (``0001-01-01T00:00:00+01:00``) is not valid."""
+    try:
+        return _read_time(value)
+    except OverflowError:
+        raise InvalidEventError(*_TIME_OUT_OF_RANGE) from None
+
+
+def _read_time(value: Any) -> str:
+    """RFC 3339 text, a date alone (AWS accepts ``2022-01-01``), epoch seconds (what AWS SDKs
+    send over the JSON protocol) or a ``datetime``."""
     if isinstance(value, datetime):
         return format_event_time(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
             return format_event_time(datetime.fromtimestamp(value, UTC))
-        except (OverflowError, OSError, ValueError):
-            pass
+        except (OSError, ValueError):
+            # A number always reads as epoch seconds: only its range can be wrong.
+            raise OverflowError(value) from None
     elif isinstance(value, date):
         return format_event_time(datetime(value.year, value.month, value.day))
     elif isinstance(value, str):
@@ -159,6 +198,7 @@ def _optional_text(entry: Mapping[str, Any], field: str, max_chars: int) -> str 
         return None
     if not isinstance(value, str) or not 1 <= len(value) <= max_chars:
         raise _invalid(field, f"{field} must be a string of 1 to {max_chars} characters.")
+    _utf8_size(field, value)
     return value
 
 
@@ -210,14 +250,14 @@ def _parse_detail(text: str) -> dict[str, Any]:
     try:
         detail = orjson.loads(text)
     except orjson.JSONDecodeError:
-        raise InvalidEventError(*_MALFORMED) from None
+        raise InvalidEventError(*MALFORMED_DETAIL) from None
     if not isinstance(detail, dict):
-        raise InvalidEventError(*_MALFORMED)
+        raise InvalidEventError(*MALFORMED_DETAIL)
     brackets = text.count("{") + text.count("[")
     if (brackets > MAX_DETAIL_DEPTH and _depth_exceeds(detail, MAX_DETAIL_DEPTH)) or (
         _LONG_DIGITS.search(text) and _int_out_of_range(text)
     ):
-        raise InvalidEventError(*_MALFORMED)
+        raise InvalidEventError(*MALFORMED_DETAIL)
     return detail
 
 

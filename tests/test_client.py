@@ -9,6 +9,9 @@ from typing import Any
 import orjson
 import pytest
 import redis
+from event_strategies import ENTRIES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eventbus import AsyncEventBusClient, EventBusClient, bus, keys
 from eventbus.errors import BusError
@@ -38,6 +41,48 @@ async def test_async_client_answers_the_put_events_shape(any_redis_url: str) -> 
         result = await client.put_events([ENTRY, BAD])
     assert result["FailedEntryCount"] == 1
     assert [e["id"] for e in published(any_redis_url)] == [result["Entries"][0]["EventId"]]
+
+
+def test_malformed_entries_fail_alone_and_their_batch_mates_are_published(
+    redis_url: str,
+) -> None:
+    # Given good entries around ones that used to raise or to be unwritable
+    deep = '{"a":' * 299 + "{}" + "}" * 299
+    entries = [
+        ENTRY,
+        ENTRY | {"Source": "shop\ud800"},  # a lone surrogate: no UTF-8 form
+        ENTRY | {"Detail": deep},  # 300 levels
+        ENTRY | {"Time": "0001-01-01T00:00:00+01:00"},  # before year 1 in UTC
+        ENTRY,
+    ]
+    with EventBusClient.from_url(redis_url) as client:
+        result = client.put_events(entries)
+    # Then each bad one has its own error and the good ones are on the bus
+    first, surrogate, too_deep, year_one, last = result["Entries"]
+    assert surrogate["ErrorCode"] == "InvalidArgument"
+    assert surrogate["ErrorMessage"].startswith("Parameter Source is not valid.")
+    assert too_deep == {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+    assert year_one == {
+        "ErrorCode": "InvalidArgument",
+        "ErrorMessage": "Parameter Time is not valid.",
+    }
+    ids = [e["id"] for e in published(redis_url)]
+    assert (result["FailedEntryCount"], ids) == (3, [first["EventId"], last["EventId"]])
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(ENTRIES, min_size=1, max_size=4))
+def test_any_entries_get_one_answer_each_and_nothing_raised(
+    redis_url: str, entries: list[dict[str, Any]]
+) -> None:
+    with EventBusClient.from_url(redis_url) as client:
+        result = client.put_events(entries)
+    answers = result["Entries"]
+    assert len(answers) == len(entries)
+    assert all(("EventId" in a) != ("ErrorCode" in a) for a in answers)
+    assert result["FailedEntryCount"] == sum("ErrorCode" in a for a in answers)
 
 
 async def test_both_clients_share_idempotency(redis_url: str) -> None:

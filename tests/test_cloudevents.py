@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +28,13 @@ from gateway_server import (
     running_router,
     wait_for_stream,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventbus.cloudevents import (
     BATCH_CONTENT_TYPE,
     CloudEventError,
+    event_id,
     map_event,
     read_http,
 )
@@ -46,10 +52,34 @@ def test_attributes_map_to_envelope_fields_and_the_rest_to_cloudevents() -> None
     mapped = map_event(EVENT, "orders")
     assert mapped.entry == {
         "Source": "shop", "DetailType": "OrderPlaced", "Detail": '{"n":1}',
-        "EventBusName": "orders", "Time": "2024-05-01T12:00:00Z", "IdempotencyKey": "shop#a1",
+        "EventBusName": "orders", "Time": "2024-05-01T12:00:00Z",
+        "IdempotencyKey": event_id("shop", "a1"),
     }  # fmt: skip
-    assert mapped.event_id == "a1"
-    assert mapped.attributes == {"specversion": "1.0", "subject": "order/7", "tenant": "acme"}
+    assert mapped.event_id == event_id("shop", "a1")
+    assert mapped.attributes == {
+        "specversion": "1.0", "id": "a1", "subject": "order/7", "tenant": "acme"
+    }  # fmt: skip
+
+
+def test_the_event_id_is_a_stable_uuid_of_source_and_id_together() -> None:
+    assert event_id("shop", "a1") == event_id("shop", "a1")
+    assert uuid.UUID(event_id("shop", "a1")).version == 5
+    assert event_id("shop", "a1") != event_id("till", "a1")
+    # A separator inside either part cannot make two pairs one.
+    assert event_id("a#b", "c") != event_id("a", "b#c")
+
+
+def test_data_orjson_cannot_write_is_a_malformed_detail_for_that_event() -> None:
+    mapped = map_event(EVENT | {"data": _nested(300)}, "orders")
+    assert mapped.error is not None
+    assert (mapped.error.code, mapped.error.message) == ("MalformedDetail", "Detail is malformed.")
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"n": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
 
 
 @pytest.mark.parametrize(
@@ -113,6 +143,53 @@ def test_requests_that_are_not_cloudevents_are_refused(
         read_http(headers, body)
 
 
+_ATTRIBUTE_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=4),
+    st.sampled_from(["1.0", "0.3", "\ud800", "0001-01-01T00:00:00+01:00", "application/json"]),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers()),
+)  # fmt: skip
+_EVENTS = st.dictionaries(
+    st.sampled_from(["specversion", "id", "source", "type", "time", "data", "data_base64",
+                     "datacontenttype", "subject", "ext"]),
+    _ATTRIBUTE_VALUES,
+)  # fmt: skip
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value).encode()  # escapes a lone surrogate, which the reader then refuses
+
+
+_CONTENT_TYPES = st.sampled_from(
+    ["", "application/json", "text/plain", BATCH_CONTENT_TYPE, "application/cloudevents+json"]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(["ce-specversion", "ce-id", "ce-source", "ce-type", "ce-time"]),
+        st.sampled_from(["1.0", "x", "%ZZ", "%ed%a0%80", ""]),
+    ),
+    content_type=_CONTENT_TYPES,
+    body=st.one_of(st.binary(max_size=12), _EVENTS.map(_dumps),
+                   st.lists(_EVENTS, max_size=2).map(_dumps)),
+)  # fmt: skip
+def test_any_request_maps_or_raises_cloud_event_error(
+    headers: dict[str, str], content_type: str, body: bytes
+) -> None:
+    try:
+        events, _ = read_http(headers | {"content-type": content_type}, body)
+        for event in events:
+            map_event(event, "orders")
+    except CloudEventError:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(_EVENTS)
+def test_any_attributes_map_or_raise_cloud_event_error(event: dict[str, Any]) -> None:
+    with contextlib.suppress(CloudEventError):
+        map_event(event, "orders")
+
+
 # ---- the SDK against a running gateway ----
 
 RULES = """
@@ -160,8 +237,8 @@ def _send(gateway: RunningGateway, headers: dict[str, str], body: bytes,
     return httpx.post(url, content=body, headers=signed)
 
 
-def _check_envelope(event: dict[str, Any], event_id: str) -> None:
-    assert event["id"] == event_id
+def _check_envelope(event: dict[str, Any], ce_id: str) -> None:
+    assert (event["id"], event["cloudevents"]["id"]) == (event_id("shop", ce_id), ce_id)
     assert (event["source"], event["detail-type"]) == ("shop", "OrderPlaced")
     assert (event["time"], event["detail"]) == ("2024-05-01T12:00:00Z", {"total": 5})
     assert event["cloudevents"]["subject"] == "order/7"
@@ -173,7 +250,7 @@ def test_sdk_binary_mode_lands_with_the_mapped_envelope(
 ) -> None:
     message = to_binary(_event(id="bin-1"), JSONFormat())
     response = _send(gateway, message.headers, message.body)
-    assert (response.status_code, response.json()) == (202, {"EventId": "bin-1"})
+    assert (response.status_code, response.json()) == (202, {"EventId": event_id("shop", "bin-1")})
     (event,) = bus_events()
     _check_envelope(event, "bin-1")
 
@@ -183,7 +260,7 @@ def test_sdk_structured_mode_lands_with_the_mapped_envelope(
 ) -> None:
     message = to_structured(_event(id="str-1"), JSONFormat())
     response = _send(gateway, message.headers, message.body)
-    assert (response.status_code, response.json()) == (202, {"EventId": "str-1"})
+    assert (response.status_code, response.json()) == (202, {"EventId": event_id("shop", "str-1")})
     (event,) = bus_events()
     _check_envelope(event, "str-1")
     assert event["cloudevents"]["specversion"] == "1.0"
@@ -198,9 +275,10 @@ def test_sdk_batch_answers_the_put_events_shape(gateway: RunningGateway, bus_eve
     assert response.status_code == 200
     assert response.json()["FailedEntryCount"] == 1
     first, second, refused = response.json()["Entries"]
-    assert (first, second) == ({"EventId": "b-1"}, {"EventId": "b-2"})
+    assert (first, second) == ({"EventId": event_id("shop", "b-1")},
+                               {"EventId": event_id("shop", "b-2")})  # fmt: skip
     assert refused["ErrorCode"] == "NotAuthorizedForSourceException"
-    assert [e["id"] for e in bus_events()] == ["b-1", "b-2"]
+    assert [e["cloudevents"]["id"] for e in bus_events()] == ["b-1", "b-2"]
 
 
 def test_the_same_event_sent_twice_is_published_once(
@@ -208,15 +286,87 @@ def test_the_same_event_sent_twice_is_published_once(
 ) -> None:
     message = to_structured(_event(id="dup-1"), JSONFormat())
     for _ in range(2):
-        assert _send(gateway, message.headers, message.body).json() == {"EventId": "dup-1"}
+        answer = _send(gateway, message.headers, message.body).json()
+        assert answer == {"EventId": event_id("shop", "dup-1")}
     assert len(bus_events()) == 1
+
+
+def _batch(gateway: RunningGateway, events: list[CloudEvent]) -> dict[str, Any]:
+    body = b"[" + b",".join(JSONFormat().write(e) for e in events) + b"]"
+    response = _send(gateway, {"Content-Type": BATCH_CONTENT_TYPE}, body)
+    assert response.status_code == 200
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def test_the_same_id_from_two_sources_is_two_events_with_two_ids(
+    gateway: RunningGateway, bus_events: Any
+) -> None:
+    answer = _batch(gateway, [_event(id="same"), _event(id="same", source="till")])
+    ids = [e["EventId"] for e in answer["Entries"]]
+    assert ids == [event_id("shop", "same"), event_id("till", "same")]
+    assert [(e["source"], e["id"]) for e in bus_events()] == [
+        ("shop", ids[0]), ("till", ids[1])
+    ]  # fmt: skip
+
+
+def test_a_separator_in_source_or_id_does_not_merge_two_events(
+    gateway: RunningGateway, bus_events: Any
+) -> None:
+    answer = _batch(gateway, [_event(source="a#b", id="c"), _event(source="a", id="b#c")])
+    assert answer["FailedEntryCount"] == 0
+    assert [(e["source"], e["cloudevents"]["id"]) for e in bus_events()] == [
+        ("a#b", "c"), ("a", "b#c")
+    ]  # fmt: skip
+
+
+def test_an_event_out_of_time_range_or_too_deep_fails_alone_in_its_batch(
+    gateway: RunningGateway, bus_events: Any
+) -> None:
+    plus_one = timezone(timedelta(hours=1))
+    year_one = CloudEvent(attributes={"type": "OrderPlaced", "source": "shop", "id": "y1",
+                                      "time": datetime(1, 1, 1, tzinfo=plus_one)})  # fmt: skip
+    too_deep = CloudEvent(attributes={"type": "OrderPlaced", "source": "shop", "id": "deep"},
+                          data=_nested(300))  # fmt: skip
+    answer = _batch(gateway, [year_one, _event(id="fine"), too_deep])
+    assert answer["FailedEntryCount"] == 2
+    bad_time, fine, bad_data = answer["Entries"]
+    assert bad_time == {
+        "ErrorCode": "InvalidArgument",
+        "ErrorMessage": "Parameter Time is not valid.",
+    }
+    assert bad_data == {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+    assert fine == {"EventId": event_id("shop", "fine")}
+    assert [e["cloudevents"]["id"] for e in bus_events()] == ["fine"]
+
+
+def test_an_extension_attribute_too_deep_to_write_fails_alone_in_its_batch(
+    gateway: RunningGateway, bus_events: Any
+) -> None:
+    base = b'"specversion": "1.0", "type": "OrderPlaced", "source": "shop"'
+    deep = b'{"a":' * 300 + b"1" + b"}" * 300  # past what orjson writes, so written by hand
+    body = b'[{%s, "id": "ext-deep", "ext": %s}, {%s, "id": "ext-fine"}]' % (base, deep, base)
+    response = _send(gateway, {"Content-Type": BATCH_CONTENT_TYPE}, body)
+    refused, fine = response.json()["Entries"]
+    assert refused["ErrorCode"] == "InvalidArgument"
+    assert fine == {"EventId": event_id("shop", "ext-fine")}
+    assert [e["cloudevents"]["id"] for e in bus_events()] == ["ext-fine"]
+
+
+def test_a_single_event_too_deep_answers_400_malformed_detail(gateway: RunningGateway) -> None:
+    message = to_structured(CloudEvent(
+        attributes={"type": "OrderPlaced", "source": "shop", "id": "deep-1"}, data=_nested(300)
+    ), JSONFormat())  # fmt: skip
+    response = _send(gateway, message.headers, message.body)
+    assert (response.status_code, response.json()["__type"]) == (400, "MalformedDetail")
 
 
 def test_a_single_refused_event_answers_its_error(gateway: RunningGateway) -> None:
     message = to_structured(_event(id="x", source="aws.s3"), JSONFormat())
     response = _send(gateway, message.headers, message.body)
     assert (response.status_code, response.json()["__type"]) == (
-        400, "NotAuthorizedForSourceException"
+        400,
+        "NotAuthorizedForSourceException",
     )
 
 
@@ -258,7 +408,7 @@ def test_sdk_events_reach_their_target_with_the_mapped_envelope(
         # Then the target receives all three, each with the mapped envelope
         entries = wait_for_stream(redis_url, "test.ce", count=3)
     payloads = sorted((orjson.loads(fields[b"payload"]) for _, fields in entries),
-                      key=lambda e: e["id"])  # fmt: skip
-    assert [p["id"] for p in payloads] == ["e2e-1", "e2e-2", "e2e-3"]
+                      key=lambda e: e["cloudevents"]["id"])  # fmt: skip
+    assert [p["cloudevents"]["id"] for p in payloads] == ["e2e-1", "e2e-2", "e2e-3"]
     for payload in payloads:
-        _check_envelope(payload, payload["id"])
+        _check_envelope(payload, payload["cloudevents"]["id"])

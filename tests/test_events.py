@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
+from event_strategies import ENTRIES
+from hypothesis import given, settings
 
 from eventbus.errors import InvalidEventError
 from eventbus.events import (
     EVENT_TIME_FORMAT,
+    MALFORMED_DETAIL,
+    MAX_DETAIL_DEPTH,
     check_test_event,
     entry_size,
     make_event,
@@ -85,15 +90,16 @@ def test_a_non_string_source_is_an_invalid_argument() -> None:
 # --- Detail limits ----------------------------------------------------------------------------
 
 
-def test_detail_nested_deeper_than_1000_levels_is_malformed() -> None:
-    deep = '{"a":' * 1001 + "1" + "}" * 1001
-    assert refusal(entry(Detail=deep), Settings(max_entry_bytes=100_000))[0] == "MalformedDetail"
+def test_detail_nested_deeper_than_the_limit_is_malformed() -> None:
+    # 300 levels: within EventBridge's 1000, past what the event could be written with.
+    deep = '{"a":' * (MAX_DETAIL_DEPTH + 50) + "1" + "}" * (MAX_DETAIL_DEPTH + 50)
+    assert refusal(entry(Detail=deep), Settings(max_entry_bytes=100_000)) == MALFORMED_DETAIL
 
 
-def test_detail_nested_1000_levels_is_accepted() -> None:
-    deep = '{"a":' * 999 + "[1]" + "}" * 999
+def test_detail_nested_to_the_limit_is_accepted_and_its_event_serialises() -> None:
+    deep = '{"a":' * (MAX_DETAIL_DEPTH - 1) + "[1]" + "}" * (MAX_DETAIL_DEPTH - 1)
     valid = validate_entry(entry(Detail=deep), settings=Settings(max_entry_bytes=100_000))
-    assert "a" in valid.detail
+    assert orjson.loads(orjson.dumps(make_event(valid)))["detail"] == valid.detail
 
 
 def test_detail_integers_outside_64_bit_signed_range_are_malformed() -> None:
@@ -163,6 +169,50 @@ def test_time_is_accepted_in_rfc3339_date_or_epoch_form_and_written_in_utc(
 def test_a_time_that_is_not_a_timestamp_is_an_invalid_argument(given: Any) -> None:
     code, message = refusal(entry(Time=given))
     assert code == "InvalidArgument" and message.startswith("Parameter Time is not valid.")
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
+     datetime.min.replace(tzinfo=timezone(timedelta(hours=1)))],
+)  # fmt: skip
+def test_a_time_that_reads_but_is_out_of_range_in_utc_is_not_valid(given: Any) -> None:
+    assert refusal(entry(Time=given)) == ("InvalidArgument", "Parameter Time is not valid.")
+
+
+def test_a_time_in_the_first_millennium_is_written_with_four_digit_years() -> None:
+    assert validate_entry(entry(Time="0001-01-01T00:30:00+00:00")).time == "0001-01-01T00:30:00Z"
+
+
+# --- text that has no UTF-8 form -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"Source": "shop\ud800"}, {"DetailType": "\udc00"}, {"Resources": ["arn:\ud800"]},
+     {"TraceHeader": "\ud800"}, {"IdempotencyKey": "k\ud800"}],
+)  # fmt: skip
+def test_a_lone_surrogate_in_a_text_field_is_an_invalid_argument_naming_it(
+    fields: dict[str, Any],
+) -> None:
+    (field,) = fields
+    code, message = refusal(entry(**fields))
+    assert code == "InvalidArgument" and message.startswith(f"Parameter {field} is not valid.")
+
+
+# --- any entry: a per-entry answer, never another exception --------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(ENTRIES)
+def test_any_entry_is_accepted_with_a_serialisable_event_or_refused_with_a_code(
+    fields: dict[str, Any],
+) -> None:
+    try:
+        valid = validate_entry(fields, settings=Settings(max_entry_bytes=100_000))
+    except InvalidEventError as e:
+        assert e.code and e.message
+        return
+    orjson.dumps(make_event(valid))
 
 
 # --- bus names ------------------------------------------------------------------------------
@@ -252,6 +302,16 @@ def test_check_test_event_requires_testeventpatterns_fields() -> None:
         check_test_event({"id": "x"})
     with pytest.raises(InvalidEventError, match=r"Parameter Event is not valid\."):
         check_test_event([event])
+
+
+def test_check_test_event_refuses_an_event_deeper_than_any_putevents_makes() -> None:
+    event: dict[str, Any] = {f: "x" for f in ("id", "account", "source", "time", "region",
+                                              "detail-type")}  # fmt: skip
+    nested: Any = 1
+    for _ in range(MAX_DETAIL_DEPTH + 1):
+        nested = [nested]
+    with pytest.raises(InvalidEventError, match=r"Parameter Event is not valid\."):
+        check_test_event(event | {"detail": {"a": nested}})
 
 
 def test_importing_events_loads_no_io_library() -> None:

@@ -38,8 +38,9 @@ from waiting import wait_for
 from eventbus import keys
 from eventbus.cli import app
 from eventbus.config import load_rules
-from eventbus.gateway import rule_views
+from eventbus.gateway import actions, rule_views
 from eventbus.gateway.auth import CredentialsError
+from eventbus.gateway.awsjson import ApiError
 from eventbus.gateway.server import serve_in_router
 from eventbus.settings import get_settings
 from eventbus.sigv4 import sign_request
@@ -162,6 +163,69 @@ def test_put_events_time_from_boto3_datetime(events: Any, stream_events: Any) ->
     when = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
     events.put_events(Entries=[_entry(Time=when)])
     assert stream_events()[0]["time"] == "2024-05-01T12:30:00Z"
+
+
+def _deep_detail(levels: int) -> str:
+    return '{"a":' * (levels - 1) + '{"n":1}' + "}" * (levels - 1)
+
+
+def test_put_events_detail_nested_past_the_limit_fails_alone(
+    events: Any, stream_events: Any
+) -> None:
+    # Given a Detail 300 levels deep (EventBridge takes 1000; the limit here is 250) among good ones
+    result = events.put_events(Entries=[_entry(), _entry(Detail=_deep_detail(300)), _entry()])
+    # Then only it fails, as MalformedDetail, and its batch-mates are published
+    first, deep, last = result["Entries"]
+    assert (deep["ErrorCode"], deep["ErrorMessage"]) == ("MalformedDetail", "Detail is malformed.")
+    assert [e["id"] for e in stream_events()] == [first["EventId"], last["EventId"]]
+
+
+def test_put_events_time_out_of_range_in_utc_fails_alone(
+    gateway: RunningGateway, stream_events: Any
+) -> None:
+    # Given a Time that reads, but falls before year 1 once in UTC, next to a good entry
+    body = orjson.dumps({"Entries": [_entry(Time="0001-01-01T00:00:00+01:00"), _entry()]})
+    response = _post(gateway, body)
+    # Then the answer is 200 with its own error, and the good entry is published
+    assert response.status_code == 200
+    bad, good = response.json()["Entries"]
+    assert bad == {"ErrorCode": "InvalidArgument", "ErrorMessage": "Parameter Time is not valid."}
+    assert [e["id"] for e in stream_events()] == [good["EventId"]]
+
+
+def test_test_event_pattern_with_arrays_2000_deep_is_a_400(gateway: RunningGateway) -> None:
+    pattern = '{"a":' + "[" * 2000 + "]" * 2000 + "}"
+    body = orjson.dumps({"EventPattern": pattern, "Event": json.dumps(TEST_EVENT)})
+    response = _post(gateway, body, target="AWSEvents.TestEventPattern")
+    assert (response.status_code, response.json()["__type"]) == (
+        400, "InvalidEventPatternException"
+    )  # fmt: skip
+    assert "deeper than 255 levels" in response.json()["message"]
+
+
+def test_test_event_pattern_with_an_event_1000_deep_is_a_400(gateway: RunningGateway) -> None:
+    arrays = "[" * 1000 + "1" + "]" * 1000
+    event = json.dumps(TEST_EVENT | {"detail": {"a": "here"}}).replace('"here"', arrays)
+    body = orjson.dumps({"EventPattern": '{"detail": {"a": [1]}}', "Event": event})
+    response = _post(gateway, body, target="AWSEvents.TestEventPattern")
+    assert (response.status_code, response.json()["message"]) == (
+        400, "Parameter Event is not valid."
+    )  # fmt: skip
+
+
+def test_an_action_failing_on_its_parameters_answers_a_400_not_a_500(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an action that trips over what it was sent (as a RecursionError did before)
+    async def trips(gateway: Any, params: dict[str, Any]) -> dict[str, Any]:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setitem(actions.ACTIONS, "Trips", trips)
+    # Then the caller gets a 400-class AWS error, which SDKs do not resend
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(actions.call(None, "Trips", {}))  # type: ignore[arg-type]
+    assert (caught.value.status, caught.value.code) == (400, "ValidationException")
+    assert "RecursionError" in caught.value.message
 
 
 def test_test_event_pattern_matching_and_not(events: Any) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventbus.errors import InvalidTransformError
 from eventbus.jsonpath import MISSING, WILDCARD, compile_path
@@ -133,3 +135,32 @@ def test_a_path_that_is_not_a_string_is_refused() -> None:
 def test_missing_is_falsy_and_named() -> None:
     assert not MISSING
     assert repr(MISSING) == "MISSING"
+
+
+# --- fuzzing: any text compiles or raises InvalidTransformError; any path reads any document ---
+
+_PIECES = st.sampled_from(
+    [".a", ".b", ".*", "[0]", "[1]", "[*]", "[", "]", "..", "['a']", "[-1]", "[01]", " ", "\ud800"]
+)
+_DOCS = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("ab"), inner),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    text=st.one_of(st.lists(_PIECES, max_size=8).map(lambda p: "$" + "".join(p)), st.text(),
+                   st.integers(), st.none()),
+    doc=_DOCS,
+)  # fmt: skip
+def test_any_path_text_compiles_and_reads_or_raises_invalid_transform_error(
+    text: Any, doc: Any
+) -> None:
+    try:
+        path = compile_path(text)
+    except InvalidTransformError:
+        return
+    found = path.get(doc)
+    assert isinstance(found, list) or path.definite

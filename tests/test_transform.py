@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventbus.errors import InvalidTransformError
@@ -611,3 +611,62 @@ _JSON_VALUES = st.recursive(
 def test_any_value_outside_quotes_round_trips_through_a_json_template(value: Any) -> None:
     out = apply_input_transformer({"v": value}, {"v": "$.v"}, '{"v": <v>, "k": [<v>]}')
     assert orjson.loads(out) == {"v": value, "k": [value]}
+
+
+# --- fuzzing: any transformer settings compile or raise InvalidTransformError, never more -------
+
+_TEMPLATE_PIECES = st.sampled_from([
+    "{", "}", "[", "]", '"', ":", ",", " ", "\\", "<", ">", "x", "1", "null", "<a>", "<b>",
+    "<aws.events.event>", "<aws.events.event.json>", "<aws.events.rule-name>",
+    "<aws.events.event.ingestion-time>", "<aws.scheduler.attempt-number>", "<AWS.x>", "\ud800",
+])  # fmt: skip
+_TEMPLATES = st.lists(st.one_of(_TEMPLATE_PIECES, st.text(max_size=3)), max_size=12).map("".join)
+_PATH_PIECES = st.sampled_from(
+    [".a", ".b", ".detail", "[0]", "[12]", "[*]", ".*", "..", "[", "]", "['a']", "[-1]", " ", "$"]
+)
+_PATHS = st.one_of(
+    st.lists(_PATH_PIECES, max_size=6).map(lambda p: "$" + "".join(p)),
+    st.text(max_size=10),
+    st.integers(),
+    st.none(),
+)
+_VARIABLES = st.one_of(st.sampled_from(["a", "b", "AWSx", "aws.events.event", "a b", ""]),
+                       st.integers())  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    paths=st.one_of(st.dictionaries(_VARIABLES, _PATHS, max_size=3), st.none(), st.text()),
+    template=st.one_of(_TEMPLATES, st.integers(), st.none()),
+    event=st.dictionaries(st.sampled_from(["a", "b", "detail", "id"]), _JSON_VALUES, max_size=4),
+)
+def test_any_transformer_compiles_and_renders_or_raises_invalid_transform_error(
+    paths: Any, template: Any, event: dict[str, Any]
+) -> None:
+    try:
+        compiled = compile_input_transformer(paths, template, target_id="t1")
+        compiled.render(event, InputContext(rule_name="r", rule_arn="arn:r", attempt_number=1))
+    except InvalidTransformError:
+        pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    input=st.one_of(st.just(NO_INPUT), _JSON_VALUES, st.text(max_size=6), st.sampled_from(
+        ['{"a":', "[1]", "\ud800", '"x"', "{}"])),
+    input_path=st.one_of(st.none(), _PATHS),
+    transformer=st.one_of(st.none(), st.dictionaries(
+        st.sampled_from(["input_paths", "input_template", "other"]),
+        st.one_of(_TEMPLATES, st.dictionaries(_VARIABLES, _PATHS, max_size=2)), max_size=3)),
+    event=st.dictionaries(st.sampled_from(["a", "b", "detail"]), _JSON_VALUES, max_size=3),
+)  # fmt: skip
+def test_any_target_input_settings_compile_and_render_or_raise_invalid_transform_error(
+    input: Any, input_path: Any, transformer: Any, event: dict[str, Any]
+) -> None:
+    try:
+        compiled = compile_target_input(
+            input=input, input_path=input_path, input_transformer=transformer
+        )
+        compiled.render(event, InputContext())
+    except InvalidTransformError:
+        pass

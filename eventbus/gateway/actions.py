@@ -7,6 +7,7 @@ per-entry results are identical. Write actions (PutRule, PutTargets, ...) answer
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +23,8 @@ from eventbus.gateway.state import Gateway
 __all__ = ["ACTIONS", "WRITE_ACTIONS", "call"]
 
 Action = Callable[[Gateway, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+log = logging.getLogger("eventbus.gateway")
 
 # EventBridge's mutating operations: here rules, buses and the rest are configured in files.
 WRITE_ACTIONS = frozenset({
@@ -117,10 +120,23 @@ ACTIONS: dict[str, Action] = {
 
 
 async def call(gateway: Gateway, action: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Run ``action``; ``ApiError`` for an action that is disabled or unknown."""
+    """Run ``action``; ``ApiError`` for an action that is disabled or unknown, or that fails on
+    what it was sent (never a 500 for client input)."""
     handler = ACTIONS.get(action)
     if handler is not None:
-        return await handler(gateway, params)
+        try:
+            return await handler(gateway, params)
+        except (ApiError, BusError):
+            raise
+        except Exception as e:
+            # Besides Redis (BusError), an action computes only on its parameters and the loaded
+            # rules: a failure is the request's, and answering 500 would have SDKs resend it.
+            log.exception("%s failed on its parameters", action)
+            raise ApiError(
+                "ValidationException",
+                f"{action} could not process the request ({type(e).__name__}); check its "
+                "parameters against the EventBridge API.",
+            ) from None
     if action in WRITE_ACTIONS:
         raise ApiError(
             "OperationDisabledException",

@@ -2,8 +2,9 @@
 
 A single event answers 202 ``{"EventId": ...}`` (or 400 with the entry's error); a batch answers
 200 with the PutEvents result shape. Each event is published by :func:`eventbus.bus.publish`, so
-it is validated exactly like a PutEvents entry; its envelope gets the CloudEvent's ``id`` and the
-``cloudevents`` object of the attributes EventBridge has no field for.
+it is validated exactly like a PutEvents entry; its envelope gets the id made of the CloudEvent's
+``source`` and ``id`` and the ``cloudevents`` object of the attributes EventBridge has no field for
+(the CloudEvent's ``id`` among them).
 """
 
 from __future__ import annotations
@@ -39,8 +40,17 @@ def read_cloudevents(
 def publish_cloudevents(
     mapped: list[MappedEvent], partitions: bus.PartitionMap, settings: Settings
 ) -> bus.Steps[dict[str, Any]]:
-    """:func:`eventbus.bus.publish` of the events' entries, each envelope with its CloudEvent's
-    ``id`` and ``cloudevents`` attributes."""
-    envelopes = [bus.Envelope(m.event_id, {"cloudevents": m.attributes}) for m in mapped]
-    entries = [m.entry for m in mapped]
-    return bus.publish(entries, partitions, settings=settings, envelopes=envelopes)
+    """:func:`eventbus.bus.publish` of the events' entries, each envelope with its event id and
+    ``cloudevents`` attributes; an event whose mapping failed answers its error in its place."""
+    ready = [m for m in mapped if m.error is None]
+    envelopes = [bus.Envelope(m.event_id, {"cloudevents": m.attributes}) for m in ready]
+    published = yield from bus.publish(
+        [m.entry for m in ready], partitions, settings=settings, envelopes=envelopes
+    )
+    outcomes = iter(published["Entries"])
+    entries = [
+        next(outcomes) if m.error is None
+        else {"ErrorCode": m.error.code, "ErrorMessage": m.error.message}
+        for m in mapped
+    ]  # fmt: skip
+    return {"FailedEntryCount": sum("ErrorCode" in e for e in entries), "Entries": entries}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
@@ -31,9 +32,14 @@ from eventbus.patterns.wildcard import (
     wildcard_complexity,
 )
 
-__all__ = ["MAX_OR_COMBINATIONS", "parse_pattern"]
+__all__ = ["MAX_OR_COMBINATIONS", "MAX_PATTERN_DEPTH", "parse_pattern"]
 
 MAX_OR_COMBINATIONS = 1000
+# Objects and arrays nested deeper than this are refused before anything recurses into them:
+# enough for a field at the deepest Detail an event may carry (see eventbus.events).
+MAX_PATTERN_DEPTH = 255
+# A JSON string (skipped whole, brackets inside it do not nest) or one bracket.
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 OR = "$or"
 # Names that cannot be field names inside $or (event-ruler's reserved words).
 _RESERVED_IN_OR = frozenset(
@@ -117,15 +123,54 @@ def parse_pattern(pattern: Mapping[str, Any] | str, *, max_chars: int) -> tuple[
     return _branches(rules)
 
 
+def _too_deep() -> NoReturn:
+    _fail("", f"Pattern nests objects and arrays deeper than {MAX_PATTERN_DEPTH} levels")
+
+
+def _text_depth_exceeds(text: str) -> bool:
+    if text.count("[") + text.count("{") <= MAX_PATTERN_DEPTH:
+        return False
+    depth = 0
+    for token in _STRING_OR_BRACKET.finditer(text):
+        bracket = token.group()
+        if bracket in ("[", "{"):
+            depth += 1
+            if depth > MAX_PATTERN_DEPTH:
+                return True
+        elif bracket in ("]", "}"):
+            depth -= 1
+    return False
+
+
+def _value_depth_exceeds(value: Any) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        if depth == MAX_PATTERN_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _load(pattern: Mapping[str, Any] | str, max_chars: int) -> Any:
     if isinstance(pattern, str):
         text = pattern
     else:
+        if _value_depth_exceeds(pattern):
+            _too_deep()
         text = json.dumps(pattern, separators=(",", ":"), ensure_ascii=False, default=str)
     if len(text) > max_chars:
         _fail("", f"Member must have length less than or equal to {max_chars}")
     if not isinstance(pattern, str):
         return pattern
+    if _text_depth_exceeds(pattern):
+        _too_deep()
     try:
         return load_pattern_text(pattern)
     except JsonTextError as e:

@@ -50,7 +50,8 @@ def _items(text: str) -> list[str | None]:
             i, pos = i + 1, pos + 1
         else:
             items.append(ch)
-        pos += len(ch.encode("utf-8"))
+        # Positions count UTF-8 bytes; a lone surrogate (a JSON "\\udXXX" escape) counts as 3.
+        pos += len(ch.encode("utf-8", "surrogatepass"))
         i += 1
     return items
 
