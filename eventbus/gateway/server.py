@@ -1,7 +1,9 @@
 """Running the gateway: standalone (``eventbus serve``) or inside a router's event loop.
 
 The listening socket is bound before uvicorn starts, so a port in use is an ``OSError`` for the
-caller instead of uvicorn exiting the process, and port 0 picks a free port.
+caller instead of uvicorn exiting the process, and port 0 picks a free port. Connections past
+``max_connections`` are answered 503 and closed (uvicorn's own ``limit_concurrency`` answers in
+plain text, not in the AWS JSON the SDKs parse).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from eventbus.client import AsyncEventBusClient
 from eventbus.config import RuleSet
 from eventbus.connection import connect_async
-from eventbus.gateway.app import create_app
+from eventbus.gateway.app import create_app, too_many_connections
 from eventbus.gateway.auth import resolve_secrets
 from eventbus.gateway.state import DEFAULT_MAX_ENTRIES, Gateway
 from eventbus.metrics import Metrics
@@ -44,9 +47,13 @@ async def open_gateway(
     secrets: Mapping[str, str] | None,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_request_bytes: int | None = None,
+    max_unverified_bytes: int | None = None,
+    body_timeout: float | None = None,
+    max_connections: int | None = None,
     settings: Settings | None = None,
 ) -> AsyncIterator[Gateway]:
-    """A gateway with its own Redis connections, closed on exit."""
+    """A gateway with its own Redis connections, closed on exit; a limit left None takes its
+    default (see :class:`Gateway`)."""
     redis = connect_async(redis_url)
     settings = settings or get_settings()
     try:
@@ -58,6 +65,9 @@ async def open_gateway(
             secrets=secrets,
             max_entries=max_entries,
             max_request_bytes=max_request_bytes or 0,
+            max_unverified_bytes=max_unverified_bytes or 0,
+            body_timeout=body_timeout or 0.0,
+            max_connections=max_connections or 0,
             settings=settings,
         )
     finally:
@@ -90,9 +100,24 @@ class _HostedServer(uvicorn.Server):
         yield
 
 
+def _capped_protocol(max_connections: int) -> type[HttpToolsProtocol]:
+    """uvicorn's HTTP protocol, answering every request on a connection opened past
+    ``max_connections`` open ones with :func:`too_many_connections`."""
+
+    class CappedProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            # ``connections`` is the server's set of open ones, this one included.
+            if len(self.connections) > max_connections:
+                self.app = too_many_connections
+
+    return CappedProtocol
+
+
 def _server(gateway: Gateway, *, hosted: bool) -> uvicorn.Server:
     config = uvicorn.Config(
         create_app(gateway),
+        http=_capped_protocol(gateway.max_connections),
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -126,6 +151,9 @@ async def serve_in_router(
     credentials_file: str | Path | None = None,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_request_bytes: int | None = None,
+    max_unverified_bytes: int | None = None,
+    body_timeout: float | None = None,
+    max_connections: int | None = None,
     ready: Callable[[Gateway, int], None] | None = None,
 ) -> None:
     """The gateway inside a running event loop (``eventbus run --http PORT``), until cancelled.
@@ -139,7 +167,8 @@ async def serve_in_router(
     sock = bind(host, port)
     async with open_gateway(
         rules, redis_url, secrets=secrets, max_entries=max_entries,
-        max_request_bytes=max_request_bytes,
+        max_request_bytes=max_request_bytes, max_unverified_bytes=max_unverified_bytes,
+        body_timeout=body_timeout, max_connections=max_connections,
     ) as gateway:  # fmt: skip
         if ready is not None:
             ready(gateway, int(sock.getsockname()[1]))
