@@ -13,9 +13,10 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from eventbus.client import AsyncEventBusClient
 from eventbus.config import RuleSet
@@ -100,12 +101,13 @@ class _HostedServer(uvicorn.Server):
         yield
 
 
-def _capped_protocol(max_connections: int) -> type[HttpToolsProtocol]:
-    """uvicorn's HTTP protocol, answering every request on a connection opened past
-    ``max_connections`` open ones with :func:`too_many_connections`."""
+def _capped_protocol(max_connections: int) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol (httptools when installed, else h11), answering every request on
+    a connection opened past ``max_connections`` open ones with :func:`too_many_connections`."""
+    base: Any = AutoHTTPProtocol
 
-    class CappedProtocol(HttpToolsProtocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    class CappedProtocol(base):  # type: ignore[misc]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             # ``connections`` is the server's set of open ones, this one included.
             if len(self.connections) > max_connections:
