@@ -321,18 +321,22 @@ def test_no_auth_gateway_still_caps_the_body_before_reading_it(
             assert _read_answer(sock).status == 200
 
 
+def _gateway(**limits: Any) -> Gateway:
+    parts: Any = None  # the limits need none of the gateway's parts
+    return Gateway(rules=parts, client=parts, redis=parts, metrics=parts, secrets=None, **limits)
+
+
 def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVENTBUS_MAX_UNVERIFIED_BYTES", "123456789")
     monkeypatch.setenv("EVENTBUS_BODY_TIMEOUT", "2.5")
     monkeypatch.setenv("EVENTBUS_MAX_CONNECTIONS", "7")
-    settings = Settings.from_env()
-    assert (settings.max_unverified_bytes, settings.body_timeout, settings.max_connections) == (
+    gateway = _gateway(settings=Settings.from_env())
+    assert (gateway.max_unverified_bytes, gateway.body_timeout, gateway.max_connections) == (
         123456789, 2.5, 7
     )
+    # An option given (on the command line) wins over the environment.
+    assert _gateway(settings=Settings.from_env(), max_connections=3).max_connections == 3
 
 
 def test_unverified_budget_is_never_below_one_largest_request() -> None:
-    parts: Any = None  # the limits need none of the gateway's parts
-    gateway = Gateway(rules=parts, client=parts, redis=parts, metrics=parts, secrets=None,
-                      max_request_bytes=5000, max_unverified_bytes=1000)  # fmt: skip
-    assert gateway.max_unverified_bytes == 5000
+    assert _gateway(max_request_bytes=5000, max_unverified_bytes=1000).max_unverified_bytes == 5000

@@ -62,8 +62,8 @@ def _json(payload: Any, status: int = 200) -> Response:
 def _error(code: str, message: str, status: int = 400, *, close: bool = False) -> Response:
     headers = {"x-amzn-RequestId": str(uuid.uuid4())}
     if close:
-        # The body was not read: the connection cannot carry another request, and a client
-        # sending one slowly must not keep it.
+        # The body may not have been (all) read: the connection cannot carry another request,
+        # and a client sending the rest slowly must not keep it.
         headers["Connection"] = "close"
     if status == 503:
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
