@@ -278,6 +278,17 @@ def test_body_not_complete_within_the_timeout_gets_408(
         assert _read_answer(sock).status == 200
 
 
+@pytest.mark.parametrize(
+    "sent", [b"", b"POST / HTTP/1.1\r\nHost: x\r\n"], ids=["idle", "headers unfinished"]
+)
+def test_connection_without_a_request_head_in_time_is_closed(
+    short_body_timeout: RunningGateway, sent: bytes
+) -> None:
+    with _connect(short_body_timeout) as sock:
+        sock.sendall(sent)
+        assert _closed(sock)
+
+
 def _get_healthz(sock: socket.socket) -> Answer:
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
     return _read_answer(sock)

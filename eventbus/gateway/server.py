@@ -3,7 +3,8 @@
 The listening socket is bound before uvicorn starts, so a port in use is an ``OSError`` for the
 caller instead of uvicorn exiting the process, and port 0 picks a free port. Connections past
 ``max_connections`` are answered 503 and closed (uvicorn's own ``limit_concurrency`` answers in
-plain text, not in the AWS JSON the SDKs parse).
+plain text, not in the AWS JSON the SDKs parse), and a connection that has not sent its first
+request's headers within ``body_timeout`` is closed.
 """
 
 from __future__ import annotations
@@ -101,9 +102,11 @@ class _HostedServer(uvicorn.Server):
         yield
 
 
-def _capped_protocol(max_connections: int) -> type[asyncio.Protocol]:
+def _capped_protocol(max_connections: int, first_request_timeout: float) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol (httptools when installed, else h11), answering every request on
-    a connection opened past ``max_connections`` open ones with :func:`too_many_connections`."""
+    a connection opened past ``max_connections`` open ones with :func:`too_many_connections`, and
+    closing a connection whose first request's headers are not in within
+    ``first_request_timeout`` seconds."""
     base: Any = AutoHTTPProtocol
 
     class CappedProtocol(base):  # type: ignore[misc]
@@ -112,6 +115,19 @@ def _capped_protocol(max_connections: int) -> type[asyncio.Protocol]:
             # ``connections`` is the server's set of open ones, this one included.
             if len(self.connections) > max_connections:
                 self.app = too_many_connections
+            # Idle or slowly sent headers would otherwise hold a place under the cap for ever:
+            # uvicorn times out only the wait between requests.
+            self._first_request_timer = self.loop.call_later(
+                first_request_timeout, self._close_without_request
+            )
+
+        def _close_without_request(self) -> None:
+            if self.cycle is None and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._first_request_timer.cancel()
+            super().connection_lost(exc)
 
     return CappedProtocol
 
@@ -119,7 +135,7 @@ def _capped_protocol(max_connections: int) -> type[asyncio.Protocol]:
 def _server(gateway: Gateway, *, hosted: bool) -> uvicorn.Server:
     config = uvicorn.Config(
         create_app(gateway),
-        http=_capped_protocol(gateway.max_connections),
+        http=_capped_protocol(gateway.max_connections, gateway.body_timeout),
         log_level="warning",
         access_log=False,
         lifespan="on",
