@@ -20,8 +20,8 @@ MAX_UNVERIFIED_BYTES = typer.Option(
 )  # fmt: skip
 BODY_TIMEOUT = typer.Option(
     None, "--body-timeout", min=0.001,
-    help="Seconds a request body may take to arrive (408 past it); default "
-    "$EVENTBUS_BODY_TIMEOUT, else 30.",
+    help="Seconds a request body may take to arrive (408 past it), and a new connection its "
+    "first request's headers; default $EVENTBUS_BODY_TIMEOUT, else 30.",
 )  # fmt: skip
 MAX_CONNECTIONS = typer.Option(
     None, "--max-connections", min=1,
