@@ -20,6 +20,10 @@ DEFAULT_MAX_ENTRY_BYTES = 1_048_576
 DEFAULT_MAX_PATTERN_CHARS = 4096
 # Events a rule's own targets put back on a bus carry a hop count; past this it is a loop.
 DEFAULT_MAX_HOPS = 5
+# The gateway's defences against clients that hold memory or connections without a valid key.
+DEFAULT_MAX_UNVERIFIED_BYTES = 64 * 1024 * 1024
+DEFAULT_BODY_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,10 @@ class Settings:
     max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES  # EVENTBUS_MAX_ENTRY_BYTES: per PutEvents entry
     max_pattern_chars: int = DEFAULT_MAX_PATTERN_CHARS  # EVENTBUS_MAX_PATTERN_CHARS
     max_hops: int = DEFAULT_MAX_HOPS  # EVENTBUS_MAX_HOPS: bus-to-bus hops before LOOP_DETECTED
+    # EVENTBUS_MAX_UNVERIFIED_BYTES: gateway bodies held before their signature is checked
+    max_unverified_bytes: int = DEFAULT_MAX_UNVERIFIED_BYTES
+    body_timeout: float = DEFAULT_BODY_TIMEOUT  # EVENTBUS_BODY_TIMEOUT: s for a gateway body
+    max_connections: int = DEFAULT_MAX_CONNECTIONS  # EVENTBUS_MAX_CONNECTIONS: gateway's cap
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,6 +47,11 @@ class Settings:
             max_entry_bytes=int(env.get("EVENTBUS_MAX_ENTRY_BYTES", DEFAULT_MAX_ENTRY_BYTES)),
             max_pattern_chars=int(env.get("EVENTBUS_MAX_PATTERN_CHARS", DEFAULT_MAX_PATTERN_CHARS)),
             max_hops=int(env.get("EVENTBUS_MAX_HOPS", DEFAULT_MAX_HOPS)),
+            max_unverified_bytes=int(
+                env.get("EVENTBUS_MAX_UNVERIFIED_BYTES", DEFAULT_MAX_UNVERIFIED_BYTES)
+            ),
+            body_timeout=float(env.get("EVENTBUS_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT)),
+            max_connections=int(env.get("EVENTBUS_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS)),
         )
 
 

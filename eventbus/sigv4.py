@@ -15,6 +15,10 @@ verifier rebuilds what the client signed::
 and compares signatures in constant time. The region of the scope is taken as the client gives it
 (a self-hosted bus has no region to enforce); the service must be ``events``. Each refusal is a
 :class:`SignatureError` carrying the ``__type`` and message an AWS JSON service answers.
+
+Everything but the body's hash is in the headers, so :func:`check_headers` refuses a bad request
+before a byte of its body is read, and :meth:`PendingSignature.check` ends the verification with
+the hash computed while the body streamed in; :func:`verify` does both for a whole request.
 """
 
 from __future__ import annotations
@@ -37,11 +41,13 @@ __all__ = [
     "MAX_CLOCK_SKEW",
     "SERVICE",
     "Authorization",
+    "PendingSignature",
     "SignatureError",
     "SignedRequest",
     "canonical_query",
     "canonical_request",
     "canonical_uri",
+    "check_headers",
     "parse_authorization",
     "sign_request",
     "signature",
@@ -62,6 +68,9 @@ MISMATCH = (
 )
 _SPACES = re.compile(r"\s+")
 _PARAM = re.compile(r"\s*([A-Za-z]+)=([^,\s]*)\s*")
+# Headers that choose what the request does: present unsigned, they could be swapped in transit.
+# (``host`` is required to be signed at all, as AWS does: see _check_scope.)
+MUST_SIGN = ("x-amz-target", "content-type")
 
 
 class SignatureError(EventBusError):
@@ -103,14 +112,15 @@ class SignedRequest:
     """What the verifier needs of an HTTP request.
 
     ``path`` and ``query`` are exactly as sent (still percent-encoded); ``headers`` has lowercase
-    names, the values of a repeated header joined with ``,``.
+    names, the values of a repeated header joined with ``,``. ``body`` may be left empty for
+    :func:`check_headers`, which does not look at it.
     """
 
     method: str
     path: str
     query: str
     headers: Mapping[str, str]
-    body: bytes = field(repr=False)
+    body: bytes = field(default=b"", repr=False)
 
 
 def parse_authorization(value: str) -> Authorization:
@@ -176,7 +186,10 @@ def canonical_query(query: str) -> str:
     return "&".join(f"{n}={v}" for n, v in sorted(pairs))
 
 
-def canonical_request(request: SignedRequest, signed_headers: tuple[str, ...]) -> str:
+def canonical_request(
+    request: SignedRequest, signed_headers: tuple[str, ...], payload_hash: str | None = None
+) -> str:
+    """The canonical request; ``payload_hash`` (hex sha256) defaults to that of ``request.body``."""
     headers = "".join(
         f"{name}:{_SPACES.sub(' ', request.headers.get(name, '').strip())}\n"
         for name in signed_headers
@@ -187,7 +200,7 @@ def canonical_request(request: SignedRequest, signed_headers: tuple[str, ...]) -
         canonical_query(request.query),
         headers,
         ";".join(signed_headers),
-        hashlib.sha256(request.body).hexdigest(),
+        payload_hash or hashlib.sha256(request.body).hexdigest(),
     ))
 
 
@@ -245,6 +258,15 @@ def _check_scope(auth: Authorization, amz_date: str) -> None:
         raise _invalid("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 
 
+def _check_signed(auth: Authorization, headers: Mapping[str, str]) -> None:
+    for name in MUST_SIGN:
+        if name in headers and name not in auth.signed_headers:
+            raise _invalid(
+                f"'{name}' is in the request but not a 'SignedHeader' in the AWS Authorization: "
+                "sign it too."
+            )
+
+
 def _check_clock(amz_date: str, moment: datetime, now: datetime) -> None:
     def fmt(t: datetime) -> str:
         return t.strftime(AMZ_DATE_FORMAT)
@@ -261,11 +283,32 @@ def _check_clock(amz_date: str, moment: datetime, now: datetime) -> None:
         )
 
 
-def verify(request: SignedRequest, secrets: Mapping[str, str], *, now: datetime) -> str:
-    """The access key id that signed ``request``, or :class:`SignatureError`.
+@dataclass(frozen=True, slots=True)
+class PendingSignature:
+    """A request whose headers passed every check: only the body's hash is left to decide."""
+
+    request: SignedRequest
+    auth: Authorization
+    amz_date: str
+    secret: str = field(repr=False)
+
+    def check(self, payload_hash: str) -> str:
+        """The access key id that signed the request whose body hashes (hex sha256) to
+        ``payload_hash``, or ``InvalidSignatureException``."""
+        canonical = canonical_request(self.request, self.auth.signed_headers, payload_hash)
+        expected = signature(self.secret, self.amz_date, self.auth, canonical)
+        if not hmac.compare_digest(expected, self.auth.signature):
+            raise _invalid(MISMATCH)
+        return self.auth.key_id
+
+
+def check_headers(
+    request: SignedRequest, secrets: Mapping[str, str], *, now: datetime
+) -> PendingSignature:
+    """All of SigV4 that the headers decide, or :class:`SignatureError`; ``request.body`` unused.
 
     Checked in AWS's order: a signature at all, its form, the request time, a known key, the
-    credential scope, the clock, and last the signature itself.
+    credential scope (and that the headers choosing the action are signed), the clock.
     """
     header = request.headers.get("authorization")
     if not header:
@@ -278,11 +321,15 @@ def verify(request: SignedRequest, secrets: Mapping[str, str], *, now: datetime)
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
     _check_scope(auth, amz_date)
+    _check_signed(auth, request.headers)
     _check_clock(amz_date, moment, now)
-    expected = signature(secret, amz_date, auth, canonical_request(request, auth.signed_headers))
-    if not hmac.compare_digest(expected, auth.signature):
-        raise _invalid(MISMATCH)
-    return auth.key_id
+    return PendingSignature(request, auth, amz_date, secret)
+
+
+def verify(request: SignedRequest, secrets: Mapping[str, str], *, now: datetime) -> str:
+    """The access key id that signed ``request`` (body included), or :class:`SignatureError`."""
+    pending = check_headers(request, secrets, now=now)
+    return pending.check(hashlib.sha256(request.body).hexdigest())
 
 
 def sign_request(

@@ -125,6 +125,10 @@ class HttpOptions:
     host: str = "127.0.0.1"
     no_auth: bool = False
     credentials_file: str | None = None
+    # None: the setting (EVENTBUS_MAX_UNVERIFIED_BYTES, EVENTBUS_BODY_TIMEOUT, ...).
+    max_unverified_bytes: int | None = None
+    body_timeout: float | None = None
+    max_connections: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -770,7 +774,8 @@ async def _start_gateway(router: Router, redis_url: str, http: HttpOptions) -> a
 
     task = asyncio.create_task(serve_in_router(
         router.table.ruleset, redis_url, port=http.port, host=http.host, no_auth=http.no_auth,
-        credentials_file=http.credentials_file, ready=attach,
+        credentials_file=http.credentials_file, max_unverified_bytes=http.max_unverified_bytes,
+        body_timeout=http.body_timeout, max_connections=http.max_connections, ready=attach,
     ))  # fmt: skip
     waiter = asyncio.create_task(listening.wait())
     await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)

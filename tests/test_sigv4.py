@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from eventbus.sigv4 import (
     canonical_query,
     canonical_request,
     canonical_uri,
+    check_headers,
     parse_authorization,
     sign_request,
     signature,
@@ -93,6 +95,24 @@ def test_wrong_secret_is_an_invalid_signature() -> None:
 def test_tampered_body_is_an_invalid_signature() -> None:
     error = _refusal(_as_signed(_botocore_signed(), body=b'{"Entries": [{}]}'))
     assert error.code == "InvalidSignatureException"
+
+
+@pytest.mark.parametrize("name", ["X-Amz-Target", "Content-Type"])
+def test_header_choosing_the_action_present_but_unsigned_is_refused(name: str) -> None:
+    signed = sign_request("POST", URL, {k: v for k, v in HEADERS.items() if k != name}, BODY,
+                          key_id=KEY, secret=SECRET, region="x")  # fmt: skip
+    error = _refusal(_as_signed(signed | {name: HEADERS[name]}))
+    assert error.code == "InvalidSignatureException"
+    assert f"'{name.lower()}' is in the request but not a 'SignedHeader'" in error.message
+
+
+def test_headers_are_checked_first_and_the_body_hash_last() -> None:
+    headers = _as_signed(_botocore_signed(), body=b"")
+    pending = check_headers(headers, SECRETS, now=datetime.now(UTC))  # the body is not needed
+    assert pending.check(hashlib.sha256(BODY).hexdigest()) == KEY
+    with pytest.raises(SignatureError) as caught:
+        pending.check(hashlib.sha256(b"another body").hexdigest())
+    assert caught.value.code == "InvalidSignatureException"
 
 
 @pytest.mark.parametrize("offset", [timedelta(minutes=6), timedelta(minutes=-6)])

@@ -19,6 +19,22 @@ log = logging.getLogger("eventbus.gateway")
 
 _REDIS_HELP = "Redis URL; default $EVENTBUS_REDIS_URL, else the embedded Redis in ./.eventbus/."
 
+# The gateway's defences against clients without a valid key; `eventbus run --http` shares them.
+MAX_UNVERIFIED_BYTES = typer.Option(
+    None, "--max-unverified-bytes", min=1,
+    help="Bytes of bodies held before their signature is checked, across all connections "
+    "(503 + Retry-After past it); default $EVENTBUS_MAX_UNVERIFIED_BYTES, else 64 MiB.",
+)  # fmt: skip
+BODY_TIMEOUT = typer.Option(
+    None, "--body-timeout", min=0.001,
+    help="Seconds a request body may take to arrive (408 past it), and a new connection its "
+    "first request's headers; default $EVENTBUS_BODY_TIMEOUT, else 30.",
+)  # fmt: skip
+MAX_CONNECTIONS = typer.Option(
+    None, "--max-connections", min=1,
+    help="Open connections (503 on those past it); default $EVENTBUS_MAX_CONNECTIONS, else 1000.",
+)  # fmt: skip
+
 
 @app.command("serve")
 def serve(
@@ -39,6 +55,9 @@ def serve(
         min=1,
         help="Body cap (413 above); default max-entries entries of the largest size + 64 KiB.",
     ),
+    max_unverified_bytes: int | None = MAX_UNVERIFIED_BYTES,
+    body_timeout: float | None = BODY_TIMEOUT,
+    max_connections: int | None = MAX_CONNECTIONS,
 ) -> None:
     """Serve EventBridge's API (boto3 and the AWS SDKs work unchanged), CloudEvents, /healthz
     and /metrics over HTTP.
@@ -75,16 +94,17 @@ def serve(
     typer.echo(f"eventbus: gateway on http://{host}:{address[1]} (authentication {keys})", err=True)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(_serve(watch, ruleset, url, sock, secrets, max_entries, max_request_bytes))
+        runner.run(_serve(watch, ruleset, url, sock, secrets, max_entries=max_entries,
+                          max_request_bytes=max_request_bytes,
+                          max_unverified_bytes=max_unverified_bytes, body_timeout=body_timeout,
+                          max_connections=max_connections))  # fmt: skip
 
 
 async def _serve(watch: RuleWatch, ruleset: Any, url: str, sock: Any, secrets: Any,
-                 max_entries: int, max_request_bytes: int | None) -> None:  # fmt: skip
+                 **limits: Any) -> None:  # fmt: skip
     from eventbus.gateway.server import open_gateway, serve
 
-    async with open_gateway(
-        ruleset, url, secrets=secrets, max_entries=max_entries, max_request_bytes=max_request_bytes
-    ) as gateway:
+    async with open_gateway(ruleset, url, secrets=secrets, **limits) as gateway:
         following = asyncio.create_task(_follow_rules(gateway, watch))
         try:
             await serve(gateway, sock)

@@ -10,6 +10,7 @@ import orjson
 import typer
 
 from eventbus.cli.app import app, dlq_app, fail, loop_factory
+from eventbus.cli.gateway import BODY_TIMEOUT, MAX_CONNECTIONS, MAX_UNVERIFIED_BYTES
 
 if TYPE_CHECKING:
     from eventbus.worker import HttpOptions, Router
@@ -40,6 +41,9 @@ def run(
     credentials: str | None = typer.Option(
         None, "--credentials", help="A file of KEY_ID:SECRET lines the gateway accepts."
     ),
+    max_unverified_bytes: int | None = MAX_UNVERIFIED_BYTES,
+    body_timeout: float | None = BODY_TIMEOUT,
+    max_connections: int | None = MAX_CONNECTIONS,
 ) -> None:
     """Run a router: read the buses, match the rules, deliver to the targets.
 
@@ -55,7 +59,8 @@ def run(
     options = RouterOptions(claim_idle=claim_idle, concurrency=concurrency, consumer=consumer or "")
     gateway = None
     if http is not None:
-        gateway = HttpOptions(http, http_host, no_auth, credentials)
+        gateway = HttpOptions(http, http_host, no_auth, credentials, max_unverified_bytes,
+                              body_timeout, max_connections)  # fmt: skip
         _check_credentials(gateway)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:

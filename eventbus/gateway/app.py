@@ -2,16 +2,24 @@
 
 Routes: ``POST /`` (EventBridge's API, AWS JSON 1.1), ``POST /cloudevents/{bus}`` (CloudEvents;
 the bus a name or an event-bus ARN, raw or percent-encoded), ``GET /healthz`` and ``GET /metrics``
-(Prometheus text). The two publishing routes check the body cap (413), then SigV4 (unless
-authentication is off), then the request itself. Every refusal, an unknown path or method
-included, is an AWS JSON error ``{"__type", "message"}`` (its code also in ``x-amzn-ErrorType``,
-where REST-JSON clients such as EventBridge Scheduler's look for it). An unexpected failure is
+(Prometheus text). An unauthenticated client must not be able to make the gateway hold memory, so
+the two publishing routes refuse, before reading a byte of the body, whatever the headers alone
+show is wrong: SigV4 as far as the headers decide it (unless authentication is off), a missing
+(411) or too large (413) Content-Length, and a body that would take the bodies held unverified
+past ``max_unverified_bytes`` (503, Retry-After). The body is then hashed as it streams in, within
+``body_timeout`` (408), and the signature checked against that hash before the request itself is
+read. Every refusal, an unknown path or method included, is an AWS JSON error ``{"__type",
+"message"}`` (its code also in ``x-amzn-ErrorType``, where REST-JSON clients such as EventBridge
+Scheduler's look for it); one sent before the body was read closes the connection. An unexpected
+failure is
 logged with its traceback and answered 500 ``InternalException`` without one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,14 +29,14 @@ import orjson
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from eventbus import bus
 from eventbus.errors import BusError
 from eventbus.gateway import actions
-from eventbus.gateway.auth import authenticate
+from eventbus.gateway.auth import check_request_headers
 from eventbus.gateway.awsjson import CONTENT_TYPE, ApiError, error_body, read_call
 from eventbus.gateway.cloudevents_route import publish_cloudevents, read_cloudevents
 from eventbus.gateway.health import live_routers
@@ -36,11 +44,13 @@ from eventbus.gateway.state import Gateway
 from eventbus.metrics import render_metrics
 from eventbus.sigv4 import SignatureError
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "too_many_connections"]
 
 log = logging.getLogger("eventbus.gateway")
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Every 503 is momentary (bodies being received, Redis out of reach): when to try again.
+RETRY_AFTER_SECONDS = 1
 _INTERNAL_FAILURE = {"ErrorCode": "InternalFailure", "ErrorMessage": "Internal Service Failure"}
 
 
@@ -54,15 +64,22 @@ def _json(payload: Any, status: int = 200) -> Response:
 
 
 def _error(
-    code: str, message: str, status: int = 400, headers: dict[str, str] | None = None
+    code: str,
+    message: str,
+    status: int = 400,
+    headers: dict[str, str] | None = None,
+    *,
+    close: bool = False,
 ) -> Response:
     answer_headers = {"x-amzn-RequestId": str(uuid.uuid4()), "x-amzn-ErrorType": code}
-    return Response(
-        error_body(code, message),
-        status_code=status,
-        media_type=CONTENT_TYPE,
-        headers=answer_headers | (headers or {}),
-    )
+    if close:
+        # The body may not have been (all) read: the connection cannot carry another request,
+        # and a client sending the rest slowly must not keep it.
+        answer_headers["Connection"] = "close"
+    if status == 503:
+        answer_headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return Response(error_body(code, message), status_code=status, media_type=CONTENT_TYPE,
+                    headers=answer_headers | (headers or {}))  # fmt: skip
 
 
 _ROUTES_TEXT = (
@@ -80,43 +97,88 @@ async def _unrouted(request: Request, exc: Exception) -> Response:
     return _error("UnknownOperationException", message, status, headers)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to be over ``limit`` bytes."""
+def _declared_length(request: Request, limit: int) -> int:
+    """The body's Content-Length: 411 without one (a chunked body's size is unknown until it is
+    read), 413 over ``limit``."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+    if not declared.isdigit():
+        raise ApiError(
+            "LengthRequiredException",
+            "A Content-Length header is required: send the body with its length, not chunked.",
+            status=411,
+        )
+    size = int(declared)
+    if size > limit:
+        raise ApiError(
+            "RequestEntityTooLargeException",
+            f"The request body is over the limit of {limit} bytes (--max-request-bytes).",
+            status=413,
+        )
+    return size
+
+
+async def _stream_body(request: Request, timeout: float) -> tuple[bytes, str]:
+    """The body and its hex sha256, hashed as it arrives; 408 when it is not all in within
+    ``timeout`` seconds."""
+    digest = hashlib.sha256()
     chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                digest.update(chunk)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            "RequestTimeoutException",
+            f"The request body was not received within {timeout:g} s (--body-timeout).",
+            status=408,
+        ) from None
+    return b"".join(chunks), digest.hexdigest()
 
 
-def _too_large(limit: int) -> ApiError:
-    return ApiError(
-        "RequestEntityTooLargeException",
-        f"The request body is over the limit of {limit} bytes (--max-request-bytes).",
-        status=413,
-    )
+async def _receive(gateway: Gateway, request: Request) -> bytes:
+    """The body of a publishing request, read only once its headers pass, and verified."""
+    pending = None
+    if gateway.secrets is not None:
+        pending = check_request_headers(request.scope, gateway.secrets)
+    size = _declared_length(request, gateway.max_request_bytes)
+    if gateway.unverified_bytes + size > gateway.max_unverified_bytes:
+        raise ApiError(
+            "ThrottlingException",
+            f"Too many request bodies are being received at once (over "
+            f"{gateway.max_unverified_bytes} bytes, --max-unverified-bytes); retry after "
+            f"{RETRY_AFTER_SECONDS} s.",
+            status=503,
+        )
+    # One event loop serves every connection: reserving and releasing need no lock.
+    gateway.unverified_bytes += size
+    try:
+        body, payload_hash = await _stream_body(request, gateway.body_timeout)
+        if pending is not None:
+            pending.check(payload_hash)
+    finally:
+        gateway.unverified_bytes -= size
+    return body
 
 
 Handler = Callable[[Gateway, Request, bytes], Awaitable[Response]]
 
 
 def _publishing(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """A route that reads the capped body, authenticates it and maps every error to its answer."""
+    """A route that receives the body as :func:`_receive` says and maps every error to its
+    answer."""
 
     async def endpoint(request: Request) -> Response:
+        received = False
         try:
-            body = await _read_body(request, gateway.max_request_bytes)
-            if gateway.secrets is not None:
-                authenticate(request.scope, body, gateway.secrets)
+            body = await _receive(gateway, request)
+            received = True
             return await handler(gateway, request, body)
         except (ApiError, SignatureError) as e:
-            return _error(e.code, e.message, getattr(e, "status", 400))
+            return _error(e.code, e.message, getattr(e, "status", 400), close=not received)
+        except ClientDisconnect:
+            # Gone before its body was complete: nobody is left to read an answer.
+            return Response(status_code=400, headers={"Connection": "close"})
         except Exception:
             log.exception("unexpected failure answering %s %s", request.method, request.url.path)
             return _error("InternalException", "An internal error occurred.", 500)
@@ -151,6 +213,18 @@ async def _cloudevents(gateway: Gateway, request: Request, body: bytes) -> Respo
         return _json({"EventId": outcome["EventId"]}, status=202)
     status = 503 if outcome["ErrorCode"] == "InternalFailure" else 400
     return _error(outcome["ErrorCode"], outcome["ErrorMessage"], status)
+
+
+async def too_many_connections(scope: Any, receive: Any, send: Any) -> None:
+    """The answer on a connection past ``--max-connections``: 503, and the connection closed."""
+    response = _error(
+        "ThrottlingException",
+        "The gateway has too many open connections (--max-connections); retry after "
+        f"{RETRY_AFTER_SECONDS} s.",
+        503,
+        close=True,
+    )
+    await response(scope, receive, send)
 
 
 def _healthz(gateway: Gateway) -> Callable[[Request], Awaitable[Response]]:

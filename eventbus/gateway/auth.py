@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from eventbus.errors import EventBusError
-from eventbus.sigv4 import SignedRequest, verify
+from eventbus.sigv4 import PendingSignature, SignedRequest, check_headers
 
 __all__ = [
     "KEY_ID_ENV",
     "SECRET_ENV",
     "CredentialsError",
-    "authenticate",
+    "check_request_headers",
     "is_loopback",
     "load_credentials",
     "resolve_secrets",
@@ -104,8 +104,8 @@ def resolve_secrets(
     return secrets
 
 
-def signed_request(scope: Mapping[str, Any], body: bytes) -> SignedRequest:
-    """The parts of an ASGI request SigV4 covers, path and query exactly as sent."""
+def signed_request(scope: Mapping[str, Any]) -> SignedRequest:
+    """The parts of an ASGI request SigV4 covers but the body, path and query exactly as sent."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
@@ -116,10 +116,12 @@ def signed_request(scope: Mapping[str, Any], body: bytes) -> SignedRequest:
         path=raw_path.decode("latin-1").partition("?")[0],
         query=scope.get("query_string", b"").decode("latin-1"),
         headers=headers,
-        body=body,
     )
 
 
-def authenticate(scope: Mapping[str, Any], body: bytes, secrets: Mapping[str, str]) -> str:
-    """The access key id that signed the request; ``SignatureError`` when none validly did."""
-    return verify(signed_request(scope, body), secrets, now=datetime.now(UTC))
+def check_request_headers(
+    scope: Mapping[str, Any], secrets: Mapping[str, str]
+) -> PendingSignature:
+    """SigV4 as far as the headers decide it (``SignatureError`` when they already fail); the
+    result checks the body's hash once it is read."""
+    return check_headers(signed_request(scope), secrets, now=datetime.now(UTC))

@@ -1,7 +1,10 @@
 """Running the gateway: standalone (``eventbus serve``) or inside a router's event loop.
 
 The listening socket is bound before uvicorn starts, so a port in use is an ``OSError`` for the
-caller instead of uvicorn exiting the process, and port 0 picks a free port.
+caller instead of uvicorn exiting the process, and port 0 picks a free port. Connections past
+``max_connections`` are answered 503 and closed (uvicorn's own ``limit_concurrency`` answers in
+plain text, not in the AWS JSON the SDKs parse), and a connection that has not sent its first
+request's headers within ``body_timeout`` is closed.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from eventbus.client import AsyncEventBusClient
 from eventbus.config import RuleSet
 from eventbus.connection import connect_async
-from eventbus.gateway.app import create_app
+from eventbus.gateway.app import create_app, too_many_connections
 from eventbus.gateway.auth import resolve_secrets
 from eventbus.gateway.state import DEFAULT_MAX_ENTRIES, Gateway
 from eventbus.metrics import Metrics
@@ -44,9 +49,13 @@ async def open_gateway(
     secrets: Mapping[str, str] | None,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_request_bytes: int | None = None,
+    max_unverified_bytes: int | None = None,
+    body_timeout: float | None = None,
+    max_connections: int | None = None,
     settings: Settings | None = None,
 ) -> AsyncIterator[Gateway]:
-    """A gateway with its own Redis connections, closed on exit."""
+    """A gateway with its own Redis connections, closed on exit; a limit left None takes its
+    default (see :class:`Gateway`)."""
     redis = connect_async(redis_url)
     settings = settings or get_settings()
     try:
@@ -58,6 +67,9 @@ async def open_gateway(
             secrets=secrets,
             max_entries=max_entries,
             max_request_bytes=max_request_bytes or 0,
+            max_unverified_bytes=max_unverified_bytes or 0,
+            body_timeout=body_timeout or 0.0,
+            max_connections=max_connections or 0,
             settings=settings,
         )
     finally:
@@ -90,9 +102,40 @@ class _HostedServer(uvicorn.Server):
         yield
 
 
+def _capped_protocol(max_connections: int, first_request_timeout: float) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol (httptools when installed, else h11), answering every request on
+    a connection opened past ``max_connections`` open ones with :func:`too_many_connections`, and
+    closing a connection whose first request's headers are not in within
+    ``first_request_timeout`` seconds."""
+    base: Any = AutoHTTPProtocol
+
+    class CappedProtocol(base):  # type: ignore[misc]
+        def connection_made(self, transport: asyncio.Transport) -> None:
+            super().connection_made(transport)
+            # ``connections`` is the server's set of open ones, this one included.
+            if len(self.connections) > max_connections:
+                self.app = too_many_connections
+            # Idle or slowly sent headers would otherwise hold a place under the cap for ever:
+            # uvicorn times out only the wait between requests.
+            self._first_request_timer = self.loop.call_later(
+                first_request_timeout, self._close_without_request
+            )
+
+        def _close_without_request(self) -> None:
+            if self.cycle is None and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._first_request_timer.cancel()
+            super().connection_lost(exc)
+
+    return CappedProtocol
+
+
 def _server(gateway: Gateway, *, hosted: bool) -> uvicorn.Server:
     config = uvicorn.Config(
         create_app(gateway),
+        http=_capped_protocol(gateway.max_connections, gateway.body_timeout),
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -126,6 +169,9 @@ async def serve_in_router(
     credentials_file: str | Path | None = None,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_request_bytes: int | None = None,
+    max_unverified_bytes: int | None = None,
+    body_timeout: float | None = None,
+    max_connections: int | None = None,
     ready: Callable[[Gateway, int], None] | None = None,
 ) -> None:
     """The gateway inside a running event loop (``eventbus run --http PORT``), until cancelled.
@@ -139,7 +185,8 @@ async def serve_in_router(
     sock = bind(host, port)
     async with open_gateway(
         rules, redis_url, secrets=secrets, max_entries=max_entries,
-        max_request_bytes=max_request_bytes,
+        max_request_bytes=max_request_bytes, max_unverified_bytes=max_unverified_bytes,
+        body_timeout=body_timeout, max_connections=max_connections,
     ) as gateway:  # fmt: skip
         if ready is not None:
             ready(gateway, int(sock.getsockname()[1]))

@@ -43,10 +43,24 @@ class Gateway:
     secrets: Mapping[str, str] | None
     max_entries: int = DEFAULT_MAX_ENTRIES
     max_request_bytes: int = 0
+    # 0 (or less) takes the setting of the same name.
+    max_unverified_bytes: int = 0
+    body_timeout: float = 0.0
+    max_connections: int = 0
     settings: Settings = field(default_factory=get_settings)
     # CloudEvents are published with their own envelope edits, so they keep their own map.
     partitions: PartitionMap = field(default_factory=PartitionMap)
+    # Bytes of bodies admitted (by their Content-Length) whose signature is not yet checked.
+    unverified_bytes: int = 0
 
     def __post_init__(self) -> None:
         if self.max_request_bytes <= 0:
             self.max_request_bytes = default_max_request_bytes(self.max_entries, self.settings)
+        if self.max_unverified_bytes <= 0:
+            self.max_unverified_bytes = self.settings.max_unverified_bytes
+        # Never below one largest request, or such a request could never be let in.
+        self.max_unverified_bytes = max(self.max_unverified_bytes, self.max_request_bytes)
+        if self.body_timeout <= 0:
+            self.body_timeout = self.settings.body_timeout
+        if self.max_connections <= 0:
+            self.max_connections = self.settings.max_connections
