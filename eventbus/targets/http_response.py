@@ -75,14 +75,15 @@ async def read_capped(
     """The first ``limit`` bytes of a streamed body, and whether more followed. Reading stops at
     the limit, so memory stays bounded by it whatever the endpoint sends; the caller then closes
     the stream, which drops the connection instead of draining an answer of unknown length."""
-    kept = bytearray()
+    kept: list[bytes] = []
+    room = limit
     async for chunk in chunks:
-        room = limit - len(kept)
         if len(chunk) > room:
-            kept += chunk[:room]
-            return bytes(kept), True
-        kept += chunk
-    return bytes(kept), False
+            kept.append(chunk[:room])
+            return b"".join(kept), True
+        kept.append(chunk)
+        room -= len(chunk)
+    return b"".join(kept), False
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
