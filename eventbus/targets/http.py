@@ -35,7 +35,7 @@ from eventbus.errors import TargetError
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
 from eventbus.targets.http_auth import AuthConfig, HeaderName, build_auth
 from eventbus.targets.http_client import Client, fetch, new_client
-from eventbus.targets.http_params import HeaderValue, RequestParts, check_header_values
+from eventbus.targets.http_params import HeaderValue, RequestParts, header_values
 from eventbus.targets.http_response import Answer, deadline, outcome
 from eventbus.targets.ratelimit import RateLimiter
 
@@ -104,14 +104,16 @@ class HttpTarget:
 
     def _request(self, body: bytes, ctx: DeliveryContext) -> _Request:
         event = ctx.event
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": USER_AGENT,
-            **self._parts.headers(event),
-            DELIVERY_ID_HEADER: ctx.delivery_id,
-        }
-        # Before any I/O: no retry can make a value read from the event fit in a header.
-        check_header_values(headers, ctx.event_id)
+        # Checked before any I/O: no retry can make a value read from the event fit in a header.
+        headers = header_values(
+            {
+                "Content-Type": "application/json; charset=utf-8",
+                "User-Agent": USER_AGENT,
+                **self._parts.headers(event),
+                DELIVERY_ID_HEADER: ctx.delivery_id,
+            },
+            ctx.event_id,
+        )
         content = None if self._method in _BODYLESS else body
         return _Request(self._parts.url(event), self._parts.query(event), headers, content)
 

@@ -23,7 +23,7 @@ from pydantic import Field
 from eventbus.errors import TargetError, TargetRejected
 from eventbus.targets.base import TargetConfig
 from eventbus.targets.http_client import Client, fetch
-from eventbus.targets.http_params import HeaderValue
+from eventbus.targets.http_params import HeaderValue, header_value
 from eventbus.targets.http_response import Answer, deadline
 
 __all__ = [
@@ -137,8 +137,17 @@ class _HeaderAuth(Auth):
         self._header, self._prefix, self._env, self._field = header, prefix, env, field
 
     async def headers(self, client: Client) -> dict[str, str]:
-        value = _secret(self._env, self._field)
-        self._remember(value)
+        secret = _secret(self._env, self._field)
+        self._remember(secret)
+        try:
+            value = header_value(secret)
+        except ValueError as e:
+            # Retryable like a missing variable: fixing it and restarting lets the retries through.
+            raise TargetError(
+                f"auth.{self._field}: environment variable {self._env} cannot be sent in a "
+                f"header: {e}",
+                code="INVALID_SECRET",
+            ) from None
         return {self._header: f"{self._prefix}{value}"}
 
 
@@ -216,10 +225,17 @@ def _parse_token(content: bytes) -> tuple[str, float]:
         raise TargetRejected(
             "OAuth token endpoint answered without an access_token", code="OAUTH_TOKEN"
         ) from None
+    try:
+        token = header_value(str(token))
+    except ValueError as e:
+        raise TargetRejected(
+            f"OAuth token endpoint answered an access_token a header cannot carry: {e}",
+            code="OAUTH_TOKEN",
+        ) from None
     lifetime = body.get("expires_in")
     if not isinstance(lifetime, int | float) or lifetime <= 0:
         lifetime = TOKEN_DEFAULT_LIFETIME_SECONDS
-    return str(token), float(lifetime)
+    return token, float(lifetime)
 
 
 def _usable_seconds(lifetime: float) -> float:

@@ -37,7 +37,7 @@ async def fetch(
 ) -> Answer:
     """Send one request and read at most the body cap of its answer. A transport failure raises a
     retryable ``TargetError`` with ``error_code`` and a redacted message."""
-    # Header values were checked to be Latin-1 (http_params.check_header_values); the client
+    # Header values were checked to be Latin-1 (http_params.header_values); the client
     # would encode str values as ASCII. An uncompressed answer keeps the body cap a memory bound:
     # a compressed body can inflate a thousandfold in one chunk.
     encoded = {b"Accept-Encoding": b"identity"}

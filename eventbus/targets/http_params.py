@@ -31,9 +31,9 @@ from eventbus.jsonpath import MISSING, compile_path
 __all__ = [
     "HeaderValue",
     "RequestParts",
-    "check_header_value",
-    "check_header_values",
     "compile_value",
+    "header_value",
+    "header_values",
     "is_path",
 ]
 
@@ -65,32 +65,34 @@ def compile_value(value: str, field: str) -> Value:
     return read
 
 
-def check_header_value(value: str) -> str:
-    """``value``, or ``ValueError`` naming its first character a header cannot carry (the value
-    itself is not repeated: it may be anything an event held)."""
+def header_value(value: str) -> str:
+    """``value`` as a header carries it, without surrounding spaces and tabs (they are not part
+    of a field value, RFC 9110 §5.5, and some clients refuse them); ``ValueError`` naming its
+    first character a header cannot carry (not the value: it may be anything an event held)."""
     bad = _NOT_HEADER_TEXT.search(value)
     if bad is not None:
         char = bad.group()
         kind = "is not Latin-1" if ord(char) > 0xFF else "is a control character"
         raise ValueError(f"character U+{ord(char):04X} at position {bad.start()} {kind}")
-    return value
+    return value.strip(" \t")
 
 
-def check_header_values(headers: Mapping[str, str], event_id: Any) -> None:
-    """Refuse, for good, a request whose header values HTTP cannot carry."""
-    for name, value in headers.items():
-        try:
-            check_header_value(value)
-        except ValueError as e:
-            raise TargetRejected(
-                f"header {name} of event {event_id}: {e}; a header value must be Latin-1 text "
-                "without control characters",
-                code="INVALID_HEADER_VALUE",
-            ) from None
+def header_values(headers: Mapping[str, str], event_id: Any) -> dict[str, str]:
+    """``headers`` with each value as a header carries it; a value HTTP cannot carry fails the
+    delivery for good (``INVALID_HEADER_VALUE``)."""
+    try:
+        return {name: header_value(value) for name, value in headers.items()}
+    except ValueError as e:
+        bad = next(n for n, v in headers.items() if _NOT_HEADER_TEXT.search(v))
+        raise TargetRejected(
+            f"header {bad} of event {event_id}: {e}; a header value must be Latin-1 text "
+            "without control characters other than tab",
+            code="INVALID_HEADER_VALUE",
+        ) from None
 
 
 # A header value written in a rule file, refused when rules load if HTTP cannot carry it.
-HeaderValue = Annotated[str, AfterValidator(check_header_value)]
+HeaderValue = Annotated[str, AfterValidator(header_value)]
 
 
 class RequestParts:

@@ -12,6 +12,8 @@ from importlib.metadata import version
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eventbus.errors import TargetError
 from eventbus.targets.base import TargetServices
@@ -243,6 +245,17 @@ async def test_a_missing_secret_variable_is_retryable_and_named(
     assert http_server.received == []
 
 
+async def test_a_secret_a_header_cannot_carry_is_retryable_and_not_shown(
+    http_server: HttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_SECRET", SECRET + "\n")  # as written by `echo` into a file
+    auth = {"type": "bearer", "token_env": "T_SECRET"}
+    error = await failure(http_target(url=http_server.url, auth=auth))
+    assert (error.retryable, error.code) == (True, "INVALID_SECRET")
+    assert "T_SECRET" in str(error) and SECRET not in str(error)
+    assert http_server.received == []
+
+
 def test_secrets_cannot_be_written_in_the_rule() -> None:
     with pytest.raises(ValueError, match="extra"):
         HttpConfig.model_validate(
@@ -426,6 +439,23 @@ async def test_a_body_trickled_byte_by_byte_times_out_at_the_deadline(
     assert "within 1 s" in str(error)
 
 
+@pytest.mark.timeout(30)
+async def test_a_trickled_oauth_token_answer_times_out_within_the_same_deadline(
+    http_server: HttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_SECRET", SECRET)
+    http_server.answer("/token", Reply(body=b"x" * 50, drip=0.2))
+    auth = {
+        "type": "oauth_client_credentials",
+        "token_url": f"{http_server.url}/token",
+        "client_id": "cid",
+        "client_secret_env": "T_SECRET",
+    }
+    error = await failure(http_target(url=f"{http_server.url}/api", auth=auth, timeout_seconds=0.3))
+    assert (error.retryable, error.code) == (True, "TIMEOUT")
+    assert http_server.requests("/api") == []
+
+
 @pytest.mark.parametrize(("status", "code"), [(200, None), (503, "HTTP_503")])
 async def test_a_huge_answer_is_judged_by_its_status_reading_at_most_1_mib(
     http_server: HttpServer, status: int, code: str | None
@@ -490,9 +520,31 @@ async def test_latin_1_and_tab_in_header_values_are_sent_as_they_are(
     http_server: HttpServer,
 ) -> None:
     target = http_target(url=f"{http_server.url}/x", headers={"X-Name": "$.detail.name"})
-    await send(target, event={**EVENT, "detail": {"name": "Zoë\tMüller ©"}})
+    await send(target, event={**EVENT, "detail": {"name": " Zoë\tMüller © "}})
     [request] = http_server.received
-    assert request.headers["x-name"] == "Zoë\tMüller ©"
+    assert request.headers["x-name"] == "Zoë\tMüller ©"  # surrounding blanks are no part of it
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=st.text(st.characters(max_codepoint=0xFF) | st.sampled_from("☃😀\u2028"), max_size=12))
+async def test_a_header_value_is_sent_as_it_is_or_refused_before_sending(
+    http_server: HttpServer, value: str
+) -> None:
+    # Given any text read from an event into a header
+    before = len(http_server.received)
+    target = http_target(url=f"{http_server.url}/x", headers={"X-Name": "$.detail.name"})
+    # When it is delivered
+    try:
+        await send(target, event={**EVENT, "detail": {"name": value}})
+    except TargetError as e:
+        # Then either it is refused for good, nothing sent
+        assert (e.retryable, e.code) == (False, "INVALID_HEADER_VALUE")
+        assert len(http_server.received) == before
+    else:
+        # or the endpoint gets it as it was, surrounding blanks aside
+        assert http_server.received[-1].headers["x-name"] == value.strip(" \t")
 
 
 @pytest.mark.parametrize("where", ["headers", "oauth"])

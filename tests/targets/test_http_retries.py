@@ -65,7 +65,7 @@ async def test_a_trickling_endpoint_is_retried_by_the_policy_then_dead_lettered(
     # Given an endpoint that answers 200 and then sends its body a byte every 0.2 s
     http_server.answer("/drip", Reply(body=b"x" * 50, drip=0.2))
     target = (
-        f"{{id: api, type: http, url: '{http_server.url}/drip', timeout_seconds: 1,"
+        f"{{id: api, type: http, url: '{http_server.url}/drip', timeout_seconds: 0.5,"
         " retry_policy: {maximum_retry_attempts: 1}}"
     )
     async with router_with(target, redis_url, tmp_path):
