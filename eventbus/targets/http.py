@@ -135,7 +135,8 @@ class HttpTarget:
                 content=request.content,
                 redact=self._auth.redact,
             )
-        log.debug("%s %s → %s", self._method, request.url, answer.status)
+        cut = " (body cut at 1 MiB)" if answer.truncated else ""
+        log.debug("%s %s → %s%s", self._method, request.url, answer.status, cut)
         return answer
 
     async def aclose(self) -> None:

@@ -80,15 +80,17 @@ def header_value(value: str) -> str:
 def header_values(headers: Mapping[str, str], event_id: Any) -> dict[str, str]:
     """``headers`` with each value as a header carries it; a value HTTP cannot carry fails the
     delivery for good (``INVALID_HEADER_VALUE``)."""
-    try:
-        return {name: header_value(value) for name, value in headers.items()}
-    except ValueError as e:
-        bad = next(n for n, v in headers.items() if _NOT_HEADER_TEXT.search(v))
-        raise TargetRejected(
-            f"header {bad} of event {event_id}: {e}; a header value must be Latin-1 text "
-            "without control characters other than tab",
-            code="INVALID_HEADER_VALUE",
-        ) from None
+    checked = {}
+    for name, value in headers.items():
+        try:
+            checked[name] = header_value(value)
+        except ValueError as e:
+            raise TargetRejected(
+                f"header {name} of event {event_id}: {e}; a header value must be Latin-1 text "
+                "without control characters other than tab",
+                code="INVALID_HEADER_VALUE",
+            ) from None
+    return checked
 
 
 # A header value written in a rule file, refused when rules load if HTTP cannot carry it.
