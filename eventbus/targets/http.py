@@ -15,8 +15,10 @@ Rule example::
 
 The body is the payload (the event, or the shaped input) for every method but GET and HEAD.
 Every request carries ``Content-Type: application/json; charset=utf-8``,
-``User-Agent: eventbus/<version>`` and ``X-Eventbus-Delivery-Id``. What each answer means is in
-:mod:`eventbus.targets.http_response`; authorization in :mod:`eventbus.targets.http_auth`.
+``User-Agent: eventbus/<version>`` and ``X-Eventbus-Delivery-Id``. ``timeout_seconds`` is the
+total deadline of a request (token fetch included), and at most 1 MiB of an answer is read: see
+:mod:`eventbus.targets.http_response`, which also says what each answer means; authorization is
+in :mod:`eventbus.targets.http_auth`.
 """
 
 from __future__ import annotations
@@ -26,15 +28,15 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, ClassVar, Final, Literal
 
-import httpx
 from pydantic import Field, model_validator
 
 from eventbus import keys
-from eventbus.errors import TargetError, TargetTimeout
+from eventbus.errors import TargetError
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
 from eventbus.targets.http_auth import AuthConfig, HeaderName, build_auth
-from eventbus.targets.http_params import RequestParts
-from eventbus.targets.http_response import outcome
+from eventbus.targets.http_client import Client, fetch, new_client
+from eventbus.targets.http_params import HeaderValue, RequestParts, header_values
+from eventbus.targets.http_response import Answer, deadline, outcome
 from eventbus.targets.ratelimit import RateLimiter
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "HttpConfig", "HttpTarget"]
@@ -55,7 +57,7 @@ class HttpConfig(TargetConfig):
     method: Literal["POST", "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"] = "POST"
     path_parameters: list[str] = Field(default_factory=list, description="fill `*` in url")
     query: dict[str, str] = Field(default_factory=dict)
-    headers: dict[HeaderName, str] = Field(default_factory=dict)
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
     auth: AuthConfig | None = None
     timeout_seconds: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=300)
     rate_limit_per_second: float | None = Field(default=None, ge=1)
@@ -82,10 +84,8 @@ class HttpTarget:
         self._method = config.method
         self._timeout = config.timeout_seconds
         self._parts = RequestParts(config.url, config.path_parameters, config.query, config.headers)
-        self._auth = build_auth(config.auth)
-        self._client: httpx.AsyncClient | None = httpx.AsyncClient(
-            timeout=config.timeout_seconds, follow_redirects=False
-        )
+        self._auth = build_auth(config.auth, config.timeout_seconds)
+        self._client: Client | None = new_client()
         self._limiter = _limiter(config, services)
 
     async def send(self, payload: str, ctx: DeliveryContext) -> dict[str, Any] | None:
@@ -96,51 +96,48 @@ class HttpTarget:
     ) -> dict[str, Any]:
         """Send ``body``; statuses in ``accept`` count as success besides 2xx (for presets)."""
         request = self._request(body, ctx)
-        response = await self._exchange(request)
-        if response.status_code in _REFRESH_STATUSES and self._auth.refreshable:
+        answer = await self._exchange(request)
+        if answer.status in _REFRESH_STATUSES and self._auth.refreshable:
             self._auth.invalidate(request.headers)
-            response = await self._exchange(request)
-        return outcome(response, self._auth.redact, accept)
+            answer = await self._exchange(request)
+        return outcome(answer, self._auth.redact, accept)
 
     def _request(self, body: bytes, ctx: DeliveryContext) -> _Request:
         event = ctx.event
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": USER_AGENT,
-            **self._parts.headers(event),
-            DELIVERY_ID_HEADER: ctx.delivery_id,
-        }
+        # Checked before any I/O: no retry can make a value read from the event fit in a header.
+        headers = header_values(
+            {
+                "Content-Type": "application/json; charset=utf-8",
+                "User-Agent": USER_AGENT,
+                **self._parts.headers(event),
+                DELIVERY_ID_HEADER: ctx.delivery_id,
+            },
+            ctx.event_id,
+        )
         content = None if self._method in _BODYLESS else body
         return _Request(self._parts.url(event), self._parts.query(event), headers, content)
 
-    async def _exchange(self, request: _Request) -> httpx.Response:
-        if self._client is None:
+    async def _exchange(self, request: _Request) -> Answer:
+        client = self._client
+        if client is None:
             raise TargetError("http target used after aclose", code="TARGET_CLOSED")
         if self._limiter is not None:
-            await self._limiter.acquire()
-        # Auth headers win over the rule's, as connection parameters do in EventBridge.
-        request.headers = {**request.headers, **await self._auth.headers(self._client)}
-        try:
-            response = await self._client.request(
+            await self._limiter.acquire()  # bounded by its own wait limit, not the deadline
+        async with deadline(self._timeout, f"{self._method} {request.url}"):
+            # Auth headers win over the rule's, as connection parameters do in EventBridge.
+            request.headers = {**request.headers, **await self._auth.headers(client)}
+            answer = await fetch(
+                client,
                 self._method,
                 request.url,
-                params=request.query,
+                query=request.query,
                 headers=request.headers,
                 content=request.content,
+                redact=self._auth.redact,
             )
-        # `from None`: httpx errors hold the request, credentials included, and a chained cause
-        # would carry them into any traceback the runtime logs.
-        except httpx.TimeoutException:
-            raise TargetTimeout(
-                f"{self._method} {request.url}: no answer within {self._timeout} s"
-            ) from None
-        except httpx.HTTPError as e:
-            raise TargetError(
-                self._auth.redact(f"{self._method} {request.url}: {type(e).__name__}: {e}"),
-                code="CONNECTION_ERROR",
-            ) from None
-        log.debug("%s %s → %s", self._method, request.url, response.status_code)
-        return response
+        cut = " (body cut at 1 MiB)" if answer.truncated else ""
+        log.debug("%s %s → %s%s", self._method, request.url, answer.status, cut)
+        return answer
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

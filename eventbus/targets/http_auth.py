@@ -15,13 +15,16 @@ import base64
 import os
 import time
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
-import httpx
 import orjson
 from pydantic import Field
 
 from eventbus.errors import TargetError, TargetRejected
 from eventbus.targets.base import TargetConfig
+from eventbus.targets.http_client import Client, fetch
+from eventbus.targets.http_params import HeaderValue, header_value
+from eventbus.targets.http_response import Answer, deadline
 
 __all__ = [
     "ApiKeyAuthConfig",
@@ -68,7 +71,7 @@ class OAuthClientCredentialsConfig(TargetConfig):
     # Extra parameters the token endpoint wants (EventBridge's OAuthHttpParameters).
     body_parameters: dict[str, str] = Field(default_factory=dict)
     query_parameters: dict[str, str] = Field(default_factory=dict)
-    header_parameters: dict[HeaderName, str] = Field(default_factory=dict)
+    header_parameters: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
 
 
 AuthConfig = Annotated[
@@ -98,7 +101,7 @@ class Auth:
     def __init__(self) -> None:
         self._secrets: set[str] = set()
 
-    async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+    async def headers(self, client: Client) -> dict[str, str]:
         return {}
 
     def invalidate(self, headers: dict[str, str]) -> None:
@@ -119,7 +122,7 @@ class _BasicAuth(Auth):
         super().__init__()
         self._config = config
 
-    async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+    async def headers(self, client: Client) -> dict[str, str]:
         password = _secret(self._config.password_env, "password_env")
         token = _basic_credentials(self._config.username, password)
         self._remember(password, token)
@@ -133,9 +136,18 @@ class _HeaderAuth(Auth):
         super().__init__()
         self._header, self._prefix, self._env, self._field = header, prefix, env, field
 
-    async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
-        value = _secret(self._env, self._field)
-        self._remember(value)
+    async def headers(self, client: Client) -> dict[str, str]:
+        secret = _secret(self._env, self._field)
+        self._remember(secret)
+        try:
+            value = header_value(secret)
+        except ValueError as e:
+            # Retryable like a missing variable: fixing it and restarting lets the retries through.
+            raise TargetError(
+                f"auth.{self._field}: environment variable {self._env} cannot be sent in a "
+                f"header: {e}",
+                code="INVALID_SECRET",
+            ) from None
         return {self._header: f"{self._prefix}{value}"}
 
 
@@ -145,14 +157,15 @@ class _OAuthClientCredentials(Auth):
 
     refreshable = True
 
-    def __init__(self, config: OAuthClientCredentialsConfig) -> None:
+    def __init__(self, config: OAuthClientCredentialsConfig, timeout_seconds: float) -> None:
         super().__init__()
         self._config = config
+        self._timeout = timeout_seconds
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = asyncio.Lock()  # one token request at a time, not one per waiting send
 
-    async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+    async def headers(self, client: Client) -> dict[str, str]:
         async with self._lock:
             if self._token is None or time.monotonic() >= self._expires_at:
                 self._token, lifetime = await self._fetch(client)
@@ -163,15 +176,15 @@ class _OAuthClientCredentials(Auth):
         if headers.get("Authorization") == f"Bearer {self._token}":
             self._token = None
 
-    async def _fetch(self, client: httpx.AsyncClient) -> tuple[str, float]:
-        response = await self._request(client)
-        if response.status_code != 200:
-            self._fail_on(response)
-        token, lifetime = _parse_token(response.content)
+    async def _fetch(self, client: Client) -> tuple[str, float]:
+        answer = await self._request(client)
+        if answer.status != 200:
+            self._fail_on(answer)
+        token, lifetime = _parse_token(answer.body)
         self._remember(token)
         return token, lifetime
 
-    async def _request(self, client: httpx.AsyncClient) -> httpx.Response:
+    async def _request(self, client: Client) -> Answer:
         cfg = self._config
         secret = _secret(cfg.client_secret_env, "client_secret_env")
         credentials = _basic_credentials(cfg.client_id, secret)  # RFC 6749 §2.3.1
@@ -180,23 +193,25 @@ class _OAuthClientCredentials(Auth):
         if cfg.scope:
             form["scope"] = cfg.scope
         in_query = cfg.method == "GET"
-        try:
-            return await client.request(
+        headers = {**cfg.header_parameters, "Authorization": f"Basic {credentials}"}
+        if not in_query:
+            headers = {"Content-Type": "application/x-www-form-urlencoded", **headers}
+        async with deadline(self._timeout, f"OAuth token request to {cfg.token_url}"):
+            return await fetch(
+                client,
                 cfg.method,
                 cfg.token_url,
-                params={**cfg.query_parameters, **(form if in_query else {})},
-                data=None if in_query else form,
-                headers={**cfg.header_parameters, "Authorization": f"Basic {credentials}"},
+                query={**cfg.query_parameters, **(form if in_query else {})},
+                headers=headers,
+                content=None if in_query else urlencode(form).encode(),
+                redact=self.redact,
+                error_code="OAUTH_TOKEN",
             )
-        except httpx.HTTPError as e:
-            raise TargetError(
-                self.redact(f"OAuth token request failed: {type(e).__name__}: {e}"),
-                code="OAUTH_TOKEN",
-            ) from None
 
-    def _fail_on(self, response: httpx.Response) -> None:
-        status = response.status_code
-        message = self.redact(f"OAuth token endpoint answered {status}: {response.text[:4096]}")
+    def _fail_on(self, answer: Answer) -> None:
+        status = answer.status
+        text = answer.body[:4096].decode("utf-8", "replace")
+        message = self.redact(f"OAuth token endpoint answered {status}: {text}")
         if status == 429 or status >= 500:
             raise TargetError(message, code="OAUTH_TOKEN")
         raise TargetRejected(message, code="OAUTH_TOKEN")
@@ -210,10 +225,17 @@ def _parse_token(content: bytes) -> tuple[str, float]:
         raise TargetRejected(
             "OAuth token endpoint answered without an access_token", code="OAUTH_TOKEN"
         ) from None
+    try:
+        token = header_value(str(token))
+    except ValueError as e:
+        raise TargetRejected(
+            f"OAuth token endpoint answered an access_token a header cannot carry: {e}",
+            code="OAUTH_TOKEN",
+        ) from None
     lifetime = body.get("expires_in")
     if not isinstance(lifetime, int | float) or lifetime <= 0:
         lifetime = TOKEN_DEFAULT_LIFETIME_SECONDS
-    return str(token), float(lifetime)
+    return token, float(lifetime)
 
 
 def _usable_seconds(lifetime: float) -> float:
@@ -224,7 +246,8 @@ def _usable_seconds(lifetime: float) -> float:
     return lifetime / 2
 
 
-def build_auth(config: AuthConfig | None) -> Auth:
+def build_auth(config: AuthConfig | None, timeout_seconds: float) -> Auth:
+    """The auth ``config`` asks for; a token fetch gets ``timeout_seconds`` as its deadline."""
     match config:
         case BasicAuthConfig():
             return _BasicAuth(config)
@@ -233,5 +256,5 @@ def build_auth(config: AuthConfig | None) -> Auth:
         case BearerAuthConfig():
             return _HeaderAuth("Authorization", "Bearer ", config.token_env, "token_env")
         case OAuthClientCredentialsConfig():
-            return _OAuthClientCredentials(config)
+            return _OAuthClientCredentials(config, timeout_seconds)
     return Auth()

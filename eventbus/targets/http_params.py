@@ -9,22 +9,37 @@ retry can make the event hold the value::
     url: https://api.example.com/orders/*/items/*
     path_parameters: [$.detail.order_id, "all"]
     → https://api.example.com/orders/o%2F42/items/all       (for detail.order_id = "o/42")
+
+A header value must be text HTTP can carry: Latin-1 without control characters other than tab
+(RFC 9110 §5.5). One read from an event that is not (CR, LF, NUL, an emoji...) fails the delivery
+for good with ``INVALID_HEADER_VALUE`` before anything is sent: a retry would build the same value.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any, Final
 from urllib.parse import quote
 
 import orjson
+from pydantic import AfterValidator
 
 from eventbus.errors import TargetRejected
 from eventbus.jsonpath import MISSING, compile_path
 
-__all__ = ["RequestParts", "compile_value", "is_path"]
+__all__ = [
+    "HeaderValue",
+    "RequestParts",
+    "compile_value",
+    "header_value",
+    "header_values",
+    "is_path",
+]
 
 Value = Callable[[Mapping[str, Any]], str]
+# Anything but tab, visible ASCII, space and the rest of Latin-1 (obs-text).
+_NOT_HEADER_TEXT: Final = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 
 
 def is_path(value: str) -> bool:
@@ -48,6 +63,38 @@ def compile_value(value: str, field: str) -> Value:
         return found if isinstance(found, str) else orjson.dumps(found).decode()
 
     return read
+
+
+def header_value(value: str) -> str:
+    """``value`` as a header carries it, without surrounding spaces and tabs (they are not part
+    of a field value, RFC 9110 §5.5, and some clients refuse them); ``ValueError`` naming its
+    first character a header cannot carry (not the value: it may be anything an event held)."""
+    bad = _NOT_HEADER_TEXT.search(value)
+    if bad is not None:
+        char = bad.group()
+        kind = "is not Latin-1" if ord(char) > 0xFF else "is a control character"
+        raise ValueError(f"character U+{ord(char):04X} at position {bad.start()} {kind}")
+    return value.strip(" \t")
+
+
+def header_values(headers: Mapping[str, str], event_id: Any) -> dict[str, str]:
+    """``headers`` with each value as a header carries it; a value HTTP cannot carry fails the
+    delivery for good (``INVALID_HEADER_VALUE``)."""
+    checked = {}
+    for name, value in headers.items():
+        try:
+            checked[name] = header_value(value)
+        except ValueError as e:
+            raise TargetRejected(
+                f"header {name} of event {event_id}: {e}; a header value must be Latin-1 text "
+                "without control characters other than tab",
+                code="INVALID_HEADER_VALUE",
+            ) from None
+    return checked
+
+
+# A header value written in a rule file, refused when rules load if HTTP cannot carry it.
+HeaderValue = Annotated[str, AfterValidator(header_value)]
 
 
 class RequestParts:

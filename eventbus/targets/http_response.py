@@ -1,4 +1,13 @@
-"""What an HTTP answer means for a delivery (EventBridge API destinations' rules):
+"""What an HTTP answer means for a delivery (EventBridge API destinations' rules), and the two
+bounds every exchange keeps, whatever HTTP client carries it:
+
+* one total deadline per request (:func:`deadline`): connecting, sending and reading the whole
+  answer; past it the attempt fails with a retryable ``TIMEOUT``, so an endpoint that trickles
+  its answer cannot hold a delivery longer than ``timeout_seconds``;
+* at most :data:`RESPONSE_BODY_MAX_BYTES` of the body are read (:func:`read_capped`); the status
+  decides the outcome, and the rest of a longer body is never read (the connection is dropped).
+
+What each answer means:
 
 * 2xx: delivered; the outcome carries the status and the body when it is small JSON;
 * 429 and 5xx: retried, after ``Retry-After`` when the endpoint gives one; a negative
@@ -9,20 +18,72 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
-import httpx
 import orjson
 
-from eventbus.errors import TargetError
+from eventbus.errors import TargetError, TargetTimeout
 
-__all__ = ["BODY_EXCERPT_CHARS", "OUTCOME_BODY_MAX_BYTES", "outcome", "parse_retry_after"]
+__all__ = [
+    "BODY_EXCERPT_CHARS",
+    "OUTCOME_BODY_MAX_BYTES",
+    "RESPONSE_BODY_MAX_BYTES",
+    "Answer",
+    "deadline",
+    "outcome",
+    "parse_retry_after",
+    "read_capped",
+]
 
 BODY_EXCERPT_CHARS: Final = 256
 OUTCOME_BODY_MAX_BYTES: Final = 4096
+RESPONSE_BODY_MAX_BYTES: Final = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One HTTP answer as a delivery sees it, whatever client fetched it."""
+
+    method: str
+    url: str  # as requested, for messages
+    status: int
+    headers: Mapping[str, str]  # names lower-cased
+    body: bytes  # at most RESPONSE_BODY_MAX_BYTES
+    truncated: bool  # the body was longer; the rest was not read
+
+
+@asynccontextmanager
+async def deadline(seconds: float, what: str) -> AsyncIterator[None]:
+    """Everything inside (connect, send, the whole answer) within ``seconds``, else a retryable
+    ``TIMEOUT``. A per-read timeout is not enough: a body sent one byte a second never trips it."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise TargetTimeout(f"{what}: no complete answer within {seconds:g} s") from None
+
+
+async def read_capped(
+    chunks: AsyncIterable[bytes], limit: int = RESPONSE_BODY_MAX_BYTES
+) -> tuple[bytes, bool]:
+    """The first ``limit`` bytes of a streamed body, and whether more followed. Reading stops at
+    the limit, so memory stays bounded by it whatever the endpoint sends; the caller then closes
+    the stream, which drops the connection instead of draining an answer of unknown length."""
+    kept: list[bytes] = []
+    room = limit
+    async for chunk in chunks:
+        if len(chunk) > room:
+            kept.append(chunk[:room])
+            return b"".join(kept), True
+        kept.append(chunk)
+        room -= len(chunk)
+    return b"".join(kept), False
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -45,18 +106,19 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 def outcome(
-    response: httpx.Response, redact: Callable[[str], str], accept: frozenset[int] = frozenset()
+    answer: Answer, redact: Callable[[str], str], accept: frozenset[int] = frozenset()
 ) -> dict[str, Any]:
     """The outcome of a delivered request, or the ``TargetError`` its status calls for."""
-    status = response.status_code
+    status = answer.status
     if 200 <= status < 300 or status in accept:
-        return {"status": status, "body": _small_json(response)}
+        return {"status": status, "body": _small_json(answer)}
     # Redact before cutting: a secret cut in half by the excerpt would escape redaction.
-    excerpt = redact(response.text[:OUTCOME_BODY_MAX_BYTES])[:BODY_EXCERPT_CHARS]
-    message = f"{response.request.method} {_where(response)} answered {status}: {excerpt}"
+    text = answer.body[:OUTCOME_BODY_MAX_BYTES].decode("utf-8", "replace")
+    excerpt = redact(text)[:BODY_EXCERPT_CHARS]
+    message = f"{answer.method} {_where(answer)} answered {status}: {excerpt}"
     if status != 429 and status < 500:
         raise TargetError(message, retryable=False, code=f"HTTP_{status}")
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    retry_after = parse_retry_after(answer.headers.get("retry-after"))
     if retry_after is not None and retry_after < 0:
         raise TargetError(
             f"{message} (negative Retry-After: not retried)", retryable=False, code=f"HTTP_{status}"
@@ -64,18 +126,17 @@ def outcome(
     raise TargetError(message, code=f"HTTP_{status}", retry_after=retry_after)
 
 
-def _where(response: httpx.Response) -> str:
+def _where(answer: Answer) -> str:
     # Without the query string: parameters can carry values an operator did not mean to log.
-    return str(response.request.url.copy_with(query=None))
+    return answer.url.split("?", 1)[0]
 
 
-def _small_json(response: httpx.Response) -> Any:
-    content = response.content
-    if len(content) > OUTCOME_BODY_MAX_BYTES or "json" not in response.headers.get(
+def _small_json(answer: Answer) -> Any:
+    if len(answer.body) > OUTCOME_BODY_MAX_BYTES or "json" not in answer.headers.get(
         "content-type", ""
     ):
         return None
     try:
-        return orjson.loads(content)
+        return orjson.loads(answer.body)
     except orjson.JSONDecodeError:
         return None

@@ -89,6 +89,8 @@ class Reply:
     body: bytes | dict[str, Any] | list[Any] = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (timeouts)
+    drip: float = 0.0  # seconds to wait before each byte of the body (a trickling endpoint)
+    repeat: int = 1  # the body is sent this many times over (huge answers, not held in memory)
 
 
 Responder = Callable[[Received], Reply]
@@ -170,10 +172,21 @@ class HttpServer:
                 self.send_response(reply.status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(body) * reply.repeat))
                 self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+                if self.command == "HEAD":
+                    return
+                try:
+                    if reply.drip:
+                        for i in range(len(body)):
+                            time.sleep(reply.drip)
+                            self.wfile.write(body[i : i + 1])
+                    else:
+                        for _ in range(reply.repeat):
+                            self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client stopped reading (a deadline, a body cap): that is its right.
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 

@@ -115,3 +115,13 @@ def test_run_ids_are_stable_valid_and_distinct(delivery_id: str) -> None:
     assert len(run_id) <= 250
     assert all(c.isalnum() or c in "_.~:+-" for c in run_id)
     assert run_id != dag_run_id(delivery_id + "2")
+
+
+@pytest.mark.timeout(30)
+async def test_a_trickled_answer_times_out_at_the_deadline(http_server: HttpServer) -> None:
+    http_server.answer("/api/v1/dags/load_orders/dagRuns", Reply(body=b"x" * 50, drip=0.2))
+    target = airflow(http_server, timeout_seconds=0.3)
+    with pytest.raises(TargetError) as err:
+        await target.send('{"a": 1}', make_ctx())
+    await target.aclose()
+    assert (err.value.retryable, err.value.code) == (True, "TIMEOUT")

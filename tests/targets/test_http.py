@@ -7,14 +7,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import tracemalloc
 from importlib.metadata import version
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eventbus.errors import TargetError
 from eventbus.targets.base import TargetServices
 from eventbus.targets.http import HttpConfig, HttpTarget
+from eventbus.targets.http_client import fetch, new_client
+from eventbus.targets.http_response import RESPONSE_BODY_MAX_BYTES, Answer
 
 from .conftest import EVENT, HttpServer, Received, Reply, make_ctx
 
@@ -240,6 +245,17 @@ async def test_a_missing_secret_variable_is_retryable_and_named(
     assert http_server.received == []
 
 
+async def test_a_secret_a_header_cannot_carry_is_retryable_and_not_shown(
+    http_server: HttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_SECRET", SECRET + "\n")  # as written by `echo` into a file
+    auth = {"type": "bearer", "token_env": "T_SECRET"}
+    error = await failure(http_target(url=http_server.url, auth=auth))
+    assert (error.retryable, error.code) == (True, "INVALID_SECRET")
+    assert "T_SECRET" in str(error) and SECRET not in str(error)
+    assert http_server.received == []
+
+
 def test_secrets_cannot_be_written_in_the_rule() -> None:
     with pytest.raises(ValueError, match="extra"):
         HttpConfig.model_validate(
@@ -405,3 +421,142 @@ async def test_rate_limited_sends_wait_for_their_slot(
     arrivals = sorted(r.at for r in http_server.received)
     assert len(arrivals) == 6
     assert arrivals[-1] - arrivals[0] >= 0.6
+
+
+# --- the deadline and the answer cap ------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+async def test_a_body_trickled_byte_by_byte_times_out_at_the_deadline(
+    http_server: HttpServer,
+) -> None:
+    # Given an endpoint that answers 200 at once, then sends its body a byte every 0.2 s
+    http_server.answer("/drip", Reply(body=b"x" * 50, drip=0.2))
+    # When a delivery with a 1 s deadline is sent (each read gets a byte well within 1 s)
+    error = await failure(http_target(url=f"{http_server.url}/drip", timeout_seconds=1))
+    # Then the attempt fails as a retryable TIMEOUT instead of waiting out the body
+    assert (error.retryable, error.code) == (True, "TIMEOUT")
+    assert "within 1 s" in str(error)
+
+
+@pytest.mark.timeout(30)
+async def test_a_trickled_oauth_token_answer_times_out_within_the_same_deadline(
+    http_server: HttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_SECRET", SECRET)
+    http_server.answer("/token", Reply(body=b"x" * 50, drip=0.2))
+    auth = {
+        "type": "oauth_client_credentials",
+        "token_url": f"{http_server.url}/token",
+        "client_id": "cid",
+        "client_secret_env": "T_SECRET",
+    }
+    error = await failure(http_target(url=f"{http_server.url}/api", auth=auth, timeout_seconds=0.3))
+    assert (error.retryable, error.code) == (True, "TIMEOUT")
+    assert http_server.requests("/api") == []
+
+
+@pytest.mark.parametrize(("status", "code"), [(200, None), (503, "HTTP_503")])
+async def test_a_huge_answer_is_judged_by_its_status_reading_at_most_1_mib(
+    http_server: HttpServer, status: int, code: str | None
+) -> None:
+    # Given an endpoint answering 20 MiB
+    http_server.answer("/big", Reply(status, b"x" * 65536, repeat=320))
+    target = http_target(url=f"{http_server.url}/big")
+    # When a delivery is sent, tracing every allocation meanwhile
+    tracemalloc.start()
+    try:
+        outcome = await send(target)
+    except TargetError as e:
+        outcome = {"code": e.code}
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    # Then the status decides, and memory held a few times the cap at most (the kept chunks, the
+    # joined body, the client's buffers, lazy imports), where reading it whole takes over 40 MiB
+    assert outcome == ({"status": 200, "body": None} if code is None else {"code": code})
+    assert peak < 8 * RESPONSE_BODY_MAX_BYTES
+
+
+async def fetch_from(url: str) -> Answer:
+    client = new_client()
+    try:
+        return await fetch(client, "GET", url, query={}, headers={}, content=None, redact=str)
+    finally:
+        await client.aclose()
+
+
+async def test_the_body_kept_is_cut_at_1_mib(http_server: HttpServer) -> None:
+    http_server.answer("/big", Reply(body=b"y" * 65536, repeat=320))
+    http_server.answer("/fits", Reply(body=b"z" * RESPONSE_BODY_MAX_BYTES))
+    big, fits = (
+        await fetch_from(f"{http_server.url}/big"),
+        await fetch_from(f"{http_server.url}/fits"),
+    )
+    assert (len(big.body), big.truncated) == (RESPONSE_BODY_MAX_BYTES, True)
+    assert (fits.body, fits.truncated) == (b"z" * RESPONSE_BODY_MAX_BYTES, False)
+
+
+# --- header values ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a\r\nX-Injected: 1", "line\nbreak", "cr\ronly", "nul\x00byte", "snow ☃", "emoji 😀", "\x1b"],
+)
+async def test_a_header_value_http_cannot_carry_fails_for_good_before_sending(
+    http_server: HttpServer, value: str
+) -> None:
+    target = http_target(url=f"{http_server.url}/x", headers={"X-Name": "$.detail.name"})
+    event = {**EVENT, "detail": {"name": value}}
+    with pytest.raises(TargetError) as err:
+        await send(target, event=event)
+    assert (err.value.retryable, err.value.code) == (False, "INVALID_HEADER_VALUE")
+    assert "X-Name" in str(err.value) and value not in str(err.value)
+    assert http_server.received == []
+
+
+async def test_latin_1_and_tab_in_header_values_are_sent_as_they_are(
+    http_server: HttpServer,
+) -> None:
+    target = http_target(url=f"{http_server.url}/x", headers={"X-Name": "$.detail.name"})
+    await send(target, event={**EVENT, "detail": {"name": " Zoë\tMüller © "}})
+    [request] = http_server.received
+    assert request.headers["x-name"] == "Zoë\tMüller ©"  # surrounding blanks are no part of it
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=st.text(st.characters(max_codepoint=0xFF) | st.sampled_from("☃😀\u2028"), max_size=12))
+async def test_a_header_value_is_sent_as_it_is_or_refused_before_sending(
+    http_server: HttpServer, value: str
+) -> None:
+    # Given any text read from an event into a header
+    before = len(http_server.received)
+    target = http_target(url=f"{http_server.url}/x", headers={"X-Name": "$.detail.name"})
+    # When it is delivered
+    try:
+        await send(target, event={**EVENT, "detail": {"name": value}})
+    except TargetError as e:
+        # Then either it is refused for good, nothing sent
+        assert (e.retryable, e.code) == (False, "INVALID_HEADER_VALUE")
+        assert len(http_server.received) == before
+    else:
+        # or the endpoint gets it as it was, surrounding blanks aside
+        assert http_server.received[-1].headers["x-name"] == value.strip(" \t")
+
+
+@pytest.mark.parametrize("where", ["headers", "oauth"])
+def test_a_constant_header_value_http_cannot_carry_is_refused_when_rules_load(where: str) -> None:
+    bad = {"X-Name": "a\r\nb"}
+    oauth = {
+        "type": "oauth_client_credentials",
+        "token_url": "http://h/token",
+        "client_id": "c",
+        "client_secret_env": "S",
+        "header_parameters": bad,
+    }
+    settings = {"headers": bad} if where == "headers" else {"auth": oauth}
+    with pytest.raises(ValueError, match="U\\+000D at position 1"):
+        HttpConfig.model_validate({"url": "http://h/", **settings})
