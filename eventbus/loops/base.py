@@ -35,6 +35,7 @@ class Loop:
     """
 
     name: ClassVar[str]  # what the logs call it: "bus reader", "trimmer", ...
+    waits_first: ClassVar[bool] = False  # whether the first round comes after one interval
 
     def __init__(self, stop: asyncio.Event, *, every: float = 0.0, pause: float = 0.5) -> None:
         self.stop = stop
@@ -60,6 +61,8 @@ class Loop:
         await asyncio.sleep(seconds)
 
     async def run(self) -> None:
+        if self.waits_first:
+            await self.sleep(self.interval())
         while not self.stop.is_set():
             try:
                 await self.step()

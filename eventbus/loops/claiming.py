@@ -26,6 +26,8 @@ class Claimer(RoutingLoop):
     stream is claimed on its own, so one that fails is skipped until the next round."""
 
     name = "claimer"
+    # The readers first take back their own pending entries after a restart.
+    waits_first = True
 
     def __init__(
         self,

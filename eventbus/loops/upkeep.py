@@ -62,6 +62,7 @@ class Trimmer(RoutingLoop):
     """Applies each bus's retention (:func:`eventbus.bus.trim`), bus by bus."""
 
     name = "trimmer"
+    waits_first = True
 
     def __init__(self, stop: asyncio.Event, redis: Redis, *, every: float, pause: float) -> None:
         super().__init__(stop, every=every, pause=pause)
@@ -113,6 +114,7 @@ class ConsumerSweeper(RoutingLoop):
     (:mod:`eventbus.consumers`), from every group the running rules read."""
 
     name = "consumer sweeper"
+    waits_first = True
 
     def __init__(self, stop: asyncio.Event, redis: Redis, *, idle: float, pause: float) -> None:
         super().__init__(stop, every=max(min(idle / 4, 300.0), 0.05), pause=pause)
