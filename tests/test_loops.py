@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,16 @@ from test_worker import redis as redis
 
 from eventbus import bus as bus_ops
 from eventbus import keys
+from eventbus.config import load_rules
 from eventbus.gateway import health
 from eventbus.lanes import Lane
-from eventbus.loops import Loop
+from eventbus.loops import Loop, upkeep
 from eventbus.loops import routing as routing_module
 from eventbus.loops.claiming import Claimer
 from eventbus.metrics import Metrics, render_metrics
 from eventbus.schedule.at import AtSchedule
+from eventbus.scheduler import Scheduler
+from eventbus.settings import Settings
 from eventbus.targets.memory import recorded
 from eventbus.worker import Router
 
@@ -179,6 +183,41 @@ async def test_scheduler_skips_a_rule_whose_schedule_raises_and_fires_the_others
     assert await redis.xlen("far") == 0
 
 
+class StillClock:
+    """Time that moves only when a test moves it."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
+async def test_a_rule_that_failed_to_plan_is_planned_again_a_minute_later(
+    redis: Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = Failing(AtSchedule.next_after, lambda *a: True, OverflowError("out of range"), 1)
+    monkeypatch.setattr(AtSchedule, "next_after", bad.method())
+    at = """
+  - name: later
+    schedule_expression: at(2030-01-01T00:05:00)
+    targets:
+      - {id: out, type: redis_stream, stream: later}"""
+    (tmp_path / "rules.yaml").write_text(rules_text(MEM, extra_rules=at))
+    ruleset = load_rules(tmp_path, settings=Settings())
+    clock = StillClock(datetime(2030, 1, 1, 0, 0, 30, tzinfo=UTC))
+    scheduler = Scheduler(redis, lambda: ruleset, clock=clock, consumer="s", settings=Settings())
+    await scheduler.tick()  # planning "later" fails: skipped
+    for minute in range(1, 6):
+        clock.moment = datetime(2030, 1, 1, 0, minute, 30, tzinfo=UTC)
+        await scheduler.tick()
+    assert bad.raised == 1
+    assert await redis.xlen(keys.delivery_queue("default", "later", "out")) == 1
+
+
 async def test_reloader_goes_on_after_a_reload_that_raises(
     redis: Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -266,15 +305,34 @@ async def test_idle_consumers_holding_nothing_are_removed_by_a_running_router(
     (tmp_path / "rules.yaml").write_text(text)
     await Router(redis, tmp_path, FAST).start()
     stream = keys.bus_stream("default", 0)
-    await redis.xreadgroup(keys.ROUTER_GROUP, "gone-idle", {stream: ">"})  # holds nothing
+    await redis.xgroup_createconsumer(stream, keys.ROUTER_GROUP, "gone-idle")  # holds nothing
     await put(redis)
     await redis.xreadgroup(keys.ROUTER_GROUP, "gone-holding", {stream: ">"})  # holds one
+    assert {"gone-idle", "gone-holding"} <= set(await consumers(redis, stream, keys.ROUTER_GROUP))
     options = replace(FAST, consumer="live", consumer_idle=0.2, claim_idle=30.0)
     async with running(redis, tmp_path, text, options=options):
         await until(lambda: _lacks(consumers(redis, stream, keys.ROUTER_GROUP), "gone-idle"),
                     "the idle consumer removed")  # fmt: skip
         left = await consumers(redis, stream, keys.ROUTER_GROUP)
     assert left["gone-holding"] == 1
+
+
+async def test_consumer_sweeper_goes_on_after_a_sweep_that_raises(
+    redis: Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = Failing(upkeep.remove_consumers, lambda *a, **k: True, RuntimeError("a bug"), 1)
+    monkeypatch.setattr(upkeep, "remove_consumers", bad)
+    text = rules_text(MEM)
+    (tmp_path / "rules.yaml").write_text(text)
+    await Router(redis, tmp_path, FAST).start()
+    stream = keys.bus_stream("default", 0)
+    await redis.xgroup_createconsumer(stream, keys.ROUTER_GROUP, "gone-idle")
+    assert "gone-idle" in await consumers(redis, stream, keys.ROUTER_GROUP)
+    options = replace(FAST, consumer_idle=0.2)
+    async with running(redis, tmp_path, text, options=options):
+        await until(lambda: _lacks(consumers(redis, stream, keys.ROUTER_GROUP), "gone-idle"),
+                    "the idle consumer removed")  # fmt: skip
+    assert bad.raised == 1
 
 
 # --- helpers ------------------------------------------------------------------------------------
