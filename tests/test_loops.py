@@ -114,6 +114,26 @@ async def test_bus_reader_dead_letters_an_entry_whose_routing_raises_and_routes_
     assert [(d["error-code"], first in d["event"]) for d in letters] == [("ROUTING_FAILED", True)]
 
 
+async def test_bus_reader_dead_letters_an_entry_whose_deliveries_cannot_be_recorded(
+    redis: Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def is_bad(redis: Redis, deliveries: list[Any], **kw: Any) -> bool:
+        return any('"bad"' in d.event_text and d.rule for d in deliveries)
+
+    bad = Failing(routing_module.enqueue_deliveries, is_bad, TypeError("a bug in recording"))
+    monkeypatch.setattr(routing_module, "enqueue_deliveries", bad)
+    (tmp_path / "rules.yaml").write_text(rules_text(MEM))
+    await Router(redis, tmp_path, FAST).start()  # the groups
+    # Put before the router reads: one batch, the bad entry between two good ones
+    ids = [*await put(redis), *await put(redis, Detail='{"bad": 1}'), *await put(redis)]
+    async with running(redis, tmp_path, rules_text(MEM)):
+        await until(lambda: len(recorded("m")) == 2, "the good entries delivered")
+        letters = await until(lambda: dead_letters(redis), "the bad entry dead-lettered")
+    assert sorted(r.ctx.event_id for r in recorded("m")) == sorted([ids[0], ids[2]])
+    assert [(d["error-code"], ids[1] in d["event"]) for d in letters] == [("ROUTING_FAILED", True)]
+    assert bad.raised == 2  # the whole batch, then the bad entry alone
+
+
 async def test_queue_reader_skips_a_lane_that_fails_to_take_its_entries_and_feeds_the_others(
     redis: Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

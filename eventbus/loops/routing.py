@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from eventbus import keys
 from eventbus.config import BusRules, RuleSet
@@ -182,9 +182,42 @@ class BusReader(RoutingLoop):
             labels = {k: v for k, v in zip(("bus", "rule", "target"), values, strict=True) if v}
             self.metrics.count(name, n, **labels)
         if acks:
-            made = await enqueue_deliveries(self.redis, deliveries, ack=acks, inline=self._inline)
+            try:
+                made = await enqueue_deliveries(
+                    self.redis, deliveries, ack=acks, inline=self._inline
+                )
+            except (*TRANSIENT, RedisError):
+                raise
+            except Exception:  # a bug recording some entry: find it rather than block the batch
+                made = await self._record_one_by_one(table, reply)
             if made:
                 self._count_inline(made)
+
+    async def _record_one_by_one(self, table: RoutingTable, reply: Iterable[Any]) -> list[Delivery]:
+        """Record a batch entry by entry; an entry whose deliveries cannot be recorded is
+        dead-lettered (``ROUTING_FAILED``) and acknowledged, so it does not hold up its
+        partition. What was made inline is returned."""
+        made: list[Delivery] = []
+        for stream, entries in reply:
+            bus_name = table.streams.get(stream)
+            if bus_name is None:
+                continue
+            for entry_id, fields in entries:
+                ack = [(stream.decode(), keys.ROUTER_GROUP, [entry_id])]
+                routed = self._route_entry(table, bus_name, entry_id, fields) if fields else []
+                try:
+                    made += await enqueue_deliveries(
+                        self.redis, routed, ack=ack, inline=self._inline
+                    )
+                except (*TRANSIENT, RedisError):
+                    raise
+                except Exception as e:
+                    self.item_failed(f"recording event {entry_id.decode()}", e)
+                    since_ms = _id_ms(entry_id)
+                    letter = _rejected(table.buses[bus_name], fields, since_ms,
+                                       ROUTING_FAILED, repr(e))  # fmt: skip
+                    await enqueue_deliveries(self.redis, [letter], ack=ack)
+        return made
 
     def _inline(self, delivery: Delivery) -> Sequence[str | bytes | int] | None:
         """The command that makes ``delivery`` right away on the bus's Redis, when its target
