@@ -158,14 +158,20 @@ class Router:
         self.retiring: dict[Lane, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()  # every loop but the metrics flusher
         self._closing = asyncio.Event()  # the metrics flusher, once held deliveries are done
+        self._build_loops(clock)
+
+    def _build_loops(self, clock: Clock | None) -> None:
+        """Every loop of ``eventbus run``, in the order they are started."""
+        o = self.options
+        redis, consumer, settings = self.redis, self.consumer, self.settings
         stop, pause = self._stopping, o.pause_on_error
-        self.bus_reader = BusReader(stop, redis, self.consumer, self.metrics, self.settings,
+        self.bus_reader = BusReader(stop, redis, consumer, self.metrics, settings,
                                     batch=o.bus_batch, block_ms=o.block_ms, pause=pause,
                                     on_missing_group=self._prepare_running)  # fmt: skip
-        self.queue_reader = QueueReader(stop, redis, self.consumer, self.acks, self.deliverer,
+        self.queue_reader = QueueReader(stop, redis, consumer, self.acks, self.deliverer,
                                         batch=o.queue_batch, block_ms=o.block_ms, pause=pause,
                                         on_missing_group=self._prepare_running)  # fmt: skip
-        self.claimer = Claimer(stop, redis, self.consumer, self.bus_reader, self.queue_reader,
+        self.claimer = Claimer(stop, redis, consumer, self.bus_reader, self.queue_reader,
                                self.retiring, claim_idle=o.claim_idle, batch=o.bus_batch,
                                pause=pause)  # fmt: skip
         self.reloader = Reloader(stop, self.rules_path, self.reload, every=o.reload_poll,
@@ -174,20 +180,14 @@ class Router:
             self.bus_reader,
             self.queue_reader,
             SchedulerLoop(
-                stop,
-                redis,
-                self.consumer,
-                self.settings,
-                clock=clock,
-                claim_idle=o.claim_idle,
-                pause=pause,
+                stop, redis, consumer, settings, clock=clock, claim_idle=o.claim_idle, pause=pause
             ),
             RetryMover(stop, redis, every=o.retry_poll, pause=pause),
             self.claimer,
             self.reloader,
             Trimmer(stop, redis, every=o.trim_interval, pause=pause),
             ConsumerSweeper(stop, redis, idle=o.consumer_idle, pause=pause),
-            Heartbeat(stop, redis, self.consumer, pause=pause),
+            Heartbeat(stop, redis, consumer, pause=pause),
         ]
         self.metrics_flusher = MetricsFlusher(self._closing, self.metrics, pause=pause)
 
