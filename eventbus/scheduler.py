@@ -79,6 +79,8 @@ IN_FLIGHT = 4
 MISSED_AFTER = timedelta(seconds=60)
 # Entries held this long by another instance are taken over (its default matches the router's).
 CLAIM_IDLE = 30.0
+# A rule whose planning raised is tried again this much later (not every tick: one log a minute).
+FAILED_PLAN_RETRY = timedelta(minutes=1)
 # The loop wakes at least this often (s) to see reloaded rules.
 MAX_SLEEP = 1.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -403,7 +405,9 @@ class Scheduler:
                 log.warning(
                     "scheduler: Redis failed, retrying", extra={"fields": {"error": str(e)}}
                 )
-            await _sleep_or_stop(self.clock, self._delay(), stop)
+            except Exception:  # a bug must not stop every later firing
+                log.exception("scheduler: tick failed, going on")
+            await _sleep_or_stop(self.clock, self.delay(), stop)
 
     async def tick(self) -> int:
         """Fire what is due now; how many firings this instance made."""
@@ -472,7 +476,17 @@ class Scheduler:
             _, _, plan, scheduled = heapq.heappop(self._heap)
             if self.plans.get((plan.rule.bus, plan.rule.name)) is not plan:
                 continue  # the rule was removed or changed since
-            moments = [scheduled] if scheduled is not None else self._advance(plan, now)
+            if scheduled is not None:
+                due.append(Firing(plan.rule, plan.bus_rules, scheduled))
+                continue
+            try:
+                moments = self._advance(plan, now)
+            except Exception:  # one rule's bad schedule: skipped a while, the others go on
+                where = {"bus": plan.rule.bus, "rule": plan.rule.name}
+                log.exception("scheduler: rule %s cannot be planned; skipped for now",
+                              plan.rule.name, extra={"fields": where})  # fmt: skip
+                self._push(now + FAILED_PLAN_RETRY, plan, None)
+                continue
             due += [Firing(plan.rule, plan.bus_rules, s) for s in moments]
         return due
 
@@ -500,7 +514,7 @@ class Scheduler:
             self._push(moment, plan, None)
         return select_catch_up(missed, policy) + due
 
-    def _delay(self) -> float:
+    def delay(self) -> float:
         """Seconds until the next thing to do (at most ``MAX_SLEEP``)."""
         now = self.clock.now()
         wake = min(self._heap[0][0] if self._heap else float("inf"), self._next_sweep.timestamp())

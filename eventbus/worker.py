@@ -1,30 +1,25 @@
 """The router process: read the buses, route, hand deliveries to their lanes, deliver.
 
-One asyncio loop runs these tasks, all on one Redis:
+:class:`Router` is the supervisor of the loops (:mod:`eventbus.loops`), all in one asyncio loop
+on one Redis:
 
-- **bus reader**: XREADGROUP ``routers`` over every partition of every bus the rules name (own
-  pending entries first, from ``0``, then new ones, ``>``); a whole batch is routed at once and
-  its deliveries written to the targets' queues in one Lua script that also XACKs the batch, so a
-  bus entry is acknowledged exactly when all its deliveries are recorded; the next batch is read
-  while one is being recorded;
-- **queue reader**: one XREADGROUP ``deliverers`` over the queues of every lane that has room,
-  which also carries the acknowledgements of the deliveries finished since the last read; each
-  entry is sent by its lane (:mod:`eventbus.lanes`), so a slow target fills only its own lane;
-- **retry mover**: moves due retries back into their queues (one Lua script call per 100 lanes);
-- **claimer**: XAUTOCLAIMs bus and queue entries idle longer than ``claim_idle`` (a router that
-  died), and keeps the entries this router holds from looking idle;
-- **reloader**: reloads the rules when a file changes or on SIGHUP; an invalid rule set is refused
-  and logged, and the running one stays;
-- **trimmer**: applies each bus's retention (:func:`eventbus.bus.trim`).
-- **scheduler**: fires the running rule set's schedule rules (:mod:`eventbus.scheduler`);
-- **metrics**: routing and delivery counts, kept in memory and added to Redis every second
-  (:mod:`eventbus.metrics`).
+- **bus reader** (:class:`~eventbus.loops.routing.BusReader`): reads the buses, routes each batch,
+  records its deliveries and acknowledges it in one script;
+- **queue reader** (:class:`~eventbus.loops.delivering.QueueReader`): reads the queues of the
+  lanes with room and hands each entry to its lane (:mod:`eventbus.lanes`);
+- **retry mover** (:class:`~eventbus.loops.delivering.RetryMover`): moves due retries back;
+- **claimer** (:class:`~eventbus.loops.claiming.Claimer`): takes over what a dead router held;
+- **scheduler** (:class:`~eventbus.loops.scheduling.SchedulerLoop`): fires schedule rules;
+- **reloader**, **trimmer**, **heartbeat**, **metrics flusher**, **consumer sweeper**
+  (:mod:`eventbus.loops.upkeep`).
 
-With ``http`` (``eventbus run --http PORT``) the gateway is served in the same loop and sees
-each reloaded rule set.
-
-SIGTERM stops the readers, lets held deliveries finish (for ``shutdown_grace`` seconds; what is
-left stays pending and is claimed by another router), acknowledges, and returns.
+Each loop survives any exception: one bad item is logged with the item and skipped or
+dead-lettered, a failed round is logged and the next one starts after ``pause_on_error``. The
+router loads the rules, hands each reloaded rule set to the loops that route or deliver (and to
+the gateway served alongside with ``http``), and on ``stop()`` stops the loops, lets held
+deliveries finish (for ``shutdown_grace`` seconds; what is left stays pending and is claimed by
+another router), acknowledges, flushes the metrics, and removes its own consumers that hold
+nothing (:mod:`eventbus.consumers`).
 """
 
 from __future__ import annotations
@@ -36,45 +31,52 @@ import os
 import signal
 import socket
 import sys
-import time
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from eventbus import bus as bus_ops
 from eventbus import keys
 from eventbus.autopipe import AutoPipelineRedis, use_hiredis_packing
 from eventbus.client import AsyncEventBusClient
 from eventbus.config import BusRules, RuleSet
-from eventbus.delivery import (
-    ack,
-    enqueue_deliveries,
-    ensure_group,
-    finish,
-    iso_ms,
-    move_due_retries,
-)
-from eventbus.errors import BusError
+from eventbus.consumers import CONSUMER_IDLE_SECONDS, remove_consumers
+from eventbus.delivery import ack, ensure_group, iso_ms
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
-from eventbus.metrics import Metrics, labels_of
-from eventbus.router import Delivery, route
+from eventbus.loops import TRANSIENT, Loop
+from eventbus.loops.claiming import Claimer
+from eventbus.loops.delivering import QueueReader, RetryMover
+from eventbus.loops.routing import (
+    EVENT_TOO_LARGE,
+    MALFORMED_EVENT,
+    BusReader,
+    Routing,
+    RoutingLoop,
+    RoutingTable,
+)
+from eventbus.loops.scheduling import SchedulerLoop
+from eventbus.loops.upkeep import (
+    ConsumerSweeper,
+    Heartbeat,
+    MetricsFlusher,
+    Reloader,
+    Trimmer,
+    memberships,
+)
+from eventbus.metrics import Metrics
 from eventbus.rule_watch import RELOAD_POLL_SECONDS, RuleWatch
-from eventbus.scheduler import Clock, run_scheduler
+from eventbus.scheduler import Clock
 from eventbus.settings import Settings, get_settings
 from eventbus.targets import load_target_class
 from eventbus.targets.base import TargetServices
 
 if TYPE_CHECKING:
     from eventbus.gateway.state import Gateway
-    from eventbus.patterns import Matcher
 
 __all__ = [
     "DEFAULT_CLAIM_IDLE_SECONDS",
@@ -90,13 +92,6 @@ __all__ = [
 log = logging.getLogger("eventbus.worker")
 
 DEFAULT_CLAIM_IDLE_SECONDS = 30.0
-MALFORMED_EVENT = "MALFORMED_EVENT"
-EVENT_TOO_LARGE = "EVENT_TOO_LARGE"
-ROUTING_FAILED = "ROUTING_FAILED"
-# Room for the envelope around the largest entry PutEvents accepts (id, time, account, ...).
-ENVELOPE_ALLOWANCE_BYTES = 8192
-# What a Redis outage looks like to the loops: they wait and try again.
-_TRANSIENT = (RedisConnectionError, RedisTimeoutError, BusError, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +108,9 @@ class RouterOptions:
     reload_poll: float = RELOAD_POLL_SECONDS  # how often rule files are checked for changes (s)
     trim_interval: float = 10.0  # how often retention runs (s)
     shutdown_grace: float = 10.0  # how long SIGTERM waits for held deliveries (s)
-    pause_on_error: float = 0.5  # wait after a Redis error before trying again (s)
+    pause_on_error: float = 0.5  # wait after a failed round of a loop before the next (s)
     max_connections: int = 128  # Redis connections; past it, commands wait for a free one
+    consumer_idle: float = CONSUMER_IDLE_SECONDS  # remove consumers idle this long, holding nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,32 +127,8 @@ class HttpOptions:
     max_connections: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class BusRouting:
-    rules: BusRules
-    matcher: Matcher
-
-
-@dataclass(slots=True)
-class RoutingTable:
-    """A rule set ready to route: each bus's rules and matcher, and which stream is which bus."""
-
-    ruleset: RuleSet
-    buses: dict[str, BusRouting] = field(default_factory=dict)
-    streams: dict[bytes, str] = field(default_factory=dict)
-
-    @classmethod
-    def build(cls, ruleset: RuleSet) -> RoutingTable:
-        table = cls(ruleset)
-        for name, bus_rules in ruleset.buses.items():
-            table.buses[name] = BusRouting(bus_rules, ruleset.matcher(name))
-            for stream in keys.bus_streams(name, bus_rules.config.partitions):
-                table.streams[stream.encode()] = name
-        return table
-
-
 class Router:
-    """One router process's work; ``await run()`` until ``stop()``."""
+    """One router process's loops under one supervisor; ``await run()`` until ``stop()``."""
 
     def __init__(
         self,
@@ -168,11 +140,10 @@ class Router:
         clock: Clock | None = None,
     ) -> None:
         self.redis = redis
-        self.clock = clock  # the scheduler's; None: the system clock
         self.rules_path = Path(rules_path)
-        self.options = options or RouterOptions()
+        self.options = o = options or RouterOptions()
         self.settings = settings or get_settings()
-        self.consumer = self.options.consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.consumer = o.consumer or f"{socket.gethostname()}-{os.getpid()}"
         # Targets share one auto-pipelining client: their many small commands in one round trip.
         self.target_redis = AutoPipelineRedis(connection_pool=redis.connection_pool)
         self.publisher = AsyncEventBusClient(redis, settings=self.settings)
@@ -185,15 +156,55 @@ class Router:
             target_redis=self.target_redis,
             metrics=self.metrics,
         )
-        self.table = RoutingTable(RuleSet())
+        self.routing = Routing(RoutingTable(RuleSet()))
         self.gateway: Gateway | None = None  # the gateway served alongside, told of reloads
         self.gateway_port: int | None = None  # the port it listens on
-        self.lanes: dict[tuple[str, str, str], Lane] = {}
-        self.by_queue: dict[bytes, Lane] = {}
         self.retiring: dict[Lane, asyncio.Task[None]] = {}
-        self._stopping = asyncio.Event()
-        self._rules = RuleWatch(self.rules_path, self.settings)
-        self._room = asyncio.Event()
+        self._stopping = asyncio.Event()  # every loop but the metrics flusher
+        self._closing = asyncio.Event()  # the metrics flusher, once held deliveries are done
+        self.rule_watch = RuleWatch(self.rules_path, self.settings)
+        self._build_loops(clock)
+
+    def _build_loops(self, clock: Clock | None) -> None:
+        """Every loop of ``eventbus run``, in the order they are started."""
+        o = self.options
+        redis, consumer, settings = self.redis, self.consumer, self.settings
+        stop, pause = self._stopping, o.pause_on_error
+        self.bus_reader = BusReader(stop, redis, consumer, self.metrics, settings,
+                                    batch=o.bus_batch, block_ms=o.block_ms, pause=pause,
+                                    on_missing_group=self._prepare_running)  # fmt: skip
+        self.queue_reader = QueueReader(stop, redis, consumer, self.acks, self.deliverer,
+                                        batch=o.queue_batch, block_ms=o.block_ms, pause=pause,
+                                        on_missing_group=self._prepare_running)  # fmt: skip
+        self.claimer = Claimer(stop, redis, consumer, self.bus_reader, self.queue_reader,
+                               self.retiring, claim_idle=o.claim_idle, batch=o.bus_batch,
+                               pause=pause)  # fmt: skip
+        self.reloader = Reloader(stop, self.rule_watch, self.reload, every=o.reload_poll,
+                                 pause=pause)  # fmt: skip
+        self.loops: list[Loop] = [
+            self.bus_reader,
+            self.queue_reader,
+            SchedulerLoop(
+                stop, redis, consumer, settings, clock=clock, claim_idle=o.claim_idle, pause=pause
+            ),
+            RetryMover(stop, redis, every=o.retry_poll, pause=pause),
+            self.claimer,
+            self.reloader,
+            Trimmer(stop, redis, every=o.trim_interval, pause=pause),
+            ConsumerSweeper(stop, redis, idle=o.consumer_idle, pause=pause),
+            Heartbeat(stop, redis, consumer, pause=pause),
+        ]
+        self.metrics_flusher = MetricsFlusher(self._closing, self.metrics, pause=pause)
+
+    @property
+    def table(self) -> RoutingTable:
+        """The running rule set, ready to route."""
+        return self.routing.table
+
+    @property
+    def lanes(self) -> dict[tuple[str, str, str], Lane]:
+        """The running rule set's lanes, by (bus, rule, target id)."""
+        return self.routing.lanes
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -203,16 +214,16 @@ class Router:
 
     def request_reload(self) -> None:
         """Reload the rules at the next poll (SIGHUP)."""
-        self._rules.request()
+        self.rule_watch.request()
 
     async def start(self) -> None:
         """Load the rules (``RuleFileError`` when they are invalid) and prepare Redis."""
-        ruleset = self._rules.load()
+        ruleset = self.rule_watch.load()
         while True:
             try:
                 await self._apply(ruleset)
                 return
-            except _TRANSIENT as e:  # Redis not up yet, or restarting: wait for it
+            except TRANSIENT as e:  # Redis not up yet, or restarting: wait for it
                 if self._stopping.is_set():
                     raise
                 log.warning("starting: Redis unavailable (%s); trying again", e)
@@ -221,39 +232,49 @@ class Router:
     async def run(self) -> None:
         if not self.lanes and not self.table.buses:
             await self.start()
-        loops = [self._bus_loop(), self._queue_loop(), self._scheduler_loop()]
-        helpers = [self._retry_loop(), self._claim_loop(), self._reload_loop(), self._trim_loop(),
-                   self._liveness_loop()]  # fmt: skip
-        readers = [asyncio.create_task(c) for c in loops]
-        self.metrics.start()
-        background = [asyncio.create_task(c) for c in helpers]
+        tasks = [asyncio.create_task(loop.run()) for loop in self.loops]
+        flusher = asyncio.create_task(self.metrics_flusher.run())
         log.info("router started", extra={"fields": {"consumer": self.consumer}})
         await self._stopping.wait()
-        # The loops see the stop themselves: cancelling them inside a redis-py call can leave
-        # the cancellation swallowed and the loop running.
-        await asyncio.gather(*readers, *background, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._finish()
-
-    async def _scheduler_loop(self) -> None:
-        """Fire the schedule rules of the running rule set (see :mod:`eventbus.scheduler`)."""
-        fire = run_scheduler(self.redis, lambda: self.table.ruleset, stop=self._stopping,
-                             clock=self.clock, consumer=self.consumer, settings=self.settings,
-                             claim_idle=self.options.claim_idle)  # fmt: skip
-        await self._guard("scheduling", fire)
+        self._closing.set()
+        await flusher
+        with contextlib.suppress(*TRANSIENT, RedisError):
+            await self.metrics.flush()
+        await self._leave()
+        log.info("router stopped", extra={"fields": {"consumer": self.consumer}})
 
     async def _finish(self) -> None:
         lanes = [*self.lanes.values(), *self.retiring]
         await asyncio.gather(*(lane.drain(self.options.shutdown_grace) for lane in lanes))
-        with contextlib.suppress(*_TRANSIENT, RedisError):
-            await self._flush_acks()
+        with contextlib.suppress(*TRANSIENT, RedisError):
+            acks = self.acks.take()
+            if acks:
+                await ack(self.redis, acks)
         await asyncio.gather(*(lane.close() for lane in lanes))
-        await self.metrics.aclose()
-        log.info("router stopped", extra={"fields": {"consumer": self.consumer}})
+
+    async def _leave(self) -> None:
+        """Remove this router's consumers that hold nothing; one holding entries stays, for
+        another router to claim them."""
+        try:
+            await remove_consumers(self.redis, memberships(self.routing), consumer=self.consumer)
+        except Exception as e:  # the idle sweep of another router removes them later
+            log.warning("removing this router's consumers failed: %s", e)
+
+    async def claim_idle_entries(self) -> None:
+        """Take over bus and queue entries another consumer has held for ``claim_idle``."""
+        await self.claimer.claim_idle_entries()
+
+    async def route_entries(self, table: RoutingTable, reply: Iterable[Any]) -> None:
+        """Route a read batch and record its deliveries, acknowledging it in the same step."""
+        await self.bus_reader.route_entries(table, reply)
 
     # --- rules ------------------------------------------------------------------------------
 
     async def _apply(self, ruleset: RuleSet) -> None:
-        """Make ``ruleset`` the running one: buses registered, groups created, lanes reconciled."""
+        """Make ``ruleset`` the running one: buses registered, groups created, lanes reconciled,
+        and the loops that route or deliver handed the result."""
         table = RoutingTable.build(ruleset)
         await self._prepare_redis(table)
         lanes: dict[tuple[str, str, str], Lane] = {}
@@ -268,12 +289,18 @@ class Router:
             if lane is not None:
                 lanes[lane.key] = lane
         retired = [lane for key, lane in self.lanes.items() if lanes.get(key) is not lane]
-        self.table, self.lanes = table, lanes
+        self.routing = Routing.of(table, lanes)
+        for loop in self.loops:
+            if isinstance(loop, RoutingLoop):
+                loop.use(self.routing)
         if self.gateway is not None:
             self.gateway.rules = ruleset
-        self.by_queue = {lane.queue_bytes: lane for lane in lanes.values()}
         for lane in retired:
             self.retiring[lane] = asyncio.create_task(self._retire(lane))
+
+    async def _prepare_running(self) -> None:
+        """Create what the running rules need again (a stream or group deleted under us)."""
+        await self._prepare_redis(self.table)
 
     async def _prepare_redis(self, table: RoutingTable) -> None:
         for name, routing in table.buses.items():
@@ -302,7 +329,7 @@ class Router:
                           target.id, rule.name)  # fmt: skip
             return None
         lane = Lane(bus_rules, rule, target, instance, self.options.concurrency)
-        lane.on_free = self._room.set
+        lane.on_free = self.queue_reader.room.set
         return lane
 
     async def _retire(self, lane: Lane) -> None:
@@ -315,280 +342,12 @@ class Router:
 
     async def reload(self) -> bool:
         """Load the rule files again; keep the running rules when the new ones are invalid."""
-        ruleset = await self._rules.reload()
+        ruleset = await self.rule_watch.reload()
         if ruleset is None:
             return False
         await self._apply(ruleset)
         log.warning("rules reloaded", extra={"fields": {"lanes": len(self.lanes)}})
         return True
-
-    async def _ticks(self, interval: float) -> AsyncIterator[None]:
-        """Yield every ``interval`` seconds until the router stops."""
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
-            if not self._stopping.is_set():
-                yield
-
-    async def _reload_loop(self) -> None:
-        async for _ in self._ticks(self.options.reload_poll):
-            if self._rules.due():
-                await self._guard("reloading rules", self.reload())
-
-    # --- bus side ---------------------------------------------------------------------------
-
-    async def _bus_loop(self) -> None:
-        cursor: dict[bytes, bytes] = {}
-        # The previous batch being recorded while the next one is read: the router would
-        # otherwise sit idle for every round trip of a read and of a recording.
-        recording: asyncio.Task[None] | None = None
-        while not self._stopping.is_set():
-            table = self.table
-            if not table.streams:
-                await asyncio.sleep(self.options.block_ms / 1000)
-                continue
-            ids = {s: cursor.setdefault(s, b"0") for s in table.streams}
-            try:
-                reply = await self.redis.xreadgroup(
-                    keys.ROUTER_GROUP,
-                    self.consumer,
-                    ids,  # type: ignore[arg-type]
-                    count=self.options.bus_batch,
-                    block=self.options.block_ms,
-                )
-                _advance(cursor, ids, reply)
-                recording, previous = None, recording
-                if previous is not None:
-                    await previous
-                if reply:
-                    recording = asyncio.create_task(self.route_entries(table, reply))
-            except (*_TRANSIENT, ResponseError) as e:
-                await _finished(recording)
-                recording = None
-                # Re-read our own pending entries once Redis answers again: nothing is skipped.
-                cursor.clear()
-                await self._pause("reading the bus", e, table)
-        await _finished(recording)
-
-    async def route_entries(self, table: RoutingTable, reply: Iterable[Any]) -> None:
-        """Route a read batch and record its deliveries, acknowledging it in the same step."""
-        deliveries: list[Delivery] = []
-        acks = []
-        tally: Counter[tuple[str, str, str, str]] = Counter()
-        for stream, entries in reply:
-            bus_name = table.streams.get(stream)
-            if bus_name is None:
-                continue  # a stream the rules no longer read: left pending for a claimer
-            for entry_id, fields in entries:
-                if fields:
-                    routed = self._route_entry(table, bus_name, entry_id, fields)
-                    _tally_routed(tally, bus_name, routed)
-                    deliveries.extend(routed)
-            acks.append((stream.decode(), keys.ROUTER_GROUP, [e for e, _ in entries]))
-        for (name, *values), n in tally.items():
-            labels = {k: v for k, v in zip(("bus", "rule", "target"), values, strict=True) if v}
-            self.metrics.count(name, n, **labels)
-        if acks:
-            made = await enqueue_deliveries(self.redis, deliveries, ack=acks, inline=self._inline)
-            if made:
-                self._count_inline(made)
-
-    def _inline(self, delivery: Delivery) -> Sequence[str | bytes | int] | None:
-        """The command that makes ``delivery`` right away on the bus's Redis, when its target
-        has one (see :func:`eventbus.delivery.enqueue_deliveries`)."""
-        lane = self.lanes.get((delivery.bus, delivery.rule, delivery.target_id))
-        if lane is None or lane.inline_command is None:
-            return None
-        return lane.inline_command(delivery)
-
-    def _count_inline(self, made: list[Delivery]) -> None:
-        """The metrics of deliveries made inline: one successful first attempt each."""
-        now_ms = time.time() * 1000
-        latencies: dict[tuple[str, str, str], list[float]] = {}
-        for d in made:
-            latencies.setdefault((d.bus, d.rule, d.target_id), []).append(now_ms - d.since_ms)
-        m = self.metrics
-        for (bus, rule, target), values in latencies.items():
-            series = labels_of(bus=bus, rule=rule, target=target)
-            for name in ("InvocationAttempts", "SuccessfulInvocationAttempts", "Invocations"):
-                m.add(name, series, len(values))
-            m.observe_in("IngestionToInvocationStartLatency", series, values)
-            m.observe_in("IngestionToInvocationSuccessLatency", series, values)
-
-    def _route_entry(
-        self, table: RoutingTable, bus_name: str, entry_id: bytes, fields: dict[bytes, bytes]
-    ) -> list[Delivery]:
-        routing = table.buses[bus_name]
-        since_ms = _id_ms(entry_id)
-        raw = fields.get(b"event")
-        if raw is None:
-            return [_rejected(routing, fields, since_ms, MALFORMED_EVENT, "no `event` field")]
-        if len(raw) > self.settings.max_entry_bytes + ENVELOPE_ALLOWANCE_BYTES:
-            message = f"the event is {len(raw)} bytes, past the limit"
-            return [_rejected(routing, fields, since_ms, EVENT_TOO_LARGE, message)]
-        try:
-            event = orjson.loads(raw)
-            hops = int(fields.get(b"hops", b"0"))
-            if not isinstance(event, dict) or not isinstance(event.get("id"), str):
-                raise ValueError("the event is not an object with an `id`")
-            ingested = fields.get(b"ingested")
-            return route(
-                event,
-                routing.rules,
-                matcher=routing.matcher,
-                event_text=raw.decode(),
-                hops=hops,
-                ingestion_time=ingested.decode() if ingested else iso_ms(since_ms / 1000),
-                since_ms=since_ms,
-                settings=self.settings,
-            )
-        except (ValueError, UnicodeDecodeError) as e:
-            return [_rejected(routing, fields, since_ms, MALFORMED_EVENT, str(e))]
-        except Exception as e:  # never let one event stop the router
-            log.exception("routing event %s failed", entry_id.decode())
-            return [_rejected(routing, fields, since_ms, ROUTING_FAILED, repr(e))]
-
-    # --- delivery side ----------------------------------------------------------------------
-
-    async def _queue_loop(self) -> None:
-        while not self._stopping.is_set():
-            lanes = [lane for lane in self.lanes.values() if lane.wants_more()]
-            if not lanes:
-                await self._wait_for_room()
-            acks = self.acks.take()
-            streams = {lane.queue_bytes: b">" for lane in lanes}
-            try:
-                reply = await self._ack_and_read(acks, streams)
-            except (*_TRANSIENT, ResponseError) as e:
-                self._restore_acks(acks)
-                await self._pause("reading the delivery queues", e, self.table)
-                continue
-            self._dispatch(reply or [])
-
-    async def _wait_for_room(self) -> None:
-        self._room.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._room.wait(), self.options.block_ms / 1000)
-
-    async def _ack_and_read(
-        self, acks: dict[str, list[bytes]], streams: dict[bytes, bytes]
-    ) -> list[Any] | None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for queue, ids in acks.items():
-                finish(pipe, queue, ids)
-            if streams:
-                pipe.xreadgroup(
-                    keys.DELIVERY_GROUP,
-                    self.consumer,
-                    streams,  # type: ignore[arg-type]
-                    count=self.options.queue_batch,
-                    block=self.options.block_ms,
-                )
-            if not acks and not streams:
-                return None
-            replies = await pipe.execute()
-        return replies[-1] if streams else None
-
-    def _restore_acks(self, acks: dict[str, list[bytes]]) -> None:
-        for queue, ids in acks.items():
-            for entry_id in ids:
-                self.acks.add(queue, entry_id)
-
-    def _dispatch(self, reply: Iterable[Any]) -> None:
-        for stream, entries in reply:
-            lane = self.by_queue.get(stream)
-            if lane is None:
-                continue
-            todo = []
-            for entry_id, fields in entries:
-                if entry_id is None:
-                    continue
-                if not fields:  # deleted from the queue after it was read: nothing to send
-                    self.acks.add(lane.queue, entry_id)
-                    continue
-                todo.append((entry_id, fields))
-            lane.start(todo, self.deliverer)
-
-    async def _flush_acks(self) -> None:
-        acks = self.acks.take()
-        if acks:
-            await ack(self.redis, acks)
-
-    async def _retry_loop(self) -> None:
-        async for _ in self._ticks(self.options.retry_poll):
-            pairs = [(lane.retries, lane.queue) for lane in self.lanes.values()]
-            await self._guard("moving retries", move_due_retries(self.redis, pairs, _now_ms()))
-
-    # --- claims -----------------------------------------------------------------------------
-
-    async def _claim_loop(self) -> None:
-        interval = max(min(self.options.claim_idle / 3, 10.0), 0.05)
-        async for _ in self._ticks(interval):
-            await self._guard("keeping held deliveries", self._heartbeat())
-            await self._guard("claiming idle entries", self.claim_idle_entries())
-
-    async def _heartbeat(self) -> None:
-        """XCLAIM (JUSTID) what we hold, which resets its idle time: a slow delivery of ours
-        is not taken for the work of a dead router."""
-        lanes = [lane for lane in (*self.lanes.values(), *self.retiring) if lane.held]
-        if not lanes:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for lane in lanes:
-                pipe.xclaim(lane.queue, keys.DELIVERY_GROUP, self.consumer, 0,
-                            list(lane.held), justid=True)  # fmt: skip
-            await pipe.execute()
-
-    async def claim_idle_entries(self) -> None:
-        """Take over bus and queue entries another consumer has held for ``claim_idle``."""
-        table = self.table
-        for stream in table.streams:
-            entries = await self._autoclaim(stream, keys.ROUTER_GROUP)
-            if entries:
-                await self.route_entries(table, [(stream, entries)])
-        for lane in list(self.lanes.values()):
-            entries = await self._autoclaim(lane.queue_bytes, keys.DELIVERY_GROUP)
-            held = self._held(lane.queue)
-            self._dispatch([(lane.queue_bytes, [e for e in entries if e[0] not in held])])
-
-    def _held(self, queue: str) -> set[bytes]:
-        lanes = (*self.lanes.values(), *self.retiring)
-        return {e for lane in lanes if lane.queue == queue for e in lane.held}
-
-    async def _autoclaim(self, stream: bytes, group: str) -> list[Any]:
-        """Entries idle past ``claim_idle``, claimed for us. Redis 6.2 answers [cursor, entries]
-        (deleted entries as nil), Redis 7 [cursor, entries, deleted ids]: both are read."""
-        min_idle = int(self.options.claim_idle * 1000)
-        start: bytes | str = "0-0"
-        claimed: list[Any] = []
-        for _ in range(100):  # bounded: a huge backlog is taken over a few rounds
-            reply = await self.redis.xautoclaim(
-                stream, group, self.consumer, min_idle, start_id=start, count=self.options.bus_batch
-            )
-            start, entries = reply[0], reply[1]
-            claimed.extend(e for e in entries if e[0] is not None)
-            if start in (b"0-0", "0-0"):
-                break
-        if claimed:
-            where = {"stream": stream.decode(), "count": len(claimed)}
-            log.warning("claimed idle entries", extra={"fields": where})
-        return claimed
-
-    # --- retention, outcomes, errors ---------------------------------------------------------
-
-    async def _trim_loop(self) -> None:
-        async for _ in self._ticks(self.options.trim_interval):
-            for name in list(self.table.buses):
-                await self._guard("trimming", bus_ops.run_async(self.redis, bus_ops.trim(name)))
-
-    async def _liveness_loop(self) -> None:
-        """Tell the gateway's /healthz this router is alive (``eb:routers``)."""
-        from eventbus.gateway.health import HEARTBEAT_INTERVAL_SECONDS, record_router_heartbeat
-
-        beat = record_router_heartbeat
-        await self._guard("heartbeat", beat(self.redis, self.consumer))
-        async for _ in self._ticks(HEARTBEAT_INTERVAL_SECONDS):
-            await self._guard("heartbeat", beat(self.redis, self.consumer))
 
     async def _publish_outcome(self, outcome: Outcome) -> None:
         lane, record = outcome.lane, outcome.record
@@ -613,85 +372,6 @@ class Router:
             "EventBusName": lane.bus_rules.name,
         }
         await self.publisher.put_events([entry], hops=record.hops + 1)
-
-    async def _guard(self, doing: str, work: Awaitable[Any]) -> None:
-        """Run a periodic step; a Redis outage or a bug is logged and the loop goes on."""
-        try:
-            await work
-        except _TRANSIENT as e:
-            log.warning("%s: Redis unavailable (%s); trying again", doing, e)
-        except Exception:
-            log.exception("%s failed", doing)
-
-    async def _pause(self, doing: str, error: Exception, table: RoutingTable) -> None:
-        log.warning("%s: %s; trying again", doing, error)
-        await asyncio.sleep(self.options.pause_on_error)
-        if isinstance(error, ResponseError) and "NOGROUP" in str(error):
-            await self._guard("creating consumer groups", self._prepare_redis(table))
-
-
-async def _finished(task: asyncio.Task[None] | None) -> None:
-    """Wait for ``task``; a Redis error in it leaves its batch pending, to be read again."""
-    if task is not None:
-        with contextlib.suppress(*_TRANSIENT, ResponseError):
-            await task
-
-
-def _tally_routed(
-    tally: Counter[tuple[str, str, str, str]], bus: str, routed: list[Delivery]
-) -> None:
-    """Count an event's routing: (metric, bus, rule, target), the labels a metric lacks empty."""
-    rules = {d.rule for d in routed if d.rule}
-    if not rules:
-        return
-    tally["MatchedEvents", bus, "", ""] += 1
-    for rule in rules:
-        tally["TriggeredRules", bus, rule, ""] += 1
-    for d in routed:
-        if d.error_code:
-            tally["DeadLetterInvocations", bus, d.rule, d.target_id] += 1
-
-
-def _advance(cursor: dict[bytes, bytes], ids: dict[bytes, bytes], reply: Any) -> None:
-    """Move each stream's read position: through our pending entries, then to new ones."""
-    got = {stream: entries for stream, entries in reply or []}
-    for stream, position in ids.items():
-        if position == b">":
-            continue
-        entries = got.get(stream)
-        cursor[stream] = entries[-1][0] if entries else b">"
-
-
-def _rejected(
-    routing: BusRouting, fields: dict[bytes, bytes], since_ms: int, code: str, message: str
-) -> Delivery:
-    """A bus entry that cannot be routed: a dead letter of the bus, with the entry as it is."""
-    raw = fields.get(b"event")
-    text = (
-        raw.decode(errors="replace")
-        if raw is not None
-        else orjson.dumps(
-            {k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()}
-        ).decode()
-    )
-    log.warning("bus entry rejected", extra={"fields": {"bus": routing.rules.name, "code": code,
-                                                        "error": message}})  # fmt: skip
-    bus_rules = routing.rules
-    default = bus_rules.config.dead_letter
-    stream = default.stream if default else keys.bus_dead_letters(bus_rules.name)
-    return Delivery(bus_rules.name, "", "", "", "", "", text, None, 0, since_ms, stream,
-                    code, message)  # fmt: skip
-
-
-def _id_ms(entry_id: bytes) -> int:
-    try:
-        return int(entry_id.split(b"-", 1)[0])
-    except ValueError:
-        return _now_ms()
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 # --- logging and the process entry point ------------------------------------------------------

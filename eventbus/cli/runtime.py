@@ -30,6 +30,12 @@ def run(
     consumer: str | None = typer.Option(
         None, "--consumer", help="Consumer name in the groups; default <host>-<pid>."
     ),
+    consumer_idle: float = typer.Option(
+        3600.0,
+        "--consumer-idle",
+        min=1.0,
+        help="Remove consumers idle this long (s) that hold nothing.",
+    ),
     verbose: bool = typer.Option(False, "--verbose", help="Log info lines too, not only problems."),
     http: int | None = typer.Option(
         None, "--http", min=0, max=65535, help="Also serve the HTTP gateway on this port."
@@ -56,7 +62,8 @@ def run(
 
     configure_logging(verbose)
     url = resolve_redis_url(redis_url)
-    options = RouterOptions(claim_idle=claim_idle, concurrency=concurrency, consumer=consumer or "")
+    options = RouterOptions(claim_idle=claim_idle, concurrency=concurrency,
+                            consumer=consumer or "", consumer_idle=consumer_idle)  # fmt: skip
     gateway = None
     if http is not None:
         gateway = HttpOptions(http, http_host, no_auth, credentials, max_unverified_bytes,

@@ -1,0 +1,116 @@
+"""The claimer: takes over bus and queue entries another router held for ``claim_idle`` (a
+router that died), and keeps the deliveries this router holds from looking idle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from redis.asyncio import Redis
+
+from eventbus import keys
+from eventbus.lanes import Lane
+from eventbus.loops.base import TRANSIENT
+from eventbus.loops.delivering import QueueReader
+from eventbus.loops.routing import BusReader, RoutingLoop
+
+__all__ = ["Claimer"]
+
+log = logging.getLogger("eventbus.worker")
+
+
+class Claimer(RoutingLoop):
+    """Every ``claim_idle / 3`` seconds (at most 10 s): heartbeat what is held, then claim; each
+    stream is claimed on its own, so one that fails is skipped until the next round."""
+
+    name = "claimer"
+    # The readers first take back their own pending entries after a restart.
+    waits_first = True
+
+    def __init__(
+        self,
+        stop: asyncio.Event,
+        redis: Redis,
+        consumer: str,
+        bus_reader: BusReader,
+        queue_reader: QueueReader,
+        retiring: Mapping[Lane, object],
+        *,
+        claim_idle: float,
+        batch: int,
+        pause: float,
+    ) -> None:
+        super().__init__(stop, every=max(min(claim_idle / 3, 10.0), 0.05), pause=pause)
+        self.redis, self.consumer = redis, consumer
+        self.bus_reader, self.queue_reader = bus_reader, queue_reader
+        self.retiring = retiring  # lanes the rules dropped, still finishing what they hold
+        self.claim_idle, self.batch = claim_idle, batch
+
+    async def step(self) -> None:
+        try:
+            await self.keep_held()
+        except TRANSIENT:
+            raise
+        except Exception as e:
+            self.item_failed("keeping held deliveries", e)
+        await self.claim_idle_entries()
+
+    async def keep_held(self) -> None:
+        """XCLAIM (JUSTID) what we hold, which resets its idle time: a slow delivery of ours
+        is not taken for the work of a dead router."""
+        lanes = [lane for lane in (*self.routing.lanes.values(), *self.retiring) if lane.held]
+        if not lanes:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lane in lanes:
+                pipe.xclaim(lane.queue, keys.DELIVERY_GROUP, self.consumer, 0,
+                            list(lane.held), justid=True)  # fmt: skip
+            await pipe.execute()
+
+    async def claim_idle_entries(self) -> None:
+        """Take over bus and queue entries another consumer has held for ``claim_idle``."""
+        routing = self.routing
+        for stream in routing.table.streams:
+            try:
+                entries = await self._autoclaim(stream, keys.ROUTER_GROUP)
+                if entries:
+                    await self.bus_reader.route_entries(routing.table, [(stream, entries)])
+            except TRANSIENT:
+                raise
+            except Exception as e:
+                self.item_failed(f"claiming bus stream {stream.decode()}", e)
+        for lane in list(routing.lanes.values()):
+            try:
+                entries = await self._autoclaim(lane.queue_bytes, keys.DELIVERY_GROUP)
+                held = self._held(lane.queue)
+                fresh = [e for e in entries if e[0] not in held]
+                self.queue_reader.dispatch([(lane.queue_bytes, fresh)])
+            except TRANSIENT:
+                raise
+            except Exception as e:
+                self.item_failed(f"claiming queue {lane.queue}", e)
+
+    def _held(self, queue: str) -> set[bytes]:
+        lanes = (*self.routing.lanes.values(), *self.retiring)
+        return {e for lane in lanes if lane.queue == queue for e in lane.held}
+
+    async def _autoclaim(self, stream: bytes, group: str) -> list[Any]:
+        """Entries idle past ``claim_idle``, claimed for us. Redis 6.2 answers [cursor, entries]
+        (deleted entries as nil), Redis 7 [cursor, entries, deleted ids]: both are read."""
+        min_idle = int(self.claim_idle * 1000)
+        start: bytes | str = "0-0"
+        claimed: list[Any] = []
+        for _ in range(100):  # bounded: a huge backlog is taken over a few rounds
+            reply = await self.redis.xautoclaim(
+                stream, group, self.consumer, min_idle, start_id=start, count=self.batch
+            )
+            start, entries = reply[0], reply[1]
+            claimed.extend(e for e in entries if e[0] is not None)
+            if start in (b"0-0", "0-0"):
+                break
+        if claimed:
+            where = {"stream": stream.decode(), "count": len(claimed)}
+            log.warning("claimed idle entries", extra={"fields": where})
+        return claimed
