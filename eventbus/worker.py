@@ -65,6 +65,7 @@ from eventbus.delivery import (
 from eventbus.errors import BusError, RuleFileError
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
 from eventbus.metrics import Metrics, labels_of
+from eventbus.outage import OutageLog
 from eventbus.router import Delivery, route
 from eventbus.scheduler import Clock, run_scheduler
 from eventbus.settings import Settings, get_settings
@@ -173,6 +174,7 @@ class Router:
         self.publisher = AsyncEventBusClient(redis, settings=self.settings)
         self.acks = AckBuffer()
         self.metrics = Metrics(redis)
+        self.outage = OutageLog(log)  # every loop's Redis errors, said once and then summarised
         self.deliverer = Deliverer(
             redis,
             self.acks,
@@ -212,7 +214,7 @@ class Router:
             except _TRANSIENT as e:  # Redis not up yet, or restarting: wait for it
                 if self._stopping.is_set():
                     raise
-                log.warning("starting: Redis unavailable (%s); trying again", e)
+                self.outage.failed("starting", e)
                 await asyncio.sleep(self.options.pause_on_error)
 
     async def run(self) -> None:
@@ -235,7 +237,7 @@ class Router:
         """Fire the schedule rules of the running rule set (see :mod:`eventbus.scheduler`)."""
         fire = run_scheduler(self.redis, lambda: self.table.ruleset, stop=self._stopping,
                              clock=self.clock, consumer=self.consumer, settings=self.settings,
-                             claim_idle=self.options.claim_idle)  # fmt: skip
+                             claim_idle=self.options.claim_idle, outage=self.outage)  # fmt: skip
         await self._guard("scheduling", fire)
 
     async def _finish(self) -> None:
@@ -359,6 +361,7 @@ class Router:
                     count=self.options.bus_batch,
                     block=self.options.block_ms,
                 )
+                self.outage.ok()
                 _advance(cursor, ids, reply)
                 recording, previous = None, recording
                 if previous is not None:
@@ -588,10 +591,13 @@ class Router:
         """Tell the gateway's /healthz this router is alive (``eb:routers``)."""
         from eventbus.gateway.health import HEARTBEAT_INTERVAL_SECONDS, record_router_heartbeat
 
-        beat = record_router_heartbeat
-        await self._guard("heartbeat", beat(self.redis, self.consumer))
+        async def beat() -> None:
+            await record_router_heartbeat(self.redis, self.consumer)
+            self.outage.ok()
+
+        await self._guard("heartbeat", beat())
         async for _ in self._ticks(HEARTBEAT_INTERVAL_SECONDS):
-            await self._guard("heartbeat", beat(self.redis, self.consumer))
+            await self._guard("heartbeat", beat())
 
     async def _publish_outcome(self, outcome: Outcome) -> None:
         lane, record = outcome.lane, outcome.record
@@ -622,12 +628,15 @@ class Router:
         try:
             await work
         except _TRANSIENT as e:
-            log.warning("%s: Redis unavailable (%s); trying again", doing, e)
+            self.outage.failed(doing, e)
         except Exception:
             log.exception("%s failed", doing)
 
     async def _pause(self, doing: str, error: Exception, table: RoutingTable) -> None:
-        log.warning("%s: %s; trying again", doing, error)
+        if isinstance(error, _TRANSIENT):
+            self.outage.failed(doing, error)
+        else:
+            log.warning("%s: %s; trying again", doing, error)
         await asyncio.sleep(self.options.pause_on_error)
         if isinstance(error, ResponseError) and "NOGROUP" in str(error):
             await self._guard("creating consumer groups", self._prepare_redis(table))
