@@ -286,6 +286,7 @@ class Deliverer:
         now_ms = self.clock() * 1000
         latencies = [now_ms - record.since_ms for record in records]
         m.observe_in("IngestionToInvocationSuccessLatency", series, latencies)
+        m.succeeded(series, now_ms / 1000)
 
     def _count_failure(self, lane: Lane) -> None:
         for name in ("Invocations", "FailedInvocations", "DeadLetterInvocations"):
@@ -332,6 +333,7 @@ class Deliverer:
                 retry_after=retry_after,
             )
         self.failures.failed(lane, code, message)
+        self.metrics.failed(lane.series, now, f"{code}: {message}")
         if not isinstance(decision, Exhausted):
             log.info(
                 "delivery failed, retrying",

@@ -420,6 +420,7 @@ class Router:
                 m.add(name, series, len(values))
             m.observe_in("IngestionToInvocationStartLatency", series, values)
             m.observe_in("IngestionToInvocationSuccessLatency", series, values)
+            m.succeeded(series, now_ms / 1000)
 
     def _route_entry(
         self, table: RoutingTable, bus_name: str, entry_id: bytes, fields: dict[bytes, bytes]

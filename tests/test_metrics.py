@@ -140,3 +140,20 @@ async def test_counts_survive_a_failed_flush(redis_factory: Any) -> None:
     assert _value(text, 'eventbus_Invocations_total{bus="x"}') == "1"
     assert _value(text, "eventbus_PutEventsLatency_count") == "1"
     await client.aclose()
+
+
+async def test_each_targets_last_success_and_error_are_written_by_the_flush(redis: Redis) -> None:
+    from eventbus.metrics import labels_of, read_target_activity
+
+    metrics = Metrics(redis)
+    out = labels_of(bus="b", rule="r", target="out")
+    api = labels_of(bus="b", rule="r", target="api")
+    metrics.succeeded(out, 100.0)
+    metrics.succeeded(out, 101.5)  # the latest wins
+    metrics.failed(api, 102.0, "HTTP_ERROR: connection refused")
+    assert await read_target_activity(redis) == {}  # nothing written per delivery
+    await metrics.flush()
+    assert await read_target_activity(redis) == {
+        out: {"last_success": 101.5},
+        api: {"last_error": {"time": 102.0, "error": "HTTP_ERROR: connection refused"}},
+    }

@@ -63,8 +63,8 @@ def test_a_router_says_once_that_redis_is_down_and_once_that_it_is_back(
     (tmp_path / "rules.yaml").write_text(RULES)
     log = tmp_path / "router.log"
     with log.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "eventbus", "run", "--rules",
-                                 str(tmp_path / "rules.yaml"), "--redis", server.url], stderr=err)  # fmt: skip
+        args = ["run", "--rules", str(tmp_path / "rules.yaml"), "--redis", server.url]
+        proc = subprocess.Popen([sys.executable, "-m", "eventbus", *args], stderr=err)
     try:
         wait_for(lambda: "gateway off" in log.read_text(), "the router started")
         server.shutdown()
