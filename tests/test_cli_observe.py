@@ -14,10 +14,11 @@ import orjson
 import pytest
 import redis
 from redis_server import free_port
-from server_versions import any_redis_url  # noqa: F401  (a fixture)
 from waiting import wait_for
 
 from eventbus.client import EventBusClient
+
+pytest_plugins = ["server_versions"]
 
 RULES = """bus: default
 bus_config:
@@ -58,7 +59,7 @@ def rules(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def router(rules: Path, any_redis_url: str) -> Iterator[subprocess.Popen[bytes]]:  # noqa: F811
+def router(rules: Path, any_redis_url: str) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen([sys.executable, "-m", "eventbus", "run", "--rules", str(rules),
                              "--redis", any_redis_url, "--consumer", "router-1"],
                             stderr=subprocess.DEVNULL)  # fmt: skip
@@ -80,7 +81,7 @@ def target(report: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_status_shows_buses_targets_schedules_and_routers(
-    rules: Path, any_redis_url: str, router: subprocess.Popen[bytes]  # noqa: F811
+    rules: Path, any_redis_url: str, router: subprocess.Popen[bytes]
 ) -> None:
     url = any_redis_url
     wait_for(lambda: redis.Redis.from_url(url).exists("eb:routers"), "the router started")
