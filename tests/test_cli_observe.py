@@ -178,3 +178,15 @@ def test_tail_refuses_a_key_that_is_not_a_stream(redis_url: str) -> None:
     done = eventbus("tail", "plain", "--redis", redis_url)
     assert done.returncode == 2 and "not a stream" in done.stderr
     assert eventbus("tail", "--redis", redis_url).returncode == 2
+
+
+def test_tail_follow_with_max_entries_waits_for_them_then_exits(redis_url: str) -> None:
+    args = ["tail", "out", "--follow", "--max-entries", "2", "--redis", redis_url]
+    proc = subprocess.Popen([sys.executable, "-m", "eventbus", *args], stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    r = redis.Redis.from_url(redis_url)
+    for n in range(3):
+        r.xadd("out", {"n": str(n)})
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert [orjson.loads(x)["n"] for x in out.splitlines()] == ["0", "1"]

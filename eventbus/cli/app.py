@@ -91,4 +91,7 @@ def read_json_arg(value: str, what: str) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as e:
+        looks_inline = value.lstrip()[:1] in ("{", "[", '"')
+        if value != "-" and not looks_inline and not Path(value).is_file():
+            fail(f"{what} {value}: no such file (and not inline JSON)")
         fail(f"{what} is not valid JSON: {e}")

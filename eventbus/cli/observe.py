@@ -127,6 +127,10 @@ def tail(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Then print new entries as they come (Ctrl-C).")
     ] = False,
+    max_entries: Annotated[
+        int | None,
+        typer.Option("--max-entries", min=1, help="Exit once this many were printed (scripts)."),
+    ] = None,
     redis_url: Annotated[str | None, typer.Option("--redis", help=_REDIS_HELP)] = None,
 ) -> None:
     """Print a stream's latest entries as JSON lines: {"stream", "id", its fields...}; with
@@ -150,33 +154,43 @@ def tail(
         if kind not in ("stream", "none"):
             fail(f"{stream} is a Redis {kind!s}, not a stream")
         streams = [stream]
-    positions = _print_latest(redis, streams, count, bus is not None)
-    if follow:
+    events = bus is not None
+    printed, positions = _print_latest(redis, streams, count, events, max_entries)
+    if follow and (max_entries is None or printed < max_entries):
+        left = None if max_entries is None else max_entries - printed
         with contextlib.suppress(KeyboardInterrupt):
-            _follow(redis, positions, bus is not None)
+            _follow(redis, positions, events, left)
     redis.close()
 
 
-def _print_latest(redis: Any, streams: list[str], count: int, events: bool) -> dict[str, str]:
-    """Print the ``count`` latest entries over ``streams``, oldest first; where each stream is."""
+def _print_latest(
+    redis: Any, streams: list[str], count: int, events: bool, limit: int | None
+) -> tuple[int, dict[str, str]]:
+    """Print the ``count`` latest entries over ``streams`` (at most ``limit``), oldest first;
+    how many were printed, and where each stream is."""
     positions: dict[str, str] = {}
     latest: list[tuple[tuple[int, int], str, str, dict[str, str]]] = []
     for name in streams:
         entries = redis.xrevrange(name, count=max(count, 1))
         positions[name] = entries[0][0] if entries else "0-0"
         latest += [(_order(entry_id), name, entry_id, fields) for entry_id, fields in entries]
-    for _, name, entry_id, fields in sorted(latest)[-count:] if count else []:
+    shown = sorted(latest)[-count:][:limit] if count else []
+    for _, name, entry_id, fields in shown:
         _echo(name, entry_id, fields, events)
-    return positions
+    return len(shown), positions
 
 
-def _follow(redis: Any, positions: dict[str, str], events: bool) -> None:
-    while True:
-        reply = redis.xread(positions, block=_FOLLOW_BLOCK_MS)
+def _follow(redis: Any, positions: dict[str, str], events: bool, left: int | None) -> None:
+    """Print new entries as they come, until ``left`` more were printed (None: until Ctrl-C)."""
+    while left is None or left > 0:
+        reply = redis.xread(positions, block=_FOLLOW_BLOCK_MS, count=left)
         for name, entries in reply or []:
             for entry_id, fields in entries:
+                if left is not None and left <= 0:
+                    return
                 _echo(name, entry_id, fields, events)
                 positions[name] = entry_id
+                left = None if left is None else left - 1
 
 
 def _order(entry_id: str) -> tuple[int, int]:
