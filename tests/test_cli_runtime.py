@@ -180,7 +180,7 @@ def test_run_prints_a_startup_summary(tmp_path: Path, redis_url: str) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
-    assert line.strip() == (f"eventbus: 2 rules (1 disabled) on 1 buses, 1 schedules, "
+    assert line.strip() == (f"eventbus: 3 rules (1 disabled) on 1 buses, 1 schedules, "
                             f"Redis {redis_url}, gateway off")  # fmt: skip
 
 

@@ -92,7 +92,7 @@ def startup_summary(ruleset: Any, url: str, host: str, port: int | None) -> str:
     enabled = [rule for rule in rules if rule.enabled]
     schedules = sum(1 for rule in enabled if rule.schedule is not None)
     disabled = len(rules) - len(enabled)
-    counted = f"{len(enabled)} rules" + (f" ({disabled} disabled)" if disabled else "")
+    counted = f"{len(rules)} rules" + (f" ({disabled} disabled)" if disabled else "")
     gateway = "off" if port is None else f"http://{host}:{port}"
     return (f"{counted} on {len(ruleset.buses)} buses, {schedules} schedules, Redis {url}, "
             f"gateway {gateway}")  # fmt: skip
