@@ -87,7 +87,7 @@ class FailureReporter:
         fields = {**_target(lane), "code": code, "error": message}
         if state is None:
             self._failing[lane] = [0, now]
-            log.warning("target failing, deliveries are retried", extra={"fields": fields})
+            log.warning("target failing", extra={"fields": fields})
             return
         state[0] += 1
         if now - state[1] >= self.interval:
