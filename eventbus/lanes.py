@@ -78,15 +78,16 @@ class FailureReporter:
     ) -> None:
         self.interval = interval
         self.clock = clock
-        # Lane → [failures not yet summarised, when the last warning was logged]
-        self._failing: dict[Lane, list[float]] = {}
+        # (bus, rule, target) → [failures not yet summarised, when the last warning was logged];
+        # keyed by name, not lane, so a lane replaced by a reload keeps its state and frees.
+        self._failing: dict[tuple[str, str, str], list[float]] = {}
 
     def failed(self, lane: Lane, code: str, message: str) -> None:
         now = self.clock()
-        state = self._failing.get(lane)
+        state = self._failing.get(lane.key)
         fields = {**_target(lane), "code": code, "error": message}
         if state is None:
-            self._failing[lane] = [0, now]
+            self._failing[lane.key] = [0, now]
             log.warning("target failing", extra={"fields": fields})
             return
         state[0] += 1
@@ -96,7 +97,8 @@ class FailureReporter:
             state[:] = [0, now]
 
     def succeeded(self, lane: Lane) -> None:
-        if self._failing.pop(lane, None) is not None:
+        # Nearly always nothing fails: one truth test per delivered batch.
+        if self._failing and self._failing.pop(lane.key, None) is not None:
             log.warning("target delivering again", extra={"fields": _target(lane)})
 
 
