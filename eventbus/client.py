@@ -2,7 +2,7 @@
 
 Both speak PutEvents::
 
-    with EventBusClient.from_url("redis://localhost:6379/0") as client:
+    with EventBusClient.from_env() as client:   # or .from_url("redis://localhost:6379/0")
         client.put_events([{"Source": "shop", "DetailType": "OrderPlaced", "Detail": '{"id": 1}'}])
     → {"FailedEntryCount": 0, "Entries": [{"EventId": "…"}]}
 
@@ -19,7 +19,7 @@ import redis
 import redis.asyncio
 
 from eventbus import bus
-from eventbus.connection import connect, connect_async
+from eventbus.connection import connect, connect_async, resolve_redis_url
 from eventbus.settings import Settings
 
 __all__ = ["AsyncEventBusClient", "EventBusClient"]
@@ -54,6 +54,12 @@ class EventBusClient(_Publisher):
     @classmethod
     def from_url(cls, url: str, *, settings: Settings | None = None) -> Self:
         return cls(connect(url), settings=settings, owned=True)
+
+    @classmethod
+    def from_env(cls, *, settings: Settings | None = None) -> Self:
+        """On the Redis the CLI would use: ``$EVENTBUS_REDIS_URL``, else the embedded default
+        in ./.eventbus/ (started when it is not running)."""
+        return cls.from_url(resolve_redis_url(None), settings=settings)
 
     def put_events(self, entries: Sequence[Mapping[str, Any]], *, hops: int = 0) -> dict[str, Any]:
         """PutEvents: the valid entries are written in one round trip; the result lists an
@@ -90,6 +96,11 @@ class AsyncEventBusClient(_Publisher):
     @classmethod
     def from_url(cls, url: str, *, settings: Settings | None = None) -> Self:
         return cls(connect_async(url), settings=settings, owned=True)
+
+    @classmethod
+    def from_env(cls, *, settings: Settings | None = None) -> Self:
+        """See :meth:`EventBusClient.from_env`."""
+        return cls.from_url(resolve_redis_url(None), settings=settings)
 
     async def put_events(
         self, entries: Sequence[Mapping[str, Any]], *, hops: int = 0

@@ -127,6 +127,9 @@ __all__ += [
 METRICS = "eb:metrics"
 # Sorted set of router ids, scored by the Unix time of their last heartbeat.
 ROUTERS = "eb:routers"
+# Hash of each target's latest success and latest error (field = [labels, "success"|"error"]),
+# written by the routers' once-a-second metrics flush for `eventbus status`.
+TARGET_ACTIVITY = "eb:targets:activity"
 
 
 def rate_limit(bus: str, rule: str, target: str) -> str:
@@ -135,4 +138,4 @@ def rate_limit(bus: str, rule: str, target: str) -> str:
     return f"eb:ratelimit:{delivery_tag(bus, rule, target)}"
 
 
-__all__ += ["METRICS", "ROUTERS", "rate_limit"]
+__all__ += ["METRICS", "ROUTERS", "TARGET_ACTIVITY", "rate_limit"]

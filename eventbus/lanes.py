@@ -38,11 +38,13 @@ from eventbus.targets.base import DeliveryContext
 if TYPE_CHECKING:
     from eventbus.config import BusRules, LoadedRule, LoadedTarget
 
-__all__ = ["AckBuffer", "Deliverer", "Lane", "Outcome", "OutcomeHook"]
+__all__ = ["AckBuffer", "Deliverer", "FailureReporter", "Lane", "Outcome", "OutcomeHook"]
 
 log = logging.getLogger("eventbus.worker")
 
 MALFORMED_DELIVERY = "MALFORMED_DELIVERY"
+# A failing target logs its first failure at once, then one summary at most this often.
+FAILURE_SUMMARY_INTERVAL_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,45 @@ class Outcome:
 
 
 OutcomeHook = Callable[[Outcome], Awaitable[None]]
+
+
+class FailureReporter:
+    """Says on the default log level that a target fails, without a line per attempt.
+
+    The first failure of a target is a warning; later ones are counted and summarised in one
+    warning at most every ``interval`` seconds; the next success says it delivers again and
+    starts over. Each retry is still logged at info level (``--verbose``).
+    """
+
+    def __init__(
+        self,
+        interval: float = FAILURE_SUMMARY_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval = interval
+        self.clock = clock
+        # (bus, rule, target) → [failures not yet summarised, when the last warning was logged];
+        # keyed by name, not lane, so a lane replaced by a reload keeps its state and frees.
+        self._failing: dict[tuple[str, str, str], list[float]] = {}
+
+    def failed(self, lane: Lane, code: str, message: str) -> None:
+        now = self.clock()
+        state = self._failing.get(lane.key)
+        fields = {**_target(lane), "code": code, "error": message}
+        if state is None:
+            self._failing[lane.key] = [0, now]
+            log.warning("target failing", extra={"fields": fields})
+            return
+        state[0] += 1
+        if now - state[1] >= self.interval:
+            fields |= {"failures": int(state[0]), "in_seconds": round(now - state[1])}
+            log.warning("target still failing", extra={"fields": fields})
+            state[:] = [0, now]
+
+    def succeeded(self, lane: Lane) -> None:
+        # Nearly always nothing fails: one truth test per delivered batch.
+        if self._failing and self._failing.pop(lane.key, None) is not None:
+            log.warning("target delivering again", extra={"fields": _target(lane)})
 
 
 class AckBuffer:
@@ -182,8 +223,10 @@ class Deliverer:
         clock: Callable[[], float] = time.time,
         target_redis: Redis | None = None,
         metrics: Metrics | None = None,
+        failures: FailureReporter | None = None,
     ) -> None:
         self.redis = redis
+        self.failures = failures or FailureReporter()
         self.metrics = metrics or Metrics(redis)
         self.target_redis = target_redis or redis  # lent to targets (DeliveryContext.extra)
         self.acks = acks
@@ -226,6 +269,7 @@ class Deliverer:
                 await self._emit(lane, record, True, record.attempts + 1, result=result)
         if delivered:
             self._count_success(lane, delivered)
+            self.failures.succeeded(lane)
 
     def _count_attempts(self, lane: Lane, records: list[QueuedDelivery], now: float) -> None:
         m, series = self.metrics, lane.series
@@ -244,6 +288,7 @@ class Deliverer:
         now_ms = self.clock() * 1000
         latencies = [now_ms - record.since_ms for record in records]
         m.observe_in("IngestionToInvocationSuccessLatency", series, latencies)
+        m.succeeded(series, now_ms / 1000)
 
     def _count_failure(self, lane: Lane) -> None:
         # EventBridge leaves what reached a DLQ out of FailedInvocations. A target with no
@@ -293,6 +338,8 @@ class Deliverer:
                 since=record.since_ms / 1000,
                 retry_after=retry_after,
             )
+        self.failures.failed(lane, code, message)
+        self.metrics.failed(lane.series, now, f"{code}: {message}")
         if not isinstance(decision, Exhausted):
             log.info(
                 "delivery failed, retrying",
@@ -373,11 +420,9 @@ def _dead_letter_stream(lane: Lane) -> str:
     return dead_letter_stream(lane.target, lane.bus_rules)
 
 
+def _target(lane: Lane) -> dict[str, Any]:
+    return {"bus": lane.bus_rules.name, "rule": lane.rule.name, "target": lane.target.id}
+
+
 def _where(lane: Lane, record: QueuedDelivery, **more: Any) -> dict[str, Any]:
-    return {
-        "bus": lane.bus_rules.name,
-        "rule": lane.rule.name,
-        "target": lane.target.id,
-        "delivery_id": record.delivery_id,
-        **more,
-    }
+    return {**_target(lane), "delivery_id": record.delivery_id, **more}

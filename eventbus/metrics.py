@@ -45,6 +45,7 @@ __all__ = [
     "Metrics",
     "labels_of",
     "prometheus_name",
+    "read_target_activity",
     "render_metrics",
 ]
 
@@ -151,6 +152,10 @@ class Metrics:
         self._key = key
         self._counts: defaultdict[tuple[str, Labels], int] = defaultdict(int)
         self._histograms: defaultdict[tuple[str, Labels], _Histogram] = defaultdict(_Histogram)
+        # Each target's latest success (epoch s) and latest error (epoch s, message), for
+        # `eventbus status`: kept here and written with the counts, never per delivery.
+        self._successes: dict[Labels, float] = {}
+        self._errors: dict[Labels, tuple[float, str]] = {}
         self._task: asyncio.Task[None] | None = None
 
     def count(self, name: str, n: int = 1, **labels: Any) -> None:
@@ -180,11 +185,20 @@ class Metrics:
             histogram.count += 1
             histogram.total += ms
 
+    def succeeded(self, series: Labels, at: float) -> None:
+        """Note a target's (``labels_of(bus=, rule=, target=)``) success at ``at`` (epoch s)."""
+        self._successes[series] = at
+
+    def failed(self, series: Labels, at: float, error: str) -> None:
+        """Note a target's failed attempt at ``at`` (epoch s) and why."""
+        self._errors[series] = (at, error)
+
     async def flush(self) -> None:
         """Add what was counted since the last flush to Redis.
 
         On a Redis error the counts are put back, so an outage delays them instead of losing them.
         """
+        await self._flush_activity()
         counts, self._counts = self._counts, defaultdict(int)
         histograms, self._histograms = self._histograms, defaultdict(_Histogram)
         if not counts and not histograms:
@@ -201,6 +215,23 @@ class Metrics:
             )
         except RedisError:
             self._restore(counts, histograms)
+            raise
+
+    async def _flush_activity(self) -> None:
+        successes, self._successes = self._successes, {}
+        errors, self._errors = self._errors, {}
+        mapping = {_activity_field(s, "success"): orjson.dumps(t) for s, t in successes.items()}
+        for series, (at, error) in errors.items():
+            mapping[_activity_field(series, "error")] = orjson.dumps([at, error])
+        if not mapping:
+            return
+        try:
+            await self._redis.hset(keys.TARGET_ACTIVITY, mapping=mapping)  # type: ignore[arg-type]
+        except RedisError:
+            for series, at in successes.items():  # newer ones noted meanwhile win
+                self._successes.setdefault(series, at)
+            for series, noted in errors.items():
+                self._errors.setdefault(series, noted)
             raise
 
     def _restore(
@@ -268,6 +299,26 @@ for i = 2, 2 * n, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 for i = 2 * n + 2, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return n
 """
+
+
+def _activity_field(series: Labels, part: str) -> bytes:
+    return orjson.dumps([series, part])
+
+
+async def read_target_activity(redis: Redis) -> dict[Labels, dict[str, Any]]:
+    """Each target's ``last_success`` (epoch s) and ``last_error`` ({"time", "error"}), as the
+    routers' flushes left them, keyed by ``labels_of(bus=, rule=, target=)``."""
+    activity: dict[Labels, dict[str, Any]] = {}
+    for field, value in (await redis.hgetall(keys.TARGET_ACTIVITY)).items():
+        series, part = orjson.loads(field)
+        labels = tuple((k, v) for k, v in series)
+        seen = activity.setdefault(labels, {})
+        if part == "success":
+            seen["last_success"] = orjson.loads(value)
+        else:
+            at, error = orjson.loads(value)
+            seen["last_error"] = {"time": at, "error": error}
+    return activity
 
 
 # ---- Prometheus text exposition (format 0.0.4) ----

@@ -46,6 +46,7 @@ from redis.exceptions import RedisError
 from eventbus import keys
 from eventbus.config import BusRules, LoadedRule, RuleSet
 from eventbus.delivery import enqueue_deliveries
+from eventbus.outage import OutageLog
 from eventbus.router import Delivery
 from eventbus.schedule.base import Schedule
 from eventbus.schedule.firing import (
@@ -384,6 +385,7 @@ class Scheduler:
     settings: Settings = field(default_factory=get_settings)
     claim_idle: float = CLAIM_IDLE
     missed_after: timedelta = MISSED_AFTER
+    outage: OutageLog = field(default_factory=lambda: OutageLog(log))  # shared with the router
     fired: int = field(init=False, default=0)  # firings this instance made, taken over included
     firer: Firer = field(init=False)
     plans: dict[tuple[str, str], _Plan] = field(init=False, default_factory=dict)
@@ -402,9 +404,7 @@ class Scheduler:
             try:
                 await self.tick()
             except (RedisError, OSError) as e:
-                log.warning(
-                    "scheduler: Redis failed, retrying", extra={"fields": {"error": str(e)}}
-                )
+                self.outage.failed("scheduling", e)
             except Exception:  # a bug must not stop every later firing
                 log.exception("scheduler: tick failed, going on")
             await _sleep_or_stop(self.clock, self.delay(), stop)
@@ -571,6 +571,7 @@ async def run_scheduler(
     consumer: str | None = None,
     settings: Settings | None = None,
     claim_idle: float = CLAIM_IDLE,
+    outage: OutageLog | None = None,
 ) -> None:
     """Fire the enabled schedule rules of ``ruleset_provider()`` (asked again at every tick, so
     a reload is followed) until ``stop`` is set."""
@@ -581,6 +582,7 @@ async def run_scheduler(
         consumer=consumer or default_consumer(),
         settings=settings or get_settings(),
         claim_idle=claim_idle,
+        outage=outage or OutageLog(log),
     )
     await scheduler.run(stop)
 

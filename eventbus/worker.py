@@ -69,6 +69,7 @@ from eventbus.loops.upkeep import (
     memberships,
 )
 from eventbus.metrics import Metrics
+from eventbus.outage import OutageLog
 from eventbus.rule_watch import RELOAD_POLL_SECONDS, RuleWatch
 from eventbus.scheduler import Clock
 from eventbus.settings import Settings, get_settings
@@ -149,6 +150,7 @@ class Router:
         self.publisher = AsyncEventBusClient(redis, settings=self.settings)
         self.acks = AckBuffer()
         self.metrics = Metrics(redis)
+        self.outage = OutageLog(log)  # every loop's Redis errors, said once and then summarised
         self.deliverer = Deliverer(
             redis,
             self.acks,
@@ -195,6 +197,8 @@ class Router:
             Heartbeat(stop, redis, consumer, pause=pause),
         ]
         self.metrics_flusher = MetricsFlusher(self._closing, self.metrics, pause=pause)
+        for loop in (*self.loops, self.metrics_flusher):
+            loop.outage = self.outage
 
     @property
     def table(self) -> RoutingTable:
@@ -226,7 +230,7 @@ class Router:
             except TRANSIENT as e:  # Redis not up yet, or restarting: wait for it
                 if self._stopping.is_set():
                     raise
-                log.warning("starting: Redis unavailable (%s); trying again", e)
+                self.outage.failed("starting", e)
                 await asyncio.sleep(self.options.pause_on_error)
 
     async def run(self) -> None:

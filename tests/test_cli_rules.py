@@ -79,3 +79,10 @@ def test_schema_prints_the_rule_file_json_schema(runner: CliRunner) -> None:
     assert result.exit_code == 0
     schema = orjson.loads(result.stdout)
     assert schema["title"] == "eventbus rule file" and "rules" in schema["properties"]
+
+
+def test_validate_takes_the_rules_as_an_option_too(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(VALID)
+    result = runner.invoke(app, ["rules", "validate", "--rules", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok: 1 rule(s)")

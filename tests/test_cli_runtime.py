@@ -153,12 +153,59 @@ def test_run_with_http_refuses_no_auth_off_loopback_with_exit_2(
 
 
 def _gateway_address(proc: subprocess.Popen[str]) -> str:
-    """The address in ``eventbus: gateway on http://...`` on the process's standard error."""
+    """The address in the startup summary (``..., gateway http://...``) on standard error."""
     assert proc.stderr is not None
     for line in iter(proc.stderr.readline, ""):
-        if "gateway on " in line:
-            return line.split("gateway on ", 1)[1].strip()
+        if ", gateway http" in line:
+            return line.split(", gateway ", 1)[1].strip()
     raise AssertionError("the router exited without saying where its gateway listens")
+
+
+def test_run_prints_a_startup_summary(tmp_path: Path, redis_url: str) -> None:
+    rules = write_rules(tmp_path, RULES + """  - name: hourly
+    state: DISABLED
+    schedule_expression: rate(1 hour)
+    targets: [{id: out, type: redis_stream, stream: out}]
+  - name: nightly
+    schedule_expression: cron(0 2 * * ? *)
+    targets: [{id: out, type: redis_stream, stream: out}]
+""")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eventbus", "run", "--rules", str(rules), "--redis", redis_url],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    try:
+        line = next(x for x in iter(proc.stderr.readline, "") if " rules " in x)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert line.strip() == (f"eventbus: 3 rules (1 disabled) on 1 buses, 1 schedules, "
+                            f"Redis {redis_url}, gateway off")  # fmt: skip
+
+
+def test_run_without_rules_exits_2_before_starting_an_embedded_redis(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "EVENTBUS_REDIS_URL"}
+    done = eventbus("run", cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert "rules: no such file or directory" in done.stderr
+    assert not (tmp_path / ".eventbus").exists()
+
+
+def test_version_is_printed() -> None:
+    from importlib.metadata import version
+
+    done = eventbus("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"eventbus {version('eventbus')}"
+
+
+def test_help_shows_flags_without_a_value_placeholder() -> None:
+    for command in (["run"], ["serve"], ["test-pattern"], ["--help"]):
+        done = eventbus(*command, "--help") if command != ["--help"] else eventbus("--help")
+        assert done.returncode == 0
+        assert "<bool>" not in done.stdout
+        assert "--help" in done.stdout
 
 
 def _get(url: str) -> httpx.Response | None:

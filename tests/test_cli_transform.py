@@ -87,3 +87,16 @@ def test_values_that_make_the_output_invalid_exit_1() -> None:
     code, out, err = run("--event", EVENT, "--paths", PATHS, "--template", '{"t": "<tags>"}')
     assert (code, out) == (1, "")
     assert "invalid JSON" in err
+
+
+def test_a_missing_event_file_is_named_as_missing_not_as_invalid_json(tmp_path: Path) -> None:
+    code, _, err = run("--event", str(tmp_path / "event.json"), "--template", '"x"')
+    assert code == 2
+    assert "event.json: no such file" in err and "not valid JSON:" not in err
+
+
+def test_the_shipped_example_event_works() -> None:
+    event = str(Path(__file__).parent.parent / "examples" / "event.json")
+    code, out, _ = run("--event", event, "--paths", '{"key": "$.detail.object.key"}',
+                       "--template", '"new object <key>"')  # fmt: skip
+    assert (code, out) == (0, '"new object 2026/05/01/orders.parquet"\n')

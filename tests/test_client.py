@@ -141,3 +141,31 @@ def test_importing_eventbus_does_not_import_redis() -> None:
     code = "import sys, eventbus; print('redis' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_from_env_uses_eventbus_redis_url(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVENTBUS_REDIS_URL", redis_url)
+    with EventBusClient.from_env() as client:
+        client.put_events([ENTRY])
+    async with AsyncEventBusClient.from_env() as client:
+        await client.put_events([ENTRY])
+    assert len(published(redis_url)) == 2
+
+
+def test_from_env_without_a_url_uses_the_embedded_default(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventbus import embedded
+
+    monkeypatch.delenv("EVENTBUS_REDIS_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    try:
+        with EventBusClient.from_env() as client:
+            client.put_events([ENTRY])
+        running = embedded.find()
+        assert running is not None and running.directory == tmp_path / ".eventbus"
+        assert len(published(running.url)) == 1
+    finally:
+        embedded.stop()

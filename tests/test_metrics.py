@@ -216,3 +216,20 @@ async def test_promtool_finds_no_problem_in_the_page(redis: Redis) -> None:
         ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+async def test_each_targets_last_success_and_error_are_written_by_the_flush(redis: Redis) -> None:
+    from eventbus.metrics import labels_of, read_target_activity
+
+    metrics = Metrics(redis)
+    out = labels_of(bus="b", rule="r", target="out")
+    api = labels_of(bus="b", rule="r", target="api")
+    metrics.succeeded(out, 100.0)
+    metrics.succeeded(out, 101.5)  # the latest wins
+    metrics.failed(api, 102.0, "HTTP_ERROR: connection refused")
+    assert await read_target_activity(redis) == {}  # nothing written per delivery
+    await metrics.flush()
+    assert await read_target_activity(redis) == {
+        out: {"last_success": 101.5},
+        api: {"last_error": {"time": 102.0, "error": "HTTP_ERROR: connection refused"}},
+    }

@@ -526,3 +526,15 @@ def test_importing_config_loads_no_io_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_shipped_rules_need_no_outside_service() -> None:
+    # A fresh checkout runs `make run` with nothing else running: enabled rules deliver only to
+    # Redis, buses or files; the others are DISABLED and their file says how to enable them.
+    ruleset = load_rules(ROOT / "rules", settings=SETTINGS)
+    local = {"log", "redis_stream", "redis_list", "bus"}
+    for bus_name, rule, target in ruleset.deliveries():
+        if target.type in local:
+            continue
+        assert not rule.enabled, f"{bus_name}/{rule.name} needs a {target.type} service"
+        assert "then set `state: ENABLED`" in Path(rule.file).read_text(), rule.file

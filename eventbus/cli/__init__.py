@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from eventbus.cli import (  # noqa: F401
     gateway,
+    observe,
     patterns,
     publish,
     rules,

@@ -18,25 +18,43 @@ import typer
 
 __all__ = ["app", "dlq_app", "embedded_app", "fail", "read_json_arg", "rules_app", "schedules_app"]
 
-app = typer.Typer(
+
+def _group(help_text: str, **more: Any) -> typer.Typer:
+    # Plain click help (no rich tables): rich's would print every flag as `--verbose <bool>`.
+    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None, **more)
+
+
+app = _group(
+    "A self-hosted, EventBridge-style event bus and rule router on Redis Streams.",
     name="eventbus",
-    help="A self-hosted, EventBridge-style event bus and rule router on Redis Streams.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-rules_app = typer.Typer(
-    help="Validate rule files and print their JSON Schema.", no_args_is_help=True
-)
-schedules_app = typer.Typer(help="Inspect, list and backfill schedules.", no_args_is_help=True)
-dlq_app = typer.Typer(help="List and redrive dead letters.", no_args_is_help=True)
-embedded_app = typer.Typer(
-    help="Manage the embedded Redis under ./.eventbus/.", no_args_is_help=True
-)
+rules_app = _group("Validate rule files and print their JSON Schema.")
+schedules_app = _group("Inspect, list and backfill schedules.")
+dlq_app = _group("List and redrive dead letters.")
+embedded_app = _group("Manage the embedded Redis under ./.eventbus/.")
 app.add_typer(rules_app, name="rules")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(embedded_app, name="embedded")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"eventbus {version('eventbus')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """A self-hosted, EventBridge-style event bus and rule router on Redis Streams."""
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -73,4 +91,7 @@ def read_json_arg(value: str, what: str) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as e:
+        looks_inline = value.lstrip()[:1] in ("{", "[", '"')
+        if value != "-" and not looks_inline and not Path(value).is_file():
+            fail(f"{what} {value}: no such file (and not inline JSON)")
         fail(f"{what} is not valid JSON: {e}")

@@ -13,16 +13,24 @@ from eventbus.cli.app import fail, rules_app
 @rules_app.command("validate")
 def validate(
     path: Annotated[
-        Path, typer.Argument(help="A rule file, or a directory searched for *.yaml / *.yml.")
-    ] = Path("rules"),
+        Path | None,
+        typer.Argument(help="A rule file, or a directory searched for *.yaml / *.yml."),
+    ] = None,
+    rules: Annotated[
+        Path | None, typer.Option("--rules", help="The same as PATH, as other commands take it.")
+    ] = None,
 ) -> None:
     """Check rule files; print every problem, one per line: file:line: rule: field: message.
 
-    Exits 0 when every rule is valid, 1 when a problem was found, 2 when PATH does not exist.
+    The rules are PATH or --rules (default rules/). Exits 0 when every rule is valid, 1 when a
+    problem was found, 2 when the path does not exist or both are given.
     """
     from eventbus.config import load_rules
     from eventbus.errors import RuleFileError
 
+    if path is not None and rules is not None and path != rules:
+        fail(f"give the rules once: PATH {path} or --rules {rules}")
+    path = path or rules or Path("rules")
     if not path.exists():
         fail(f"{path}: no such file or directory")
     try:

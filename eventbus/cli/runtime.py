@@ -61,6 +61,8 @@ def run(
     from eventbus.worker import HttpOptions, RouterOptions, configure_logging, run_router
 
     configure_logging(verbose)
+    # Checked before Redis is resolved: a wrong directory must not leave an embedded daemon.
+    _ruleset(rules, required=True)
     url = resolve_redis_url(redis_url)
     options = RouterOptions(claim_idle=claim_idle, concurrency=concurrency,
                             consumer=consumer or "", consumer_idle=consumer_idle)  # fmt: skip
@@ -71,7 +73,7 @@ def run(
         _check_credentials(gateway)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            ready = functools.partial(_say_gateway, http_host)
+            ready = functools.partial(_say_started, url, http_host)
             runner.run(run_router(url, rules, options, http=gateway, ready=ready))
     except RuleFileError as e:
         fail(f"invalid rules:\n{e}")
@@ -89,10 +91,23 @@ def _check_credentials(http: HttpOptions) -> None:
         fail(str(e))
 
 
-def _say_gateway(host: str, router: Router) -> None:
-    """Say where the gateway listens (the port picked, for ``--http 0``), as ``serve`` does."""
-    if router.gateway_port is not None:
-        typer.echo(f"eventbus: gateway on http://{host}:{router.gateway_port}", err=True)
+def _say_started(url: str, host: str, router: Router) -> None:
+    """One line saying what runs: rules, buses, schedules, Redis, and where the gateway listens
+    (the port picked, for ``--http 0``)."""
+    typer.echo(f"eventbus: {startup_summary(router.table.ruleset, url, host, router.gateway_port)}",
+               err=True)  # fmt: skip
+
+
+def startup_summary(ruleset: Any, url: str, host: str, port: int | None) -> str:
+    """``N rules on M buses, K schedules, Redis <url>, gateway <url or off>``."""
+    rules = [rule for bus in ruleset.buses.values() for rule in bus.rules.values()]
+    enabled = [rule for rule in rules if rule.enabled]
+    schedules = sum(1 for rule in enabled if rule.schedule is not None)
+    disabled = len(rules) - len(enabled)
+    counted = f"{len(rules)} rules" + (f" ({disabled} disabled)" if disabled else "")
+    gateway = "off" if port is None else f"http://{host}:{port}"
+    return (f"{counted} on {len(ruleset.buses)} buses, {schedules} schedules, Redis {url}, "
+            f"gateway {gateway}")  # fmt: skip
 
 
 def _filters(bus: str | None, rule: str | None, target: str | None) -> dict[str, str | None]:

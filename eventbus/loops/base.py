@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from eventbus.errors import BusError
+from eventbus.outage import OutageLog
 
 __all__ = ["TRANSIENT", "Loop"]
 
@@ -36,6 +37,8 @@ class Loop:
 
     name: ClassVar[str]  # what the logs call it: "bus reader", "trimmer", ...
     waits_first: ClassVar[bool] = False  # whether the first round comes after one interval
+    # Shared by a process's loops, so a Redis outage is said once, not per loop per retry.
+    outage: OutageLog | None = None
 
     def __init__(self, stop: asyncio.Event, *, every: float = 0.0, pause: float = 0.5) -> None:
         self.stop = stop
@@ -89,17 +92,27 @@ class Loop:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def reached_redis(self) -> None:
+        """Redis answered: an outage, if one was said, is over. Called by the loops that ask
+        Redis something every round (not every round of every loop touches Redis)."""
+        if self.outage is not None:
+            self.outage.ok()
+
     def item_failed(self, item: str, error: Exception) -> None:
         """Log one item's failure with the item; the caller skips or dead-letters it."""
         fields = {"loop": self.name, "item": item, "error": repr(error)}
-        if isinstance(error, (*TRANSIENT, RedisError)):
+        if isinstance(error, TRANSIENT) and self.outage is not None:
+            self.outage.failed(f"{self.name}: {item}", error)
+        elif isinstance(error, (*TRANSIENT, RedisError)):
             log.warning("%s: %s failed: %s", self.name, item, error, extra={"fields": fields})
         else:
             log.error("%s: %s failed", self.name, item, exc_info=error, extra={"fields": fields})
 
     def _report(self, error: Exception) -> None:
         fields = {"loop": self.name, "error": repr(error)}
-        if isinstance(error, (*TRANSIENT, RedisError)):
+        if isinstance(error, TRANSIENT) and self.outage is not None:
+            self.outage.failed(self.name, error)
+        elif isinstance(error, (*TRANSIENT, RedisError)):
             log.warning("%s: %s; trying again", self.name, error, extra={"fields": fields})
         else:
             log.error("%s failed; going on", self.name, exc_info=error, extra={"fields": fields})

@@ -144,6 +144,7 @@ class BusReader(RoutingLoop):
             count=self.batch,
             block=self.block_ms,
         )
+        self.reached_redis()
         _advance(cursor, ids, reply)
         self.recording, previous = None, self.recording
         if previous is not None:
@@ -245,6 +246,7 @@ class BusReader(RoutingLoop):
                 m.add(name, series, len(values))
             m.observe_in("IngestionToInvocationStartLatency", series, values)
             m.observe_in("IngestionToInvocationSuccessLatency", series, values)
+            m.succeeded(series, now_ms / 1000)
 
     def _route_entry(
         self, table: RoutingTable, bus_name: str, entry_id: bytes, fields: dict[bytes, bytes]

@@ -85,6 +85,7 @@ class Heartbeat(Loop):
         from eventbus.gateway.health import record_router_heartbeat
 
         await record_router_heartbeat(self.redis, self.consumer)
+        self.reached_redis()
 
 
 class MetricsFlusher(Loop):

@@ -4,7 +4,7 @@ Rule example::
 
     - id: audit
       type: log
-      path: /var/log/eventbus/orders.jsonl   # optional; default: standard output
+      path: /var/log/eventbus/orders.jsonl   # optional (its directory is made); default: stdout
 
 Each line is a JSON object: ``time`` (UTC, ISO 8601 with milliseconds), ``bus``, ``rule``,
 ``target``, ``delivery-id``, ``event-id``, ``attempt`` and ``payload`` (the input text, as is).
@@ -75,6 +75,11 @@ class LogTarget:
         # sharing one file whole.
         if self._fd is None:
             assert self._path is not None
+            # A relative path such as audit/shop.jsonl works on a fresh checkout: its directory
+            # is made on first use.
+            directory = os.path.dirname(self._path)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
             self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         return self._fd
 

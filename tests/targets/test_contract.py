@@ -98,7 +98,10 @@ def log_harness(parts: Parts) -> Harness:
     path = parts.tmp / "deliveries.jsonl"
 
     def make(mode: str) -> Target:
-        where = path if mode == "ok" else parts.tmp / "missing-dir" / "x.jsonl"
+        # Its directory is made when missing, so a failure needs a file where it would be.
+        blocker = parts.tmp / "a-file"
+        blocker.touch()
+        where = path if mode == "ok" else blocker / "x.jsonl"
         return build("log", parts, {"path": str(where)})
 
     async def received() -> Received:

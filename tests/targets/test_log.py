@@ -42,3 +42,11 @@ async def test_appends_lines_to_a_file(tmp_path: Path) -> None:
     await target.aclose()
     lines = path.read_text().splitlines()
     assert [orjson.loads(line).get("payload") for line in lines] == [None, "one", "two\nlines"]
+
+
+async def test_makes_the_files_directory_when_missing(tmp_path: Path) -> None:
+    path = tmp_path / "audit" / "nested" / "shop.jsonl"
+    target = LogTarget(LogConfig(path=str(path)), SERVICES)
+    await target.send("one", make_ctx())
+    await target.aclose()
+    assert orjson.loads(path.read_text())["payload"] == "one"
