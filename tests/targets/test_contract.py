@@ -98,7 +98,10 @@ def log_harness(parts: Parts) -> Harness:
     path = parts.tmp / "deliveries.jsonl"
 
     def make(mode: str) -> Target:
-        where = path if mode == "ok" else parts.tmp / "missing-dir" / "x.jsonl"
+        # A regular file where the directory should be: the write fails, a retry may cure it.
+        blocker = parts.tmp / "not-a-directory"
+        blocker.touch()
+        where = path if mode == "ok" else blocker / "x.jsonl"
         return build("log", parts, {"path": str(where)})
 
     async def received() -> Received:
