@@ -46,7 +46,7 @@ _EVENTBUS_SPELLING: Final = "in eventbus spelling (`type:` and its fields, see d
 # What to write instead of an AWS service's ARN, by service (and resource prefix for events).
 _INSTEAD: Final = {
     "sqs": f"a `redis_list` or `redis_stream` target: `Arn: arn:eventbus:{_STREAM_TYPE}:<stream>`,"
-    f" or `type: redis_list` with `key:` {_EVENTBUS_SPELLING}",
+    f" or `type: redis_list` with `list:` {_EVENTBUS_SPELLING}",
     "kinesis": f"a `redis_stream` target: `Arn: arn:eventbus:{_STREAM_TYPE}:<stream>`",
     "firehose": f"a `redis_stream` target: `Arn: arn:eventbus:{_STREAM_TYPE}:<stream>`",
     "lambda": "a `python` target (`function: module:function`) or an `http` target (`url:`) "

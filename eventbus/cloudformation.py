@@ -78,12 +78,14 @@ class Note:
 class ConvertedRule:
     """A rule in rule-file spelling; ``bus`` from ``EventBusName`` (None: the file's bus);
     ``refs``: the targets whose ``Arn`` names another target, by index, for the loader to copy
-    that target's settings from."""
+    that target's settings from; ``no_type``: the targets whose ``Arn`` gave no type (a note
+    says why, so the missing ``type`` is not another problem)."""
 
     rule: dict[str, Any]
     bus: str | None = None
     notes: list[Note] = field(default_factory=list)
     refs: dict[int, TargetRef] = field(default_factory=dict)
+    no_type: set[int] = field(default_factory=set)
 
 
 def is_cloudformation(item: dict[str, Any]) -> bool:
@@ -153,6 +155,7 @@ def _target(item: dict[str, Any], index: int, converted: ConvertedRule) -> dict[
     if "dead_letter" in target:
         target["dead_letter"] = _dead_letter(target["dead_letter"], loc, notes)
     arn = item.get(_ARN)
+    converted.no_type.add(index)  # until the Arn gives one
     if arn is None:
         notes.append(Note(loc, "required property `Arn` is missing"))
     elif not isinstance(arn, str):
@@ -164,6 +167,7 @@ def _target(item: dict[str, Any], index: int, converted: ConvertedRule) -> dict[
             notes.append(Note((*loc, _ARN), str(e)))
         else:
             target["type"] = found.type
+            converted.no_type.discard(index)
             if isinstance(found, TargetRef):
                 converted.refs[index] = found
             else:

@@ -229,6 +229,7 @@ class _RuleItem:
     bus: str
     cloudformation: bool = False
     refs: dict[int, TargetRef] = field(default_factory=dict)
+    no_type: set[int] = field(default_factory=set)  # targets whose CloudFormation Arn is wrong
 
     def written(self, rel: Loc) -> Loc:
         """A field path of the rule as it is spelt in the file."""
@@ -395,7 +396,9 @@ class _FileReader:
             self.items.append(_RuleItem(loc, raw, bus))
             return
         converted = convert_rule(raw, logical_id)
-        item = _RuleItem(loc, converted.rule, converted.bus or bus, True, converted.refs)
+        item = _RuleItem(
+            loc, converted.rule, converted.bus or bus, True, converted.refs, converted.no_type
+        )
         self.items.append(item)
         for note in converted.notes:
             where = (*loc, *note.loc)
@@ -534,7 +537,15 @@ class _FileReader:
             raw = self._referenced(item, index, raw, ref, targets)
             if raw is None:
                 return None
-        spec = self._validate(TargetSpec, raw, item.loc, base=base, item=item)
+        no_type = index in item.no_type
+        spec = self._validate(
+            TargetSpec,
+            raw,
+            item.loc,
+            base=base,
+            item=item,
+            skip=lambda loc: no_type and loc == ("type",),
+        )
         if spec is None:
             return None
         config = self._target_config(item, spec, base)
