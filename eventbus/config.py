@@ -449,17 +449,32 @@ class _FileReader:
             line = _line_of(self.root, (*item.loc, *item.written(("name",))))
             self.rule_names.append((item.bus, name, line))
         errors_before = len(self.problems)
-        model = self._validate(Rule, item.data, item.loc, item=item, skip=_inside_a_target)
-        if model is None and isinstance(item.data, dict):
-            # Rule-level errors must not hide the rest: the pattern and the schedule are still
-            # compiled, from the rule without its targets (problems reported above).
-            try:
-                model = Rule.model_validate({**item.data, "targets": []})
-            except ValidationError:
-                model = None
-        pattern = self._compile_pattern(model, item) if model else None
-        schedule = self._compile_schedule(model, item) if model else None
-        targets = [self._load_target(item, i, raw, index) for i, raw in enumerate(item.targets())]
+        # Each target is checked on its own first, so a rule-level error (six targets, a bad
+        # state) hides none of theirs; the rule is then checked with stand-ins for the targets
+        # that failed, which keep their ids for the uniqueness check.
+        raw_targets = item.data.get("targets") if isinstance(item.data, dict) else None
+        specs = [self._target_spec(item, i, raw, index) for i, raw in enumerate(item.targets())]
+        data = item.data
+        if isinstance(raw_targets, list):
+            stand_ins = [
+                spec or _stand_in(raw, position)
+                for position, (spec, raw) in enumerate(zip(specs, raw_targets, strict=True))
+            ]
+            data = {**item.data, "targets": stand_ins}
+        model = self._validate(Rule, data, item.loc, item=item)
+        valid = model
+        if model is None:
+            # The pattern and the schedule are compiled even when other fields are wrong.
+            valid, hidden = _valid_part(data)
+            for message in hidden:
+                self.report_rule(item, (), message)
+        pattern = self._compile_pattern(valid, item) if valid else None
+        schedule = self._compile_schedule(valid, item) if valid else None
+        targets = [
+            self._load_target(item, spec, position)
+            for position, spec in enumerate(specs)
+            if spec is not None
+        ]
         if model is None or len(self.problems) > errors_before:
             return
         self.rules.append(
@@ -528,26 +543,28 @@ class _FileReader:
             self.report_rule(item, (field,), message)
             return None
 
-    def _load_target(
-        self, item: _RuleItem, index: int, raw: Any, targets: _TargetIndex
-    ) -> LoadedTarget | None:
-        base: Loc = ("targets", index)
-        ref = item.refs.get(index)
+    def _target_spec(
+        self, item: _RuleItem, position: int, raw: Any, targets: _TargetIndex
+    ) -> TargetSpec | None:
+        """The common fields of one target checked (its ARN reference resolved first)."""
+        ref = item.refs.get(position)
         if ref is not None and isinstance(raw, dict):
-            raw = self._referenced(item, index, raw, ref, targets)
+            raw = self._referenced(item, position, raw, ref, targets)
             if raw is None:
                 return None
-        no_type = index in item.no_type
-        spec = self._validate(
+        no_type = position in item.no_type
+        return self._validate(
             TargetSpec,
             raw,
             item.loc,
-            base=base,
+            base=("targets", position),
             item=item,
             skip=lambda loc: no_type and loc == ("type",),
         )
-        if spec is None:
-            return None
+
+    def _load_target(self, item: _RuleItem, spec: TargetSpec, position: int) -> LoadedTarget | None:
+        """A target's own settings and its input shaping checked and compiled."""
+        base: Loc = ("targets", position)
         config = self._target_config(item, spec, base)
         try:
             target_input = compile_target_input(
@@ -630,9 +647,32 @@ class _FileReader:
         return config
 
 
-def _inside_a_target(loc: Loc) -> bool:
-    """Whether a Rule error is about one target's fields (each target is checked on its own)."""
-    return len(loc) >= 2 and loc[0] == "targets" and isinstance(loc[1], int)
+def _stand_in(raw: Any, position: int) -> TargetSpec:
+    """A target that failed its own checks, as the rule's checks see it: its id only."""
+    target_id = raw.get("id") if isinstance(raw, dict) else None
+    return TargetSpec.model_construct(
+        id=target_id if isinstance(target_id, str) else f"#{position}", type=""
+    )
+
+
+def _valid_part(data: Any) -> tuple[Rule | None, list[str]]:
+    """The rule with its invalid fields left out, so what is valid still gets compiled, and the
+    rule-wide problems that the invalid fields kept pydantic from checking."""
+    if not isinstance(data, dict):
+        return None, []
+    try:
+        return Rule.model_validate(data), []
+    except ValidationError as e:
+        wrong = {error["loc"][0] for error in e.errors() if error["loc"]}
+    kept = {k: v for k, v in data.items() if k not in wrong}
+    try:
+        return Rule.model_validate({**kept, "name": "_", "targets": []}), []
+    except ValidationError as e:
+        # Reported already when no field was wrong; and a wrong pattern or schedule is reported
+        # already: "needs one of them" would echo it.
+        echo = not wrong or wrong & {"event_pattern", "schedule_expression"}
+        hidden = [_pydantic_message(error) for error in e.errors() if not error["loc"]]
+        return None, [] if echo else hidden
 
 
 def _did_you_mean(word: str, known: Sequence[str]) -> str:
