@@ -99,7 +99,7 @@ def target_of_arn(arn: str) -> TargetRef | TargetSettings:
 def stream_of_dead_letter_arn(arn: str) -> str:
     """The stream a ``DeadLetterConfig.Arn`` names; ``ArnError`` for anything but a stream."""
     ours = _OURS.fullmatch(arn)
-    if ours is not None and ours["type"] == _STREAM_TYPE and not _REFERENCE.fullmatch(ours["rest"]):
+    if ours is not None and ours["type"] == _STREAM_TYPE:
         return ours["rest"]
     raise ArnError(
         f"{arn!r} is not a dead-letter stream; write `Arn: {dead_letter_arn('<stream>')}`"

@@ -105,7 +105,9 @@ def test_an_unknown_target_type_suggests_the_nearest_known_one(tmp_path: Path) -
 
 @pytest.mark.parametrize("pattern", ["{detail_type: [X]}", '\'{"detailType": ["X"]}\''])
 def test_a_pattern_key_misspelling_detail_type_is_a_warning(tmp_path: Path, pattern: str) -> None:
-    text = f"rules:\n  - name: r\n    event_pattern: {pattern}\n    targets: [{{id: t, type: log}}]\n"
+    text = (
+        f"rules:\n  - name: r\n    event_pattern: {pattern}\n    targets: [{{id: t, type: log}}]\n"
+    )
     ruleset = load_rules(write(tmp_path, "r.yaml", text), settings=SETTINGS)
     assert ruleset.rule("default", "r").pattern is not None  # the rule still loads
     (warning,) = ruleset.warnings
@@ -158,7 +160,9 @@ def test_a_log_target_pointing_at_a_directory_fails_at_load(tmp_path: Path) -> N
 def test_a_log_target_creates_its_missing_directories(tmp_path: Path) -> None:
     out = tmp_path / "new" / "deeper" / "out.jsonl"
     text = f"rules:\n  - name: r\n    event_pattern: {{a: [1]}}\n    targets: [{{id: t, type: log, path: '{out}'}}]\n"  # noqa: E501
-    (loaded,) = load_rules(write(tmp_path, "r.yaml", text), settings=SETTINGS).rule("default", "r").targets  # noqa: E501
+    (loaded,) = (
+        load_rules(write(tmp_path, "r.yaml", text), settings=SETTINGS).rule("default", "r").targets
+    )
     assert not out.parent.exists()  # checked at load, created at the first delivery
     target = load_target_class("log")(loaded.config, TargetServices(redis=None))
     ctx = DeliveryContext("d", "e", "default", "r", "arn", "t", 1, {})
@@ -171,7 +175,9 @@ def test_a_log_target_creates_its_missing_directories(tmp_path: Path) -> None:
     assert '"payload":"{\\"x\\": 1}"' in out.read_text()
 
 
-def test_a_python_target_is_imported_at_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: E501
+def test_a_python_target_is_imported_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "handlers_at_load.py").write_text("def on_event(payload, ctx):\n    return None\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     rule = "rules:\n  - name: r\n    event_pattern: {{a: [1]}}\n    targets: [{{id: t, type: python, function: '{}'}}]\n"  # noqa: E501
