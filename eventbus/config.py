@@ -291,6 +291,12 @@ class _FileReader:
         found = RuleProblem(self.file, message, line, rule, field or None, warning)
         (self.warnings if warning else self.problems).append(found)
 
+    def holds_intrinsic(self, item: _RuleItem, rel: Loc) -> bool:
+        """Whether the value at ``rel`` in the rule has an intrinsic in it: it is not compiled,
+        as whatever its compiler said would be about the unresolved intrinsic."""
+        where = (*item.loc, *item.written(rel))
+        return any(loc[: len(where)] == where for loc in self.intrinsics)
+
     def report_rule(
         self, item: _RuleItem, rel: Loc, message: str, *, warning: bool = False
     ) -> None:
@@ -492,7 +498,7 @@ class _FileReader:
         )
 
     def _compile_pattern(self, model: Rule, item: _RuleItem) -> CompiledPattern | None:
-        if model.event_pattern is None:
+        if model.event_pattern is None or self.holds_intrinsic(item, ("event_pattern",)):
             return None
         if not self._pattern_is_plausible(model.event_pattern, item):
             return None
@@ -566,6 +572,9 @@ class _FileReader:
         """A target's own settings and its input shaping checked and compiled."""
         base: Loc = ("targets", position)
         config = self._target_config(item, spec, base)
+        shaping = ("input", "input_path", "input_transformer")
+        if any(self.holds_intrinsic(item, (*base, name)) for name in shaping):
+            return None
         try:
             target_input = compile_target_input(
                 input=spec.input if spec.has_input else NO_INPUT,
@@ -795,6 +804,8 @@ def _duplicate_names(readers: list[_FileReader]) -> list[RuleProblem]:
     seen: dict[tuple[str, str], str] = {}
     problems = []
     for reader in readers:
+        if reader.header is None:
+            continue  # its rules' bus is not known; the header's problems fail the load anyway
         for bus, name, line in reader.rule_names:
             first = seen.get((bus, name))
             if first is None:

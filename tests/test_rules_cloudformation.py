@@ -219,6 +219,27 @@ def test_intrinsics_are_refused_with_file_and_line(
     assert str(found).startswith(f"{path}:6: ")
 
 
+def test_an_intrinsic_inside_a_pattern_or_an_input_is_the_only_problem_reported(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        "r.yaml",
+        """\
+        rules:
+          - name: r
+            event_pattern: {source: [!Ref Source], detail: {a: [1]}}
+            targets:
+              - {id: t, type: log, input: {region: !Ref AWS::Region}}
+        """,
+    )
+    found = [(p.line, p.field) for p in problems(path)]
+    assert found == [
+        (3, "rules[0].event_pattern.source[0]"),
+        (5, "rules[0].targets[0].input.region"),
+    ]
+
+
 def test_a_field_named_ref_in_a_pattern_is_not_an_intrinsic(tmp_path: Path) -> None:
     text = "rules:\n  - name: r\n    event_pattern: {detail: {Ref: [x]}}\n"
     assert load_rules(write(tmp_path, "r.yaml", text), settings=SETTINGS).rule("default", "r")
