@@ -41,7 +41,8 @@ def put(
 
     Either one entry (--source, --detail-type, --detail, ...) or --file with one PutEvents entry
     per line (its Detail an object or JSON text). Exit 0 when every entry was published, 1 when
-    any failed, 2 on a usage, file or JSON error.
+    any failed, 2 on a usage, file or JSON error. A bus no router has registered draws a warning
+    on standard error (the events are published all the same).
     """
     single = (source, detail_type, detail, resources, time, idempotency_key)
     if file is not None:
@@ -127,7 +128,7 @@ def _publish(entries: Iterable[dict[str, Any]], redis_url: str | None) -> dict[s
     for name in unknown:
         # Nothing reads a bus no router has registered: a typo would wait in a stream forever.
         typer.echo(
-            f"warning: bus {name!r} is not registered: no running router has rules for it, "
+            f"warning: bus {name!r} is not registered: no router has loaded rules for it, "
             "so nothing reads its events yet (check the name, or the rule files' `bus:`)",
             err=True,
         )
