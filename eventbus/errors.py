@@ -7,7 +7,8 @@ The tree::
     ├─ InvalidTransformError(EventBusError, ValueError)  .field, .reason
     ├─ InvalidScheduleError(EventBusError, ValueError)   .field (cron field or form), .reason
     ├─ InvalidEventError(EventBusError, ValueError)      .code, .message (one PutEvents entry)
-    ├─ RuleFileError(EventBusError, ValueError)          .problems: list[RuleProblem]
+    ├─ RuleFileError(EventBusError, ValueError)          .problems, .warnings: list[RuleProblem]
+    ├─ ArnError(EventBusError, ValueError)             a target ARN eventbus cannot deliver to
     ├─ BusError                                          Redis side; raised `from` the cause
     └─ TargetError                                       .retryable; a delivery that did not succeed
        ├─ TargetTimeout                                  retryable
@@ -19,9 +20,11 @@ Messages say where (field path, or file:line and rule), what was found and what 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "ArnError",
     "BusError",
     "EventBusError",
     "InvalidEventError",
@@ -89,6 +92,8 @@ class RuleProblem:
     line: int | None = None
     rule: str | None = None
     field: str | None = None
+    # A warning is printed but does not stop the rules from loading.
+    warning: bool = False
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
@@ -97,15 +102,22 @@ class RuleProblem:
             parts.append(f"rule {self.rule}")
         if self.field:
             parts.append(self.field)
+        if self.warning:
+            parts.append("warning")
         return f"{': '.join(parts)}: {self.message}"
 
 
 class RuleFileError(EventBusError, ValueError):
     """Rule files that do not load; ``problems`` lists every error found, not just the first."""
 
-    def __init__(self, problems: list[RuleProblem]) -> None:
+    def __init__(self, problems: list[RuleProblem], warnings: Sequence[RuleProblem] = ()) -> None:
         self.problems = problems
+        self.warnings = list(warnings)  # found alongside the errors, printed with them
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class ArnError(EventBusError, ValueError):
+    """An ARN that names nothing eventbus can deliver to; the message says what to write."""
 
 
 class BusError(EventBusError):

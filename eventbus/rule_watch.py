@@ -66,7 +66,10 @@ class RuleWatch:
         """Read the files now; ``RuleFileError`` when they are invalid."""
         # The signature before reading: a file edited during the read is read again next poll.
         self._signature, self._requested = rules_signature(self.path), False
-        return load_rules(self.path, settings=self.settings)
+        ruleset = load_rules(self.path, settings=self.settings)
+        for warning in ruleset.warnings:
+            log.warning("rules loaded with a warning: %s", warning)
+        return ruleset
 
     async def reload(self) -> RuleSet | None:
         """The files read again in a thread; None (problems logged) when they are invalid."""

@@ -120,6 +120,30 @@ def test_put_says_on_stderr_which_redis_it_uses(redis_url: str) -> None:
     assert done.stderr == f"eventbus: using Redis {redis_url} (--redis)\n"
 
 
+def test_put_to_a_bus_no_router_registered_warns_and_still_publishes(redis_url: str) -> None:
+    done = invoke(["put", *SINGLE, "--bus", "shpo", "--redis", redis_url])
+    assert done.exit_code == 0, done.output
+    assert "warning: bus 'shpo' is not registered" in done.stderr
+    [event] = published(redis_url, "shpo")
+    assert event["id"] == orjson.loads(done.stdout)["Entries"][0]["EventId"]
+
+
+def test_put_to_a_registered_bus_or_the_default_bus_does_not_warn(redis_url: str) -> None:
+    from eventbus import bus
+    from eventbus.connection import connect
+
+    with connect(redis_url) as client:
+        bus.run(client, bus.register_bus("shop", {}))
+    lines = "".join(
+        orjson.dumps({**entry, "Source": "s", "DetailType": "d", "Detail": {}}).decode() + "\n"
+        for entry in ({"EventBusName": "shop"}, {}, {"EventBusName": "shpo"})
+    )
+    done = invoke(["put", "--file", "-", "--redis", redis_url], stdin=lines)
+    assert done.exit_code == 0, done.output
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "'shpo'" in warnings[0]
+
+
 def test_put_on_the_embedded_default_then_embedded_stop(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     run = {"cwd": tmp_path, "env": env, "capture_output": True, "text": True}

@@ -48,6 +48,30 @@ def test_validate_prints_every_problem_one_per_line_and_exits_1(
     assert "2 problem(s) found" in result.stderr
 
 
+def test_validate_prints_warnings_and_exits_0_when_there_are_only_warnings(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "r.yaml").write_text(VALID.replace("{source: [a]}", "{detail_type: [a]}"))
+    result = runner.invoke(app, ["rules", "validate", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    first, last = result.stdout.splitlines()
+    where = f"{tmp_path / 'r.yaml'}:3: rule r: event_pattern.detail_type"
+    assert first.startswith(f"{where}: warning: ")
+    assert last == "ok: 1 rule(s) on 1 bus(es), 1 warning(s)"
+
+
+def test_validate_exits_1_on_an_error_and_prints_the_warnings_too(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    text = VALID.replace("{source: [a]}", "{detail_type: [a]}").replace("type: log", "type: nope")
+    (tmp_path / "r.yaml").write_text(text)
+    result = runner.invoke(app, ["rules", "validate", str(tmp_path)])
+    assert result.exit_code == 1
+    warning, error = result.stdout.splitlines()
+    assert ": warning: " in warning and "unknown target type 'nope'" in error
+    assert "1 problem(s) and 1 warning(s) found" in result.stderr
+
+
 def test_validate_names_file_and_line_of_a_yaml_syntax_error(
     runner: CliRunner, tmp_path: Path
 ) -> None:

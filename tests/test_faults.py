@@ -65,6 +65,12 @@ async def slow(payload: str, ctx: DeliveryContext) -> None:
 # --- helpers ------------------------------------------------------------------------------------
 
 
+def _with_tests_importable() -> dict[str, str]:
+    """The environment for a CLI process that loads rules naming `test_faults:...` functions
+    (python targets are imported when rules load)."""
+    return {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
 class RouterProcess:
     """``python -m eventbus run`` as a child process."""
 
@@ -75,10 +81,10 @@ class RouterProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> RouterProcess:
-        path = f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
-        env = {**os.environ, "PYTHONPATH": path}
         with self.log.open("ab") as err:
-            self.proc = subprocess.Popen(self.args, stderr=err, stdout=subprocess.DEVNULL, env=env)
+            self.proc = subprocess.Popen(
+                self.args, stderr=err, stdout=subprocess.DEVNULL, env=_with_tests_importable()
+            )
         return self
 
     def signal(self, sig: int) -> int:
@@ -237,6 +243,7 @@ def test_an_always_failing_target_dead_letters_everything_and_redrive_delivers_i
     done = subprocess.run(
         [sys.executable, "-m", "eventbus", "dlq", "redrive", "--rules", str(rules),
          "--redis", server.url], capture_output=True, text=True, timeout=60,
+        env=_with_tests_importable(),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert orjson.loads(done.stdout) == {"requeued": 100, "kept": 0}

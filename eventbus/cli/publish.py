@@ -41,7 +41,8 @@ def put(
 
     Either one entry (--source, --detail-type, --detail, ...) or --file with one PutEvents entry
     per line (its Detail an object or JSON text). Exit 0 when every entry was published, 1 when
-    any failed, 2 on a usage, file or JSON error.
+    any failed, 2 on a usage, file or JSON error. A bus no router has registered draws a warning
+    on standard error (the events are published all the same).
     """
     single = (source, detail_type, detail, resources, time, idempotency_key)
     if file is not None:
@@ -104,18 +105,51 @@ def _parse_line(line: str, where: str) -> Any:
 
 
 def _publish(entries: Iterable[dict[str, Any]], redis_url: str | None) -> dict[str, Any]:
+    from eventbus import bus
     from eventbus.client import EventBusClient
-    from eventbus.connection import resolve_redis_url
+    from eventbus.connection import connect, resolve_redis_url
     from eventbus.errors import BusError
+    from eventbus.settings import DEFAULT_BUS
 
     results: list[dict[str, str]] = []
-    with EventBusClient.from_url(resolve_redis_url(redis_url)) as client:
-        for batch in _batches(entries, PUT_BATCH):
-            try:
-                results += client.put_events(batch)["Entries"]
-            except BusError as e:
-                fail(str(e), code=1)
+    buses: set[str] = set()
+    redis_client = connect(resolve_redis_url(redis_url))
+    with EventBusClient(redis_client, owned=True) as client:
+        try:
+            for batch in _batches(entries, PUT_BATCH):
+                answers = client.put_events(batch)["Entries"]
+                results += answers
+                buses.update(_published_buses(batch, answers))
+            # The default bus always exists, as in EventBridge; only a named bus can be a typo.
+            named = buses - {DEFAULT_BUS}
+            unknown = sorted(named - set(bus.run(redis_client, bus.list_buses()))) if named else []
+        except BusError as e:
+            fail(str(e), code=1)
+    for name in unknown:
+        # Nothing reads a bus no router has registered: a typo would wait in a stream forever.
+        typer.echo(
+            f"warning: bus {name!r} is not registered: no router has loaded rules for it, "
+            "so nothing reads its events yet (check the name, or the rule files' `bus:`)",
+            err=True,
+        )
     return {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
+
+
+def _published_buses(batch: list[dict[str, Any]], answers: list[dict[str, str]]) -> set[str]:
+    """The buses the entries that were published went to."""
+    from eventbus.errors import InvalidEventError
+    from eventbus.events import resolve_bus_name
+    from eventbus.settings import DEFAULT_BUS
+
+    found = set()
+    for entry, answer in zip(batch, answers, strict=True):
+        if "ErrorCode" in answer or not isinstance(entry, dict):
+            continue
+        try:
+            found.add(resolve_bus_name(entry.get("EventBusName") or DEFAULT_BUS))
+        except InvalidEventError:
+            continue
+    return found
 
 
 def _batches(entries: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

@@ -22,8 +22,9 @@ def validate(
 ) -> None:
     """Check rule files; print every problem, one per line: file:line: rule: field: message.
 
-    The rules are PATH or --rules (default rules/). Exits 0 when every rule is valid, 1 when a
-    problem was found, 2 when the path does not exist or both are given.
+    The rules are PATH or --rules (default rules/). Exits 0 when every rule is valid (warnings,
+    marked `warning:`, are printed too), 1 when an error was found, 2 when the path does not exist
+    or both are given.
     """
     from eventbus.config import load_rules
     from eventbus.errors import RuleFileError
@@ -36,12 +37,17 @@ def validate(
     try:
         ruleset = load_rules(path)
     except RuleFileError as e:
-        for problem in e.problems:
+        found = sorted([*e.problems, *e.warnings], key=lambda p: (p.file, p.line or 0))
+        for problem in found:
             typer.echo(str(problem))
-        typer.echo(f"{len(e.problems)} problem(s) found", err=True)
+        warnings = f" and {len(e.warnings)} warning(s)" if e.warnings else ""
+        typer.echo(f"{len(e.problems)} problem(s){warnings} found", err=True)
         raise typer.Exit(1) from None
+    for warning in ruleset.warnings:
+        typer.echo(str(warning))
     count = sum(len(bus.rules) for bus in ruleset.buses.values())
-    typer.echo(f"ok: {count} rule(s) on {len(ruleset.buses)} bus(es)")
+    warnings = f", {len(ruleset.warnings)} warning(s)" if ruleset.warnings else ""
+    typer.echo(f"ok: {count} rule(s) on {len(ruleset.buses)} bus(es){warnings}")
 
 
 @rules_app.command("schema")

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from eventbus.arns import dead_letter_arn, target_arn
 from eventbus.config import BusRules, LoadedRule, LoadedTarget, RuleSet
 from eventbus.errors import InvalidEventError
 from eventbus.events import resolve_bus_name
@@ -139,12 +140,12 @@ def describe_rule(rules: RuleSet, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _target_arn(rule: LoadedRule, target: LoadedTarget, settings: Settings) -> str:
-    where = f"{settings.region}:{settings.account}:{rule.bus}/{rule.name}/{target.id}"
-    return f"arn:eventbus:{target.type}:{where}"
+    region, account = settings.region, settings.account
+    return target_arn(target.type, region, account, rule.bus, rule.name, target.id)
 
 
 def _dead_letter_config(stream: str) -> dict[str, str]:
-    return {"Arn": f"arn:eventbus:redis_stream:{stream}"}
+    return {"Arn": dead_letter_arn(stream)}
 
 
 def _target_shape(rule: LoadedRule, target: LoadedTarget, settings: Settings) -> dict[str, Any]:

@@ -32,6 +32,12 @@ class TargetConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def load_problems(self) -> list[tuple[str, str]]:
+        """(field, message) for what would make every delivery fail and can be seen when rules
+        load (a directory that cannot be created, a module that does not import), so it is
+        reported then rather than at the first delivery. None by default."""
+        return []
+
 
 # Not frozen: one is made per delivery, and a frozen dataclass takes several times as long to
 # build. Targets treat it as read-only.

@@ -4,7 +4,7 @@ Rule example::
 
     - id: audit
       type: log
-      path: /var/log/eventbus/orders.jsonl   # optional (its directory is made); default: stdout
+      path: /var/log/eventbus/orders.jsonl   # optional (directories created); default: stdout
 
 Each line is a JSON object: ``time`` (UTC, ISO 8601 with milliseconds), ``bus``, ``rule``,
 ``target``, ``delivery-id``, ``event-id``, ``attempt`` and ``payload`` (the input text, as is).
@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
@@ -30,6 +31,26 @@ class LogConfig(TargetConfig):
     path: str | None = Field(
         default=None, min_length=1, description="file to append to; default: standard output"
     )
+
+    def load_problems(self) -> list[tuple[str, str]]:
+        problem = None if self.path is None else _unwritable(Path(self.path))
+        return [] if problem is None else [("path", problem)]
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be appended to (its missing directories created first), or None."""
+    if path.is_dir():
+        return f"{str(path)!r} is a directory"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else f"{str(path)!r} is not writable"
+    existing = path.absolute().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot create the directory of {str(path)!r}: {str(existing)!r} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot create {str(path)!r}: {str(existing)!r} is not writable"
+    return None
 
 
 def log_line(payload: str, ctx: DeliveryContext, now: datetime | None = None) -> bytes:
@@ -75,11 +96,7 @@ class LogTarget:
         # sharing one file whole.
         if self._fd is None:
             assert self._path is not None
-            # A relative path such as audit/shop.jsonl works on a fresh checkout: its directory
-            # is made on first use.
-            directory = os.path.dirname(self._path)
-            if directory:
-                os.makedirs(directory, exist_ok=True)
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         return self._fd
 

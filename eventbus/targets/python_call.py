@@ -36,6 +36,13 @@ class PythonConfig(TargetConfig):
     )
     timeout_seconds: float | None = Field(default=None, gt=0, description="per call; default none")
 
+    def load_problems(self) -> list[tuple[str, str]]:
+        try:
+            resolve_function(self.function)
+        except ValueError as e:
+            return [("function", str(e))]
+        return []
+
 
 def resolve_function(spec: str) -> Callable[..., Any]:
     """``package.module:attr.path`` → the callable; ``ValueError`` saying what is missing."""

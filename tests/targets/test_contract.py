@@ -98,8 +98,8 @@ def log_harness(parts: Parts) -> Harness:
     path = parts.tmp / "deliveries.jsonl"
 
     def make(mode: str) -> Target:
-        # Its directory is made when missing, so a failure needs a file where it would be.
-        blocker = parts.tmp / "a-file"
+        # A regular file where the directory should be: the write fails, a retry may cure it.
+        blocker = parts.tmp / "not-a-directory"
         blocker.touch()
         where = path if mode == "ok" else blocker / "x.jsonl"
         return build("log", parts, {"path": str(where)})

@@ -23,10 +23,16 @@ def as_rule_file(block: str) -> str:
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"example{i}" for i in range(len(BLOCKS))])
-def test_doc_example_loads(block: str, tmp_path: Path) -> None:
+def test_doc_example_loads(block: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     kind = re.search(r"type: (\w+)", block)
     if kind and kind.group(1) not in known_target_types():
         pytest.skip(f"target type {kind.group(1)} is not registered in this installation")
+    function = re.search(r"function: ([\w.]+):(\w+)", block)
+    if function:  # python targets are imported when rules load: give the example its module
+        module = tmp_path / "modules" / Path(*function.group(1).split("."))
+        module.parent.mkdir(parents=True)
+        module.with_suffix(".py").write_text(f"def {function.group(2)}(payload, ctx): pass\n")
+        monkeypatch.syspath_prepend(str(tmp_path / "modules"))
     path = tmp_path / "example.yaml"
     path.write_text(as_rule_file(block))
     assert load_rules(path).buses
