@@ -8,6 +8,7 @@ The tree::
     ├─ InvalidScheduleError(EventBusError, ValueError)   .field (cron field or form), .reason
     ├─ InvalidEventError(EventBusError, ValueError)      .code, .message (one PutEvents entry)
     ├─ RuleFileError(EventBusError, ValueError)          .problems: list[RuleProblem]
+    ├─ MatchBudgetExceededError                          .budget; an event too costly to match
     ├─ BusError                                          Redis side; raised `from` the cause
     └─ TargetError                                       .retryable; a delivery that did not succeed
        ├─ TargetTimeout                                  retryable
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidPatternError",
     "InvalidScheduleError",
     "InvalidTransformError",
+    "MatchBudgetExceededError",
     "RuleFileError",
     "RuleProblem",
     "TargetError",
@@ -106,6 +108,20 @@ class RuleFileError(EventBusError, ValueError):
     def __init__(self, problems: list[RuleProblem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class MatchBudgetExceededError(EventBusError):
+    """Matching one event took more than ``budget`` matcher steps (``EVENTBUS_MATCH_BUDGET``).
+
+    Deterministic: the same event against the same rules always spends the same steps.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        super().__init__(
+            f"matching the event took more than {budget:,} steps (EVENTBUS_MATCH_BUDGET); "
+            "an event with fewer or smaller arrays under the fields the rules name fits"
+        )
 
 
 class BusError(EventBusError):

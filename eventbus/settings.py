@@ -20,6 +20,10 @@ DEFAULT_MAX_ENTRY_BYTES = 1_048_576
 DEFAULT_MAX_PATTERN_CHARS = 4096
 # Events a rule's own targets put back on a bus carry a hop count; past this it is a loop.
 DEFAULT_MAX_HOPS = 5
+# Matcher steps one event may take against a bus's rules (a leaf looked at, a predicate run, a
+# state reached). A realistic event takes a few hundred, the largest entry with 100,000-element
+# arrays a few hundred thousand; this bounds any event to well under a second or two of CPU.
+DEFAULT_MATCH_BUDGET = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,7 @@ class Settings:
     max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES  # EVENTBUS_MAX_ENTRY_BYTES: per PutEvents entry
     max_pattern_chars: int = DEFAULT_MAX_PATTERN_CHARS  # EVENTBUS_MAX_PATTERN_CHARS
     max_hops: int = DEFAULT_MAX_HOPS  # EVENTBUS_MAX_HOPS: bus-to-bus hops before LOOP_DETECTED
+    match_budget: int = DEFAULT_MATCH_BUDGET  # EVENTBUS_MATCH_BUDGET: matcher steps per event
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,6 +44,7 @@ class Settings:
             max_entry_bytes=int(env.get("EVENTBUS_MAX_ENTRY_BYTES", DEFAULT_MAX_ENTRY_BYTES)),
             max_pattern_chars=int(env.get("EVENTBUS_MAX_PATTERN_CHARS", DEFAULT_MAX_PATTERN_CHARS)),
             max_hops=int(env.get("EVENTBUS_MAX_HOPS", DEFAULT_MAX_HOPS)),
+            match_budget=int(env.get("EVENTBUS_MATCH_BUDGET", DEFAULT_MATCH_BUDGET)),
         )
 
 

@@ -11,32 +11,61 @@ suffix, case-insensitive and numeric conditions, and a short list of predicates 
 so the cost depends on the event and on how many rules actually match it, not on how many rules
 exist. Each walk carries the array elements chosen so far (see ``flatten``), and a step that
 would pick a leaf from another element of an array already in use is not taken.
+
+Arrays keep the walk linear in the event's size. A walk remembers an array's element only while
+a field still ahead of it could share that array (``State.ahead``: fields are matched in path
+order, so once past ``items.*`` no field can share ``items``); walks that differ only in arrays
+nothing ahead can see are one walk. A field whose leaves lie in an array the walk remembers
+only looks at the leaves of the element chosen (``_Walk.compatible``). The operators no index
+serves (``Table.others``) are tried once per leaf until they hold, not once per leaf and rule.
+Every walk counts its steps (a leaf looked at, a predicate run, a state reached) against a
+budget, and an event that spends it raises ``MatchBudgetExceededError``: a bound on the time
+one event can take whatever the rules and the event are.
 """
 
 from __future__ import annotations
 
 from bisect import insort
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from eventbus.errors import MatchBudgetExceededError
 from eventbus.patterns import nodes as n
-from eventbus.patterns.compiled import CompiledPattern
-from eventbus.patterns.flatten import Leaf, Leaves, PathTree, Trail, flatten, merge_trails
+from eventbus.patterns.cidr import parse_ip
+from eventbus.patterns.flatten import (
+    Leaf,
+    Leaves,
+    PathTree,
+    Trail,
+    flatten,
+    merge_trails,
+    prefixes,
+)
 from eventbus.patterns.predicates import Predicate, compile_condition
 from eventbus.patterns.ranges import RangeIndex
 from eventbus.patterns.values import Key
+
+if TYPE_CHECKING:
+    from eventbus.patterns.compiled import CompiledPattern
 
 __all__ = ["Automaton"]
 
 _NOTHING: tuple[State, ...] = ()
 
 
+_NO_PATHS: frozenset[str] = frozenset()
+
+
 class State:
-    __slots__ = ("absent", "edges", "rules")
+    __slots__ = ("absent", "ahead", "edges", "rules")
 
     def __init__(self) -> None:
         self.edges: dict[str, Table] = {}  # field path -> its transitions
-        self.absent: dict[str, State] = {}  # path that must have no value -> next state
+        # path that must have no value -> (its prefixes, next state)
+        self.absent: dict[str, tuple[frozenset[str], State]] = {}
         self.rules: set[str] = set()  # the patterns a walk reaching this state matches
+        # Every prefix of every path still to be matched after this state: the only places an
+        # array whose element the walk must remember can sit.
+        self.ahead = _NO_PATHS
 
 
 class _Affixes:
@@ -78,9 +107,21 @@ class _Affixes:
 class Table:
     """The transitions out of one state on one field path."""
 
-    __slots__ = ("affixes", "anything", "exact", "lower", "numeric", "others", "simple", "targets")
+    __slots__ = (
+        "affixes",
+        "anything",
+        "cidrs",
+        "exact",
+        "lower",
+        "numeric",
+        "others",
+        "prefixes",
+        "simple",
+        "targets",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
+        self.prefixes = frozenset(prefixes(path))
         self.targets: dict[frozenset[n.Condition], State] = {}
         self.exact: dict[Key, list[State]] = {}
         self.simple = True  # only exact values so far: lookup is one dict probe
@@ -88,6 +129,8 @@ class Table:
         self.affixes: dict[tuple[bool, bool, bool], _Affixes] = {}
         self.numeric: RangeIndex[State] | None = None
         self.anything: list[State] = []
+        # (IP version, mask bits) -> network address >> host bits -> states
+        self.cidrs: dict[tuple[int, int], dict[int, list[State]]] = {}
         self.others: list[tuple[Predicate, State]] = []
 
     def target(self, conditions: frozenset[n.Condition]) -> State:
@@ -117,6 +160,11 @@ class Table:
             self.numeric.add(c, state)
         elif c == n.Exists(True):
             self.anything.append(state)
+        elif isinstance(c, n.Cidr):
+            net = c.network
+            host_bits = net.max_prefixlen - net.prefixlen
+            by_network = self.cidrs.setdefault((net.version, net.prefixlen), {})
+            by_network.setdefault(int(net.network_address) >> host_bits, []).append(state)
         else:
             self.others.append((compile_condition(c), state))
 
@@ -127,6 +175,7 @@ class Table:
         return self.affixes[kind]
 
     def lookup(self, key: Key) -> list[State] | tuple[State, ...]:
+        """The states ``key`` leads to, except those of ``others`` (see ``_Walk.advance``)."""
         found = self.exact.get(key)
         if self.simple:
             return found or _NOTHING
@@ -139,11 +188,21 @@ class Table:
                 out.extend(self.lower.get(key.lower(), _NOTHING))  # type: ignore[union-attr]
             for affixes in self.affixes.values():
                 affixes.collect(key, out)  # type: ignore[arg-type]
+            if self.cidrs:
+                self._collect_cidrs(key, out)  # type: ignore[arg-type]
         elif kind is float and self.numeric is not None:
             out.extend(self.numeric.find(key))  # type: ignore[arg-type]
-        if self.others:
-            out.extend([state for test, state in self.others if test(key)])
         return out
+
+    def _collect_cidrs(self, text: str, out: list[State]) -> None:
+        """One parse of the address, then one probe per mask length the rules use."""
+        address = parse_ip(text)
+        if address is None:
+            return
+        number, version, bits = int(address), address.version, address.max_prefixlen
+        for (net_version, prefix_len), by_network in self.cidrs.items():
+            if net_version == version:
+                out.extend(by_network.get(number >> (bits - prefix_len), _NOTHING))
 
 
 class Automaton:
@@ -156,69 +215,164 @@ class Automaton:
 
     def add(self, name: str, pattern: CompiledPattern) -> None:
         for branch in pattern.branches:
+            steps = [field.path for field in branch.positive] + list(branch.absent)
             state = self.root
-            for field in branch.positive:
+            for i, field in enumerate(branch.positive):
                 table = state.edges.get(field.path)
                 if table is None:
-                    table = state.edges[field.path] = Table()
+                    table = state.edges[field.path] = Table(field.path)
                 state = table.target(field.conditions)
-            for path in branch.absent:
-                nxt = state.absent.get(path)
-                if nxt is None:
-                    nxt = state.absent[path] = State()
-                state = nxt
+                _look_ahead(state, steps[i + 1 :])
+            for i, path in enumerate(branch.absent, start=len(branch.positive)):
+                step = state.absent.get(path)
+                if step is None:
+                    step = state.absent[path] = (frozenset(prefixes(path)), State())
+                state = step[1]
+                _look_ahead(state, steps[i + 1 :])
             state.rules.add(name)
         if not pattern.paths <= self._paths:
             self._paths |= pattern.paths
             self._tree = None
 
-    def match(self, event: dict[str, Any]) -> set[str]:
+    def match(self, event: dict[str, Any], budget: int) -> set[str]:
+        """The names ``event`` matches; ``MatchBudgetExceededError`` past ``budget`` steps."""
         if not isinstance(event, dict):
             raise TypeError(f"an event must be a JSON object, not {type(event).__name__}")
         if self._tree is None:
             self._tree = PathTree.of(self._paths)
-        leaves = flatten(event, self._tree)
+        walk = _Walk(*flatten(event, self._tree), budget)
         found: set[str] = set()
         todo: list[tuple[State, Trail]] = [(self.root, ())]
         seen: set[tuple[State, Trail]] = set()
         while todo:
             state, chosen = todo.pop()
-            for item in _successors(state, chosen, leaves):
-                target = item[0]
+            for target, merged in walk.successors(state, chosen):
                 if target.rules:
                     found |= target.rules
                 # A state with nowhere to go is only worth its rule names: no need to visit it.
-                if (target.edges or target.absent) and item not in seen:
-                    seen.add(item)
-                    todo.append(item)
+                if target.edges or target.absent:
+                    item = (target, walk.project(merged, target.ahead) if merged else merged)
+                    if item not in seen:
+                        seen.add(item)
+                        todo.append(item)
         return found
 
 
-def _successors(state: State, chosen: Trail, leaves: Leaves) -> list[tuple[State, Trail]]:
-    """The states one more field takes ``state`` to, each with the array elements it chose."""
-    out: list[tuple[State, Trail]] = []
-    edges = state.edges
-    if len(edges) <= len(leaves):
-        for path, table in edges.items():
+def _look_ahead(state: State, paths: list[str]) -> None:
+    ahead = {prefix for path in paths for prefix in prefixes(path)}
+    if not ahead <= state.ahead:
+        state.ahead = state.ahead | ahead
+
+
+class _Walk:
+    """One event being matched: its leaves, its arrays' paths and the steps spent so far."""
+
+    __slots__ = ("array_paths", "budget", "indexes", "leaves", "steps")
+
+    def __init__(self, leaves: Leaves, array_paths: list[str], budget: int) -> None:
+        self.leaves = leaves
+        self.array_paths = array_paths
+        self.budget = budget
+        self.steps = 0
+        # path -> (leaves by array element, how many of the path's leaves each array holds)
+        self.indexes: dict[str, tuple[dict[tuple[int, int], list[Leaf]], dict[int, int]]] = {}
+
+    def spend(self, steps: int) -> None:
+        self.steps += steps
+        if self.steps > self.budget:
+            raise MatchBudgetExceededError(self.budget)
+
+    def project(self, trail: Trail, ahead: frozenset[str]) -> Trail:
+        """``trail`` without the arrays no path in ``ahead`` can share."""
+        array_paths = self.array_paths
+        return tuple([entry for entry in trail if array_paths[entry[0]] in ahead])
+
+    def successors(self, state: State, chosen: Trail) -> list[tuple[State, Trail]]:
+        """The states one more field takes ``state`` to, each with the array elements it chose."""
+        out: list[tuple[State, Trail]] = []
+        leaves = self.leaves
+        edges = state.edges
+        if len(edges) <= len(leaves):
+            for path, table in edges.items():
+                candidates = leaves.get(path)
+                if candidates:
+                    self.advance(table, path, candidates, chosen, out)
+        else:
+            for path, candidates in leaves.items():
+                found = edges.get(path)
+                if found is not None:
+                    self.advance(found, path, candidates, chosen, out)
+        for path, (path_prefixes, target) in state.absent.items():
             candidates = leaves.get(path)
+            if candidates and chosen:
+                candidates = self.compatible(path, path_prefixes, chosen, candidates)
             if candidates:
-                _advance(table, candidates, chosen, out)
-    else:
-        for path, candidates in leaves.items():
-            found = edges.get(path)
-            if found is not None:
-                _advance(found, candidates, chosen, out)
-    for path, target in state.absent.items():
-        if all(merge_trails(chosen, t) is None for _, t in leaves.get(path, ())):
+                self.spend(len(candidates))
+                if any(merge_trails(chosen, trail) is not None for _, trail in candidates):
+                    continue
             out.append((target, chosen))
-    return out
+        self.spend(1 + len(out))
+        return out
 
-
-def _advance(table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]) -> None:
-    # Measured hot loop: one lookup per leaf the event has at this table's path.
-    for key, trail in candidates:
-        targets = table.lookup(key)
-        if targets:
+    def advance(
+        self, table: Table, path: str, candidates: list[Leaf], chosen: Trail, out: list[Any]
+    ) -> None:
+        if chosen:
+            candidates = self.compatible(path, table.prefixes, chosen, candidates)
+        self.spend(len(candidates))
+        others = table.others
+        # The predicates of ``others`` still to hold, per element chosen: once one holds, the
+        # state it leads to is reached, and trying it on the array's other leaves is wasted.
+        pending: dict[Trail, list[tuple[Predicate, State]]] = {}
+        # Measured hot loop: one lookup per leaf the event has at this table's path.
+        for key, trail in candidates:
+            targets = table.lookup(key)
+            if not targets and not others:
+                continue
             merged = merge_trails(chosen, trail) if trail else chosen
-            if merged is not None:
+            if merged is None:
+                continue
+            if targets:
                 out.extend([(target, merged) for target in targets])
+            if others:
+                left = pending.get(merged, others)
+                if left:
+                    self.spend(len(left))
+                    kept = []
+                    for test, target in left:
+                        if test(key):
+                            out.append((target, merged))
+                        else:
+                            kept.append((test, target))
+                    pending[merged] = kept
+
+    def compatible(
+        self, path: str, path_prefixes: frozenset[str], chosen: Trail, candidates: list[Leaf]
+    ) -> list[Leaf]:
+        """``candidates`` (the leaves at ``path``) narrowed to the element ``chosen`` has for
+        the innermost array they all sit in; the caller still checks each with merge_trails."""
+        array_paths = self.array_paths
+        for entry in reversed(chosen):  # innermost first: ids grow inwards
+            if array_paths[entry[0]] in path_prefixes:
+                break
+        else:
+            return candidates  # no array chosen so far can hold a leaf at ``path``
+        index = self.indexes.get(path)
+        if index is None:
+            index = self.indexes[path] = self._index(candidates)
+        by_element, count = index
+        if count.get(entry[0]) != len(candidates):
+            return candidates  # some leaves lie outside that array: they need checking one by one
+        return by_element.get(entry, [])
+
+    def _index(
+        self, candidates: list[Leaf]
+    ) -> tuple[dict[tuple[int, int], list[Leaf]], dict[int, int]]:
+        by_element: dict[tuple[int, int], list[Leaf]] = {}
+        count: dict[int, int] = {}
+        for leaf in candidates:
+            self.spend(len(leaf[1]))
+            for element in leaf[1]:
+                by_element.setdefault(element, []).append(leaf)
+                count[element[0]] = count.get(element[0], 0) + 1
+        return by_element, count
