@@ -62,10 +62,10 @@ from eventbus.delivery import (
     iso_ms,
     move_due_retries,
 )
-from eventbus.errors import BusError, RuleFileError
+from eventbus.errors import BusError, MatchBudgetExceededError, RuleFileError
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
 from eventbus.metrics import Metrics, labels_of
-from eventbus.router import Delivery, route
+from eventbus.router import MATCH_BUDGET_EXCEEDED, Delivery, route
 from eventbus.scheduler import Clock, run_scheduler
 from eventbus.settings import Settings, get_settings
 from eventbus.targets import load_target_class
@@ -445,6 +445,8 @@ class Router:
                 since_ms=since_ms,
                 settings=self.settings,
             )
+        except MatchBudgetExceededError as e:
+            return [_rejected(routing, fields, since_ms, MATCH_BUDGET_EXCEEDED, str(e))]
         except (ValueError, UnicodeDecodeError) as e:
             return [_rejected(routing, fields, since_ms, MALFORMED_EVENT, str(e))]
         except Exception as e:  # never let one event stop the router

@@ -53,6 +53,8 @@ _NOTHING: tuple[State, ...] = ()
 
 
 _NO_PATHS: frozenset[str] = frozenset()
+# Below this many leaves at a path, checking each costs less than indexing them by element.
+_FEW_LEAVES = 8
 
 
 class State:
@@ -246,12 +248,14 @@ class Automaton:
         seen: set[tuple[State, Trail]] = set()
         while todo:
             state, chosen = todo.pop()
-            for target, merged in walk.successors(state, chosen):
+            for item in walk.successors(state, chosen):
+                target = item[0]
                 if target.rules:
                     found |= target.rules
                 # A state with nowhere to go is only worth its rule names: no need to visit it.
                 if target.edges or target.absent:
-                    item = (target, walk.project(merged, target.ahead) if merged else merged)
+                    if item[1]:
+                        item = (target, walk.project(item[1], target.ahead))
                     if item not in seen:
                         seen.add(item)
                         todo.append(item)
@@ -267,7 +271,7 @@ def _look_ahead(state: State, paths: list[str]) -> None:
 class _Walk:
     """One event being matched: its leaves, its arrays' paths and the steps spent so far."""
 
-    __slots__ = ("array_paths", "budget", "indexes", "leaves", "steps")
+    __slots__ = ("array_paths", "budget", "indexes", "leaves", "shared", "steps")
 
     def __init__(self, leaves: Leaves, array_paths: list[str], budget: int) -> None:
         self.leaves = leaves
@@ -276,6 +280,8 @@ class _Walk:
         self.steps = 0
         # path -> (leaves by array element, how many of the path's leaves each array holds)
         self.indexes: dict[str, tuple[dict[tuple[int, int], list[Leaf]], dict[int, int]]] = {}
+        # (table, elements its path can see) -> the steps it allows (see ``advance_shared``)
+        self.shared: dict[tuple[Table, Trail], list[tuple[State, Trail]]] = {}
 
     def spend(self, steps: int) -> None:
         self.steps += steps
@@ -292,65 +298,122 @@ class _Walk:
         out: list[tuple[State, Trail]] = []
         leaves = self.leaves
         edges = state.edges
+        looked = 1
         if len(edges) <= len(leaves):
             for path, table in edges.items():
                 candidates = leaves.get(path)
                 if candidates:
-                    self.advance(table, path, candidates, chosen, out)
+                    looked += self.advance(path, table, candidates, chosen, out)
         else:
             for path, candidates in leaves.items():
                 found = edges.get(path)
                 if found is not None:
-                    self.advance(found, path, candidates, chosen, out)
-        for path, (path_prefixes, target) in state.absent.items():
-            candidates = leaves.get(path)
-            if candidates and chosen:
-                candidates = self.compatible(path, path_prefixes, chosen, candidates)
-            if candidates:
-                self.spend(len(candidates))
-                if any(merge_trails(chosen, trail) is not None for _, trail in candidates):
-                    continue
-            out.append((target, chosen))
-        self.spend(1 + len(out))
+                    looked += self.advance(path, found, candidates, chosen, out)
+        if state.absent:
+            looked += self.absent(state, chosen, out)
+        self.steps += looked + len(out)
+        if self.steps > self.budget:
+            raise MatchBudgetExceededError(self.budget)
         return out
 
     def advance(
-        self, table: Table, path: str, candidates: list[Leaf], chosen: Trail, out: list[Any]
-    ) -> None:
+        self, path: str, table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]
+    ) -> int:
+        """The steps ``table`` allows from the leaves at ``path``; how many leaves it looked at."""
         if chosen:
-            candidates = self.compatible(path, table.prefixes, chosen, candidates)
-        self.spend(len(candidates))
-        others = table.others
-        # The predicates of ``others`` still to hold, per element chosen: once one holds, the
-        # state it leads to is reached, and trying it on the array's other leaves is wasted.
-        pending: dict[Trail, list[tuple[Predicate, State]]] = {}
+            array_paths, visible = self.array_paths, table.prefixes
+            seen = tuple([entry for entry in chosen if array_paths[entry[0]] in visible])
+            if len(seen) < len(chosen):
+                return self.advance_shared(path, table, candidates, chosen, seen, out)
+            candidates = self.compatible(path, visible, chosen, candidates)
+        if table.others:
+            self.advance_others(table, candidates, chosen, out)
+            return len(candidates)
         # Measured hot loop: one lookup per leaf the event has at this table's path.
         for key, trail in candidates:
             targets = table.lookup(key)
-            if not targets and not others:
-                continue
+            if targets:
+                merged = merge_trails(chosen, trail) if trail else chosen
+                if merged is not None:
+                    out.extend([(target, merged) for target in targets])
+        return len(candidates)
+
+    def advance_shared(
+        self,
+        path: str,
+        table: Table,
+        candidates: list[Leaf],
+        chosen: Trail,
+        seen: Trail,
+        out: list[Any],
+    ) -> int:
+        """``advance`` for a walk that remembers arrays the leaves at ``path`` cannot be in.
+
+        What the table does depends only on ``seen``, the elements ``path`` can see, so it is
+        worked out once per ``seen`` and replayed for every walk that differs in the rest (a
+        field ahead, such as an ``exists: false`` one, keeps those arrays in mind).
+        """
+        key = (table, seen)
+        steps = self.shared.get(key)
+        if steps is None:
+            found: list[tuple[State, Trail]] = []
+            looked = self.advance(path, table, candidates, seen, found)
+            steps = self.shared[key] = list(
+                dict.fromkeys([(t, self.project(trail, t.ahead)) for t, trail in found])
+            )
+        else:
+            looked = len(steps)
+        # ``seen`` agrees with ``chosen``, and the other arrays of a step are none of chosen's.
+        out.extend([(t, merge_trails(chosen, trail) or chosen) for t, trail in steps])
+        return looked
+
+    def absent(self, state: State, chosen: Trail, out: list[Any]) -> int:
+        """The ``exists: false`` steps out of ``state`` that ``chosen`` allows; the leaves seen."""
+        looked = 0
+        for path, (path_prefixes, target) in state.absent.items():
+            candidates = self.leaves.get(path)
+            if candidates:
+                if chosen:
+                    candidates = self.compatible(path, path_prefixes, chosen, candidates)
+                looked += len(candidates)
+                if any(merge_trails(chosen, trail) is not None for _, trail in candidates):
+                    continue
+            out.append((target, chosen))
+        return looked
+
+    def advance_others(
+        self, table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]
+    ) -> None:
+        """``advance`` for a table with predicates no index serves (``Table.others``)."""
+        others = table.others
+        # The predicates still to hold, per element chosen: once one holds, the state it leads
+        # to is reached, and trying it on the array's other leaves would be wasted.
+        pending: dict[Trail, list[tuple[Predicate, State]]] = {}
+        for key, trail in candidates:
             merged = merge_trails(chosen, trail) if trail else chosen
             if merged is None:
                 continue
+            targets = table.lookup(key)
             if targets:
                 out.extend([(target, merged) for target in targets])
-            if others:
-                left = pending.get(merged, others)
-                if left:
-                    self.spend(len(left))
-                    kept = []
-                    for test, target in left:
-                        if test(key):
-                            out.append((target, merged))
-                        else:
-                            kept.append((test, target))
-                    pending[merged] = kept
+            left = pending.get(merged, others)
+            if left:
+                self.spend(len(left))
+                kept = []
+                for test, target in left:
+                    if test(key):
+                        out.append((target, merged))
+                    else:
+                        kept.append((test, target))
+                pending[merged] = kept
 
     def compatible(
         self, path: str, path_prefixes: frozenset[str], chosen: Trail, candidates: list[Leaf]
     ) -> list[Leaf]:
         """``candidates`` (the leaves at ``path``) narrowed to the element ``chosen`` has for
         the innermost array they all sit in; the caller still checks each with merge_trails."""
+        if len(candidates) <= _FEW_LEAVES:
+            return candidates
         array_paths = self.array_paths
         for entry in reversed(chosen):  # innermost first: ids grow inwards
             if array_paths[entry[0]] in path_prefixes:
