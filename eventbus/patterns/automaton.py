@@ -26,6 +26,7 @@ one event can take whatever the rules and the event are.
 from __future__ import annotations
 
 from bisect import insort
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from eventbus.errors import MatchBudgetExceededError
@@ -242,20 +243,22 @@ class Automaton:
             raise TypeError(f"an event must be a JSON object, not {type(event).__name__}")
         if self._tree is None:
             self._tree = PathTree.of(self._paths)
-        walk = _Walk(*flatten(event, self._tree), budget)
+        leaves, array_paths = flatten(event, self._tree)
+        successors = _Walk(leaves, array_paths, budget).successors
         found: set[str] = set()
         todo: list[tuple[State, Trail]] = [(self.root, ())]
         seen: set[tuple[State, Trail]] = set()
         while todo:
             state, chosen = todo.pop()
-            for item in walk.successors(state, chosen):
+            for item in successors(state, chosen):
                 target = item[0]
                 if target.rules:
                     found |= target.rules
                 # A state with nowhere to go is only worth its rule names: no need to visit it.
                 if target.edges or target.absent:
-                    if item[1]:
-                        item = (target, walk.project(item[1], target.ahead))
+                    if item[1]:  # forget the arrays nothing ahead of ``target`` can share
+                        ahead = target.ahead
+                        item = (target, tuple([e for e in item[1] if array_paths[e[0]] in ahead]))
                     if item not in seen:
                         seen.add(item)
                         todo.append(item)
@@ -296,19 +299,22 @@ class _Walk:
     def successors(self, state: State, chosen: Trail) -> list[tuple[State, Trail]]:
         """The states one more field takes ``state`` to, each with the array elements it chose."""
         out: list[tuple[State, Trail]] = []
-        leaves = self.leaves
-        edges = state.edges
-        looked = 1
+        leaves, edges = self.leaves, state.edges
+        # Walk the smaller side: a state with thousands of fields against a small event, or
+        # an event with thousands of paths against a state with a few fields.
         if len(edges) <= len(leaves):
-            for path, table in edges.items():
-                candidates = leaves.get(path)
-                if candidates:
-                    looked += self.advance(path, table, candidates, chosen, out)
+            steps: Iterable[tuple[str, Table]] = edges.items()
         else:
-            for path, candidates in leaves.items():
-                found = edges.get(path)
-                if found is not None:
-                    looked += self.advance(path, found, candidates, chosen, out)
+            steps = [(path, edges[path]) for path in leaves.keys() & edges.keys()]
+        looked = 1
+        for path, table in steps:
+            candidates = leaves.get(path)
+            if candidates:
+                if table.others or (chosen and len(candidates) > _FEW_LEAVES):
+                    looked += self.advance(path, table, candidates, chosen, out)
+                else:
+                    looked += len(candidates)
+                    _advance(table, candidates, chosen, out)
         if state.absent:
             looked += self.absent(state, chosen, out)
         self.steps += looked + len(out)
@@ -319,23 +325,18 @@ class _Walk:
     def advance(
         self, path: str, table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]
     ) -> int:
-        """The steps ``table`` allows from the leaves at ``path``; how many leaves it looked at."""
-        if chosen:
+        """``_advance`` for a table with ``others``, or many leaves and a walk that remembers
+        arrays; how many leaves it looked at."""
+        if chosen and len(candidates) > _FEW_LEAVES:
             array_paths, visible = self.array_paths, table.prefixes
             seen = tuple([entry for entry in chosen if array_paths[entry[0]] in visible])
             if len(seen) < len(chosen):
                 return self.advance_shared(path, table, candidates, chosen, seen, out)
-            candidates = self.compatible(path, visible, chosen, candidates)
+            candidates = self.in_element(path, chosen[-1], candidates)
         if table.others:
             self.advance_others(table, candidates, chosen, out)
-            return len(candidates)
-        # Measured hot loop: one lookup per leaf the event has at this table's path.
-        for key, trail in candidates:
-            targets = table.lookup(key)
-            if targets:
-                merged = merge_trails(chosen, trail) if trail else chosen
-                if merged is not None:
-                    out.extend([(target, merged) for target in targets])
+        else:
+            _advance(table, candidates, chosen, out)
         return len(candidates)
 
     def advance_shared(
@@ -411,22 +412,24 @@ class _Walk:
         self, path: str, path_prefixes: frozenset[str], chosen: Trail, candidates: list[Leaf]
     ) -> list[Leaf]:
         """``candidates`` (the leaves at ``path``) narrowed to the element ``chosen`` has for
-        the innermost array they all sit in; the caller still checks each with merge_trails."""
+        the innermost array they can sit in; the caller still checks each with merge_trails."""
         if len(candidates) <= _FEW_LEAVES:
             return candidates
         array_paths = self.array_paths
         for entry in reversed(chosen):  # innermost first: ids grow inwards
             if array_paths[entry[0]] in path_prefixes:
-                break
-        else:
-            return candidates  # no array chosen so far can hold a leaf at ``path``
+                return self.in_element(path, entry, candidates)
+        return candidates  # no array chosen so far can hold a leaf at ``path``
+
+    def in_element(self, path: str, element: tuple[int, int], candidates: list[Leaf]) -> list[Leaf]:
+        """The leaves at ``path`` in ``element`` of its array, if all of them are in that array."""
         index = self.indexes.get(path)
         if index is None:
             index = self.indexes[path] = self._index(candidates)
         by_element, count = index
-        if count.get(entry[0]) != len(candidates):
+        if count.get(element[0]) != len(candidates):
             return candidates  # some leaves lie outside that array: they need checking one by one
-        return by_element.get(entry, [])
+        return by_element.get(element, [])
 
     def _index(
         self, candidates: list[Leaf]
@@ -439,3 +442,13 @@ class _Walk:
                 by_element.setdefault(element, []).append(leaf)
                 count[element[0]] = count.get(element[0], 0) + 1
         return by_element, count
+
+
+def _advance(table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]) -> None:
+    # Measured hot loop: one lookup per leaf the event has at this table's path.
+    for key, trail in candidates:
+        targets = table.lookup(key)
+        if targets:
+            merged = merge_trails(chosen, trail) if trail else chosen
+            if merged is not None:
+                out.extend([(target, merged) for target in targets])
