@@ -8,7 +8,8 @@ The tree::
     ├─ InvalidScheduleError(EventBusError, ValueError)   .field (cron field or form), .reason
     ├─ InvalidEventError(EventBusError, ValueError)      .code, .message (one PutEvents entry)
     ├─ RuleFileError(EventBusError, ValueError)          .problems, .warnings: list[RuleProblem]
-    ├─ ArnError(EventBusError, ValueError)             a target ARN eventbus cannot deliver to
+    ├─ ArnError(EventBusError, ValueError)               a target ARN eventbus cannot deliver to
+    ├─ MatchBudgetExceededError                          .budget; an event too costly to match
     ├─ BusError                                          Redis side; raised `from` the cause
     └─ TargetError                                       .retryable; a delivery that did not succeed
        ├─ TargetTimeout                                  retryable
@@ -31,6 +32,7 @@ __all__ = [
     "InvalidPatternError",
     "InvalidScheduleError",
     "InvalidTransformError",
+    "MatchBudgetExceededError",
     "RuleFileError",
     "RuleProblem",
     "TargetError",
@@ -118,6 +120,20 @@ class RuleFileError(EventBusError, ValueError):
 
 class ArnError(EventBusError, ValueError):
     """An ARN that names nothing eventbus can deliver to; the message says what to write."""
+
+
+class MatchBudgetExceededError(EventBusError):
+    """Matching one event took more than ``budget`` matcher steps (``EVENTBUS_MATCH_BUDGET``).
+
+    Deterministic: the same event against the same rules always spends the same steps.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        super().__init__(
+            f"matching the event took more than {budget:,} steps (EVENTBUS_MATCH_BUDGET); "
+            "an event with fewer or smaller arrays under the fields the rules name fits"
+        )
 
 
 class BusError(EventBusError):

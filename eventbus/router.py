@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "INVALID_TRANSFORMED_INPUT",
     "LOOP_DETECTED",
+    "MATCH_BUDGET_EXCEEDED",
     "Delivery",
     "dead_letter_stream",
     "delivery_id",
@@ -41,6 +42,9 @@ __all__ = [
 
 LOOP_DETECTED = "LOOP_DETECTED"
 INVALID_TRANSFORMED_INPUT = "INVALID_TRANSFORMED_INPUT"
+# The dead-letter code of an event that took more matcher steps than EVENTBUS_MATCH_BUDGET: it
+# matches no rule (route raises MatchBudgetExceededError) and the worker dead-letters it as is.
+MATCH_BUDGET_EXCEEDED = "MATCH_BUDGET_EXCEEDED"
 
 
 # Not frozen: a router makes one per delivery, and a frozen dataclass takes six times as long
@@ -102,8 +106,9 @@ def route(
 
     ``event_text`` is the event as it was read (saves encoding it again); ``hops`` counts the
     bus-to-bus hops behind it: past the bus's limit every delivery is a ``LOOP_DETECTED`` one.
+    ``MatchBudgetExceededError`` when matching takes more than ``settings.match_budget`` steps.
     """
-    names = matcher.match(event)
+    names = matcher.match(event, (settings or get_settings()).match_budget)
     if not names:
         return []
     rules = [bus_rules.rules[name] for name in names if name in bus_rules.rules]

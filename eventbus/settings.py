@@ -24,6 +24,10 @@ DEFAULT_MAX_HOPS = 5
 DEFAULT_MAX_UNVERIFIED_BYTES = 64 * 1024 * 1024
 DEFAULT_BODY_TIMEOUT = 30.0
 DEFAULT_MAX_CONNECTIONS = 1000
+# Matcher steps one event may take against a bus's rules (a leaf looked at, a predicate run, a
+# state reached). A realistic event takes a few hundred, the largest entry with 100,000-element
+# arrays a few hundred thousand; this bounds any event to well under a second or two of CPU.
+DEFAULT_MATCH_BUDGET = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,7 @@ class Settings:
     max_unverified_bytes: int = DEFAULT_MAX_UNVERIFIED_BYTES
     body_timeout: float = DEFAULT_BODY_TIMEOUT  # EVENTBUS_BODY_TIMEOUT: s for a gateway body
     max_connections: int = DEFAULT_MAX_CONNECTIONS  # EVENTBUS_MAX_CONNECTIONS: gateway's cap
+    match_budget: int = DEFAULT_MATCH_BUDGET  # EVENTBUS_MATCH_BUDGET: matcher steps per event
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -52,6 +57,7 @@ class Settings:
             ),
             body_timeout=float(env.get("EVENTBUS_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT)),
             max_connections=int(env.get("EVENTBUS_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS)),
+            match_budget=int(env.get("EVENTBUS_MATCH_BUDGET", DEFAULT_MATCH_BUDGET)),
         )
 
 

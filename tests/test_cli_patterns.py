@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from eventbus.cli import app
+from eventbus.settings import get_settings
 
 EVENT = {
     "id": "1",
@@ -66,3 +68,16 @@ def test_pattern_from_a_file_and_event_from_stdin(tmp_path: Path) -> None:
     pattern_file.write_text('{"detail-type": [{"prefix": "Order"}]}')
     code, out, _ = _run("--pattern", str(pattern_file), "--event", "-", stdin=json.dumps(EVENT))
     assert (code, out) == (0, "true\n")
+
+
+def test_an_event_past_the_match_budget_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTBUS_MATCH_BUDGET", "1000")
+    get_settings.cache_clear()
+    try:
+        event = {**EVENT, "detail": {"channel": [["web"]] * 300, "total": [[5]] * 300}}
+        pattern = '{"detail": {"channel": ["web"], "total": [{"numeric": [">", 1]}]}}'
+        code, out, err = _run("--pattern", pattern, "--event", json.dumps(event), "--explain")
+    finally:
+        get_settings.cache_clear()
+    assert (code, out) == (2, "")
+    assert err.startswith("MATCH_BUDGET_EXCEEDED: matching the event took more than 1,000 steps")

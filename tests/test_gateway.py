@@ -42,7 +42,7 @@ from eventbus.gateway import actions, rule_views
 from eventbus.gateway.auth import CredentialsError
 from eventbus.gateway.awsjson import ApiError
 from eventbus.gateway.server import serve_in_router
-from eventbus.settings import get_settings
+from eventbus.settings import Settings, get_settings
 from eventbus.sigv4 import sign_request
 
 RULES = """
@@ -250,6 +250,20 @@ def test_test_event_pattern_invalid_event(events: Any, event: str) -> None:
         events.test_event_pattern(EventPattern='{"source": ["a"]}', Event=event)
     assert _code(error) == "ValidationException"
     assert error.value.response["Error"]["Message"] == "Parameter Event is not valid."
+
+
+def test_test_event_pattern_past_the_match_budget_is_a_validation_error(
+    rules_dir: Path, redis_server: Any
+) -> None:
+    pattern = '{"detail": {"channel": ["web"], "total": [{"numeric": [">", 1]}]}}'
+    heavy = {**TEST_EVENT, "detail": {"channel": [["web"]] * 300, "total": [[5]] * 300}}
+    settings = Settings(match_budget=1000)
+    gateway = running_gateway(rules_dir, redis_server.url, settings=settings)
+    with gateway as gw, pytest.raises(ClientError) as error:
+        _client(gw.url).test_event_pattern(EventPattern=pattern, Event=json.dumps(heavy))
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert _code(error) == "ValidationException"
+    assert "1,000 steps (EVENTBUS_MATCH_BUDGET)" in error.value.response["Error"]["Message"]
 
 
 def test_list_rules_of_a_bus_with_prefix(events: Any) -> None:

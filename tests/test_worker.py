@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from eventbus import keys
 from eventbus.client import AsyncEventBusClient
 from eventbus.metrics import render_metrics
+from eventbus.router import MATCH_BUDGET_EXCEEDED
 from eventbus.settings import Settings
 from eventbus.targets.base import DeliveryContext
 from eventbus.targets.memory import forget, recorded
@@ -321,6 +322,26 @@ async def test_malformed_and_oversized_bus_entries_are_reported_and_routing_goes
     codes = [x["error-code"] for x in letters]
     assert codes == [MALFORMED_EVENT, MALFORMED_EVENT, MALFORMED_EVENT, EVENT_TOO_LARGE]
     assert letters[1]["event"] == "{not json"
+    assert (await redis.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
+
+
+async def test_an_event_past_the_match_budget_is_dead_lettered_and_routing_goes_on(
+    redis: Redis, tmp_path: Path
+) -> None:
+    pattern = "{source: [shop], detail: {channel: [web], total: [{numeric: ['>', 1]}]}}"
+    settings = Settings(match_budget=1000)
+    async with running(redis, tmp_path, rules_text("{id: mem, type: memory, name: m}",
+                       pattern=pattern), settings=settings):  # fmt: skip
+        heavy = {"channel": [["web"]] * 300, "total": [[5]] * 300}
+        [heavy_id] = await put(redis, Detail=orjson.dumps(heavy).decode())
+        await put(redis, Detail='{"channel": "web", "total": 5}')
+        [letter] = await until(lambda: dead_letters(redis), "the dead letter")
+        [delivered] = await until(lambda: recorded("m"), "the event behind it")
+    assert letter["error-code"] == MATCH_BUDGET_EXCEEDED
+    assert "1,000 steps" in letter["error-message"]
+    assert orjson.loads(letter["event"])["id"] == heavy_id
+    assert delivered.ctx.event_id != heavy_id
+    stream = keys.bus_stream("default", 0)
     assert (await redis.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
 
 

@@ -24,9 +24,10 @@ def test_pattern(
     """Print true (exit 0) if EVENT matches PATTERN, false (exit 1) if not.
 
     The event needs id, account, source, time, region and detail-type, as TestEventPattern
-    requires. An invalid pattern or event is reported on stderr with exit code 2.
+    requires. An invalid pattern or event, or an event that takes more matcher steps than
+    EVENTBUS_MATCH_BUDGET, is reported on stderr with exit code 2.
     """
-    from eventbus.errors import InvalidEventError, InvalidPatternError
+    from eventbus.errors import InvalidEventError, InvalidPatternError, MatchBudgetExceededError
     from eventbus.events import check_test_event
     from eventbus.patterns import compile_pattern
 
@@ -39,10 +40,14 @@ def test_pattern(
         document = check_test_event(read_json_arg(event, "event"))
     except InvalidEventError as e:
         fail(f"{e.code}: {e.message}")
-    if compiled.matches(document):
-        typer.echo("true")
-        return
-    if explain:
-        typer.echo(compiled.explain(document), err=True)
+    try:
+        if compiled.matches(document):
+            typer.echo("true")
+            return
+        reason = compiled.explain(document) if explain else None
+    except MatchBudgetExceededError as e:
+        fail(f"MATCH_BUDGET_EXCEEDED: {e}")
+    if reason is not None:
+        typer.echo(reason, err=True)
     typer.echo("false")
     raise typer.Exit(1)

@@ -14,7 +14,12 @@ from typing import Any
 
 import orjson
 
-from eventbus.errors import BusError, InvalidEventError, InvalidPatternError
+from eventbus.errors import (
+    BusError,
+    InvalidEventError,
+    InvalidPatternError,
+    MatchBudgetExceededError,
+)
 from eventbus.events import check_test_event
 from eventbus.gateway import rule_views
 from eventbus.gateway.awsjson import ApiError, length_at_least, length_at_most, require
@@ -75,7 +80,10 @@ async def test_event_pattern(gateway: Gateway, params: dict[str, Any]) -> dict[s
         event = check_test_event(orjson.loads(event_text))
     except (orjson.JSONDecodeError, InvalidEventError):
         raise ApiError("ValidationException", "Parameter Event is not valid.") from None
-    return {"Result": compiled.matches(event)}
+    try:
+        return {"Result": compiled.matches(event, gateway.settings.match_budget)}
+    except MatchBudgetExceededError as e:
+        raise ApiError("ValidationException", f"Parameter Event is not valid: {e}") from None
 
 
 async def list_rules(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:

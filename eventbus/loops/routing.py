@@ -26,10 +26,11 @@ from redis.exceptions import RedisError, ResponseError
 from eventbus import keys
 from eventbus.config import BusRules, RuleSet
 from eventbus.delivery import enqueue_deliveries, iso_ms
+from eventbus.errors import MatchBudgetExceededError
 from eventbus.lanes import Lane
 from eventbus.loops.base import TRANSIENT, Loop
 from eventbus.metrics import Metrics, labels_of
-from eventbus.router import Delivery, route
+from eventbus.router import MATCH_BUDGET_EXCEEDED, Delivery, route
 from eventbus.settings import Settings
 
 if TYPE_CHECKING:
@@ -275,6 +276,8 @@ class BusReader(RoutingLoop):
                 since_ms=since_ms,
                 settings=self.settings,
             )
+        except MatchBudgetExceededError as e:
+            return [_rejected(routing, fields, since_ms, MATCH_BUDGET_EXCEEDED, str(e))]
         except (ValueError, UnicodeDecodeError) as e:
             return [_rejected(routing, fields, since_ms, MALFORMED_EVENT, str(e))]
         except Exception as e:  # never let one event stop the router

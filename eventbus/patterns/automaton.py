@@ -11,32 +11,64 @@ suffix, case-insensitive and numeric conditions, and a short list of predicates 
 so the cost depends on the event and on how many rules actually match it, not on how many rules
 exist. Each walk carries the array elements chosen so far (see ``flatten``), and a step that
 would pick a leaf from another element of an array already in use is not taken.
+
+Arrays keep the walk linear in the event's size. A walk remembers an array's element only while
+a field still ahead of it could share that array (``State.ahead``: fields are matched in path
+order, so once past ``items.*`` no field can share ``items``); walks that differ only in arrays
+nothing ahead can see are one walk. A field whose leaves lie in an array the walk remembers
+only looks at the leaves of the element chosen (``_Walk.compatible``). The operators no index
+serves (``Table.others``) are tried once per leaf until they hold, not once per leaf and rule.
+Every walk counts its steps (a leaf looked at, a predicate run, a state reached) against a
+budget, and an event that spends it raises ``MatchBudgetExceededError``: a bound on the time
+one event can take whatever the rules and the event are.
 """
 
 from __future__ import annotations
 
 from bisect import insort
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
+from eventbus.errors import MatchBudgetExceededError
 from eventbus.patterns import nodes as n
-from eventbus.patterns.compiled import CompiledPattern
-from eventbus.patterns.flatten import Leaf, Leaves, PathTree, Trail, flatten, merge_trails
+from eventbus.patterns.cidr import parse_ip
+from eventbus.patterns.flatten import (
+    Leaf,
+    Leaves,
+    PathTree,
+    Trail,
+    flatten,
+    merge_trails,
+    prefixes,
+)
 from eventbus.patterns.predicates import Predicate, compile_condition
 from eventbus.patterns.ranges import RangeIndex
 from eventbus.patterns.values import Key
+
+if TYPE_CHECKING:
+    from eventbus.patterns.compiled import CompiledPattern
 
 __all__ = ["Automaton"]
 
 _NOTHING: tuple[State, ...] = ()
 
 
+_NO_PATHS: frozenset[str] = frozenset()
+# Below this many leaves at a path, checking each costs less than indexing them by element.
+_FEW_LEAVES = 8
+
+
 class State:
-    __slots__ = ("absent", "edges", "rules")
+    __slots__ = ("absent", "ahead", "edges", "rules")
 
     def __init__(self) -> None:
         self.edges: dict[str, Table] = {}  # field path -> its transitions
-        self.absent: dict[str, State] = {}  # path that must have no value -> next state
+        # path that must have no value -> (its prefixes, next state)
+        self.absent: dict[str, tuple[frozenset[str], State]] = {}
         self.rules: set[str] = set()  # the patterns a walk reaching this state matches
+        # Every prefix of every path still to be matched after this state: the only places an
+        # array whose element the walk must remember can sit.
+        self.ahead = _NO_PATHS
 
 
 class _Affixes:
@@ -78,9 +110,21 @@ class _Affixes:
 class Table:
     """The transitions out of one state on one field path."""
 
-    __slots__ = ("affixes", "anything", "exact", "lower", "numeric", "others", "simple", "targets")
+    __slots__ = (
+        "affixes",
+        "anything",
+        "cidrs",
+        "exact",
+        "lower",
+        "numeric",
+        "others",
+        "prefixes",
+        "simple",
+        "targets",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
+        self.prefixes = frozenset(prefixes(path))
         self.targets: dict[frozenset[n.Condition], State] = {}
         self.exact: dict[Key, list[State]] = {}
         self.simple = True  # only exact values so far: lookup is one dict probe
@@ -88,6 +132,8 @@ class Table:
         self.affixes: dict[tuple[bool, bool, bool], _Affixes] = {}
         self.numeric: RangeIndex[State] | None = None
         self.anything: list[State] = []
+        # (IP version, mask bits) -> network address >> host bits -> states
+        self.cidrs: dict[tuple[int, int], dict[int, list[State]]] = {}
         self.others: list[tuple[Predicate, State]] = []
 
     def target(self, conditions: frozenset[n.Condition]) -> State:
@@ -117,6 +163,11 @@ class Table:
             self.numeric.add(c, state)
         elif c == n.Exists(True):
             self.anything.append(state)
+        elif isinstance(c, n.Cidr):
+            net = c.network
+            host_bits = net.max_prefixlen - net.prefixlen
+            by_network = self.cidrs.setdefault((net.version, net.prefixlen), {})
+            by_network.setdefault(int(net.network_address) >> host_bits, []).append(state)
         else:
             self.others.append((compile_condition(c), state))
 
@@ -127,6 +178,7 @@ class Table:
         return self.affixes[kind]
 
     def lookup(self, key: Key) -> list[State] | tuple[State, ...]:
+        """The states ``key`` leads to, except those of ``others`` (see ``_Walk.advance``)."""
         found = self.exact.get(key)
         if self.simple:
             return found or _NOTHING
@@ -139,11 +191,21 @@ class Table:
                 out.extend(self.lower.get(key.lower(), _NOTHING))  # type: ignore[union-attr]
             for affixes in self.affixes.values():
                 affixes.collect(key, out)  # type: ignore[arg-type]
+            if self.cidrs:
+                self._collect_cidrs(key, out)  # type: ignore[arg-type]
         elif kind is float and self.numeric is not None:
             out.extend(self.numeric.find(key))  # type: ignore[arg-type]
-        if self.others:
-            out.extend([state for test, state in self.others if test(key)])
         return out
+
+    def _collect_cidrs(self, text: str, out: list[State]) -> None:
+        """One parse of the address, then one probe per mask length the rules use."""
+        address = parse_ip(text)
+        if address is None:
+            return
+        number, version, bits = int(address), address.version, address.max_prefixlen
+        for (net_version, prefix_len), by_network in self.cidrs.items():
+            if net_version == version:
+                out.extend(by_network.get(number >> (bits - prefix_len), _NOTHING))
 
 
 class Automaton:
@@ -156,62 +218,230 @@ class Automaton:
 
     def add(self, name: str, pattern: CompiledPattern) -> None:
         for branch in pattern.branches:
+            steps = [field.path for field in branch.positive] + list(branch.absent)
             state = self.root
-            for field in branch.positive:
+            for i, field in enumerate(branch.positive):
                 table = state.edges.get(field.path)
                 if table is None:
-                    table = state.edges[field.path] = Table()
+                    table = state.edges[field.path] = Table(field.path)
                 state = table.target(field.conditions)
-            for path in branch.absent:
-                nxt = state.absent.get(path)
-                if nxt is None:
-                    nxt = state.absent[path] = State()
-                state = nxt
+                _look_ahead(state, steps[i + 1 :])
+            for i, path in enumerate(branch.absent, start=len(branch.positive)):
+                step = state.absent.get(path)
+                if step is None:
+                    step = state.absent[path] = (frozenset(prefixes(path)), State())
+                state = step[1]
+                _look_ahead(state, steps[i + 1 :])
             state.rules.add(name)
         if not pattern.paths <= self._paths:
             self._paths |= pattern.paths
             self._tree = None
 
-    def match(self, event: dict[str, Any]) -> set[str]:
+    def match(self, event: dict[str, Any], budget: int) -> set[str]:
+        """The names ``event`` matches; ``MatchBudgetExceededError`` past ``budget`` steps."""
         if not isinstance(event, dict):
             raise TypeError(f"an event must be a JSON object, not {type(event).__name__}")
         if self._tree is None:
             self._tree = PathTree.of(self._paths)
-        leaves = flatten(event, self._tree)
+        leaves, array_paths = flatten(event, self._tree)
+        successors = _Walk(leaves, array_paths, budget).successors
         found: set[str] = set()
         todo: list[tuple[State, Trail]] = [(self.root, ())]
         seen: set[tuple[State, Trail]] = set()
         while todo:
             state, chosen = todo.pop()
-            for item in _successors(state, chosen, leaves):
+            for item in successors(state, chosen):
                 target = item[0]
                 if target.rules:
                     found |= target.rules
                 # A state with nowhere to go is only worth its rule names: no need to visit it.
-                if (target.edges or target.absent) and item not in seen:
-                    seen.add(item)
-                    todo.append(item)
+                if target.edges or target.absent:
+                    if item[1]:  # forget the arrays nothing ahead of ``target`` can share
+                        ahead = target.ahead
+                        item = (target, tuple([e for e in item[1] if array_paths[e[0]] in ahead]))
+                    if item not in seen:
+                        seen.add(item)
+                        todo.append(item)
         return found
 
 
-def _successors(state: State, chosen: Trail, leaves: Leaves) -> list[tuple[State, Trail]]:
-    """The states one more field takes ``state`` to, each with the array elements it chose."""
-    out: list[tuple[State, Trail]] = []
-    edges = state.edges
-    if len(edges) <= len(leaves):
-        for path, table in edges.items():
+def _look_ahead(state: State, paths: list[str]) -> None:
+    ahead = {prefix for path in paths for prefix in prefixes(path)}
+    if not ahead <= state.ahead:
+        state.ahead = state.ahead | ahead
+
+
+class _Walk:
+    """One event being matched: its leaves, its arrays' paths and the steps spent so far."""
+
+    __slots__ = ("array_paths", "budget", "indexes", "leaves", "shared", "steps")
+
+    def __init__(self, leaves: Leaves, array_paths: list[str], budget: int) -> None:
+        self.leaves = leaves
+        self.array_paths = array_paths
+        self.budget = budget
+        self.steps = 0
+        # path -> (leaves by array element, how many of the path's leaves each array holds)
+        self.indexes: dict[str, tuple[dict[tuple[int, int], list[Leaf]], dict[int, int]]] = {}
+        # (table, elements its path can see) -> the steps it allows (see ``advance_shared``)
+        self.shared: dict[tuple[Table, Trail], list[tuple[State, Trail]]] = {}
+
+    def spend(self, steps: int) -> None:
+        self.steps += steps
+        if self.steps > self.budget:
+            raise MatchBudgetExceededError(self.budget)
+
+    def project(self, trail: Trail, ahead: frozenset[str]) -> Trail:
+        """``trail`` without the arrays no path in ``ahead`` can share."""
+        array_paths = self.array_paths
+        return tuple([entry for entry in trail if array_paths[entry[0]] in ahead])
+
+    def successors(self, state: State, chosen: Trail) -> list[tuple[State, Trail]]:
+        """The states one more field takes ``state`` to, each with the array elements it chose."""
+        out: list[tuple[State, Trail]] = []
+        leaves, edges = self.leaves, state.edges
+        # Walk the smaller side: a state with thousands of fields against a small event, or
+        # an event with thousands of paths against a state with a few fields.
+        if len(edges) <= len(leaves):
+            steps: Iterable[tuple[str, Table]] = edges.items()
+        else:
+            steps = [(path, edges[path]) for path in leaves.keys() & edges.keys()]
+        looked = 1
+        for path, table in steps:
             candidates = leaves.get(path)
             if candidates:
-                _advance(table, candidates, chosen, out)
-    else:
-        for path, candidates in leaves.items():
-            found = edges.get(path)
-            if found is not None:
-                _advance(found, candidates, chosen, out)
-    for path, target in state.absent.items():
-        if all(merge_trails(chosen, t) is None for _, t in leaves.get(path, ())):
+                if table.others or (chosen and len(candidates) > _FEW_LEAVES):
+                    looked += self.advance(path, table, candidates, chosen, out)
+                else:
+                    looked += len(candidates)
+                    _advance(table, candidates, chosen, out)
+        if state.absent:
+            looked += self.absent(state, chosen, out)
+        self.steps += looked + len(out)
+        if self.steps > self.budget:
+            raise MatchBudgetExceededError(self.budget)
+        return out
+
+    def advance(
+        self, path: str, table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]
+    ) -> int:
+        """``_advance`` for a table with ``others``, or many leaves and a walk that remembers
+        arrays; how many leaves it looked at."""
+        if chosen and len(candidates) > _FEW_LEAVES:
+            array_paths, visible = self.array_paths, table.prefixes
+            seen = tuple([entry for entry in chosen if array_paths[entry[0]] in visible])
+            if len(seen) < len(chosen):
+                return self.advance_shared(path, table, candidates, chosen, seen, out)
+            candidates = self.in_element(path, chosen[-1], candidates)
+        if table.others:
+            self.advance_others(table, candidates, chosen, out)
+        else:
+            _advance(table, candidates, chosen, out)
+        return len(candidates)
+
+    def advance_shared(
+        self,
+        path: str,
+        table: Table,
+        candidates: list[Leaf],
+        chosen: Trail,
+        seen: Trail,
+        out: list[Any],
+    ) -> int:
+        """``advance`` for a walk that remembers arrays the leaves at ``path`` cannot be in.
+
+        What the table does depends only on ``seen``, the elements ``path`` can see, so it is
+        worked out once per ``seen`` and replayed for every walk that differs in the rest (a
+        field ahead, such as an ``exists: false`` one, keeps those arrays in mind).
+        """
+        key = (table, seen)
+        steps = self.shared.get(key)
+        if steps is None:
+            found: list[tuple[State, Trail]] = []
+            looked = self.advance(path, table, candidates, seen, found)
+            steps = self.shared[key] = list(
+                dict.fromkeys([(t, self.project(trail, t.ahead)) for t, trail in found])
+            )
+        else:
+            looked = len(steps)
+        # ``seen`` agrees with ``chosen``, and the other arrays of a step are none of chosen's.
+        out.extend([(t, merge_trails(chosen, trail) or chosen) for t, trail in steps])
+        return looked
+
+    def absent(self, state: State, chosen: Trail, out: list[Any]) -> int:
+        """The ``exists: false`` steps out of ``state`` that ``chosen`` allows; the leaves seen."""
+        looked = 0
+        for path, (path_prefixes, target) in state.absent.items():
+            candidates = self.leaves.get(path)
+            if candidates:
+                if chosen:
+                    candidates = self.compatible(path, path_prefixes, chosen, candidates)
+                looked += len(candidates)
+                if any(merge_trails(chosen, trail) is not None for _, trail in candidates):
+                    continue
             out.append((target, chosen))
-    return out
+        return looked
+
+    def advance_others(
+        self, table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]
+    ) -> None:
+        """``advance`` for a table with predicates no index serves (``Table.others``)."""
+        others = table.others
+        # The predicates still to hold, per element chosen: once one holds, the state it leads
+        # to is reached, and trying it on the array's other leaves would be wasted.
+        pending: dict[Trail, list[tuple[Predicate, State]]] = {}
+        for key, trail in candidates:
+            merged = merge_trails(chosen, trail) if trail else chosen
+            if merged is None:
+                continue
+            targets = table.lookup(key)
+            if targets:
+                out.extend([(target, merged) for target in targets])
+            left = pending.get(merged, others)
+            if left:
+                self.spend(len(left))
+                kept = []
+                for test, target in left:
+                    if test(key):
+                        out.append((target, merged))
+                    else:
+                        kept.append((test, target))
+                pending[merged] = kept
+
+    def compatible(
+        self, path: str, path_prefixes: frozenset[str], chosen: Trail, candidates: list[Leaf]
+    ) -> list[Leaf]:
+        """``candidates`` (the leaves at ``path``) narrowed to the element ``chosen`` has for
+        the innermost array they can sit in; the caller still checks each with merge_trails."""
+        if len(candidates) <= _FEW_LEAVES:
+            return candidates
+        array_paths = self.array_paths
+        for entry in reversed(chosen):  # innermost first: ids grow inwards
+            if array_paths[entry[0]] in path_prefixes:
+                return self.in_element(path, entry, candidates)
+        return candidates  # no array chosen so far can hold a leaf at ``path``
+
+    def in_element(self, path: str, element: tuple[int, int], candidates: list[Leaf]) -> list[Leaf]:
+        """The leaves at ``path`` in ``element`` of its array, if all of them are in that array."""
+        index = self.indexes.get(path)
+        if index is None:
+            index = self.indexes[path] = self._index(candidates)
+        by_element, count = index
+        if count.get(element[0]) != len(candidates):
+            return candidates  # some leaves lie outside that array: they need checking one by one
+        return by_element.get(element, [])
+
+    def _index(
+        self, candidates: list[Leaf]
+    ) -> tuple[dict[tuple[int, int], list[Leaf]], dict[int, int]]:
+        by_element: dict[tuple[int, int], list[Leaf]] = {}
+        count: dict[int, int] = {}
+        for leaf in candidates:
+            self.spend(len(leaf[1]))
+            for element in leaf[1]:
+                by_element.setdefault(element, []).append(leaf)
+                count[element[0]] = count.get(element[0], 0) + 1
+        return by_element, count
 
 
 def _advance(table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]) -> None:

@@ -10,7 +10,9 @@ Fields that one branch matches must come from the same element of any array they
 (event-ruler's array consistency): ``{"a": 1, "b": 2}`` in one element matches a pattern on
 ``a`` and ``b``; ``[{"a": 1}, {"b": 2}]`` does not. Only arrays holding objects or arrays get an
 id: an array of scalars holds leaves of one path only, and one path is matched by one field, so
-its elements can never be told apart by consistency.
+its elements can never be told apart by consistency. ``flatten`` also answers each array id's
+path (where the array sits), so a matcher can tell which arrays a field still to be matched could
+share: an array at ``items`` can only be shared by fields under ``items``.
 
 Only the paths a caller names are kept: they are given as a ``PathTree`` of their dot-separated
 parts, and the walk enters an object only where the tree goes on, so an event's fields no rule
@@ -25,7 +27,7 @@ from typing import Any
 
 from eventbus.patterns.values import Key, leaf_key
 
-__all__ = ["Leaf", "Leaves", "PathTree", "Trail", "flatten", "merge_trails"]
+__all__ = ["Leaf", "Leaves", "PathTree", "Trail", "flatten", "merge_trails", "prefixes"]
 
 Trail = tuple[tuple[int, int], ...]
 Leaf = tuple[Key, Trail]
@@ -63,11 +65,11 @@ class PathTree:
 
 
 class _Walk:
-    __slots__ = ("arrays", "out")
+    __slots__ = ("array_paths", "out")
 
     def __init__(self) -> None:
         self.out: Leaves = {}
-        self.arrays = 0
+        self.array_paths = [""]  # array id -> the path of the array; ids start at 1
 
     # Measured hot path: one call per object of the event, so it stays flat and local.
     def walk_object(self, obj: dict[str, Any], node: PathTree, trail: Trail) -> None:
@@ -102,8 +104,8 @@ class _Walk:
                 nested = True
                 break
         if nested:
-            self.arrays += 1
-            array_id = self.arrays
+            array_id = len(self.array_paths)
+            self.array_paths.append(node.path)
         for index, item in enumerate(items):
             inner = (*trail, (array_id, index)) if nested else trail
             if isinstance(item, dict):
@@ -115,11 +117,22 @@ class _Walk:
                 self.out.setdefault(node.path, []).append((leaf_key(item), inner))
 
 
-def flatten(event: dict[str, Any], tree: PathTree) -> Leaves:
-    """The leaves of ``event`` at the paths in ``tree``, by path."""
+def flatten(event: dict[str, Any], tree: PathTree) -> tuple[Leaves, list[str]]:
+    """The leaves of ``event`` at the paths in ``tree``, by path, and each array id's path.
+
+    Ids are given in document order, an array before the arrays inside it, so along any trail
+    the ids grow and the last entry is the innermost array.
+    """
     walk = _Walk()
     walk.walk_object(event, tree, ())
-    return walk.out
+    return walk.out, walk.array_paths
+
+
+def prefixes(path: str) -> list[str]:
+    """``"a.b.c"`` -> ``["a", "a.b", "a.b.c"]``: the paths an array above a leaf at ``path``
+    can sit at."""
+    parts = path.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def merge_trails(membership: Trail, trail: Trail) -> Trail | None:

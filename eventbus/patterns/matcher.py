@@ -12,6 +12,7 @@ from typing import Any
 
 from eventbus.patterns.automaton import Automaton
 from eventbus.patterns.compiled import CompiledPattern, compile_pattern
+from eventbus.settings import get_settings
 
 __all__ = ["Matcher"]
 
@@ -38,13 +39,18 @@ class Matcher:
         del self._patterns[name]
         self._automaton = None
 
-    def match(self, event: dict[str, Any]) -> list[str]:
-        """The names of the patterns ``event`` matches, each once, sorted."""
+    def match(self, event: dict[str, Any], budget: int | None = None) -> list[str]:
+        """The names of the patterns ``event`` matches, each once, sorted.
+
+        ``MatchBudgetExceededError`` past ``budget`` steps (default: ``EVENTBUS_MATCH_BUDGET``).
+        """
         if self._automaton is None:
             self._automaton = Automaton()
             for name, compiled in self._patterns.items():
                 self._automaton.add(name, compiled)
-        return sorted(self._automaton.match(event))
+        if budget is None:
+            budget = get_settings().match_budget
+        return sorted(self._automaton.match(event, budget))
 
     def pattern(self, name: str) -> CompiledPattern:
         return self._patterns[name]

@@ -33,8 +33,10 @@ class RangeIndex(Generic[T]):
         self._frozen = False
         self._lower_bounds: list[float] = []
         self._lower: list[tuple[bool, T]] = []
+        self._lower_values: list[T] = []  # the values of _lower, to copy a run of them at once
         self._upper_bounds: list[float] = []
         self._upper: list[tuple[bool, T]] = []
+        self._upper_values: list[T] = []
         self._cuts: list[float] = []
         self._slots: list[list[T]] = []
         self._linear: list[tuple[Numeric, T]] = []
@@ -61,7 +63,7 @@ class RangeIndex(Generic[T]):
     def _find_lower(self, x: float, out: list[T]) -> None:
         bounds, lower = self._lower_bounds, self._lower
         i = bisect_left(bounds, x)
-        out.extend(v for _, v in lower[:i])
+        out.extend(self._lower_values[:i])
         while i < len(bounds) and bounds[i] == x:
             if lower[i][0]:
                 out.append(lower[i][1])
@@ -70,7 +72,7 @@ class RangeIndex(Generic[T]):
     def _find_upper(self, x: float, out: list[T]) -> None:
         bounds, upper = self._upper_bounds, self._upper
         j = bisect_right(bounds, x)
-        out.extend(v for _, v in upper[j:])
+        out.extend(self._upper_values[j:])
         while j > 0 and bounds[j - 1] == x:
             j -= 1
             if upper[j][0]:
@@ -89,8 +91,10 @@ class RangeIndex(Generic[T]):
         both = [(c, v) for c, v in self._pending if c.low != -inf and c.high != inf]
         self._lower_bounds = [c.low for c, _ in lower]
         self._lower = [(c.low_closed, v) for c, v in lower]
+        self._lower_values = [v for _, v in lower]
         self._upper_bounds = [c.high for c, _ in upper]
         self._upper = [(c.high_closed, v) for c, v in upper]
+        self._upper_values = [v for _, v in upper]
         self._build_slots(both)
         self._frozen = True
 
