@@ -9,6 +9,7 @@ The tree::
     ├─ InvalidEventError(EventBusError, ValueError)      .code, .message (one PutEvents entry)
     ├─ RuleFileError(EventBusError, ValueError)          .problems: list[RuleProblem]
     ├─ BusError                                          Redis side; raised `from` the cause
+    │  └─ BusTimeout                                     Redis did not answer within a deadline
     └─ TargetError                                       .retryable; a delivery that did not succeed
        ├─ TargetTimeout                                  retryable
        └─ TargetRejected                                 permanent: dead-lettered at once
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "BusError",
+    "BusTimeout",
     "EventBusError",
     "InvalidEventError",
     "InvalidPatternError",
@@ -110,6 +112,11 @@ class RuleFileError(EventBusError, ValueError):
 
 class BusError(EventBusError):
     """Redis could not do what the bus asked; always raised from the redis-py error."""
+
+
+class BusTimeout(BusError):
+    """Redis did not answer within the deadline of the call; raised from the ``TimeoutError``.
+    What the call wrote, if anything, is unknown."""
 
 
 class TargetError(EventBusError):
