@@ -55,16 +55,21 @@ class AutoPipelineRedis(Redis):
         a command Redis refused has its error as its reply, a failed round trip raises."""
         return await self._enqueue([(args, {}) for args in commands])
 
-    def _enqueue(
-        self, commands: list[tuple[tuple[Any, ...], dict[str, Any]]]
-    ) -> asyncio.Future[list[Any]]:
+    def adopt_running_loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, made this client's: when it is a new one (``asyncio.run`` called
+        again), the previous loop's queue and pooled connections are dropped, as they can never
+        be flushed or closed (their sockets close when collected)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            # Used from a new event loop: what an ended loop left queued will never be flushed,
-            # and the pool's connections belong to that loop's transports.
             if self._loop is not None:
                 self.connection_pool.reset()  # type: ignore[no-untyped-call]
             self._loop, self._queued = loop, []
+        return loop
+
+    def _enqueue(
+        self, commands: list[tuple[tuple[Any, ...], dict[str, Any]]]
+    ) -> asyncio.Future[list[Any]]:
+        loop = self.adopt_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
         if not self._queued:
             # The flush starts at the next loop iteration: the commands of every caller that

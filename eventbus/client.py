@@ -137,6 +137,7 @@ class AsyncEventBusClient(_Publisher):
 
     async def close(self) -> None:
         if self._owned:
+            self._redis.adopt_running_loop()  # closing from a later event loop than the last call
             await self._given.aclose()
 
     async def __aenter__(self) -> Self:
