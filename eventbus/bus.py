@@ -30,6 +30,7 @@ import redis
 import redis.asyncio
 
 from eventbus import keys
+from eventbus.autopipe import AutoPipelineRedis
 from eventbus.errors import BusError, InvalidEventError
 from eventbus.events import ValidEntry, make_event, validate_entry
 from eventbus.settings import Settings
@@ -106,7 +107,9 @@ def run(client: redis.Redis, steps: Steps[T]) -> T:
 
 
 async def run_async(client: redis.asyncio.Redis, steps: Steps[T]) -> T:
-    """Execute ``steps`` on an asyncio redis-py client, each batch as one pipeline."""
+    """Execute ``steps`` on an asyncio redis-py client, each batch as one pipeline; on an
+    :class:`~eventbus.autopipe.AutoPipelineRedis`, in the round trip it shares with concurrent
+    callers."""
     replies: list[Any] | None = None
     with map_redis_errors():
         while True:
@@ -114,10 +117,16 @@ async def run_async(client: redis.asyncio.Redis, steps: Steps[T]) -> T:
                 batch = steps.send(replies)  # type: ignore[arg-type]
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
-            async with client.pipeline(transaction=False) as pipe:
-                for command in batch:
-                    pipe.execute_command(*command)
-                replies = await pipe.execute(raise_on_error=False)
+            replies = await _round_trip_async(client, batch)
+
+
+async def _round_trip_async(client: redis.asyncio.Redis, batch: list[Command]) -> list[Any]:
+    if isinstance(client, AutoPipelineRedis):
+        return await client.execute_many(batch)
+    async with client.pipeline(transaction=False) as pipe:
+        for command in batch:
+            pipe.execute_command(*command)
+        return await pipe.execute(raise_on_error=False)
 
 
 def _ok(reply: Any) -> Any:

@@ -12,6 +12,7 @@ Redis connection.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
@@ -19,10 +20,15 @@ import redis
 import redis.asyncio
 
 from eventbus import bus
+from eventbus.autopipe import AutoPipelineRedis, use_hiredis_packing
 from eventbus.connection import connect, connect_async, resolve_redis_url
+from eventbus.errors import BusTimeout
 from eventbus.settings import Settings
 
-__all__ = ["AsyncEventBusClient", "EventBusClient"]
+__all__ = ["DEFAULT_TIMEOUT", "AsyncEventBusClient", "EventBusClient"]
+
+# The asyncio client's deadline for a whole put_events call, in seconds.
+DEFAULT_TIMEOUT = 5.0
 
 
 class _Publisher:
@@ -80,7 +86,13 @@ class EventBusClient(_Publisher):
 
 
 class AsyncEventBusClient(_Publisher):
-    """The asyncio twin of :class:`EventBusClient`."""
+    """The asyncio twin of :class:`EventBusClient`.
+
+    Concurrent ``put_events`` calls share round trips: the writes of every call made in one
+    event-loop iteration go to Redis in one pipeline (:class:`~eventbus.autopipe.AutoPipelineRedis`
+    on the given client's connection pool), and each call gets its own answers. Each call has
+    one deadline, ``timeout`` seconds, after which it raises :class:`~eventbus.errors.BusTimeout`.
+    """
 
     def __init__(
         self,
@@ -88,14 +100,31 @@ class AsyncEventBusClient(_Publisher):
         *,
         settings: Settings | None = None,
         owned: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        if not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
         super().__init__(settings)
-        self._redis = redis_client
+        self._given = redis_client
         self._owned = owned
+        self._timeout = timeout
+        self._redis = (
+            redis_client
+            if isinstance(redis_client, AutoPipelineRedis)
+            else AutoPipelineRedis(
+                connection_pool=redis_client.connection_pool, flush_timeout=timeout
+            )
+        )
 
     @classmethod
-    def from_url(cls, url: str, *, settings: Settings | None = None) -> Self:
-        return cls(connect_async(url), settings=settings, owned=True)
+    def from_url(
+        cls, url: str, *, settings: Settings | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> Self:
+        # The call's deadline guards against a Redis that stops answering; redis-py's socket
+        # timeout would do it again per read and write, at the cost of a task per write.
+        redis_client = connect_async(url, socket_timeout=None)
+        use_hiredis_packing(redis_client.connection_pool)
+        return cls(redis_client, settings=settings, owned=True, timeout=timeout)
 
     @classmethod
     def from_env(cls, *, settings: Settings | None = None) -> Self:
@@ -105,12 +134,22 @@ class AsyncEventBusClient(_Publisher):
     async def put_events(
         self, entries: Sequence[Mapping[str, Any]], *, hops: int = 0
     ) -> dict[str, Any]:
-        """See :meth:`EventBusClient.put_events`."""
-        return await bus.run_async(self._redis, self._publish(entries, hops))
+        """See :meth:`EventBusClient.put_events`; :class:`~eventbus.errors.BusTimeout` when
+        Redis has not answered the whole call within ``timeout`` seconds."""
+        steps = self._publish(entries, hops)
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await bus.run_async(self._redis, steps)
+        except TimeoutError as e:
+            raise BusTimeout(
+                f"Redis did not answer within {self._timeout:g} s; some entries may have been "
+                "stored: resend them all, with IdempotencyKeys to avoid duplicates"
+            ) from e
 
     async def close(self) -> None:
         if self._owned:
-            await self._redis.aclose()
+            self._redis.adopt_running_loop()  # closing from a later event loop than the last call
+            await self._given.aclose()
 
     async def __aenter__(self) -> Self:
         return self

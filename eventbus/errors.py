@@ -11,6 +11,7 @@ The tree::
     ├─ ArnError(EventBusError, ValueError)               a target ARN eventbus cannot deliver to
     ├─ MatchBudgetExceededError                          .budget; an event too costly to match
     ├─ BusError                                          Redis side; raised `from` the cause
+    │  └─ BusTimeout                                     Redis did not answer within a deadline
     └─ TargetError                                       .retryable; a delivery that did not succeed
        ├─ TargetTimeout                                  retryable
        └─ TargetRejected                                 permanent: dead-lettered at once
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 __all__ = [
     "ArnError",
     "BusError",
+    "BusTimeout",
     "EventBusError",
     "InvalidEventError",
     "InvalidPatternError",
@@ -138,6 +140,11 @@ class MatchBudgetExceededError(EventBusError):
 
 class BusError(EventBusError):
     """Redis could not do what the bus asked; always raised from the redis-py error."""
+
+
+class BusTimeout(BusError):
+    """Redis did not answer within the deadline of the call; raised from the ``TimeoutError``.
+    What the call wrote, if anything, is unknown."""
 
 
 class TargetError(EventBusError):

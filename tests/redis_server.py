@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
@@ -98,6 +99,16 @@ class RedisServer:
             with contextlib.suppress(redis.ConnectionError):
                 redis.Redis(port=self.port).shutdown(nosave=not self.appendonly)
             self.proc.wait(10)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """SIGSTOP for the block: connections are accepted, nothing is answered."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.proc.send_signal(signal.SIGCONT)
 
     def restart(self, *, kill: bool = False) -> None:
         self.kill() if kill else self.shutdown()

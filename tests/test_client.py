@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from typing import Any
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventbus import AsyncEventBusClient, EventBusClient, bus, keys
-from eventbus.errors import BusError
+from eventbus.errors import BusError, BusTimeout
 
 pytest_plugins = ["server_versions"]
 
@@ -169,3 +170,52 @@ def test_from_env_without_a_url_uses_the_embedded_default(
         assert len(published(running.url)) == 1
     finally:
         embedded.stop()
+
+
+async def test_concurrent_calls_on_one_async_client_each_get_their_own_answers(
+    redis_url: str,
+) -> None:
+    # Given 50 calls in flight at once on one client, each with its own entries, a bad one, and
+    # an idempotency key shared with other calls
+    def entries(n: int) -> list[dict[str, Any]]:
+        mine = ENTRY | {"Detail": orjson.dumps({"call": n}).decode()}
+        return [mine, BAD, mine | {"IdempotencyKey": f"k{n % 5}"}]
+
+    async with AsyncEventBusClient.from_url(redis_url) as client:
+        results = await asyncio.gather(*(client.put_events(entries(n)) for n in range(50)))
+    # Then each call's answers are about its own entries, in its order
+    stored = {e["id"]: e["detail"] for e in published(redis_url)}
+    for n, result in enumerate(results):
+        plain, bad, keyed = result["Entries"]
+        assert result["FailedEntryCount"] == 1
+        assert stored[plain["EventId"]] == {"call": n}
+        assert list(bad) == ["ErrorCode", "ErrorMessage"]
+        # and a key published by several calls at once is stored once, every call told its id
+        assert stored[keyed["EventId"]]["call"] % 5 == n % 5
+    assert len(stored) == 50 + 5
+
+
+@pytest.mark.timeout(30)
+async def test_async_client_raises_bus_timeout_when_redis_does_not_answer(
+    redis_factory: Any,
+) -> None:
+    server = redis_factory()
+    async with AsyncEventBusClient.from_url(server.url, timeout=0.5) as client:
+        await client.put_events([ENTRY])
+        with server.paused(), pytest.raises(BusTimeout):
+            await client.put_events([ENTRY])
+        # Once Redis answers again, so does the client
+        assert (await client.put_events([ENTRY]))["FailedEntryCount"] == 0
+
+
+def test_async_client_works_from_event_loops_in_sequence(redis_url: str) -> None:
+    client = AsyncEventBusClient.from_url(redis_url)
+    results = [asyncio.run(client.put_events([ENTRY])) for _ in range(3)]
+    asyncio.run(client.close())
+    assert [r["FailedEntryCount"] for r in results] == [0, 0, 0]
+    assert len(published(redis_url)) == 3
+
+
+def test_async_client_timeout_must_be_positive(redis_url: str) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        AsyncEventBusClient.from_url(redis_url, timeout=0)
