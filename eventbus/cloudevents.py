@@ -13,12 +13,13 @@ Then each event becomes a PutEvents entry plus the attributes EventBridge has no
     → entry {"Source": "shop", "DetailType": "OrderPlaced", "Time": "2024-05-01T12:00:00Z",
              "Detail": '{"n":1}', "EventBusName": <bus>, "IdempotencyKey": <event id>}
       event id uuid5(("shop", "a1")), top-level "cloudevents": {"specversion": "1.0", "id": "a1",
-                                                   "subject": "order/7", "tenant": "acme"}
+          "time": "2024-05-01T12:00:00Z", "subject": "order/7", "tenant": "acme"}
 
 CloudEvents identifies an event by its ``source`` and ``id`` together, so the event id is a
 name-based UUID of the pair: two sources may use the same ``id``, and a resent event gets the id
 it got the first time, which also serves as its ``IdempotencyKey``. The CloudEvent's own ``id``
-stays readable as ``cloudevents.id``.
+stays readable as ``cloudevents.id``, and its ``time``, digits past the second included, as
+``cloudevents.time`` (the envelope's ``time`` is whole seconds, as in every EventBridge event).
 
 Data that is not a JSON object is wrapped as ``{"data": <value>}``; binary data that is not UTF-8
 text, and structured ``data_base64``, arrive as ``{"data_base64": "<base64>"}``.
@@ -53,9 +54,10 @@ STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 SPEC_VERSION = "1.0"
 REQUIRED = ("id", "source", "specversion", "type")
-# Attributes that become envelope fields; every other one, `id` included, goes into the
-# `cloudevents` object.
-MAPPED = frozenset({"source", "type", "time", "data", "data_base64"})
+# Attributes that become envelope fields; every other one, `id` and `time` included, goes into
+# the `cloudevents` object. `time` is in both: the envelope's `time` has EventBridge's whole
+# seconds, so the original keeps its sub-second digits (and its offset) in `cloudevents.time`.
+MAPPED = frozenset({"source", "type", "data", "data_base64"})
 # The namespace of the name-based event ids (fixed: a resent event must get the same id).
 EVENT_ID_NAMESPACE = uuid.UUID("6f0c7f1e-3a52-5d8e-9b0a-2c1d4e5f6a7b")
 

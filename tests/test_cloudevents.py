@@ -57,8 +57,21 @@ def test_attributes_map_to_envelope_fields_and_the_rest_to_cloudevents() -> None
     }  # fmt: skip
     assert mapped.event_id == event_id("shop", "a1")
     assert mapped.attributes == {
-        "specversion": "1.0", "id": "a1", "subject": "order/7", "tenant": "acme"
+        "specversion": "1.0", "id": "a1", "time": "2024-05-01T12:00:00Z", "subject": "order/7",
+        "tenant": "acme",
     }  # fmt: skip
+
+
+def test_sub_second_digits_of_time_are_kept_beside_the_whole_second_envelope_time(
+    gateway: RunningGateway, bus_events: Any
+) -> None:
+    sent = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone(timedelta(hours=1)))
+    event = _event(id="precise", time=sent)
+    message = to_structured(event, JSONFormat())
+    assert _send(gateway, message.headers, message.body).status_code == 202
+    (published,) = bus_events()
+    assert published["time"] == "2026-01-02T02:04:05Z"
+    assert datetime.fromisoformat(published["cloudevents"]["time"]) == sent
 
 
 def test_the_event_id_is_a_stable_uuid_of_source_and_id_together() -> None:

@@ -728,3 +728,29 @@ def test_boto3_events_reach_their_target_through_a_router(
     payload = orjson.loads(entry[1][b"payload"])
     assert payload["id"] == result["Entries"][0]["EventId"]
     assert payload["detail"] == {"order": 7}
+
+
+def test_entries_are_sized_by_their_text_not_their_escaped_size_on_the_wire(
+    rules_dir: Path, redis_url: str
+) -> None:
+    # Given entries full of newlines, each under the entry limit by EventBridge's formula but
+    # twice that size once JSON-escaped on the wire
+    settings = Settings(max_entry_bytes=20_000)
+    detail = '{"text": "x"' + "\n" * 19_000 + "}"  # newlines between tokens: valid JSON
+    entries = [_entry(Detail=detail) for _ in range(10)]
+    with running_gateway(rules_dir, redis_url, settings=settings) as gw:
+        # When ten of them are put in one request under the default body cap
+        answer = _client(gw.url).put_events(Entries=entries)
+    # Then every one is published
+    assert answer["FailedEntryCount"] == 0
+    assert len(answer["Entries"]) == 10
+
+
+def test_too_many_entries_are_refused_with_a_short_message(events: Any) -> None:
+    big = _entry(Detail=orjson.dumps({"text": "x" * 15_000}).decode())
+    with pytest.raises(ClientError) as error:
+        events.put_events(Entries=[big] * 11)
+    message = error.value.response["Error"]["Message"]
+    assert _code(error) == "ValidationException"
+    assert "Member must have length less than or equal to 10" in message
+    assert len(message) < 400

@@ -53,7 +53,8 @@ def serve(
         None,
         "--max-request-bytes",
         min=1,
-        help="Body cap (413 above); default max-entries entries of the largest size + 64 KiB.",
+        help="Body cap (413 above); default 3 x max-entries entries of the largest size + 64 KiB "
+        "(JSON escaping can triple an entry).",
     ),
     max_unverified_bytes: int | None = MAX_UNVERIFIED_BYTES,
     body_timeout: float | None = BODY_TIMEOUT,

@@ -113,11 +113,22 @@ def expect(params: dict[str, Any], name: str, kind: type, default: Any = None) -
 _KIND_NAMES = {str: "string", int: "number", list: "list", dict: "structure"}
 
 
+# How much of a refused value a message echoes: eleven 1 MiB entries must not come back as a
+# 2-million-character message.
+SHOWN_VALUE_CHARS = 200
+
+
+def _shown(value: Any) -> str:
+    text = orjson.dumps(value).decode() if not isinstance(value, str) else value
+    return text if len(text) <= SHOWN_VALUE_CHARS else text[: SHOWN_VALUE_CHARS - 1] + "…"
+
+
 def length_at_most(name: str, value: Any, limit: int) -> None:
     if len(value) > limit:
-        shown = orjson.dumps(value).decode() if not isinstance(value, str) else value
         raise _validation(
-            f"'{shown}'", _member(name), f"Member must have length less than or equal to {limit}"
+            f"'{_shown(value)}'",
+            _member(name),
+            f"Member must have length less than or equal to {limit}",
         )
 
 

@@ -22,13 +22,19 @@ __all__ = [
 
 # EventBridge's PutEvents limit; --max-entries raises it.
 DEFAULT_MAX_ENTRIES = 10
-# Room for the JSON around the entries (keys, quoting, escapes) above their own size.
+# Room for the JSON around the entries (keys, quoting) above their own size.
 REQUEST_OVERHEAD_BYTES = 64 * 1024
+# Entries are sized by EventBridge's formula (the text itself), but travel JSON-escaped: escaping
+# can triple a string (`é` is sent as `\u00e9`, 6 bytes for its 2).
+JSON_ESCAPING_FACTOR = 3
 
 
 def default_max_request_bytes(max_entries: int, settings: Settings | None = None) -> int:
-    """The body cap when none is given: ``max_entries`` entries of the largest size, + 64 KiB."""
-    return max_entries * (settings or get_settings()).max_entry_bytes + REQUEST_OVERHEAD_BYTES
+    """The body cap when none is given: ``max_entries`` entries of the largest size, each as
+    escaped as JSON can make it, + 64 KiB. It only guards memory: entries are judged one by one
+    by their own size (:func:`eventbus.events.entry_size`)."""
+    largest = (settings or get_settings()).max_entry_bytes
+    return JSON_ESCAPING_FACTOR * max_entries * largest + REQUEST_OVERHEAD_BYTES
 
 
 @dataclass(slots=True)
