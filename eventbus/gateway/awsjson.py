@@ -119,8 +119,13 @@ SHOWN_VALUE_CHARS = 200
 
 
 def _shown(value: Any) -> str:
-    text = orjson.dumps(value).decode() if not isinstance(value, str) else value
-    return text if len(text) <= SHOWN_VALUE_CHARS else text[: SHOWN_VALUE_CHARS - 1] + "…"
+    if isinstance(value, str):
+        return value if len(value) <= SHOWN_VALUE_CHARS else value[: SHOWN_VALUE_CHARS - 1] + "…"
+    text = orjson.dumps(value).decode()
+    # A list or object keeps its closing bracket, as AWS's rendering of a list does.
+    if len(text) <= SHOWN_VALUE_CHARS:
+        return text
+    return text[: SHOWN_VALUE_CHARS - 2] + "…" + text[-1]
 
 
 def length_at_most(name: str, value: Any, limit: int) -> None:
