@@ -52,11 +52,19 @@ def forwarded_entry(payload: str, ctx: DeliveryContext, config: BusConfig) -> di
     else:
         origin = ctx.event
         detail = value if isinstance(value, dict) else {"payload": value}
+    try:
+        detail_text = orjson.dumps(detail).decode()
+    except orjson.JSONEncodeError as e:
+        # Nested deeper than JSON can be written here (254 levels): the same payload would be
+        # refused every time, so it is refused for good, as PutEvents refuses such a Detail.
+        raise TargetRejected(
+            f"the payload cannot be a Detail: {e}", code="MalformedDetail"
+        ) from None
     entry: dict[str, Any] = {
         "EventBusName": config.bus_name,
         "Source": config.source or origin.get("source"),
         "DetailType": config.detail_type or origin.get("detail-type"),
-        "Detail": orjson.dumps(detail).decode(),
+        "Detail": detail_text,
         "Resources": origin.get("resources") or [],
     }
     if origin is value and origin.get("time"):

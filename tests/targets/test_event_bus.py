@@ -76,6 +76,16 @@ async def test_an_entry_the_bus_refuses_is_permanent(client: AsyncEventBusClient
     assert not err.value.retryable
 
 
+async def test_a_payload_nested_too_deep_for_a_detail_is_refused_for_good(
+    client: AsyncEventBusClient,
+) -> None:
+    payload = "[" * 300 + "]" * 300
+    deep = '{"a": ' + payload + "}"
+    with pytest.raises(TargetError) as err:
+        await bus_target(client).send(deep, make_ctx())
+    assert (err.value.retryable, err.value.code) == (False, "MalformedDetail")
+
+
 def test_needs_the_publish_service() -> None:
     with pytest.raises(ValueError, match="publish"):
         BusTarget(BusConfig(bus_name="audit"), TargetServices(redis=None))
