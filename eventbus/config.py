@@ -7,9 +7,9 @@ what spans files (rule names unique per bus, one ``bus_config`` per bus). Nothin
 first problem: a :class:`~eventbus.errors.RuleFileError` carries them all, each with its file,
 line (where known), rule and field path.
 
-YAML is read with YAML 1.2 core-schema semantics, so only JSON's scalar types exist: ``on``,
-``yes`` and ``2024-01-01`` stay strings. The round-trip loader is used because its nodes carry
-line numbers; documents are turned into plain dicts and lists before anything else sees them.
+YAML is read by :mod:`eventbus.yaml_load` (LibYAML, one pass, limits checked) with YAML 1.2
+core-schema semantics, so only JSON's scalar types exist: ``on``, ``yes`` and ``2024-01-01`` stay
+strings. Documents are plain dicts and lists, with the line of each key and item on the side.
 """
 
 from __future__ import annotations
@@ -22,11 +22,6 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import RoundTripConstructor
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.scalarbool import ScalarBoolean
 
 from eventbus.errors import (
     InvalidPatternError,
@@ -41,7 +36,7 @@ from eventbus.schedule import Schedule, parse_schedule
 from eventbus.settings import DEFAULT_BUS, Settings, get_settings, rule_arn
 from eventbus.targets import TargetConfig, known_target_types, load_target_class
 from eventbus.transform import NO_INPUT, TargetInput, compile_target_input
-from eventbus.yaml_limits import BoundedScanner, YamlLimitError, check_yaml_limits
+from eventbus.yaml_load import Document, YamlError, load_yaml
 
 __all__ = [
     "BusRules",
@@ -138,52 +133,6 @@ class RuleSet:
         ]
 
 
-class _JsonScalarConstructor(RoundTripConstructor):
-    """The round-trip constructor minus timestamps: JSON has no date type, so YAML 1.2's
-    implicit ``2024-01-01`` stays the string it looks like inside a pattern."""
-
-
-_JsonScalarConstructor.add_constructor(
-    "tag:yaml.org,2002:timestamp", RoundTripConstructor.construct_yaml_str
-)
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.Constructor = _JsonScalarConstructor
-    yaml.Scanner = BoundedScanner
-    return yaml
-
-
-def _plain(node: Any) -> Any:
-    """A round-trip document as plain dicts, lists, str, int, float, bool and None."""
-    if isinstance(node, dict):
-        return {_plain(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    if isinstance(node, bool | ScalarBoolean):
-        return bool(node)
-    for kind in (int, float, str):
-        if isinstance(node, kind):
-            return kind(node)
-    return node
-
-
-def _line_of(root: Any, loc: Sequence[str | int]) -> int | None:
-    """The 1-based line of the deepest node along ``loc`` that exists in the document."""
-    node = root
-    line = node.lc.line + 1 if isinstance(node, CommentedMap | CommentedSeq) else None
-    for key in loc:
-        if isinstance(node, CommentedMap) and key in node:
-            line = node.lc.key(key)[0] + 1
-        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
-            line = node.lc.item(key)[0] + 1
-        else:
-            break
-        node = node[key]
-    return line
-
-
 def _field_path(loc: Sequence[str | int]) -> str:
     """``("targets", 0, "url")`` → ``targets[0].url``."""
     text = ""
@@ -217,37 +166,29 @@ class _FileReader:
         self.file = file
         self.settings = settings
         self.problems: list[RuleProblem] = []
-        self.root: Any = None
+        self.document = Document(None, {})
         self.header: RuleFile | None = None
         self.rules: list[LoadedRule] = []
         self.rule_names: list[tuple[str, int | None]] = []  # every name seen, valid rule or not
 
     def report(self, loc: Loc, message: str, *, rule: str | None = None, field: str = "") -> None:
-        line = _line_of(self.root, loc)
+        line = self.document.line_of(loc)
         self.problems.append(RuleProblem(self.file, message, line, rule, field or None))
 
     def read(self, text: str) -> None:
-        yaml = _yaml()
         try:
-            check_yaml_limits(yaml, text)
-            self.root = yaml.load(text)
-        except YamlLimitError as e:
-            self.problems.append(RuleProblem(self.file, f"YAML refused: {e.message}", e.line))
-            return
-        except MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            line = mark.line + 1 if mark is not None else None
-            problem = e.problem or e.context or "not valid YAML"
-            self.problems.append(RuleProblem(self.file, f"YAML syntax error: {problem}", line))
-            return
-        except YAMLError as e:
-            self.problems.append(RuleProblem(self.file, f"YAML syntax error: {e}"))
+            document = load_yaml(text)
+        except YamlError as e:
+            kind = "YAML refused" if e.kind == "limit" else "YAML syntax error"
+            self.problems.append(RuleProblem(self.file, f"{kind}: {e.message}", e.line))
             return
         except ValueError as e:
             # A scalar Python cannot hold, e.g. an integer past int()'s 4,300-digit limit.
             self.problems.append(RuleProblem(self.file, f"YAML value refused: {e}"))
             return
-        self._check(_plain(self.root) if self.root is not None else {})
+        if document is not None:
+            self.document = document
+        self._check(self.document.data if self.document.data is not None else {})
 
     def _check(self, data: Any) -> None:
         if not isinstance(data, dict):
@@ -286,7 +227,7 @@ class _FileReader:
         name = raw.get("name") if isinstance(raw, dict) else None
         name = name if isinstance(name, str) else None
         if name is not None:
-            self.rule_names.append((name, _line_of(self.root, (*loc, "name"))))
+            self.rule_names.append((name, self.document.line_of((*loc, "name"))))
         model = self._validate(Rule, raw, loc, name)
         if model is None:
             return
@@ -306,7 +247,7 @@ class _FileReader:
                 schedule=schedule,
                 targets=[t for t in targets if t is not None],
                 file=self.file,
-                line=_line_of(self.root, loc),
+                line=self.document.line_of(loc),
             )
         )
 
@@ -455,7 +396,7 @@ def _duplicate_bus_configs(readers: list[_FileReader]) -> list[RuleProblem]:
         if reader.header is None or reader.header.bus_config is None:
             continue
         bus = reader.header.bus
-        line = _line_of(reader.root, ("bus_config",))
+        line = reader.document.line_of(("bus_config",))
         first = seen.get(bus)
         if first is None:
             seen[bus] = f"{reader.file}:{line}"
