@@ -208,13 +208,8 @@ async def test_a_target_with_send_batch_gets_its_queue_in_batches_and_failures_a
     assert (await redis.xpending(queue, keys.DELIVERY_GROUP))["pending"] == 0
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        "{id: out, type: memory, name: m}",
-        "{id: out, type: redis_stream, stream: out, redis_url: URL}",
-    ],
-)
+@pytest.mark.parametrize("target", ["{id: out, type: memory, name: m}",
+                                    "{id: out, type: redis_stream, stream: out, redis_url: URL}"])
 async def test_a_malformed_queue_entry_is_dead_lettered_and_the_others_delivered(
     redis: Redis, redis_url: str, tmp_path: Path, target: str
 ) -> None:
