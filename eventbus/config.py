@@ -15,7 +15,9 @@ strings. Documents are plain dicts and lists, with the line of each key and item
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -363,13 +365,28 @@ def _read_file(path: str | Path, *, settings: Settings | None = None) -> _FileRe
 def load_rules(path: str | Path, *, settings: Settings | None = None) -> RuleSet:
     """Every rule under ``path`` (a file or a directory), compiled; ``RuleFileError`` with all
     the problems found otherwise."""
-    readers = [_read_file(p, settings=settings) for p in _rule_files(Path(path))]
+    with _collector_paused():
+        readers = [_read_file(p, settings=settings) for p in _rule_files(Path(path))]
     problems = [p for r in readers for p in r.problems]
     problems += _duplicate_names(readers) + _duplicate_bus_configs(readers)
     if problems:
         problems.sort(key=lambda p: (p.file, p.line or 0))
         raise RuleFileError(problems)
     return _assemble(readers)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while rule files are read: reading 10,000 rules makes
+    millions of small objects, few of them garbage and none in cycles, and the collections they
+    set off took a third of the time. What was left for it is collected when it is back on."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _duplicate_names(readers: list[_FileReader]) -> list[RuleProblem]:
