@@ -36,7 +36,7 @@ from eventbus.patterns import CompiledPattern, Matcher, compile_pattern
 from eventbus.rules import BusConfig, RetryPolicy, Rule, RuleFile, TargetSpec
 from eventbus.schedule import Schedule, parse_schedule
 from eventbus.settings import DEFAULT_BUS, Settings, get_settings, rule_arn
-from eventbus.targets import TargetConfig, known_target_types, load_target_class
+from eventbus.targets import TargetConfig, known_target_types, load_target_config
 from eventbus.transform import NO_INPUT, TargetInput, compile_target_input
 from eventbus.yaml_load import Document, YamlError, load_yaml
 
@@ -321,12 +321,11 @@ class _FileReader:
             self.report((*loc, "type"), message, rule=rule, field=_field_path((*base, "type")))
             return None
         try:
-            target_class = load_target_class(spec.type)
+            model = load_target_config(spec.type)
         except KeyError as e:
             field = _field_path((*base, "type"))
             self.report((*loc, "type"), str(e.args[0]), rule=rule, field=field)
             return None
-        model: type[TargetConfig] = target_class.config_model
         return self._validate(model, spec.type_settings(), loc, rule, base)
 
 
@@ -481,7 +480,7 @@ def _importable_target_configs() -> dict[str, type[TargetConfig]]:
     configs = {}
     for type_name in known_target_types():
         try:
-            configs[type_name] = load_target_class(type_name).config_model
+            configs[type_name] = load_target_config(type_name)
         except KeyError:
             continue
     return configs

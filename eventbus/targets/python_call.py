@@ -22,19 +22,11 @@ import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
-from pydantic import Field
-
 from eventbus.errors import TargetError, TargetTimeout
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
+from eventbus.targets.configs import PythonConfig
 
 __all__ = ["PythonConfig", "PythonTarget", "resolve_function"]
-
-
-class PythonConfig(TargetConfig):
-    function: str = Field(
-        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", description="module:function to call"
-    )
-    timeout_seconds: float | None = Field(default=None, gt=0, description="per call; default none")
 
 
 def resolve_function(spec: str) -> Callable[..., Any]:
