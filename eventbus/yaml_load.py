@@ -48,14 +48,15 @@ MAX_DEPTH = 64
 MAX_NODES = 100_000
 
 
-@dataclass(frozen=True, slots=True)
 class YamlError(Exception):
     """Text that is not valid YAML (``kind`` "syntax") or crosses a limit (``kind`` "limit"),
     at ``line`` (1-based) when known."""
 
-    kind: str
-    line: int | None
-    message: str
+    def __init__(self, kind: str, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.line = line
+        self.message = message
 
 
 def _too_deep(line: int | None) -> YamlError:
