@@ -44,7 +44,7 @@ from eventbus import bus as bus_ops
 from eventbus import keys
 from eventbus.autopipe import AutoPipelineRedis, use_hiredis_packing
 from eventbus.client import AsyncEventBusClient
-from eventbus.config import BusRules, RuleSet
+from eventbus.config import BusRules, RuleSet, collector_paused
 from eventbus.consumers import CONSUMER_IDLE_SECONDS, remove_consumers
 from eventbus.delivery import ack, iso_ms
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
@@ -435,7 +435,8 @@ async def run_router(
     loop.add_signal_handler(signal.SIGINT, router.stop)
     loop.add_signal_handler(signal.SIGHUP, router.request_reload)
     try:
-        await router.start()
+        with collector_paused(freeze=True):  # the process keeps these rules to its end
+            await router.start()
         gateway = await _start_gateway(router, redis_url, http) if http else None
         if ready is not None:
             ready(router)

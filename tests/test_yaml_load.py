@@ -84,8 +84,9 @@ def test_a_stream_of_comments_has_no_document() -> None:
 # Characters YAML allows unescaped (no control characters; line and paragraph separators would
 # fold), as JSON text writes them with ensure_ascii=False: YAML has no surrogate-pair escapes.
 TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")))
+FINITE = st.floats(allow_nan=False, allow_infinity=False)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | TEXT,
+    st.none() | st.booleans() | st.integers() | FINITE | TEXT,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
     max_leaves=20,
 )
