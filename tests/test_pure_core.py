@@ -11,7 +11,8 @@ from pathlib import Path
 import orjson
 
 PURE = ["eventbus.patterns", "eventbus.transform", "eventbus.schedule", "eventbus.rules",
-        "eventbus.config", "eventbus.router"]  # fmt: skip
+        "eventbus.config", "eventbus.rule_reader", "eventbus.ruleset",
+        "eventbus.router"]  # fmt: skip
 TRANSPORT = ["redis", "aiohttp", "httpx", "starlette", "uvicorn", "asyncio", "eventbus.keys"]
 
 RULES = """\
