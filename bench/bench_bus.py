@@ -8,6 +8,7 @@ The stream target is on the bus's Redis, so routers deliver it while routing (do
 through its queue and lane: the path every other target takes.
 
     .venv/bin/python bench/bench_bus.py [--events 50000] [--rss-events 1000000]
+    .venv/bin/python bench/bench_bus.py --startup 10000   # start-up time only, N rules
 
 Routers run as `python -m eventbus run` processes on a redis-server of the benchmark's own.
 """
@@ -164,6 +165,42 @@ def rss(url: str, directory: Path, total: int) -> list[tuple[int, float]]:
     return points
 
 
+# One pattern shape per rule in turn, so start-up compiles a mix (rule i matches source app.i).
+STARTUP_PATTERNS = (
+    "{{source: [app.{i}]}}",
+    "{{source: [app.{i}], detail-type: [{{prefix: ord}}]}}",
+    "{{source: [app.{i}], detail: {{n: [{{numeric: ['>', 0, '<=', {i}]}}]}}}}",
+    "{{source: [app.{i}], detail: {{state: [{{anything-but: [x, y]}}], id: [{{exists: true}}]}}}}",
+    "{{source: [app.{i}], detail: {{name: [{{wildcard: 'a*b{i}'}}, {{suffix: .png}}]}}}}",
+)
+
+
+def write_startup_rules(directory: Path, rules: int, per_file: int = 1000) -> None:
+    """``rules`` rules in files of ``per_file``, their patterns cycling ``STARTUP_PATTERNS``."""
+    for start in range(0, rules, per_file):
+        text = "\n".join(
+            f"  - name: r{i}\n"
+            f"    event_pattern: {STARTUP_PATTERNS[i % len(STARTUP_PATTERNS)].format(i=i)}\n"
+            f"    targets: [{{id: out, type: redis_stream, stream: out}}]"
+            for i in range(start, min(start + per_file, rules))
+        )
+        (directory / f"rules-{start:06}.yaml").write_text(f"bus: default\nrules:\n{text}\n")
+
+
+def startup_seconds(url: str, directory: Path, rules: int) -> float:
+    """Seconds from starting `eventbus run` with ``rules`` rules to the first event delivered:
+    the event waits on the bus before the router starts and matches rule 0."""
+    r = redis.Redis.from_url(url)
+    r.flushall()
+    write_startup_rules(directory, rules)
+    with EventBusClient.from_url(url) as client:
+        client.put_events(entries(0, 1))
+    start = time.perf_counter()
+    with routers(url, directory, 1):
+        wait_len(r, "out", 1)
+        return time.perf_counter() - start
+
+
 async def bare_loop(url: str, n: int) -> float:
     """The ceiling: read a batch, XADD each entry elsewhere and XACK, as fast as redis-py goes."""
     from redis.asyncio import Redis
@@ -197,7 +234,13 @@ def main() -> None:
     parser.add_argument("--rss-events", type=int, default=1_000_000)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
+    parser.add_argument("--startup", type=int, metavar="N", help="only time start-up, N rules")
     args = parser.parse_args()
+    if args.startup:
+        with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
+            seconds = startup_seconds(url, Path(tmp), args.startup)
+        print_table(["rules", "start → first event delivered, s"], [[args.startup, seconds]])
+        return
     print(f"{args.events} events, {RULES} rules, redis_stream target; {os.cpu_count()} CPUs; "
           f"redis-server {args.redis_server}")  # fmt: skip
     with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:

@@ -38,7 +38,7 @@ from eventbus.transform import InputContext
 log = logging.getLogger("eventbus.worker")
 
 if TYPE_CHECKING:
-    from eventbus.config import RuleSet
+    from eventbus.config import BusRules, LoadedTarget, RuleSet
 
 __all__ = [
     "DEAD_LETTER_FIELDS",
@@ -48,6 +48,7 @@ __all__ = [
     "dead_letter",
     "dead_letter_fields",
     "dead_letter_streams",
+    "dead_letters_of",
     "enqueue_deliveries",
     "ensure_group",
     "finish",
@@ -246,7 +247,8 @@ async def enqueue_deliveries(
     calls = _EnqueueCalls()
     for d in deliveries:
         if d.error_code:
-            calls.current().xadd(d.dead_letter, _routing_dead_letter(d, now))
+            stream = d.dead_letter or keys.bus_dead_letters(d.bus)
+            calls.current().xadd(stream, _routing_dead_letter(d, now))
             continue
         command = inline(d) if inline is not None else None
         if command is not None:
@@ -454,12 +456,18 @@ async def requeue(
 # --- dead letters: listing and redrive --------------------------------------------------------
 
 
+def dead_letters_of(target: LoadedTarget, bus_rules: BusRules) -> str:
+    """Where a target's dead letters go: its own stream, else its bus's default, else the
+    bus-level ``eb:{<bus>}:dlq``."""
+    return dead_letter_stream(target, bus_rules) or keys.bus_dead_letters(bus_rules.name)
+
+
 async def dead_letter_streams(redis: Redis, ruleset: RuleSet) -> list[str]:
     """Every stream that may hold dead letters: those the rules name, each bus's default, and
     any bus-level ``eb:{<bus>}:dlq`` found in Redis (buses the rules no longer name)."""
     streams = {keys.bus_dead_letters(name) for name in ruleset.buses}
     for bus_name, _rule, target in ruleset.deliveries():
-        streams.add(dead_letter_stream(target, ruleset.buses[bus_name]))
+        streams.add(dead_letters_of(target, ruleset.buses[bus_name]))
     async for key in redis.scan_iter(match="eb:{*}:dlq", count=1000, _type="stream"):
         streams.add(key.decode() if isinstance(key, bytes) else key)
     return sorted(streams)

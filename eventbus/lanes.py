@@ -26,13 +26,14 @@ from eventbus.delivery import (
     QueuedDelivery,
     dead_letter,
     dead_letter_fields,
+    dead_letters_of,
     iso_ms,
     retry_later,
 )
 from eventbus.errors import TargetError
 from eventbus.metrics import Labels, Metrics, labels_of
 from eventbus.retry import Backoff, Exhausted, RetryLimits, decide_retry
-from eventbus.router import Delivery, dead_letter_stream
+from eventbus.router import Delivery
 from eventbus.targets.base import DeliveryContext
 
 if TYPE_CHECKING:
@@ -417,7 +418,7 @@ class Deliverer:
 
 
 def _dead_letter_stream(lane: Lane) -> str:
-    return dead_letter_stream(lane.target, lane.bus_rules)
+    return dead_letters_of(lane.target, lane.bus_rules)
 
 
 def _target(lane: Lane) -> dict[str, Any]:

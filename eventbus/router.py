@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from eventbus import keys
 from eventbus.settings import Settings, get_settings
 from eventbus.transform import InputContext
 
@@ -67,7 +66,7 @@ class Delivery:
     payload: str | None
     hops: int
     since_ms: int
-    dead_letter: str
+    dead_letter: str | None  # None: the bus's default dead letters, which the runtime names
     error_code: str = ""
     error_message: str = ""
 
@@ -77,12 +76,13 @@ def delivery_id(event_id: str, bus: str, rule: str, target_id: str) -> str:
     return f"{event_id}:{bus}:{rule}:{target_id}"
 
 
-def dead_letter_stream(target: LoadedTarget, bus_rules: BusRules) -> str:
-    """The target's own dead-letter stream, else the bus's default, else the bus-level one."""
+def dead_letter_stream(target: LoadedTarget, bus_rules: BusRules) -> str | None:
+    """The target's own dead-letter stream, else the bus's default; None when neither names one
+    (the runtime then uses the bus-level stream, a Redis key name routing does not know)."""
     if target.dead_letter_stream:
         return target.dead_letter_stream
     default = bus_rules.config.dead_letter
-    return default.stream if default is not None else keys.bus_dead_letters(bus_rules.name)
+    return default.stream if default is not None else None
 
 
 def max_hops(bus_rules: BusRules, settings: Settings | None = None) -> int:

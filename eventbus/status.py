@@ -23,9 +23,9 @@ from redis.exceptions import ResponseError
 from eventbus import bus as bus_ops
 from eventbus import keys
 from eventbus.config import RuleSet
+from eventbus.delivery import dead_letters_of
 from eventbus.gateway.health import ROUTER_STALE_SECONDS
 from eventbus.metrics import labels_of, read_target_activity
-from eventbus.router import dead_letter_stream
 
 __all__ = ["BusStatus", "RouterStatus", "ScheduleStatus", "Status", "TargetStatus", "read_status"]
 
@@ -173,8 +173,8 @@ async def _pages(redis: Redis, stream: str, start: str, limit: int) -> AsyncIter
 async def _targets(redis: Redis, ruleset: RuleSet) -> list[TargetStatus]:
     activity = await read_target_activity(redis)
     deliveries = list(ruleset.deliveries())
-    streams = {dead_letter_stream(t, ruleset.buses[b]) for b, _, t in deliveries}
-    users = Counter(dead_letter_stream(t, ruleset.buses[b]) for b, _, t in deliveries)
+    streams = {dead_letters_of(t, ruleset.buses[b]) for b, _, t in deliveries}
+    users = Counter(dead_letters_of(t, ruleset.buses[b]) for b, _, t in deliveries)
     letters: dict[str, Counter[tuple[str, str, str]]] = {}
     capped: set[str] = set()
     for stream in streams:
@@ -184,7 +184,7 @@ async def _targets(redis: Redis, ruleset: RuleSet) -> list[TargetStatus]:
                 capped.add(stream)
     out = []
     for bus_name, rule, target in deliveries:
-        stream = dead_letter_stream(target, ruleset.buses[bus_name])
+        stream = dead_letters_of(target, ruleset.buses[bus_name])
         pipe = redis.pipeline(transaction=False)
         pipe.xlen(keys.delivery_queue(bus_name, rule.name, target.id))
         pipe.zcard(keys.delivery_retries(bus_name, rule.name, target.id))

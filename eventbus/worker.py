@@ -44,9 +44,9 @@ from eventbus import bus as bus_ops
 from eventbus import keys
 from eventbus.autopipe import AutoPipelineRedis, use_hiredis_packing
 from eventbus.client import AsyncEventBusClient
-from eventbus.config import BusRules, RuleSet
+from eventbus.config import BusRules, RuleSet, collector_paused
 from eventbus.consumers import CONSUMER_IDLE_SECONDS, remove_consumers
-from eventbus.delivery import ack, ensure_group, iso_ms
+from eventbus.delivery import ack, iso_ms
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
 from eventbus.loops import TRANSIENT, Loop
 from eventbus.loops.claiming import Claimer
@@ -93,6 +93,9 @@ __all__ = [
 log = logging.getLogger("eventbus.worker")
 
 DEFAULT_CLAIM_IDLE_SECONDS = 30.0
+# XGROUP CREATE commands per pipeline at start-up and reload: large enough that 10,000 queues
+# take a handful of round trips, small enough that one reply stays a few hundred KB.
+PREPARE_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,16 +310,21 @@ class Router:
         await self._prepare_redis(self.table)
 
     async def _prepare_redis(self, table: RoutingTable) -> None:
+        """Register the buses and create the groups of every bus partition and delivery queue,
+        in pipelines of ``PREPARE_BATCH`` commands rather than one round trip per queue (10,000
+        of them with 10,000 rules). A group that exists already (BUSYGROUP) is fine."""
         for name, routing in table.buses.items():
             cfg = routing.rules.config
             config = {"partitions": cfg.partitions, "max_len": cfg.max_len,
                       "max_age_seconds": cfg.max_age_seconds}  # fmt: skip
             await bus_ops.run_async(self.redis, bus_ops.register_bus(name, config))
         streams = [s.decode() for s in table.streams]
-        if streams:
-            await bus_ops.run_async(self.redis, bus_ops.ensure_groups(streams))
-        for bus_name, rule, target in table.ruleset.deliveries():
-            await ensure_group(self.redis, keys.delivery_queue(bus_name, rule.name, target.id))
+        queues = [keys.delivery_queue(bus_name, rule.name, target.id)
+                  for bus_name, rule, target in table.ruleset.deliveries()]  # fmt: skip
+        for group, names in ((keys.ROUTER_GROUP, streams), (keys.DELIVERY_GROUP, queues)):
+            for start in range(0, len(names), PREPARE_BATCH):
+                batch = names[start : start + PREPARE_BATCH]
+                await bus_ops.run_async(self.redis, bus_ops.ensure_groups(batch, group))
 
     def _make_lane(self, bus_rules: BusRules, rule: Any, target: Any) -> Lane | None:
         services = TargetServices(
@@ -431,7 +439,8 @@ async def run_router(
     loop.add_signal_handler(signal.SIGINT, router.stop)
     loop.add_signal_handler(signal.SIGHUP, router.request_reload)
     try:
-        await router.start()
+        with collector_paused(freeze=True):  # the process keeps these rules to its end
+            await router.start()
         gateway = await _start_gateway(router, redis_url, http) if http else None
         if ready is not None:
             ready(router)

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ruamel.yaml import YAML
+import yaml
 
 ROOT = Path(__file__).parent.parent
 EVENTBUS = Path(sys.executable).parent / "eventbus"
 
 
 def services() -> dict[str, Any]:
-    return dict(YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text())["services"])
+    return dict(yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"])
 
 
 def eventbus_services() -> list[str]:

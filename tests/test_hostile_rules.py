@@ -20,7 +20,7 @@ from eventbus.config import load_rules
 from eventbus.errors import RuleFileError
 from eventbus.settings import Settings
 from eventbus.worker import Router, RouterOptions
-from eventbus.yaml_limits import MAX_DEPTH, MAX_NODES
+from eventbus.yaml_load import MAX_DEPTH, MAX_NODES
 
 SETTINGS = Settings(account="123456789012", region="eu-test-1")
 TARGETS = "    targets: [{id: t, type: log}]\n"

@@ -206,6 +206,8 @@ def test_an_aws_services_arn_is_an_error_naming_what_to_write(
         ("!Sub 'arn:aws:sqs:${AWS::Region}:1:q'", "!Sub"),
         ('{"Fn::GetAtt": [OrdersQueue, Arn]}', "Fn::GetAtt"),
         ("{Ref: OrdersQueue}", "Ref"),
+        ("!Join [':', [arn, aws, sqs]]", "!Join"),
+        ("!If [IsProd, a, b]", "!If"),
     ],
 )
 def test_intrinsics_are_refused_with_file_and_line(

@@ -3,12 +3,13 @@ field."""
 
 from __future__ import annotations
 
+import gc
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from eventbus.config import RuleSet, load_rules, rule_file_schema
+from eventbus.config import RuleSet, collector_paused, load_rules, rule_file_schema
 from eventbus.errors import RuleFileError, RuleProblem
 from eventbus.settings import Settings
 
@@ -539,3 +540,24 @@ def test_the_shipped_rules_need_no_outside_service() -> None:
             continue
         assert not rule.enabled, f"{bus_name}/{rule.name} needs a {target.type} service"
         assert "then set `state: ENABLED`" in Path(rule.file).read_text(), rule.file
+
+
+def test_loading_pauses_the_collector_and_restores_it_as_it_was(tmp_path: Path) -> None:
+    path = write(tmp_path, "r.yaml", "rules: []\n")
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        load_rules(path, settings=SETTINGS)
+        assert not gc.isenabled()  # a nested pause does not turn it back on
+    assert gc.isenabled()
+
+
+def test_a_frozen_load_keeps_what_it_made_out_of_later_collections(tmp_path: Path) -> None:
+    path = write(tmp_path, "r.yaml", "rules: []\n")
+    try:
+        with collector_paused(freeze=True):
+            ruleset = load_rules(path, settings=SETTINGS)
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        assert ruleset.buses["default"].rules == {}
+    finally:
+        gc.unfreeze()

@@ -134,6 +134,28 @@ async def test_each_event_reaches_each_matching_target_and_nothing_stays_pending
         assert (await redis.xpending(stream, group))["pending"] == 0
 
 
+async def test_start_creates_every_group_in_batches_and_a_restart_finds_them_made(
+    redis: Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eventbus.worker.PREPARE_BATCH", 2)
+    rules = "\n".join(
+        f"  - {{name: r{i}, event_pattern: {{source: [s{i}]}}, "
+        f"targets: [{{id: m, type: memory, name: m}}]}}"
+        for i in range(5)
+    )
+    (tmp_path / "rules.yaml").write_text(
+        f"bus: default\nbus_config: {{partitions: 3}}\nrules:\n{rules}\n"
+    )
+    for _ in range(2):  # the second start meets BUSYGROUP on every group
+        await Router(redis, tmp_path, FAST).start()
+    for p in range(3):
+        [group] = await redis.xinfo_groups(keys.bus_stream("default", p))
+        assert group["name"] == keys.ROUTER_GROUP.encode()
+    for i in range(5):
+        [group] = await redis.xinfo_groups(keys.delivery_queue("default", f"r{i}", "m"))
+        assert group["name"] == keys.DELIVERY_GROUP.encode()
+
+
 async def test_a_stream_target_on_the_bus_redis_is_delivered_without_its_queue(
     redis: Redis, tmp_path: Path
 ) -> None:

@@ -3,6 +3,11 @@
 Built-ins are declared in eventbus's own ``pyproject.toml`` under that group, exactly as a
 third-party plugin declares its own, so ``pip install some-plugin`` adds a ``type``.
 Classes are imported only when a rule uses them.
+
+Checking a rule file needs only a type's settings model, which a type registers apart from its
+class under ``eventbus.target_configs`` (same name), in a module that imports no transport: the
+rule loader then never imports httpx or redis. A type registered only under ``eventbus.targets``
+still works; its class (and whatever it imports) is loaded for its ``config_model``.
 """
 
 from __future__ import annotations
@@ -13,14 +18,27 @@ from typing import Any
 
 from eventbus.targets.base import DeliveryContext, Target, TargetConfig
 
-__all__ = ["DeliveryContext", "Target", "TargetConfig", "known_target_types", "load_target_class"]
+__all__ = [
+    "DeliveryContext",
+    "Target",
+    "TargetConfig",
+    "known_target_types",
+    "load_target_class",
+    "load_target_config",
+]
 
 GROUP = "eventbus.targets"
+CONFIG_GROUP = "eventbus.target_configs"
 
 
 @lru_cache(maxsize=1)
 def _entry_points() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+@lru_cache(maxsize=1)
+def _config_entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=CONFIG_GROUP)}
 
 
 def known_target_types() -> list[str]:
@@ -41,3 +59,20 @@ def load_target_class(type_name: str) -> Any:
             f"target type {type_name!r} could not be imported ({e}); "
             f"reinstall the package that provides it ({ep.value})"
         ) from e
+
+
+def load_target_config(type_name: str) -> type[TargetConfig]:
+    """The settings model of ``type_name``, without importing its class when the type registers
+    the model on its own; ``KeyError`` naming the problem otherwise."""
+    ep = _config_entry_points().get(type_name)
+    if ep is None:
+        config: type[TargetConfig] = load_target_class(type_name).config_model
+        return config
+    try:
+        loaded: type[TargetConfig] = ep.load()
+    except ImportError as e:
+        raise KeyError(
+            f"target type {type_name!r} could not be imported ({e}); "
+            f"reinstall the package that provides it ({ep.value})"
+        ) from e
+    return loaded

@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final
 from urllib.parse import quote
 
 import orjson
-from pydantic import Field
 
 from eventbus.errors import TargetRejected
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
-from eventbus.targets.http import DEFAULT_TIMEOUT_SECONDS, HttpConfig, HttpTarget
-from eventbus.targets.http_auth import AuthConfig
+from eventbus.targets.configs import AirflowConfig, HttpConfig
+from eventbus.targets.http import HttpTarget
 
 __all__ = ["AirflowConfig", "AirflowTarget", "dag_run_id"]
 
@@ -42,15 +41,6 @@ RUN_ID_PREFIX: Final = "eventbus__"
 _RUN_ID_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.~:+-]")
 RUN_ID_MAX_CHARS: Final = 250
 _ALREADY_EXISTS: Final = frozenset({409})
-
-
-class AirflowConfig(TargetConfig):
-    base_url: str = Field(pattern=r"^https?://", max_length=1900)
-    dag_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=250)
-    airflow_version: Literal[2, 3] = 2
-    auth: AuthConfig | None = None
-    timeout_seconds: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=300)
-    rate_limit_per_second: float | None = Field(default=None, ge=1)
 
 
 def dag_run_id(delivery_id: str) -> str:

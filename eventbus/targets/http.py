@@ -26,16 +26,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from importlib.metadata import version
-from typing import Any, ClassVar, Final, Literal
-
-from pydantic import Field, model_validator
+from typing import Any, ClassVar, Final
 
 from eventbus import keys
 from eventbus.errors import TargetError
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
-from eventbus.targets.http_auth import AuthConfig, HeaderName, build_auth
+from eventbus.targets.configs import DEFAULT_TIMEOUT_SECONDS, HttpConfig
+from eventbus.targets.http_auth import build_auth
 from eventbus.targets.http_client import Client, fetch, new_client
-from eventbus.targets.http_params import HeaderValue, RequestParts, header_values
+from eventbus.targets.http_params import RequestParts, header_values
 from eventbus.targets.http_response import Answer, deadline, outcome
 from eventbus.targets.ratelimit import RateLimiter
 
@@ -43,36 +42,12 @@ __all__ = ["DEFAULT_TIMEOUT_SECONDS", "HttpConfig", "HttpTarget"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_SECONDS: Final = 5.0
 # From the installed distribution: the same text as eventbus.__version__, read without importing
 # the package root.
 USER_AGENT: Final = f"eventbus/{version('eventbus')}"
 DELIVERY_ID_HEADER: Final = "X-Eventbus-Delivery-Id"
 _BODYLESS: Final = frozenset({"GET", "HEAD"})
 _REFRESH_STATUSES: Final = frozenset({401, 407})
-
-
-class HttpConfig(TargetConfig):
-    url: str = Field(pattern=r"^https?://", max_length=2048)
-    method: Literal["POST", "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"] = "POST"
-    path_parameters: list[str] = Field(default_factory=list, description="fill `*` in url")
-    query: dict[str, str] = Field(default_factory=dict)
-    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
-    auth: AuthConfig | None = None
-    timeout_seconds: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=300)
-    rate_limit_per_second: float | None = Field(default=None, ge=1)
-
-    @model_validator(mode="after")
-    def _check_parameters(self) -> HttpConfig:
-        wildcards = self.url.count("*")
-        if wildcards != len(self.path_parameters):
-            raise ValueError(
-                f"url has {wildcards} `*` wildcard(s) but path_parameters has "
-                f"{len(self.path_parameters)} value(s); give one value per wildcard"
-            )
-        # Compiling every JSON path now reports a bad one when rules load, not per event.
-        RequestParts(self.url, self.path_parameters, self.query, self.headers)
-        return self
 
 
 class HttpTarget:

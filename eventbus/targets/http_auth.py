@@ -14,16 +14,21 @@ import asyncio
 import base64
 import os
 import time
-from typing import Annotated, Any, Literal
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from pydantic import Field
 
 from eventbus.errors import TargetError, TargetRejected
-from eventbus.targets.base import TargetConfig
+from eventbus.targets.configs import (
+    ApiKeyAuthConfig,
+    AuthConfig,
+    BasicAuthConfig,
+    BearerAuthConfig,
+    OAuthClientCredentialsConfig,
+)
 from eventbus.targets.http_client import Client, fetch
-from eventbus.targets.http_params import HeaderValue, header_value
+from eventbus.targets.http_params import header_value
 from eventbus.targets.http_response import Answer, deadline
 
 __all__ = [
@@ -36,48 +41,10 @@ __all__ = [
     "build_auth",
 ]
 
-EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256)]
-HeaderName = Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", max_length=512)]
 REDACTED = "***"
 # Refresh a token this long before it expires (EventBridge refreshes within 60 s of expiry).
 TOKEN_REFRESH_MARGIN_SECONDS = 60.0
 TOKEN_DEFAULT_LIFETIME_SECONDS = 3600.0
-
-
-class BasicAuthConfig(TargetConfig):
-    type: Literal["basic"]
-    username: str = Field(min_length=1, max_length=512)
-    password_env: EnvName
-
-
-class ApiKeyAuthConfig(TargetConfig):
-    type: Literal["api_key"]
-    header: HeaderName = Field(description="the header carrying the key, e.g. x-api-key")
-    value_env: EnvName
-
-
-class BearerAuthConfig(TargetConfig):
-    type: Literal["bearer"]
-    token_env: EnvName
-
-
-class OAuthClientCredentialsConfig(TargetConfig):
-    type: Literal["oauth_client_credentials"]
-    token_url: str = Field(pattern=r"^https?://", max_length=2048)
-    client_id: str = Field(min_length=1, max_length=512)
-    client_secret_env: EnvName
-    method: Literal["GET", "POST", "PUT"] = "POST"
-    scope: str | None = None
-    # Extra parameters the token endpoint wants (EventBridge's OAuthHttpParameters).
-    body_parameters: dict[str, str] = Field(default_factory=dict)
-    query_parameters: dict[str, str] = Field(default_factory=dict)
-    header_parameters: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
-
-
-AuthConfig = Annotated[
-    BasicAuthConfig | ApiKeyAuthConfig | BearerAuthConfig | OAuthClientCredentialsConfig,
-    Field(discriminator="type"),
-]
 
 
 def _secret(env: str, field: str) -> str:

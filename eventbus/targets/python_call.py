@@ -17,47 +17,15 @@ exception it raises is retried, unless it is :class:`~eventbus.errors.TargetReje
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, ClassVar
-
-from pydantic import Field
 
 from eventbus.errors import TargetError, TargetTimeout
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
+from eventbus.targets.configs import PythonConfig, resolve_function
 
 __all__ = ["PythonConfig", "PythonTarget", "resolve_function"]
-
-
-class PythonConfig(TargetConfig):
-    function: str = Field(
-        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", description="module:function to call"
-    )
-    timeout_seconds: float | None = Field(default=None, gt=0, description="per call; default none")
-
-    def load_problems(self) -> list[tuple[str, str]]:
-        try:
-            resolve_function(self.function)
-        except ValueError as e:
-            return [("function", str(e))]
-        return []
-
-
-def resolve_function(spec: str) -> Callable[..., Any]:
-    """``package.module:attr.path`` → the callable; ``ValueError`` saying what is missing."""
-    module_name, _, attr_path = spec.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ValueError(f"python target: cannot import module {module_name!r}: {e}") from e
-    for attr in attr_path.split("."):
-        obj = getattr(obj, attr, None)
-        if obj is None:
-            raise ValueError(f"python target: {module_name!r} has no attribute {attr_path!r}")
-    if not callable(obj):
-        raise ValueError(f"python target: {spec!r} is not callable")
-    return obj  # type: ignore[no-any-return]
 
 
 class PythonTarget:

@@ -15,23 +15,14 @@ Only the payload text is pushed, so RQ- or Celery-style consumers read their own
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
-
-from pydantic import Field
+from typing import Any, ClassVar
 
 from eventbus.router import Delivery
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
+from eventbus.targets.configs import RedisListConfig
 from eventbus.targets.redis_conn import TargetRedis, only_result, run_commands
 
 __all__ = ["RedisListConfig", "RedisListTarget"]
-
-
-class RedisListConfig(TargetConfig):
-    list: str = Field(min_length=1, description="the list key, used exactly as given")
-    push: Literal["left", "right"] = Field(default="left", description="LPUSH or RPUSH")
-    redis_url: str | None = Field(
-        default=None, description="another Redis to write to; default: the bus's Redis"
-    )
 
 
 class RedisListTarget:

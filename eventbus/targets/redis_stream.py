@@ -17,23 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pydantic import Field
-
 from eventbus.router import Delivery
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
+from eventbus.targets.configs import RedisStreamConfig
 from eventbus.targets.redis_conn import TargetRedis, only_result, run_commands
 
 __all__ = ["RedisStreamConfig", "RedisStreamTarget"]
-
-
-class RedisStreamConfig(TargetConfig):
-    stream: str = Field(min_length=1, description="the stream key, used exactly as given")
-    redis_url: str | None = Field(
-        default=None, description="another Redis to write to; default: the bus's Redis"
-    )
-    max_len: int | None = Field(
-        default=None, gt=0, description="approximate MAXLEN trim of the stream on each XADD"
-    )
 
 
 class RedisStreamTarget:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+from eventbus.yaml_load import load_yaml
 
 CASES_DIR = Path(__file__).resolve().parent.parent / "cases"
 
 
 def load_cases(name: str) -> list[dict[str, Any]]:
-    cases: list[dict[str, Any]] = YAML(typ="safe").load((CASES_DIR / name).read_text("utf-8"))
+    document = load_yaml((CASES_DIR / name).read_text("utf-8"))
+    assert document is not None, name
+    cases: list[dict[str, Any]] = document.data
     return cases
 
 
