@@ -37,6 +37,7 @@ from eventbus import EventBusClient, keys
 
 RULES = 100
 BATCH = 1000  # XREADGROUP COUNT, the router's default bus batch too
+FILE_RULES = 1000
 
 
 def write_rules(
@@ -48,14 +49,19 @@ def write_rules(
     trim = f", max_len: {out_max_len}" if out_max_len else ""
     trim += f", redis_url: '{queued_via}'" if queued_via else ""
     config = "bus_config: {max_len: 20000}\n" if out_max_len else ""
-    text = "\n".join(
+    texts = [
         f"  - name: r{i}\n    event_pattern: {{source: [app.{i}]}}\n"
         f"    targets: [{{id: out, type: redis_stream, stream: out{trim}}}]"
         for i in range(rules)
-    )
-    path = directory / "rules.yaml"
-    path.write_text(f"bus: default\n{config}rules:\n{text}\n")
-    return path
+    ]
+    for old in directory.glob("rules*.yaml"):
+        old.unlink()
+    # Files of at most FILE_RULES rules: one file's YAML is bounded (docs/rules.md).
+    for n, start in enumerate(range(0, rules, FILE_RULES)):
+        text = "\n".join(texts[start : start + FILE_RULES])
+        head = config if n == 0 else ""
+        (directory / f"rules-{n}.yaml").write_text(f"bus: default\n{head}rules:\n{text}\n")
+    return directory
 
 
 def entries(start: int, n: int, stamp: bool = False, rules: int = RULES) -> list[dict[str, str]]:
@@ -247,6 +253,7 @@ def rules_sweep(
     rows: list[list[object]] = []
     for count in counts:
         c = rules_cost(url, directory, count, n, idle_seconds, queued)
+        print(f"{count} rules: {c}", file=sys.stderr, flush=True)
         rows.append([f"{count:,}", f"{c['rate']:,.0f}", f"{c['rate'] / bare:.2f}",
                      f"{c['router_ms'] * 1000:.0f}", f"{c['redis_ms'] * 1000:.0f}",
                      f"{c['router_idle']:.1f}%", f"{c['redis_idle']:.1f}%",

@@ -77,7 +77,7 @@ class QueueReader(RoutingLoop):
             await self._wait_for_room()
         acks = self.acks.take()
         streams = {lane.queue_bytes: b">" for lane in lanes if lane.queue_bytes in self.woken}
-        block = self.block_ms if lanes and not streams else None
+        block = max(self.block_ms, 1) if lanes and not streams else None  # 0 would never end
         try:
             wakes, reply = await self._ack_and_read(acks, streams, block)
         except BaseException:
