@@ -72,12 +72,15 @@ class QueueReader(RoutingLoop):
 
     async def step(self) -> None:
         await self._sync()
-        lanes = [lane for lane in self.routing.lanes.values() if lane.wants_more()]
-        if not lanes:
+        if not self.routing.lanes:
             await self._wait_for_room()
+        # Only the woken queues are looked at: a round costs nothing per idle lane.
+        by_queue = self.routing.by_queue
+        streams = {queue: b">" for queue in self.woken
+                   if (lane := by_queue.get(queue)) is not None and lane.wants_more()}  # fmt: skip
+        # Nothing to read now: wait for wake-ups (a full lane's room is seen at the next round).
+        block = max(self.block_ms, 1) if self.cursors and not streams else None  # 0: forever
         acks = self.acks.take()
-        streams = {lane.queue_bytes: b">" for lane in lanes if lane.queue_bytes in self.woken}
-        block = max(self.block_ms, 1) if lanes and not streams else None  # 0 would never end
         try:
             wakes, reply = await self._ack_and_read(acks, streams, block)
         except BaseException:
@@ -195,18 +198,26 @@ class RetryMover(RoutingLoop):
         self.redis = redis
         self.sweep_every = sweep_every
         self._next_sweep = 0.0
+        self._buses_of: Routing | None = None
+        self._bus_names: list[str] = []
 
     async def step(self) -> None:
-        lanes = list(self.routing.lanes.values())
         if time.monotonic() >= self._next_sweep:
+            lanes = list(self.routing.lanes.values())
             await index_retries(self.redis, [(lane.bus_rules.name, lane.retries, lane.queue)
                                              for lane in lanes])  # fmt: skip
             self._next_sweep = time.monotonic() + self.sweep_every
         now_ms = int(time.time() * 1000)
-        buses = sorted({lane.bus_rules.name for lane in lanes})
-        lease, due = await claim_due_lanes(self.redis, buses, now_ms)
+        lease, due = await claim_due_lanes(self.redis, self._buses(), now_ms)
         for bus, queues in due.items():
             await self._move(bus, queues, lease, now_ms)
+
+    def _buses(self) -> list[str]:
+        """The running rules' buses, worked out once per rule set (not per round)."""
+        if self._buses_of is not self.routing:
+            self._bus_names = sorted({lane.bus_rules.name for lane in self.routing.lanes.values()})
+            self._buses_of = self.routing
+        return self._bus_names
 
     async def _move(self, bus: str, queues: list[str], lease: str, now_ms: int) -> None:
         lanes = [self.routing.by_queue.get(queue.encode()) for queue in queues]
