@@ -9,6 +9,7 @@ through its queue and lane: the path every other target takes.
 
     .venv/bin/python bench/bench_bus.py [--events 50000] [--rss-events 1000000]
     .venv/bin/python bench/bench_bus.py --startup 10000   # start-up time only, N rules
+    .venv/bin/python bench/bench_bus.py --rules-sweep 100,1000,10000 [--idle-seconds 30]
 
 Routers run as `python -m eventbus run` processes on a redis-server of the benchmark's own.
 """
@@ -37,6 +38,7 @@ from eventbus import EventBusClient, keys
 
 RULES = 100
 BATCH = 1000  # XREADGROUP COUNT, the router's default bus batch too
+FILE_RULES = 1000
 
 
 def write_rules(
@@ -48,14 +50,19 @@ def write_rules(
     trim = f", max_len: {out_max_len}" if out_max_len else ""
     trim += f", redis_url: '{queued_via}'" if queued_via else ""
     config = "bus_config: {max_len: 20000}\n" if out_max_len else ""
-    text = "\n".join(
+    texts = [
         f"  - name: r{i}\n    event_pattern: {{source: [app.{i}]}}\n"
         f"    targets: [{{id: out, type: redis_stream, stream: out{trim}}}]"
         for i in range(rules)
-    )
-    path = directory / "rules.yaml"
-    path.write_text(f"bus: default\n{config}rules:\n{text}\n")
-    return path
+    ]
+    for old in directory.glob("rules*.yaml"):
+        old.unlink()
+    # Files of at most FILE_RULES rules: one file's YAML is bounded (docs/rules.md).
+    for n, start in enumerate(range(0, rules, FILE_RULES)):
+        text = "\n".join(texts[start : start + FILE_RULES])
+        head = config if n == 0 else ""
+        (directory / f"rules-{n}.yaml").write_text(f"bus: default\n{head}rules:\n{text}\n")
+    return directory
 
 
 def entries(start: int, n: int, stamp: bool = False, rules: int = RULES) -> list[dict[str, str]]:
@@ -228,6 +235,73 @@ async def bare_loop(url: str, n: int) -> float:
     return n / elapsed
 
 
+# --- the cost of rules: throughput, CPU per event and idle CPU as the rule count grows -------
+
+
+def process_cpu(pid: int) -> float:
+    """CPU-seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu(r: redis.Redis) -> float:
+    """CPU-seconds the Redis server has used so far (INFO cpu)."""
+    info = r.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def rules_cost(
+    url: str, directory: Path, rules: int, n: int, idle_seconds: float, queued: bool = False
+) -> dict[str, float]:
+    """One router over ``rules`` rules: events/s on ``n`` preloaded events, router and Redis
+    CPU-ms per event, time from launch to the first delivery, and idle CPU: router and Redis
+    CPU-seconds over ``idle_seconds`` with no events, starting 2 s after the last delivery."""
+    r = redis.Redis.from_url(url)
+    r.flushall()
+    path = write_rules(directory, queued_via=url if queued else "", rules=rules)
+    preload(url, n, rules)
+    launched = time.perf_counter()
+    with routers(url, path, 1) as [proc]:
+        wait_len(r, "out", 1)
+        first = time.perf_counter() - launched
+        cpu0, rcpu0, start = process_cpu(proc.pid), redis_cpu(r), time.perf_counter()
+        wait_len(r, "out", n)
+        rate = (n - 1) / (time.perf_counter() - start)
+        cpu1, rcpu1 = process_cpu(proc.pid), redis_cpu(r)
+        time.sleep(2)
+        idle0, ridle0 = process_cpu(proc.pid), redis_cpu(r)
+        time.sleep(idle_seconds)
+        idle1, ridle1 = process_cpu(proc.pid), redis_cpu(r)
+    return {
+        "rate": rate,
+        "router_ms": (cpu1 - cpu0) * 1000 / (n - 1),
+        "redis_ms": (rcpu1 - rcpu0) * 1000 / (n - 1),
+        "router_idle": 100 * (idle1 - idle0) / idle_seconds,
+        "redis_idle": 100 * (ridle1 - ridle0) / idle_seconds,
+        "first": first,
+    }
+
+
+def rules_sweep(
+    url: str, directory: Path, counts: list[int], n: int, idle_seconds: float, queued: bool
+) -> None:
+    """Print one row per rule count, each next to the bare loop measured in the same run."""
+    bare = asyncio.run(bare_loop(url, n))
+    rows: list[list[object]] = []
+    for count in counts:
+        c = rules_cost(url, directory, count, n, idle_seconds, queued)
+        print(f"{count} rules: {c}", file=sys.stderr, flush=True)
+        rows.append([f"{count:,}", f"{c['rate']:,.0f}", f"{c['rate'] / bare:.2f}",
+                     f"{c['router_ms'] * 1000:.0f}", f"{c['redis_ms'] * 1000:.0f}",
+                     f"{c['router_idle']:.1f}%", f"{c['redis_idle']:.1f}%",
+                     f"{c['first']:.1f}"])  # fmt: skip
+    print(f"bare loop: {bare:,.0f} events/s; idle window {idle_seconds:g} s; load "
+          f"{Path('/proc/loadavg').read_text().split()[:3]}")  # fmt: skip
+    print_table(["rules", "events/s", "÷ bare", "router µs CPU/event", "Redis µs CPU/event",
+                 "router CPU idle", "Redis CPU idle", "launch → first delivery (s)"],
+                rows)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=50_000)
@@ -235,11 +309,22 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
     parser.add_argument("--startup", type=int, metavar="N", help="only time start-up, N rules")
+    parser.add_argument("--rules-sweep", default="",
+                        help="only the cost of rules, for these rule counts (e.g. 100,10000)")
+    parser.add_argument("--idle-seconds", type=float, default=30.0,
+                        help="the idle CPU window of --rules-sweep")
+    parser.add_argument("--queued", action="store_true",
+                        help="--rules-sweep through the delivery queues, not inline")
     args = parser.parse_args()
     if args.startup:
         with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
             seconds = startup_seconds(url, Path(tmp), args.startup)
         print_table(["rules", "start → first event delivered, s"], [[args.startup, seconds]])
+        return
+    if args.rules_sweep:
+        counts = [int(c) for c in args.rules_sweep.split(",")]
+        with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
+            rules_sweep(url, Path(tmp), counts, args.events, args.idle_seconds, args.queued)
         return
     print(f"{args.events} events, {RULES} rules, redis_stream target; {os.cpu_count()} CPUs; "
           f"redis-server {args.redis_server}")  # fmt: skip

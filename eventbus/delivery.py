@@ -80,23 +80,75 @@ DEAD_LETTER_FIELDS = (
 )
 # Deliveries moved from a retry set back to its queue per call (bounds the script's time).
 MOVE_BATCH = 500
-# Lanes per script call: one call for many lanes, since nearly all of them have nothing due and a
-# call each would cost the router thousands of commands a second; bounded, so one call stays short.
-MOVE_LANES = 100
+# Lanes a retry mover takes from a bus's due index per round (bounds one round's time).
+CLAIM_BATCH = 1000
+# How long a mover's claim on a lane of the due index lasts: a mover that dies between claiming
+# and settling delays that lane's retries by this much, no more.
+CLAIM_LEASE_MS = 10_000
+# Entries a queue wake-up stream keeps (about): routers read it as it grows, so this is history
+# for a router that stalled; past it, its periodic full read finds what it missed.
+WAKE_MAXLEN = 10_000
+# Queue names per wake-up XADD: Lua's unpack refuses much longer argument lists.
+_WAKE_CHUNK = 1000
 
-# KEYS: pairs of (retry zset, queue stream); ARGV[1] now (ms), ARGV[2] limit per pair. A member
-# is the flat JSON array [field, value, ...] of the queue entry, so XADD gets it back in order.
-_MOVE_DUE = """
-local moved = 0
-for i = 1, #KEYS, 2 do
-  local due = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-  for _, member in ipairs(due) do
-    redis.call('XADD', KEYS[i + 1], '*', unpack(cjson.decode(member)))
-    redis.call('ZREM', KEYS[i], member)
-  end
-  moved = moved + #due
+# The due index (``keys.retry_due``, one per bus) says which lanes' retry sets have something due
+# and when, so a mover asks only those. Scores are due times in whole ms; a mover claiming a lane
+# sets its score to a lease ending in .5, so a retry noted meanwhile is seen as a change.
+
+# KEYS[1] the due index; ARGV[1] now (ms), ARGV[2] the lease score, ARGV[3] the most lanes.
+_CLAIM_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(due) do
+  redis.call('ZADD', KEYS[1], ARGV[2], member)
 end
-return moved
+return due
+"""
+# KEYS[1] a retry set, KEYS[2] its queue; ARGV[1] now (ms), ARGV[2] limit. A member is the flat
+# JSON array [field, value, ...] of the queue entry, so XADD gets it back in order. Replies
+# {moved, the earliest due time left or false}.
+_MOVE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(member)))
+  redis.call('ZREM', KEYS[1], member)
+end
+local left = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {#due, left[2] or false}
+"""
+# KEYS[1] the due index, KEYS[2] the bus's wake-up stream; ARGV[1] the lease score, ARGV[2] the
+# wake-up stream's length, then (queue, next due or '', moved) per lane. A lane whose score is
+# still this mover's lease gets its next due time (or leaves the index); one noted meanwhile
+# keeps the earlier of the two. The queues that got retries back are woken.
+_SETTLE = """
+local woken = {}
+for i = 3, #ARGV, 3 do
+  local member, nxt = ARGV[i], ARGV[i + 1]
+  local score = redis.call('ZSCORE', KEYS[1], member)
+  local mine = score and tonumber(score) == tonumber(ARGV[1])
+  if nxt ~= '' then
+    if mine then redis.call('ZADD', KEYS[1], nxt, member)
+    else redis.call('ZADD', KEYS[1], 'LT', nxt, member) end
+  elseif mine then
+    redis.call('ZREM', KEYS[1], member)
+  end
+  if tonumber(ARGV[i + 2]) > 0 then
+    woken[#woken + 1] = member
+    woken[#woken + 1] = ''
+  end
+end
+if #woken > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(woken))
+end
+"""
+# KEYS[1] the due index; ARGV[1] a retry's due time (ms), ARGV[2] its queue. A lane a mover
+# has claimed gets a whole-ms score (no longer its lease), so the mover keeps it indexed.
+_NOTE_RETRY = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if score and tonumber(score) % 1 ~= 0 then
+  redis.call('ZADD', KEYS[1], math.min(tonumber(ARGV[1]), math.floor(tonumber(score))), ARGV[2])
+else
+  redis.call('ZADD', KEYS[1], 'LT', ARGV[1], ARGV[2])
+end
 """
 
 
@@ -254,8 +306,7 @@ async def enqueue_deliveries(
         if command is not None:
             calls.current().inline(d, command)
         else:
-            queue = keys.delivery_queue(d.bus, d.rule, d.target_id)
-            calls.current().xadd(queue, queue_fields(d))
+            calls.current().queue(d, queue_fields(d))
     refused = await calls.run(redis, ack)
     if not refused:
         return [d for call in calls.scripts for d in call.inlined]
@@ -263,8 +314,7 @@ async def enqueue_deliveries(
     for d, error in refused:
         where = {"delivery_id": d.delivery_id, "error": error}
         log.warning("inline delivery refused, queued instead", extra={"fields": where})
-        queue = keys.delivery_queue(d.bus, d.rule, d.target_id)
-        fallback.current().xadd(queue, queue_fields(d))
+        fallback.current().queue(d, queue_fields(d))
     await fallback.run(redis, ack)
     gone = {id(d) for d, _ in refused}
     return [d for call in calls.scripts for d in call.inlined if id(d) not in gone]
@@ -272,7 +322,8 @@ async def enqueue_deliveries(
 
 # One atomic step for a whole routed batch: queue entries, dead letters, inline deliveries and
 # the acknowledgements, as a flat list of records in ARGV (one reply to parse, not one per
-# command). Records: `x` XADD KEYS[k] (n field/value args); `i` an inline command (n args) run
+# command). Records: `x` XADD KEYS[k] (n field/value args); `w` XADD KEYS[k] to a wake-up
+# stream, capped (n args: the queues written, each with ''); `i` an inline command (n args) run
 # with pcall; `a` XACK KEYS[k] (n args: group and ids), skipped once an inline command was
 # refused. Replies [inline ordinal, error, ...] for the refused inline commands.
 _ENQUEUE = """
@@ -282,6 +333,8 @@ while i <= #ARGV do
   local first, last = i + 3, i + 2 + n
   if op == 'x' then
     redis.call('XADD', KEYS[k], '*', unpack(ARGV, first, last))
+  elseif op == 'w' then
+    redis.call('XADD', KEYS[k], 'MAXLEN', '~', WAKE_MAXLEN, '*', unpack(ARGV, first, last))
   elseif op == 'i' then
     inlined = inlined + 1
     local r = redis.pcall(unpack(ARGV, first, last))
@@ -295,7 +348,7 @@ while i <= #ARGV do
   i = last + 1
 end
 return refused
-"""
+""".replace("WAKE_MAXLEN", str(WAKE_MAXLEN))
 # Ids per XACK record: Lua's unpack refuses much longer argument lists.
 _ACK_CHUNK = 1000
 # Bytes of arguments per script call, about: far under Redis's 1 GB query buffer limit, which a
@@ -323,6 +376,7 @@ class _EnqueueCalls:
         enqueue = redis.register_script(_ENQUEUE)
         refused: list[tuple[Delivery, str]] = []
         for n, script in enumerate(self.scripts, 1):
+            script.wake()
             if n == len(self.scripts) and not refused:
                 script.xack(ack)
             if not script.args:
@@ -343,6 +397,7 @@ class _EnqueueScript:
         self.inlined: list[Delivery] = []
         self.size = 0  # bytes of text in args, about
         self._index: dict[str, int] = {}
+        self._woken: dict[str, dict[str, None]] = {}  # wake-up stream: queues written, in order
 
     def _key(self, key: str) -> int:
         index = self._index.get(key)
@@ -357,6 +412,23 @@ class _EnqueueScript:
             self.args += (name, value)
             if isinstance(value, str):
                 self.size += len(value)
+
+    def queue(self, d: Delivery, fields: dict[str, str | int]) -> None:
+        """Queue a delivery in its target's queue, and wake the routers for that queue."""
+        queue = keys.delivery_queue(d.bus, d.rule, d.target_id)
+        self.xadd(queue, fields)
+        self._woken.setdefault(keys.queue_wakes(d.bus), {})[queue] = None
+
+    def wake(self) -> None:
+        """Add the wake-up records of the queues written (in the same call: same atomic step)."""
+        for stream, queues in self._woken.items():
+            k, names = self._key(stream), list(queues)
+            for start in range(0, len(names), _WAKE_CHUNK):
+                chunk = names[start : start + _WAKE_CHUNK]
+                self.args += ("w", k, 2 * len(chunk))
+                for name in chunk:
+                    self.args += (name, "")
+        self._woken = {}
 
     def inline(self, delivery: Delivery, command: Sequence[str | bytes | int]) -> None:
         # The command names its own key; it is declared in KEYS too, as scripts should.
@@ -392,14 +464,26 @@ def finish(pipe: Any, queue: str, ids: Sequence[bytes]) -> None:
 
 
 async def retry_later(
-    redis: Redis, queue: str, retries: str, entry_id: bytes, record: QueuedDelivery, at: float
+    redis: Redis,
+    queue: str,
+    retries: str,
+    entry_id: bytes,
+    record: QueuedDelivery,
+    at: float,
+    *,
+    bus: str,
 ) -> None:
-    """Park ``record`` in the retry set until ``at`` (epoch s) and acknowledge its queue entry."""
+    """Park ``record`` in the retry set until ``at`` (epoch s) and acknowledge its queue entry,
+    then note the due time in the bus's due index. In that order: a retry is never missing from
+    its set, and a crash between the two leaves it to the movers' periodic full check."""
     member = orjson.dumps([str(x) for kv in record.fields().items() for x in kv])
+    due_ms = int(at * 1000)
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.zadd(retries, {member: int(at * 1000)})
+        pipe.zadd(retries, {member: due_ms})
         finish(pipe, queue, [entry_id])
         await pipe.execute()
+    note = redis.register_script(_NOTE_RETRY)
+    await note(keys=[keys.retry_due(bus)], args=[due_ms, queue])
 
 
 async def dead_letter(
@@ -412,20 +496,72 @@ async def dead_letter(
         await pipe.execute()
 
 
+async def claim_due_lanes(
+    redis: Redis, buses: Sequence[str], now_ms: int, *, lease_ms: int = CLAIM_LEASE_MS,
+    limit: int = CLAIM_BATCH,
+) -> tuple[str, dict[str, list[str]]]:
+    """Claim the lanes of ``buses`` whose retries are due by ``now_ms``, one script call per bus
+    (one slot each) in one round trip: the lease score and {bus: [queue names]}."""
+    lease = f"{now_ms + lease_ms}.5"
+    if not buses:
+        return lease, {}
+    script = redis.register_script(_CLAIM_DUE)
+    async with redis.pipeline(transaction=False) as pipe:
+        for bus in buses:
+            await script(keys=[keys.retry_due(bus)], args=[now_ms, lease, limit], client=pipe)
+        replies = await pipe.execute()
+    due = {bus: [_text(m) for m in members] for bus, members in zip(buses, replies, strict=True)}
+    return lease, {bus: members for bus, members in due.items() if members}
+
+
 async def move_due_retries(
-    redis: Redis, lanes: Iterable[tuple[str, str]], now_ms: int, limit: int = MOVE_BATCH
-) -> int:
-    """Move due retries back to their queues, for every (retry set, queue); how many moved."""
-    flat = [key for pair in lanes for key in pair]
-    if not flat:
-        return 0
+    redis: Redis, lanes: Sequence[tuple[str, str]], now_ms: int, limit: int = MOVE_BATCH
+) -> list[tuple[int, str] | Exception]:
+    """Move due retries back to their queues, for every (retry set, queue), one script call each
+    (one slot each) in one round trip: per lane, how many moved and the earliest due time left
+    ('' if none), or the error that lane's call met."""
+    if not lanes:
+        return []
     script = redis.register_script(_MOVE_DUE)
     async with redis.pipeline(transaction=False) as pipe:
-        for start in range(0, len(flat), 2 * MOVE_LANES):
-            chunk = flat[start : start + 2 * MOVE_LANES]
-            await script(keys=chunk, args=[now_ms, limit], client=pipe)
-        moved = await pipe.execute()
-    return sum(int(n) for n in moved)
+        for retries, queue in lanes:
+            await script(keys=[retries, queue], args=[now_ms, limit], client=pipe)
+        replies = await pipe.execute(raise_on_error=False)
+    return [r if isinstance(r, Exception) else (int(r[0]), "" if r[1] is None else _text(r[1]))
+            for r in replies]  # fmt: skip
+
+
+async def settle_due_lanes(
+    redis: Redis, bus: str, lease: str, moved: Sequence[tuple[str, str, int]]
+) -> None:
+    """After a move: give each claimed lane (queue, next due time or '', entries moved) its next
+    due time in the index, and wake the queues that got entries, in one script on the bus's slot."""
+    if not moved:
+        return
+    script = redis.register_script(_SETTLE)
+    args: list[str | int] = [lease, WAKE_MAXLEN]
+    for queue, next_due, count in moved:
+        args += (queue, next_due, count)
+    await script(keys=[keys.retry_due(bus), keys.queue_wakes(bus)], args=args)
+
+
+async def index_retries(redis: Redis, lanes: Sequence[tuple[str, str, str]]) -> int:
+    """The movers' full check, for (bus, retry set, queue) each: put every lane holding retries
+    in its bus's due index (ZADD LT: never later than it is), so a due time whose note was lost
+    is found. Lanes whose keys fail are skipped; how many lanes hold retries."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for _bus, retries, _queue in lanes:
+            pipe.zrange(retries, 0, 0, withscores=True)
+        firsts = await pipe.execute(raise_on_error=False)
+    held = [(bus, queue, first[0][1])
+            for (bus, _retries, queue), first in zip(lanes, firsts, strict=True)
+            if isinstance(first, list) and first]  # fmt: skip
+    if held:
+        async with redis.pipeline(transaction=False) as pipe:
+            for bus, queue, score in held:
+                pipe.zadd(keys.retry_due(bus), {queue: int(score)}, lt=True)
+            await pipe.execute()
+    return len(held)
 
 
 async def read_dead_letters(
@@ -443,7 +579,13 @@ async def read_dead_letters(
 
 
 async def requeue(
-    redis: Redis, queue: str, record: QueuedDelivery, *, dead_letters: str, entry_id: bytes
+    redis: Redis,
+    bus: str,
+    queue: str,
+    record: QueuedDelivery,
+    *,
+    dead_letters: str,
+    entry_id: bytes,
 ) -> None:
     """Put a dead letter back in its target's queue and delete it, in one MULTI."""
     await ensure_group(redis, queue)
@@ -451,6 +593,15 @@ async def requeue(
         pipe.xadd(queue, record.fields())  # type: ignore[arg-type]
         pipe.xdel(dead_letters, entry_id)
         await pipe.execute()
+    await wake(redis, bus, [queue])
+
+
+async def wake(redis: Redis, bus: str, queues: Sequence[str]) -> None:
+    """Tell the routers that ``queues`` (of ``bus``) were written, after the write: a router
+    reads a queue when woken, so a write it is not told of waits for its periodic full read."""
+    for start in range(0, len(queues), _WAKE_CHUNK):
+        fields = dict.fromkeys(queues[start : start + _WAKE_CHUNK], "")
+        await redis.xadd(keys.queue_wakes(bus), fields, maxlen=WAKE_MAXLEN, approximate=True)  # type: ignore[arg-type]
 
 
 # --- dead letters: listing and redrive --------------------------------------------------------
@@ -512,7 +663,8 @@ async def redrive(
                                 "delivery-id": letter.get("delivery-id", "")})  # fmt: skip
             continue
         queue = keys.delivery_queue(letter["bus"], letter["rule"], letter["target"])
-        await requeue(redis, queue, record, dead_letters=stream, entry_id=entry_id)
+        await requeue(redis, letter["bus"], queue, record, dead_letters=stream,
+                      entry_id=entry_id)  # fmt: skip
         report.requeued += 1
     return report
 

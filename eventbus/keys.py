@@ -73,12 +73,26 @@ def bus_dead_letters(bus: str) -> str:
     return f"eb:{{{bus}}}:dlq"
 
 
+def queue_wakes(bus: str) -> str:
+    """Stream of a bus's queue wake-ups: each entry's field names are delivery queues written
+    since, so routers read only those queues: ``eb:{<bus>}:wake``."""
+    return f"eb:{{{bus}}}:wake"
+
+
+def retry_due(bus: str) -> str:
+    """Sorted set indexing a bus's retry sets: member = a delivery queue's name, score = the
+    earliest due time (ms) of its retry set, or a claim on it: ``eb:{<bus>}:retry-due``."""
+    return f"eb:{{{bus}}}:retry-due"
+
+
 __all__ += [
     "DELIVERY_GROUP",
     "bus_dead_letters",
     "delivery_queue",
     "delivery_retries",
     "delivery_tag",
+    "queue_wakes",
+    "retry_due",
 ]
 
 

@@ -347,7 +347,8 @@ class Deliverer:
                 extra={"fields": _where(lane, record, code=code, error=message,
                                         attempt=after.attempts, retry_in=decision.at - now)},
             )  # fmt: skip
-            await retry_later(self.redis, lane.queue, lane.retries, entry_id, after, decision.at)
+            await retry_later(self.redis, lane.queue, lane.retries, entry_id, after, decision.at,
+                              bus=lane.bus_rules.name)
             return
         fields = dead_letter_fields(
             after,

@@ -50,7 +50,7 @@ from eventbus.delivery import ack, iso_ms
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
 from eventbus.loops import TRANSIENT, Loop
 from eventbus.loops.claiming import Claimer
-from eventbus.loops.delivering import QueueReader, RetryMover
+from eventbus.loops.delivering import SWEEP_SECONDS, QueueReader, RetryMover
 from eventbus.loops.routing import (
     EVENT_TOO_LARGE,
     MALFORMED_EVENT,
@@ -109,6 +109,7 @@ class RouterOptions:
     concurrency: int = 64  # deliveries in flight per lane
     block_ms: int = 100  # how long a read waits for new entries
     retry_poll: float = 0.1  # how often due retries are moved back (s)
+    sweep_interval: float = SWEEP_SECONDS  # read every queue, check every retry set (s)
     reload_poll: float = RELOAD_POLL_SECONDS  # how often rule files are checked for changes (s)
     trim_interval: float = 10.0  # how often retention runs (s)
     shutdown_grace: float = 10.0  # how long SIGTERM waits for held deliveries (s)
@@ -180,7 +181,8 @@ class Router:
                                     on_missing_group=self._prepare_running)  # fmt: skip
         self.queue_reader = QueueReader(stop, redis, consumer, self.acks, self.deliverer,
                                         batch=o.queue_batch, block_ms=o.block_ms, pause=pause,
-                                        on_missing_group=self._prepare_running)  # fmt: skip
+                                        on_missing_group=self._prepare_running,
+                                        sweep_every=o.sweep_interval)  # fmt: skip
         self.claimer = Claimer(stop, redis, consumer, self.bus_reader, self.queue_reader,
                                self.retiring, claim_idle=o.claim_idle, batch=o.bus_batch,
                                pause=pause)  # fmt: skip
@@ -192,7 +194,7 @@ class Router:
             SchedulerLoop(
                 stop, redis, consumer, settings, clock=clock, claim_idle=o.claim_idle, pause=pause
             ),
-            RetryMover(stop, redis, every=o.retry_poll, pause=pause),
+            RetryMover(stop, redis, every=o.retry_poll, pause=pause, sweep_every=o.sweep_interval),
             self.claimer,
             self.reloader,
             Trimmer(stop, redis, every=o.trim_interval, pause=pause),

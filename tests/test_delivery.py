@@ -15,13 +15,16 @@ from eventbus.config import RuleSet, load_rules
 from eventbus.delivery import (
     DEAD_LETTER_FIELDS,
     QueuedDelivery,
+    claim_due_lanes,
     dead_letter_streams,
     enqueue_deliveries,
     ensure_group,
+    index_retries,
     iter_dead_letters,
     move_due_retries,
     redrive,
     retry_later,
+    settle_due_lanes,
 )
 from eventbus.router import LOOP_DETECTED, Delivery, route
 
@@ -162,7 +165,7 @@ async def test_undeliverable_deliveries_become_dead_letters_with_the_contract_fi
     assert await redis.xlen(keys.delivery_queue("default", "orders", "a")) == 0
 
 
-async def test_a_retry_waits_in_the_retry_set_until_due_then_returns_to_the_queue(
+async def test_a_retry_due_later_is_moved_through_the_due_index_exactly_when_due(
     redis: Redis, ruleset: RuleSet
 ) -> None:
     queue = keys.delivery_queue("default", "orders", "a")
@@ -171,28 +174,62 @@ async def test_a_retry_waits_in_the_retry_set_until_due_then_returns_to_the_queu
     await enqueue_deliveries(redis, deliveries(ruleset)[:1])
     [[_, [(entry_id, fields)]]] = await redis.xreadgroup(keys.DELIVERY_GROUP, "c", {queue: ">"})
     record = QueuedDelivery.from_entry(fields).after_attempt(time.time())
-    due = time.time() + 60
-    await retry_later(redis, queue, retries, entry_id, record, due)
+    due_ms = int((time.time() + 60) * 1000)
+    await retry_later(redis, queue, retries, entry_id, record, due_ms / 1000, bus="default")
     assert (await redis.xpending(queue, keys.DELIVERY_GROUP))["pending"] == 0
-    assert await move_due_retries(redis, [(retries, queue)], int(time.time() * 1000)) == 0
-    assert await move_due_retries(redis, [(retries, queue)], int(due * 1000) + 1) == 1
+    assert await redis.zscore(keys.retry_due("default"), queue) == due_ms
+    _, early = await claim_due_lanes(redis, ["default"], due_ms - 1)
+    assert early == {}
+    lease, due = await claim_due_lanes(redis, ["default"], due_ms)
+    assert due == {"default": [queue]}
+    assert await move_due_retries(redis, [(retries, queue)], due_ms) == [(1, "")]
+    await settle_due_lanes(redis, "default", lease, [(queue, "", 1)])
     assert await redis.zcard(retries) == 0
+    assert await redis.zcard(keys.retry_due("default")) == 0  # nothing left: out of the index
+    [(_, woken)] = await redis.xrevrange(keys.queue_wakes("default"), count=1)
+    assert queue.encode() in woken  # the routers are told the queue has entries again
     [[_, [(_, back)]]] = await redis.xreadgroup(keys.DELIVERY_GROUP, "c", {queue: ">"})
     again = QueuedDelivery.from_entry(back)
     assert again.attempts == 1 and again.first_attempt_time == record.first_attempt_time
     assert again.payload == record.payload and again.delivery_id == record.delivery_id
 
 
+async def test_a_lane_claimed_by_a_mover_keeps_a_retry_noted_meanwhile(redis: Redis) -> None:
+    index = keys.retry_due("default")
+    await redis.zadd(index, {"q": 5})
+    lease, due = await claim_due_lanes(redis, ["default"], 10)
+    assert due == {"default": ["q"]}
+    # A retry due long after the lease is parked while the mover moves: the move saw none.
+    record = QueuedDelivery("e1:default:r:t", "e1", "{}", "{}", 0, 1000, attempts=1)
+    await retry_later(redis, "q", "r", b"0-1", record, 3600.0, bus="default")
+    await settle_due_lanes(redis, "default", lease, [("q", "", 0)])
+    assert await redis.zscore(index, "q") is not None  # still indexed: found when due
+
+
 async def test_due_retries_of_many_lanes_all_return_to_their_own_queues(redis: Redis) -> None:
     record = QueuedDelivery("e1:default:r:t", "e1", "{}", "{}", 0, 1000, attempts=1)
     member = orjson.dumps([str(x) for kv in record.fields().items() for x in kv])
-    lanes = [(f"retry{i}", f"queue{i}") for i in range(250)]  # more than one script call's worth
+    lanes = [(f"retry{i}", f"queue{i}") for i in range(250)]
     for retries, _ in lanes[::10]:
         await redis.zadd(retries, {member: 5})
-    assert await move_due_retries(redis, lanes, now_ms=10) == 25
+    await redis.zadd("retry0", {b"later": 50})
+    moved = await move_due_retries(redis, lanes, now_ms=10)
+    assert moved[0] == (1, "50")
+    assert [m[0] for m in moved[1:]] == [1 if i % 10 == 0 else 0 for i in range(1, 250)]
     for i, (retries, queue) in enumerate(lanes):
         assert await redis.xlen(queue) == (1 if i % 10 == 0 else 0)
-        assert await redis.zcard(retries) == 0
+        assert await redis.zcard(retries) == (1 if i == 0 else 0)
+
+
+async def test_the_full_check_indexes_retry_sets_whose_due_note_was_lost(redis: Redis) -> None:
+    await redis.zadd("retry1", {b"m": 70})
+    await redis.zadd("retry2", {b"m": 90})
+    await redis.set("retry3", "not a sorted set")
+    await redis.zadd(keys.retry_due("default"), {"queue2": 80})
+    lanes = [("default", f"retry{i}", f"queue{i}") for i in range(4)]
+    assert await index_retries(redis, lanes) == 2
+    index = await redis.zrange(keys.retry_due("default"), 0, -1, withscores=True)
+    assert index == [(b"queue1", 70.0), (b"queue2", 80.0)]  # never later than it was
 
 
 async def test_dead_letter_streams_include_named_default_and_found_ones(

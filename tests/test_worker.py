@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from redis.asyncio import Redis
 
 from eventbus import keys
 from eventbus.client import AsyncEventBusClient
+from eventbus.delivery import QueuedDelivery, redrive
 from eventbus.metrics import render_metrics
 from eventbus.router import MATCH_BUDGET_EXCEEDED
 from eventbus.settings import Settings
@@ -33,7 +35,12 @@ from eventbus.worker import (
     run_router,
 )
 
-FAST = RouterOptions(claim_idle=0.5, retry_poll=0.02, reload_poll=0.05, block_ms=20)
+# No full read of the queues nor check of the retry sets after the first (at start): every queue
+# write these tests make (routing, refused inline, schedule firings, outcomes, retries, redrive)
+# must be read through its wake-up, and every retry moved through the due index.
+FAST = RouterOptions(
+    claim_idle=0.5, retry_poll=0.02, reload_poll=0.05, block_ms=20, sweep_interval=3600
+)
 BUS_CONFIG = """
 bus_config:
   retry_backoff_base_seconds: 0.01
@@ -449,6 +456,42 @@ async def test_changed_rules_are_reloaded_and_invalid_ones_refused(
         assert ("default", "orders", "more") in router.lanes
         await put(redis)
         await until(lambda: len(recorded("m")) == 2 and len(recorded("m2")) == 1, "both targets")
+
+
+async def test_a_redriven_dead_letter_is_read_through_its_wake_up(
+    redis: Redis, tmp_path: Path
+) -> None:
+    async with running(redis, tmp_path, rules_text("{id: mem, type: memory, name: m}")) as router:
+        await put(redis)
+        await until(lambda: len(recorded("m")) == 1, "first delivery")
+        event = recorded("m")[0].ctx.event
+        letter = {"event": orjson.dumps(event), "bus": "default", "rule": "orders",
+                  "target": "mem", "delivery-id": "again", "hops": "0"}  # fmt: skip
+        await redis.xadd("eb:{default}:dlq", letter)  # type: ignore[arg-type]
+        report = await redrive(redis, router.table.ruleset, ["eb:{default}:dlq"])
+        assert report.requeued == 1
+        await until(lambda: len(recorded("m")) == 2, "the redriven delivery")
+
+
+async def test_queue_writes_and_retries_whose_wake_up_was_lost_are_found_by_the_full_read(
+    redis: Redis, tmp_path: Path
+) -> None:
+    options = replace(FAST, sweep_interval=0.2)
+    text = rules_text("{id: mem, type: memory, name: m}")
+    async with running(redis, tmp_path, text, options=options):
+        await put(redis)
+        event = (await until(lambda: recorded("m"), "first delivery"))[0].ctx.event
+        text = orjson.dumps(event).decode()
+        record = QueuedDelivery("lost", event["id"], text, text, 0, int(time.time() * 1000))
+        fields = record.fields()
+        # A queue entry and a due retry written as if their wake-up and due note were lost.
+        queue = keys.delivery_queue("default", "orders", "mem")
+        await redis.xadd(queue, fields)  # type: ignore[arg-type]
+        retry = replace(record, delivery_id="retry").fields().items()
+        member = orjson.dumps([str(x) for kv in retry for x in kv])
+        await redis.zadd(keys.delivery_retries("default", "orders", "mem"), {member: 1})
+        await until(lambda: len(recorded("m")) == 3, "both found by the full read")
+    assert {"lost", "retry"} <= {r.ctx.delivery_id for r in recorded("m")}
 
 
 class FastClock:
