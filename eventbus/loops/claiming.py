@@ -20,6 +20,9 @@ __all__ = ["Claimer"]
 
 log = logging.getLogger("eventbus.worker")
 
+# Lanes whose queues are claimed in one pipelined round trip.
+QUEUE_CLAIMS_PER_ROUND_TRIP = 500
+
 
 class Claimer(RoutingLoop):
     """Every ``claim_idle / 3`` seconds (at most 10 s): heartbeat what is held, then claim; each
@@ -81,26 +84,50 @@ class Claimer(RoutingLoop):
                 raise
             except Exception as e:
                 self.item_failed(f"claiming bus stream {stream.decode()}", e)
-        for lane in list(routing.lanes.values()):
-            try:
-                entries = await self._autoclaim(lane.queue_bytes, keys.DELIVERY_GROUP)
-                held = self._held(lane.queue)
-                fresh = [e for e in entries if e[0] not in held]
-                self.queue_reader.dispatch([(lane.queue_bytes, fresh)])
-            except TRANSIENT:
-                raise
-            except Exception as e:
-                self.item_failed(f"claiming queue {lane.queue}", e)
+        lanes = list(routing.lanes.values())
+        # One round trip per QUEUE_CLAIMS_PER_ROUND_TRIP lanes, not one per lane: with thousands
+        # of lanes nearly every answer is empty.
+        for start in range(0, len(lanes), QUEUE_CLAIMS_PER_ROUND_TRIP):
+            chunk = lanes[start : start + QUEUE_CLAIMS_PER_ROUND_TRIP]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for lane in chunk:
+                    pipe.xautoclaim(lane.queue_bytes, keys.DELIVERY_GROUP, self.consumer,
+                                    int(self.claim_idle * 1000), start_id="0-0",
+                                    count=self.batch)  # fmt: skip
+                replies = await pipe.execute(raise_on_error=False)
+            for lane, reply in zip(chunk, replies, strict=True):
+                try:
+                    await self._take_over(lane, reply)
+                except TRANSIENT:
+                    raise
+                except Exception as e:
+                    self.item_failed(f"claiming queue {lane.queue}", e)
+
+    async def _take_over(self, lane: Lane, reply: Any) -> None:
+        """Hand what one XAUTOCLAIM of ``lane``'s queue took to the lane (less what it holds)."""
+        if isinstance(reply, Exception):
+            raise reply
+        entries = [e for e in reply[1] if e[0] is not None]
+        if reply[0] not in (b"0-0", "0-0"):  # more than one batch: the rest now
+            entries += await self._autoclaim(lane.queue_bytes, keys.DELIVERY_GROUP, reply[0])
+        elif entries:
+            where = {"stream": lane.queue, "count": len(entries)}
+            log.warning("claimed idle entries", extra={"fields": where})
+        if entries:
+            held = self._held(lane.queue)
+            fresh = [e for e in entries if e[0] not in held]
+            self.queue_reader.dispatch([(lane.queue_bytes, fresh)])
 
     def _held(self, queue: str) -> set[bytes]:
         lanes = (*self.routing.lanes.values(), *self.retiring)
         return {e for lane in lanes if lane.queue == queue for e in lane.held}
 
-    async def _autoclaim(self, stream: bytes, group: str) -> list[Any]:
+    async def _autoclaim(
+        self, stream: bytes, group: str, start: bytes | str = "0-0"
+    ) -> list[Any]:
         """Entries idle past ``claim_idle``, claimed for us. Redis 6.2 answers [cursor, entries]
         (deleted entries as nil), Redis 7 [cursor, entries, deleted ids]: both are read."""
         min_idle = int(self.claim_idle * 1000)
-        start: bytes | str = "0-0"
         claimed: list[Any] = []
         for _ in range(100):  # bounded: a huge backlog is taken over a few rounds
             reply = await self.redis.xautoclaim(
