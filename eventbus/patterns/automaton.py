@@ -244,13 +244,39 @@ class Automaton:
         if self._tree is None:
             self._tree = PathTree.of(self._paths)
         leaves, array_paths = flatten(event, self._tree)
-        successors = _Walk(leaves, array_paths, budget).successors
+        walk = _Walk(leaves, array_paths, budget)
         found: set[str] = set()
         todo: list[tuple[State, Trail]] = [(self.root, ())]
         seen: set[tuple[State, Trail]] = set()
+        out: list[tuple[State, Trail]] = []  # one state's successors, reused: no list per state
+        paths = len(leaves)
+        # Measured hot loop, kept in one frame: the states one more field takes ``state`` to,
+        # each with the array elements it chose, then those worth visiting.
         while todo:
             state, chosen = todo.pop()
-            for item in successors(state, chosen):
+            edges = state.edges
+            # Walk the smaller side: a state with thousands of fields against a small event,
+            # or an event with thousands of paths against a state with a few fields.
+            if len(edges) <= paths:
+                steps: Iterable[tuple[str, Table]] = edges.items()
+            else:
+                steps = [(path, edges[path]) for path in leaves.keys() & edges.keys()]
+            looked = 1
+            for path, table in steps:
+                candidates = leaves.get(path)
+                if candidates:
+                    if table.others or (chosen and len(candidates) > _FEW_LEAVES):
+                        looked += walk.advance(path, table, candidates, chosen, out)
+                    else:
+                        looked += len(candidates)
+                        _advance(table, candidates, chosen, out)
+            if state.absent:
+                looked += walk.absent(state, chosen, out)
+            # The budget is counted per state, in bulk: the same count for the same event.
+            walk.steps += looked + len(out)
+            if walk.steps > budget:
+                raise MatchBudgetExceededError(budget)
+            for item in out:
                 target = item[0]
                 if target.rules:
                     found |= target.rules
@@ -262,6 +288,7 @@ class Automaton:
                     if item not in seen:
                         seen.add(item)
                         todo.append(item)
+            out.clear()
         return found
 
 
@@ -295,32 +322,6 @@ class _Walk:
         """``trail`` without the arrays no path in ``ahead`` can share."""
         array_paths = self.array_paths
         return tuple([entry for entry in trail if array_paths[entry[0]] in ahead])
-
-    def successors(self, state: State, chosen: Trail) -> list[tuple[State, Trail]]:
-        """The states one more field takes ``state`` to, each with the array elements it chose."""
-        out: list[tuple[State, Trail]] = []
-        leaves, edges = self.leaves, state.edges
-        # Walk the smaller side: a state with thousands of fields against a small event, or
-        # an event with thousands of paths against a state with a few fields.
-        if len(edges) <= len(leaves):
-            steps: Iterable[tuple[str, Table]] = edges.items()
-        else:
-            steps = [(path, edges[path]) for path in leaves.keys() & edges.keys()]
-        looked = 1
-        for path, table in steps:
-            candidates = leaves.get(path)
-            if candidates:
-                if table.others or (chosen and len(candidates) > _FEW_LEAVES):
-                    looked += self.advance(path, table, candidates, chosen, out)
-                else:
-                    looked += len(candidates)
-                    _advance(table, candidates, chosen, out)
-        if state.absent:
-            looked += self.absent(state, chosen, out)
-        self.steps += looked + len(out)
-        if self.steps > self.budget:
-            raise MatchBudgetExceededError(self.budget)
-        return out
 
     def advance(
         self, path: str, table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]
@@ -445,10 +446,15 @@ class _Walk:
 
 
 def _advance(table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]) -> None:
-    # Measured hot loop: one lookup per leaf the event has at this table's path.
+    # Measured hot loop: one lookup per leaf the event has at this table's path. Most tables
+    # hold exact values only, so their lookup is inlined to one dict probe.
+    exact = table.exact if table.simple else None
     for key, trail in candidates:
-        targets = table.lookup(key)
+        targets = exact.get(key) if exact is not None else table.lookup(key)
         if targets:
             merged = merge_trails(chosen, trail) if trail else chosen
             if merged is not None:
-                out.extend([(target, merged) for target in targets])
+                if len(targets) == 1:
+                    out.append((targets[0], merged))
+                else:
+                    out.extend([(target, merged) for target in targets])
