@@ -448,9 +448,8 @@ class _Walk:
 def _advance(table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]) -> None:
     # Measured hot loop: one lookup per leaf the event has at this table's path. Most tables
     # hold exact values only, so their lookup is inlined to one dict probe.
-    exact = table.exact if table.simple else None
     for key, trail in candidates:
-        targets = exact.get(key) if exact is not None else table.lookup(key)
+        targets = table.exact.get(key) if table.simple else table.lookup(key)
         if targets:
             merged = merge_trails(chosen, trail) if trail else chosen
             if merged is not None:
