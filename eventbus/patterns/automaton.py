@@ -26,7 +26,7 @@ one event can take whatever the rules and the event are.
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from eventbus.errors import MatchBudgetExceededError
@@ -115,6 +115,7 @@ class Table:
         "anything",
         "cidrs",
         "exact",
+        "find",
         "lower",
         "numeric",
         "others",
@@ -127,7 +128,9 @@ class Table:
         self.prefixes = frozenset(prefixes(path))
         self.targets: dict[frozenset[n.Condition], State] = {}
         self.exact: dict[Key, list[State]] = {}
-        self.simple = True  # only exact values so far: lookup is one dict probe
+        # ``lookup``, or while the table holds exact values only, its dict's ``get``: one C call
+        # per leaf on the hot path instead of a Python frame.
+        self.find: Callable[[Key], list[State] | tuple[State, ...] | None] = self.exact.get
         self.lower: dict[str, list[State]] = {}
         self.affixes: dict[tuple[bool, bool, bool], _Affixes] = {}
         self.numeric: RangeIndex[State] | None = None
@@ -148,7 +151,7 @@ class Table:
         if isinstance(c, n.Exact):
             self.exact.setdefault(c.key, []).append(state)
             return
-        self.simple = False
+        self.find = self.lookup
         if isinstance(c, n.EqualsIgnoreCase):
             self.lower.setdefault(c.text, []).append(state)
         elif isinstance(c, (n.Prefix, n.Suffix)):
@@ -180,8 +183,6 @@ class Table:
     def lookup(self, key: Key) -> list[State] | tuple[State, ...]:
         """The states ``key`` leads to, except those of ``others`` (see ``_Walk.advance``)."""
         found = self.exact.get(key)
-        if self.simple:
-            return found or _NOTHING
         out = list(found) if found else []
         if self.anything:
             out.extend(self.anything)
@@ -239,11 +240,7 @@ class Automaton:
 
     def match(self, event: dict[str, Any], budget: int) -> set[str]:
         """The names ``event`` matches; ``MatchBudgetExceededError`` past ``budget`` steps."""
-        if not isinstance(event, dict):
-            raise TypeError(f"an event must be a JSON object, not {type(event).__name__}")
-        if self._tree is None:
-            self._tree = PathTree.of(self._paths)
-        leaves, array_paths = flatten(event, self._tree)
+        leaves, array_paths = self._flatten(event)
         walk = _Walk(leaves, array_paths, budget)
         found: set[str] = set()
         todo: list[tuple[State, Trail]] = [(self.root, ())]
@@ -265,7 +262,7 @@ class Automaton:
             for path, table in steps:
                 candidates = leaves.get(path)
                 if candidates:
-                    if table.others or (chosen and len(candidates) > _FEW_LEAVES):
+                    if chosen or table.others:  # most walks, with neither, count inline
                         looked += walk.advance(path, table, candidates, chosen, out)
                     else:
                         looked += len(candidates)
@@ -278,18 +275,24 @@ class Automaton:
                 raise MatchBudgetExceededError(budget)
             for item in out:
                 target = item[0]
-                if target.rules:
-                    found |= target.rules
+                found |= target.rules
                 # A state with nowhere to go is only worth its rule names: no need to visit it.
                 if target.edges or target.absent:
                     if item[1]:  # forget the arrays nothing ahead of ``target`` can share
-                        ahead = target.ahead
-                        item = (target, tuple([e for e in item[1] if array_paths[e[0]] in ahead]))
+                        item = (target, walk.project(item[1], target.ahead))
                     if item not in seen:
                         seen.add(item)
                         todo.append(item)
             out.clear()
         return found
+
+
+    def _flatten(self, event: dict[str, Any]) -> tuple[Leaves, list[str]]:
+        if not isinstance(event, dict):
+            raise TypeError(f"an event must be a JSON object, not {type(event).__name__}")
+        if self._tree is None:
+            self._tree = PathTree.of(self._paths)
+        return flatten(event, self._tree)
 
 
 def _look_ahead(state: State, paths: list[str]) -> None:
@@ -326,8 +329,8 @@ class _Walk:
     def advance(
         self, path: str, table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]
     ) -> int:
-        """``_advance`` for a table with ``others``, or many leaves and a walk that remembers
-        arrays; how many leaves it looked at."""
+        """``_advance`` for a table with ``others``, or a walk that remembers arrays; how many
+        leaves it looked at."""
         if chosen and len(candidates) > _FEW_LEAVES:
             array_paths, visible = self.array_paths, table.prefixes
             seen = tuple([entry for entry in chosen if array_paths[entry[0]] in visible])
@@ -446,10 +449,9 @@ class _Walk:
 
 
 def _advance(table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]) -> None:
-    # Measured hot loop: one lookup per leaf the event has at this table's path. Most tables
-    # hold exact values only, so their lookup is inlined to one dict probe.
+    # Measured hot loop: one lookup per leaf the event has at this table's path.
     for key, trail in candidates:
-        targets = table.exact.get(key) if table.simple else table.lookup(key)
+        targets = table.find(key)
         if targets:
             merged = merge_trails(chosen, trail) if trail else chosen
             if merged is not None:

@@ -96,8 +96,8 @@ class _Walk:
                 self.walk_array(value, child, trail)
             elif child.named:
                 # A float is its own key (``number_key``): no call for the commonest number.
-                key = value if type(value) is float else leaf_key(value)
-                out.setdefault(child.path, []).append((key, trail))
+                leaf = (value if type(value) is float else leaf_key(value), trail)
+                out.setdefault(child.path, []).append(leaf)
 
     def walk_array(self, items: list[Any], node: PathTree, trail: Trail) -> None:
         nested = False
