@@ -286,7 +286,6 @@ class Automaton:
             out.clear()
         return found
 
-
     def _flatten(self, event: dict[str, Any]) -> tuple[Leaves, list[str]]:
         if not isinstance(event, dict):
             raise TypeError(f"an event must be a JSON object, not {type(event).__name__}")
