@@ -26,7 +26,7 @@ one event can take whatever the rules and the event are.
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from eventbus.errors import MatchBudgetExceededError
@@ -115,6 +115,7 @@ class Table:
         "anything",
         "cidrs",
         "exact",
+        "find",
         "lower",
         "numeric",
         "others",
@@ -127,7 +128,9 @@ class Table:
         self.prefixes = frozenset(prefixes(path))
         self.targets: dict[frozenset[n.Condition], State] = {}
         self.exact: dict[Key, list[State]] = {}
-        self.simple = True  # only exact values so far: lookup is one dict probe
+        # ``lookup``, or while the table holds exact values only, its dict's ``get``: one C call
+        # per leaf on the hot path instead of a Python frame.
+        self.find: Callable[[Key], list[State] | tuple[State, ...] | None] = self.exact.get
         self.lower: dict[str, list[State]] = {}
         self.affixes: dict[tuple[bool, bool, bool], _Affixes] = {}
         self.numeric: RangeIndex[State] | None = None
@@ -148,7 +151,7 @@ class Table:
         if isinstance(c, n.Exact):
             self.exact.setdefault(c.key, []).append(state)
             return
-        self.simple = False
+        self.find = self.lookup
         if isinstance(c, n.EqualsIgnoreCase):
             self.lower.setdefault(c.text, []).append(state)
         elif isinstance(c, (n.Prefix, n.Suffix)):
@@ -180,8 +183,6 @@ class Table:
     def lookup(self, key: Key) -> list[State] | tuple[State, ...]:
         """The states ``key`` leads to, except those of ``others`` (see ``_Walk.advance``)."""
         found = self.exact.get(key)
-        if self.simple:
-            return found or _NOTHING
         out = list(found) if found else []
         if self.anything:
             out.extend(self.anything)
@@ -239,30 +240,58 @@ class Automaton:
 
     def match(self, event: dict[str, Any], budget: int) -> set[str]:
         """The names ``event`` matches; ``MatchBudgetExceededError`` past ``budget`` steps."""
+        leaves, array_paths = self._flatten(event)
+        walk = _Walk(leaves, array_paths, budget)
+        found: set[str] = set()
+        todo: list[tuple[State, Trail]] = [(self.root, ())]
+        seen: set[tuple[State, Trail]] = set()
+        out: list[tuple[State, Trail]] = []  # one state's successors, reused: no list per state
+        paths = len(leaves)
+        # Measured hot loop, kept in one frame: the states one more field takes ``state`` to,
+        # each with the array elements it chose, then those worth visiting.
+        while todo:
+            state, chosen = todo.pop()
+            edges = state.edges
+            # Walk the smaller side: a state with thousands of fields against a small event,
+            # or an event with thousands of paths against a state with a few fields.
+            if len(edges) <= paths:
+                steps: Iterable[tuple[str, Table]] = edges.items()
+            else:
+                steps = [(path, edges[path]) for path in leaves.keys() & edges.keys()]
+            looked = 1
+            for path, table in steps:
+                candidates = leaves.get(path)
+                if candidates:
+                    if chosen or table.others:  # most walks, with neither, count inline
+                        looked += walk.advance(path, table, candidates, chosen, out)
+                    else:
+                        looked += len(candidates)
+                        _advance(table, candidates, chosen, out)
+            if state.absent:
+                looked += walk.absent(state, chosen, out)
+            # The budget is counted per state, in bulk: the same count for the same event.
+            walk.steps += looked + len(out)
+            if walk.steps > budget:
+                raise MatchBudgetExceededError(budget)
+            for item in out:
+                target = item[0]
+                found |= target.rules
+                # A state with nowhere to go is only worth its rule names: no need to visit it.
+                if target.edges or target.absent:
+                    if item[1]:  # forget the arrays nothing ahead of ``target`` can share
+                        item = (target, walk.project(item[1], target.ahead))
+                    if item not in seen:
+                        seen.add(item)
+                        todo.append(item)
+            out.clear()
+        return found
+
+    def _flatten(self, event: dict[str, Any]) -> tuple[Leaves, list[str]]:
         if not isinstance(event, dict):
             raise TypeError(f"an event must be a JSON object, not {type(event).__name__}")
         if self._tree is None:
             self._tree = PathTree.of(self._paths)
-        leaves, array_paths = flatten(event, self._tree)
-        successors = _Walk(leaves, array_paths, budget).successors
-        found: set[str] = set()
-        todo: list[tuple[State, Trail]] = [(self.root, ())]
-        seen: set[tuple[State, Trail]] = set()
-        while todo:
-            state, chosen = todo.pop()
-            for item in successors(state, chosen):
-                target = item[0]
-                if target.rules:
-                    found |= target.rules
-                # A state with nowhere to go is only worth its rule names: no need to visit it.
-                if target.edges or target.absent:
-                    if item[1]:  # forget the arrays nothing ahead of ``target`` can share
-                        ahead = target.ahead
-                        item = (target, tuple([e for e in item[1] if array_paths[e[0]] in ahead]))
-                    if item not in seen:
-                        seen.add(item)
-                        todo.append(item)
-        return found
+        return flatten(event, self._tree)
 
 
 def _look_ahead(state: State, paths: list[str]) -> None:
@@ -296,37 +325,11 @@ class _Walk:
         array_paths = self.array_paths
         return tuple([entry for entry in trail if array_paths[entry[0]] in ahead])
 
-    def successors(self, state: State, chosen: Trail) -> list[tuple[State, Trail]]:
-        """The states one more field takes ``state`` to, each with the array elements it chose."""
-        out: list[tuple[State, Trail]] = []
-        leaves, edges = self.leaves, state.edges
-        # Walk the smaller side: a state with thousands of fields against a small event, or
-        # an event with thousands of paths against a state with a few fields.
-        if len(edges) <= len(leaves):
-            steps: Iterable[tuple[str, Table]] = edges.items()
-        else:
-            steps = [(path, edges[path]) for path in leaves.keys() & edges.keys()]
-        looked = 1
-        for path, table in steps:
-            candidates = leaves.get(path)
-            if candidates:
-                if table.others or (chosen and len(candidates) > _FEW_LEAVES):
-                    looked += self.advance(path, table, candidates, chosen, out)
-                else:
-                    looked += len(candidates)
-                    _advance(table, candidates, chosen, out)
-        if state.absent:
-            looked += self.absent(state, chosen, out)
-        self.steps += looked + len(out)
-        if self.steps > self.budget:
-            raise MatchBudgetExceededError(self.budget)
-        return out
-
     def advance(
         self, path: str, table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]
     ) -> int:
-        """``_advance`` for a table with ``others``, or many leaves and a walk that remembers
-        arrays; how many leaves it looked at."""
+        """``_advance`` for a table with ``others``, or a walk that remembers arrays; how many
+        leaves it looked at."""
         if chosen and len(candidates) > _FEW_LEAVES:
             array_paths, visible = self.array_paths, table.prefixes
             seen = tuple([entry for entry in chosen if array_paths[entry[0]] in visible])
@@ -447,8 +450,11 @@ class _Walk:
 def _advance(table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]) -> None:
     # Measured hot loop: one lookup per leaf the event has at this table's path.
     for key, trail in candidates:
-        targets = table.lookup(key)
+        targets = table.find(key)
         if targets:
             merged = merge_trails(chosen, trail) if trail else chosen
             if merged is not None:
-                out.extend([(target, merged) for target in targets])
+                if len(targets) == 1:
+                    out.append((targets[0], merged))
+                else:
+                    out.extend([(target, merged) for target in targets])

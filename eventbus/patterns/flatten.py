@@ -95,7 +95,9 @@ class _Walk:
             elif isinstance(value, list):
                 self.walk_array(value, child, trail)
             elif child.named:
-                out.setdefault(child.path, []).append((leaf_key(value), trail))
+                # A float is its own key (``number_key``): no call for the commonest number.
+                leaf = (value if type(value) is float else leaf_key(value), trail)
+                out.setdefault(child.path, []).append(leaf)
 
     def walk_array(self, items: list[Any], node: PathTree, trail: Trail) -> None:
         nested = False
@@ -103,11 +105,18 @@ class _Walk:
             if isinstance(item, (dict, list)):
                 nested = True
                 break
-        if nested:
-            array_id = len(self.array_paths)
-            self.array_paths.append(node.path)
+        if not nested:  # scalars only (``tags``, ``resources``): no id, one list extended
+            if node.named and items:
+                leaves = self.out.get(node.path)
+                if leaves is None:
+                    leaves = self.out[node.path] = []
+                for item in items:
+                    leaves.append((item if type(item) is str else leaf_key(item), trail))
+            return
+        array_id = len(self.array_paths)
+        self.array_paths.append(node.path)
         for index, item in enumerate(items):
-            inner = (*trail, (array_id, index)) if nested else trail
+            inner = (*trail, (array_id, index))
             if isinstance(item, dict):
                 if node.children:
                     self.walk_object(item, node, inner)
