@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,6 +52,7 @@ class Claimer(RoutingLoop):
         self.bus_reader, self.queue_reader = bus_reader, queue_reader
         self.retiring = retiring  # lanes the rules dropped, still finishing what they hold
         self.claim_idle, self.batch = claim_idle, batch
+        self._queues_claimed_at = -math.inf
 
     async def step(self) -> None:
         try:
@@ -58,7 +61,14 @@ class Claimer(RoutingLoop):
             raise
         except Exception as e:
             self.item_failed("keeping held deliveries", e)
-        await self.claim_idle_entries()
+        # What we hold is kept fresh every round (a third of claim_idle), but the delivery
+        # queues, one per lane, are swept for a dead router's entries once per claim_idle: an
+        # entry is taken over within twice claim_idle, and thousands of lanes cost a third.
+        now = time.monotonic()
+        queues = now - self._queues_claimed_at >= self.claim_idle
+        if queues:
+            self._queues_claimed_at = now
+        await self.claim_idle_entries(queues=queues)
 
     async def keep_held(self) -> None:
         """XCLAIM (JUSTID) what we hold, which resets its idle time: a slow delivery of ours
@@ -72,8 +82,9 @@ class Claimer(RoutingLoop):
                             list(lane.held), justid=True)  # fmt: skip
             await pipe.execute()
 
-    async def claim_idle_entries(self) -> None:
-        """Take over bus and queue entries another consumer has held for ``claim_idle``."""
+    async def claim_idle_entries(self, *, queues: bool = True) -> None:
+        """Take over bus (and, with ``queues``, delivery queue) entries another consumer has
+        held for ``claim_idle``."""
         routing = self.routing
         for stream in routing.table.streams:
             try:
@@ -84,7 +95,7 @@ class Claimer(RoutingLoop):
                 raise
             except Exception as e:
                 self.item_failed(f"claiming bus stream {stream.decode()}", e)
-        lanes = list(routing.lanes.values())
+        lanes = list(routing.lanes.values()) if queues else []
         # One round trip per QUEUE_CLAIMS_PER_ROUND_TRIP lanes, not one per lane: with thousands
         # of lanes nearly every answer is empty.
         for start in range(0, len(lanes), QUEUE_CLAIMS_PER_ROUND_TRIP):
