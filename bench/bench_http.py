@@ -1,12 +1,17 @@
-"""HTTP target throughput: deliveries/s to a local HTTP server, with and without the shared rate
-limit, against the ceiling of a bare httpx client posting the same bodies, in the same run.
+"""HTTP target throughput: deliveries/s to a local HTTP server, side by side with a bare httpx
+client and a bare aiohttp client posting the same bodies to the same server, in the same run.
 
-    .venv/bin/python bench/bench_http.py [--deliveries 5000] [--concurrency 64] [--limit 500]
+    .venv/bin/python bench/bench_http.py [--deliveries 5000] [--concurrency 16] [--limit 500]
 
 The server is uvicorn with a bare ASGI app answering 200 ``{"ok": true}``, in its own process;
-the rate limiter uses a redis-server of its own. The rate-limited rows send ``--limit`` × 3
-deliveries, through one target and through two copies sharing the limit ("two routers"): their
-rate should sit at the limit, which shows the limiter's overhead and its fairness across copies.
+the rate limiter and the router use a redis-server of their own. Rows:
+
+* the bare clients, ``--concurrency`` requests in flight;
+* the target's ``send`` alone, called by ``--concurrency`` workers;
+* end to end: one router (lane concurrency ``--concurrency``) routing the events already on the
+  bus, queueing, delivering and acknowledging each, timed until every delivery is acknowledged;
+* rate limited: ``--limit`` × 3 deliveries through one target and through two copies sharing the
+  limit ("two routers"); their rate should sit at the limit.
 """
 
 from __future__ import annotations
@@ -17,33 +22,48 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 import redis.asyncio as aioredis
 from bench_publish import redis_server  # the same redis-server launcher, not a copy
 
+from eventbus import keys
+from eventbus.client import AsyncEventBusClient
 from eventbus.targets.base import DeliveryContext, TargetServices
 from eventbus.targets.http import HttpConfig, HttpTarget
+from eventbus.worker import Router, RouterOptions
 
 BODY = orjson.dumps({"order_id": "o-1", "total": 120.5, "items": [1, 2, 3]})
 EVENT: dict[str, Any] = {"id": "e", "source": "shop.orders", "detail": orjson.loads(BODY)}
 
 
+RECEIVED = [0]  # requests the endpoint answered, for the end-to-end row to know it is done
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The endpoint: read the body, answer 200 with a small JSON body."""
+    """The endpoint: read the body, answer 200 with a small JSON body; ``GET /count`` answers how
+    many requests it has answered."""
     if scope["type"] != "http":
         return
     more = True
     while more:
         more = (await receive()).get("more_body", False)
     headers = [(b"content-type", b"application/json")]
+    if scope["path"] == "/count":
+        body = str(RECEIVED[0]).encode()
+    else:
+        RECEIVED[0] += 1
+        body = b'{"ok":true}'
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": b'{"ok":true}'})
+    await send({"type": "http.response.body", "body": body})
 
 
 def free_port() -> int:
@@ -89,11 +109,22 @@ async def timed(total: int, concurrency: int, send: Callable[[int], Awaitable[An
     return total / (time.perf_counter() - start)
 
 
-async def bare(url: str, total: int, concurrency: int) -> float:
+async def bare_httpx(url: str, total: int, concurrency: int) -> float:
     async with httpx.AsyncClient() as client:
 
         async def send(n: int) -> None:
             (await client.post(url, content=BODY)).raise_for_status()
+
+        return await timed(total, concurrency, send)
+
+
+async def bare_aiohttp(url: str, total: int, concurrency: int) -> float:
+    async with aiohttp.ClientSession() as client:
+
+        async def send(n: int) -> None:
+            async with client.post(url, data=BODY) as response:
+                response.raise_for_status()
+                await response.read()
 
         return await timed(total, concurrency, send)
 
@@ -119,30 +150,76 @@ async def targets(
         await redis.aclose()
 
 
+async def routed(url: str, redis_url: str, total: int, concurrency: int) -> float:
+    """Deliveries/s of one router taking ``total`` events from the bus to the endpoint, each
+    routed, queued, delivered and acknowledged; the events are on the bus before it starts."""
+    redis = aioredis.Redis.from_url(redis_url)
+    counter = url.rsplit("/", 1)[0] + "/count"
+    with tempfile.TemporaryDirectory() as rules_dir:
+        Path(rules_dir, "rules.yaml").write_text(
+            "bus: shop\nrules:\n  - name: orders\n    event_pattern: {source: [shop.orders]}\n"
+            f"    targets:\n      - {{id: api, type: http, url: '{url}'}}\n"
+        )
+        router = Router(redis, rules_dir, RouterOptions(concurrency=concurrency))
+        await router.start()
+        publisher = AsyncEventBusClient(redis)
+        entry = {"Source": "shop.orders", "DetailType": "Order", "Detail": BODY.decode(),
+                 "EventBusName": "shop"}  # fmt: skip
+        for _ in range(0, total, 10):
+            await publisher.put_events([entry] * 10)
+        async with aiohttp.ClientSession() as client:
+            before = await _count(client, counter)
+            start = time.perf_counter()
+            task = asyncio.create_task(router.run())
+            queue = keys.delivery_queue("shop", "orders", "api")
+            while (
+                await _count(client, counter) - before < total
+                or (await redis.xpending(queue, keys.DELIVERY_GROUP))["pending"]
+            ):
+                await asyncio.sleep(0.005)
+            elapsed = time.perf_counter() - start
+        router.stop()
+        await task
+    await redis.flushall()
+    await redis.aclose()
+    return total / elapsed
+
+
+async def _count(client: aiohttp.ClientSession, url: str) -> int:
+    async with client.get(url) as response:
+        return int(await response.read())
+
+
 async def run(args: argparse.Namespace, url: str, redis_url: str) -> None:
     n, c, limit = args.deliveries, args.concurrency, args.limit
     limited = int(limit * 3)
-    rows: list[tuple[str, int, Awaitable[float]]] = [
-        ("bare httpx.AsyncClient POST (ceiling)", n, bare(url, n, c)),
-        ("http target, no rate limit", n, targets(url, redis_url, 1, None, n, c)),
-        ("http target, no rate limit, 2 copies", n, targets(url, redis_url, 2, None, n, c)),
-        (f"http target, limit {limit:g}/s", limited, targets(url, redis_url, 1, limit, limited, c)),
-        (f"http target, limit {limit:g}/s, 2 copies", limited,
-         targets(url, redis_url, 2, limit, limited, c)),
+    rows: list[tuple[str, int, Callable[[], Awaitable[float]]]] = [
+        ("bare httpx.AsyncClient POST", n, lambda: bare_httpx(url, n, c)),
+        ("bare aiohttp.ClientSession POST", n, lambda: bare_aiohttp(url, n, c)),
+        ("http target send, no rate limit", n, lambda: targets(url, redis_url, 1, None, n, c)),
+        ("http target send, 2 copies", n, lambda: targets(url, redis_url, 2, None, n, c)),
+        ("end to end: one router, http target", n, lambda: routed(url, redis_url, n, c)),
+        (f"http target send, limit {limit:g}/s", limited,
+         lambda: targets(url, redis_url, 1, limit, limited, c)),
+        (f"http target send, limit {limit:g}/s, 2 copies", limited,
+         lambda: targets(url, redis_url, 2, limit, limited, c)),
     ]  # fmt: skip
-    print(f"concurrency {c}; server: uvicorn, bare ASGI app; limiter: redis-server")
-    print(f"{'':42} {'deliveries':>10} {'per second':>12} {'vs ceiling':>10}")
-    ceiling = 0.0
+    print(f"concurrency {c}; server: uvicorn, bare ASGI app; limiter and router: redis-server")
+    print(f"{'':46} {'deliveries':>10} {'per second':>12} {'vs httpx':>9} {'vs aiohttp':>10}")
+    results = []
     for name, total, bench in rows:
-        per_second = await bench
-        ceiling = ceiling or per_second
-        print(f"{name:42} {total:>10} {per_second:>12,.0f} {per_second / ceiling:>10.2f}")
+        results.append((name, total, await bench()))
+        print(f"  measured: {name}", file=sys.stderr)
+    bare_httpx_rate, bare_aiohttp_rate = results[0][2], results[1][2]
+    for name, total, per_second in results:
+        vs_httpx, vs_aiohttp = per_second / bare_httpx_rate, per_second / bare_aiohttp_rate
+        print(f"{name:46} {total:>10} {per_second:>12,.0f} {vs_httpx:>9.2f} {vs_aiohttp:>10.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--deliveries", type=int, default=5000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--limit", type=float, default=500.0)
     parser.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
     args = parser.parse_args()

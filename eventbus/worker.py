@@ -75,6 +75,7 @@ from eventbus.scheduler import Clock
 from eventbus.settings import Settings, get_settings
 from eventbus.targets import load_target_class
 from eventbus.targets.base import TargetServices
+from eventbus.targets.http_client import Sessions
 
 if TYPE_CHECKING:
     from eventbus.gateway.state import Gateway
@@ -152,6 +153,9 @@ class Router:
         # Targets share one auto-pipelining client: their many small commands in one round trip.
         self.target_redis = AutoPipelineRedis(connection_pool=redis.connection_pool)
         self.publisher = AsyncEventBusClient(redis, settings=self.settings)
+        # HTTP targets share one session (one pool of kept-alive connections), each bounded to
+        # its lane's concurrency.
+        self.http = Sessions()
         self.acks = AckBuffer()
         self.metrics = Metrics(redis)
         self.outage = OutageLog(log)  # every loop's Redis errors, said once and then summarised
@@ -262,6 +266,7 @@ class Router:
             if acks:
                 await ack(self.redis, acks)
         await asyncio.gather(*(lane.close() for lane in lanes))
+        await self.http.aclose()
 
     async def _leave(self) -> None:
         """Remove this router's consumers that hold nothing; one holding entries stays, for
@@ -335,6 +340,8 @@ class Router:
             target_id=target.id,
             rule=rule.name,
             bus=bus_rules.name,
+            http=self.http,
+            connections=self.options.concurrency,
         )
         try:
             instance = load_target_class(target.type)(target.config, services)

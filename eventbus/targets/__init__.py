@@ -6,7 +6,7 @@ Classes are imported only when a rule uses them.
 
 Checking a rule file needs only a type's settings model, which a type registers apart from its
 class under ``eventbus.target_configs`` (same name), in a module that imports no transport: the
-rule loader then never imports httpx or redis. A type registered only under ``eventbus.targets``
+rule loader then never imports aiohttp or redis. A type registered only under ``eventbus.targets``
 still works; its class (and whatever it imports) is loaded for its ``config_model``.
 """
 

@@ -9,11 +9,14 @@ retry and the dead letters. Any other exception counts as a retryable failure.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from eventbus.errors import TargetError, TargetRejected, TargetTimeout
+
+if TYPE_CHECKING:  # the HTTP client library is loaded only by what sends HTTP
+    from eventbus.targets.http_client import Sessions
 
 __all__ = [
     "DeliveryContext",
@@ -67,6 +70,11 @@ class TargetServices:
     target_id: str = ""
     rule: str = ""
     bus: str = ""
+    # The router's HTTP session (one pool of connections for all its targets); None: a target
+    # sending HTTP makes its own.
+    http: Sessions | None = None
+    # The most connections one target holds at once: the router gives its lanes' concurrency.
+    connections: int = 64
 
 
 @runtime_checkable

@@ -2,7 +2,7 @@
 
 Rule files are checked without importing any transport: each type's ``config_model`` is
 registered under the ``eventbus.target_configs`` entry point group, pointing here, while the
-target classes (``eventbus.targets``) that import httpx or redis are loaded only by the runtime
+target classes (``eventbus.targets``) that import aiohttp or redis are loaded only by the runtime
 that builds them. A plugin does the same with a module of its own.
 """
 

@@ -29,7 +29,6 @@ from importlib.metadata import version
 from typing import Any, ClassVar, Final
 
 from eventbus import keys
-from eventbus.errors import TargetError
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
 from eventbus.targets.configs import DEFAULT_TIMEOUT_SECONDS, HttpConfig
 from eventbus.targets.http_auth import build_auth
@@ -51,7 +50,7 @@ _REFRESH_STATUSES: Final = frozenset({401, 407})
 
 
 class HttpTarget:
-    """Send each payload as one HTTP request; one connection pool per target."""
+    """Send each payload as one HTTP request, on the router's HTTP session when it has one."""
 
     config_model: ClassVar[type[TargetConfig]] = HttpConfig
 
@@ -60,7 +59,7 @@ class HttpTarget:
         self._timeout = config.timeout_seconds
         self._parts = RequestParts(config.url, config.path_parameters, config.query, config.headers)
         self._auth = build_auth(config.auth, config.timeout_seconds)
-        self._client: Client | None = new_client()
+        self._client: Client = new_client(services.http, services.connections)
         self._limiter = _limiter(config, services)
 
     async def send(self, payload: str, ctx: DeliveryContext) -> dict[str, Any] | None:
@@ -94,8 +93,6 @@ class HttpTarget:
 
     async def _exchange(self, request: _Request) -> Answer:
         client = self._client
-        if client is None:
-            raise TargetError("http target used after aclose", code="TARGET_CLOSED")
         if self._limiter is not None:
             await self._limiter.acquire()  # bounded by its own wait limit, not the deadline
         async with deadline(self._timeout, f"{self._method} {request.url}"):
@@ -115,9 +112,7 @@ class HttpTarget:
         return answer
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._client.aclose()
 
 
 @dataclass(slots=True)

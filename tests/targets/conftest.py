@@ -78,6 +78,7 @@ class Received:
     headers: dict[str, str]  # names lower-cased
     body: bytes
     at: float  # time.monotonic() on arrival
+    target: str = ""  # the request line's target: absolute (http://host/path) through a proxy
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -158,6 +159,7 @@ class HttpServer:
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=self.rfile.read(length),
                     at=time.monotonic(),
+                    target=self.path,
                 )
                 self._send(server._reply_for(request))
 

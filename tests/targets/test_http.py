@@ -516,13 +516,19 @@ async def test_a_header_value_http_cannot_carry_fails_for_good_before_sending(
     assert http_server.received == []
 
 
-async def test_latin_1_and_tab_in_header_values_are_sent_as_they_are(
+def wire_text(value: str) -> str:
+    """A header value as the client wrote it: the test server decodes the bytes as Latin-1."""
+    return value.encode("latin-1").decode()
+
+
+async def test_latin_1_and_tab_in_header_values_are_sent_as_they_are_in_utf_8(
     http_server: HttpServer,
 ) -> None:
     target = http_target(url=f"{http_server.url}/x", headers={"X-Name": "$.detail.name"})
     await send(target, event={**EVENT, "detail": {"name": " Zoë\tMüller © "}})
     [request] = http_server.received
-    assert request.headers["x-name"] == "Zoë\tMüller ©"  # surrounding blanks are no part of it
+    # surrounding blanks are no part of it
+    assert wire_text(request.headers["x-name"]) == "Zoë\tMüller ©"
 
 
 @settings(
@@ -544,7 +550,7 @@ async def test_a_header_value_is_sent_as_it_is_or_refused_before_sending(
         assert len(http_server.received) == before
     else:
         # or the endpoint gets it as it was, surrounding blanks aside
-        assert http_server.received[-1].headers["x-name"] == value.strip(" \t")
+        assert wire_text(http_server.received[-1].headers["x-name"]) == value.strip(" \t")
 
 
 @pytest.mark.parametrize("where", ["headers", "oauth"])
