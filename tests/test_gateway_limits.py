@@ -289,6 +289,15 @@ def test_connection_without_a_request_head_in_time_is_closed(
         assert _closed(sock)
 
 
+def test_kept_alive_connection_with_slow_next_headers_is_closed(
+    short_body_timeout: RunningGateway,
+) -> None:
+    with _connect(short_body_timeout) as sock:
+        assert _get_healthz(sock).headers.get("connection") != "close"
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+        assert _closed(sock)
+
+
 def _get_healthz(sock: socket.socket) -> Answer:
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
     return _read_answer(sock)

@@ -105,8 +105,8 @@ class _HostedServer(uvicorn.Server):
 def _capped_protocol(max_connections: int, first_request_timeout: float) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol (httptools when installed, else h11), answering every request on
     a connection opened past ``max_connections`` open ones with :func:`too_many_connections`, and
-    closing a connection whose first request's headers are not in within
-    ``first_request_timeout`` seconds."""
+    closing a connection whose next request's headers are not in within
+    ``first_request_timeout`` seconds (of its opening, or of the previous response)."""
     base: Any = AutoHTTPProtocol
 
     class CappedProtocol(base):  # type: ignore[misc]
@@ -121,8 +121,19 @@ def _capped_protocol(max_connections: int, first_request_timeout: float) -> type
                 first_request_timeout, self._close_without_request
             )
 
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            # The next request's headers on a kept-alive connection get the same time: uvicorn
+            # stops its keep-alive timer at their first byte and would then wait for ever.
+            self._first_request_timer.cancel()
+            self._first_request_timer = self.loop.call_later(
+                first_request_timeout, self._close_without_request
+            )
+
         def _close_without_request(self) -> None:
-            if self.cycle is None and not self.transport.is_closing():
+            # No request whose headers are in (a finished one's cycle stays until the next).
+            idle = self.cycle is None or self.cycle.response_complete
+            if idle and not self.transport.is_closing():
                 self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
