@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
 
 from eventbus import keys
+from eventbus.gateway.health import HEARTBEAT_INTERVAL_SECONDS
 from eventbus.lanes import Lane
 from eventbus.loops.base import TRANSIENT
 from eventbus.loops.delivering import QueueReader
@@ -23,7 +25,14 @@ log = logging.getLogger("eventbus.worker")
 
 class Claimer(RoutingLoop):
     """Every ``claim_idle / 3`` seconds (at most 10 s): heartbeat what is held, then claim; each
-    stream is claimed on its own, so one that fails is skipped until the next round."""
+    stream is claimed on its own, so one that fails is skipped until the next round.
+
+    The bus partitions (few) are claimed every round. The delivery queues (one per lane, up to
+    thousands) are swept only in the first round and when a router's heartbeat in
+    ``eb:routers`` has gone stale for long enough that what it held is idle past
+    ``claim_idle``: a live router keeps its held entries fresh, so only a dead one leaves
+    queue entries to take over, and idle rounds cost one ZRANGEBYSCORE, not one call per lane.
+    """
 
     name = "claimer"
     # The readers first take back their own pending entries after a restart.
@@ -47,6 +56,11 @@ class Claimer(RoutingLoop):
         self.bus_reader, self.queue_reader = bus_reader, queue_reader
         self.retiring = retiring  # lanes the rules dropped, still finishing what they hold
         self.claim_idle, self.batch = claim_idle, batch
+        # A router silent this long has held nothing fresh for ``claim_idle``: its last
+        # heartbeat, then at most one more round of keeping its entries fresh.
+        self.dead_after = claim_idle + HEARTBEAT_INTERVAL_SECONDS + self.every
+        self._swept_once = False
+        self._taken_over: set[str] = set()  # dead routers whose queues were swept
 
     async def step(self) -> None:
         try:
@@ -55,7 +69,36 @@ class Claimer(RoutingLoop):
             raise
         except Exception as e:
             self.item_failed("keeping held deliveries", e)
-        await self.claim_idle_entries()
+        await self.claim_bus_entries()
+        if await self._queues_due():
+            await self.claim_queue_entries()
+        else:
+            await self._claim_lapsed()
+
+    async def _claim_lapsed(self) -> None:
+        """Claim the queues whose entries one of our lanes failed to take, until those are
+        idle past ``claim_idle`` (one more round after that, then they are forgotten)."""
+        lapsed = self.queue_reader.lapsed
+        now = time.monotonic()
+        for queue, since in list(lapsed.items()):
+            if now - since > self.claim_idle + self.every:
+                del lapsed[queue]
+        lanes = [self.routing.by_queue[q] for q in lapsed if q in self.routing.by_queue]
+        await self.claim_queue_entries(lanes)
+
+    async def _queues_due(self) -> bool:
+        """Whether to sweep the delivery queues: first round, or a router newly dead."""
+        since = time.time() - self.dead_after
+        members = await self.redis.zrangebyscore(keys.ROUTERS, "-inf", since)
+        dead = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+        dead.discard(self.consumer)
+        newly = dead - self._taken_over
+        self._taken_over = dead
+        due, self._swept_once = bool(newly) or not self._swept_once, True
+        if newly:
+            names = sorted(newly)
+            log.warning("taking over dead routers' queues", extra={"fields": {"routers": names}})
+        return due
 
     async def keep_held(self) -> None:
         """XCLAIM (JUSTID) what we hold, which resets its idle time: a slow delivery of ours
@@ -71,6 +114,11 @@ class Claimer(RoutingLoop):
 
     async def claim_idle_entries(self) -> None:
         """Take over bus and queue entries another consumer has held for ``claim_idle``."""
+        await self.claim_bus_entries()
+        await self.claim_queue_entries()
+
+    async def claim_bus_entries(self) -> None:
+        """Take over bus entries another consumer has held for ``claim_idle``."""
         routing = self.routing
         for stream in routing.table.streams:
             try:
@@ -81,7 +129,11 @@ class Claimer(RoutingLoop):
                 raise
             except Exception as e:
                 self.item_failed(f"claiming bus stream {stream.decode()}", e)
-        for lane in list(routing.lanes.values()):
+
+    async def claim_queue_entries(self, lanes: Iterable[Lane] | None = None) -> None:
+        """Take over delivery-queue entries (of ``lanes``, default all) another consumer has
+        held for ``claim_idle``."""
+        for lane in list(self.routing.lanes.values() if lanes is None else lanes):
             try:
                 entries = await self._autoclaim(lane.queue_bytes, keys.DELIVERY_GROUP)
                 held = self._held(lane.queue)

@@ -46,6 +46,9 @@ class QueueReader(RoutingLoop):
         self.batch, self.block_ms = batch, block_ms
         self.on_missing_group = on_missing_group
         self.room = asyncio.Event()  # set by a lane when one of its deliveries is finished
+        # Queues whose entries a lane failed to take (left pending), and when: the claimer
+        # claims them until they are idle enough, instead of sweeping every queue.
+        self.lapsed: dict[bytes, float] = {}
 
     async def step(self) -> None:
         lanes = [lane for lane in self.routing.lanes.values() if lane.wants_more()]
@@ -112,6 +115,7 @@ class QueueReader(RoutingLoop):
                 lane.start(todo, self.deliverer)
             except Exception as e:
                 self.item_failed(f"queue {lane.queue} entries {[i for i, _ in todo]}", e)
+                self.lapsed[stream] = time.monotonic()
 
 
 class RetryMover(RoutingLoop):
