@@ -28,8 +28,8 @@ class Claimer(RoutingLoop):
     stream is claimed on its own, so one that fails is skipped until the next round.
 
     The bus partitions (few) are claimed every round. The delivery queues (one per lane, up to
-    thousands) are swept only in the first round and when a router's heartbeat in
-    ``eb:routers`` has gone stale for long enough that what it held is idle past
+    thousands) are swept only during the first ``claim_idle`` after start and when a router's
+    heartbeat in ``eb:routers`` has gone stale for long enough that what it held is idle past
     ``claim_idle``: a live router keeps its held entries fresh, so only a dead one leaves
     queue entries to take over, and idle rounds cost one ZRANGEBYSCORE, not one call per lane.
     """
@@ -59,7 +59,7 @@ class Claimer(RoutingLoop):
         # A router silent this long has held nothing fresh for ``claim_idle``: its last
         # heartbeat, then at most one more round of keeping its entries fresh.
         self.dead_after = claim_idle + HEARTBEAT_INTERVAL_SECONDS + self.every
-        self._swept_once = False
+        self._sweep_until: float | None = None  # start-up: sweep until past claim_idle
         self._taken_over: set[str] = set()  # dead routers whose queues were swept
 
     async def step(self) -> None:
@@ -87,14 +87,19 @@ class Claimer(RoutingLoop):
         await self.claim_queue_entries(lanes)
 
     async def _queues_due(self) -> bool:
-        """Whether to sweep the delivery queues: first round, or a router newly dead."""
+        """Whether to sweep the delivery queues: at start-up, or a router newly dead."""
         since = time.time() - self.dead_after
         members = await self.redis.zrangebyscore(keys.ROUTERS, "-inf", since)
         dead = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
         dead.discard(self.consumer)
         newly = dead - self._taken_over
         self._taken_over = dead
-        due, self._swept_once = bool(newly) or not self._swept_once, True
+        # During the first ``claim_idle`` (and a round) every round sweeps: what a router that
+        # died just before this one started (heartbeat or not) becomes idle enough meanwhile.
+        now = time.monotonic()
+        if self._sweep_until is None:
+            self._sweep_until = now + self.claim_idle + self.every
+        due = bool(newly) or now <= self._sweep_until
         if newly:
             names = sorted(newly)
             log.warning("taking over dead routers' queues", extra={"fields": {"routers": names}})
