@@ -51,6 +51,8 @@ __all__ = [
 
 PREFIX = "eventbus_"
 FLUSH_INTERVAL_SECONDS = 1.0
+# How long closing waits for the last flush before leaving it behind.
+CLOSE_TIMEOUT_SECONDS = 5.0
 # Upper bounds in milliseconds; the last bucket (+Inf) is implicit.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (
     1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
@@ -157,6 +159,7 @@ class Metrics:
         self._successes: dict[Labels, float] = {}
         self._errors: dict[Labels, tuple[float, str]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     def count(self, name: str, n: int = 1, **labels: Any) -> None:
         self.add(name, _labels(labels), n)
@@ -248,28 +251,33 @@ class Metrics:
             new.total += old.total
 
     async def run(self, interval: float = FLUSH_INTERVAL_SECONDS) -> None:
-        """Flush every ``interval`` seconds until cancelled, then flush once more."""
-        try:
-            while True:
-                await asyncio.sleep(interval)
-                with contextlib.suppress(RedisError):
-                    await self.flush()
-        finally:
+        """Flush every ``interval`` seconds until :meth:`aclose`, then flush once more."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval)
             with contextlib.suppress(RedisError):
-                await asyncio.shield(self.flush())
+                await self.flush()
 
     def start(self, interval: float = FLUSH_INTERVAL_SECONDS) -> None:
         """Run :meth:`run` in the background of the current event loop."""
         if self._task is None:
+            self._stop.clear()
             self._task = asyncio.get_running_loop().create_task(self.run(interval))
 
-    async def aclose(self) -> None:
-        """Stop the background flusher (if started) and flush what is left; idempotent."""
+    async def aclose(self, timeout: float = CLOSE_TIMEOUT_SECONDS) -> None:
+        """Stop the background flusher (if started) and flush what is left; idempotent.
+
+        The flusher is stopped by an event, never by ``cancel()``: a cancellation landing
+        inside a redis-py call can be lost and leave ``aclose`` waiting forever. Each wait is
+        bounded by ``timeout``; a flush still stuck past it is left behind, not awaited.
+        """
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._stop.set()
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._flush_quietly())
+        await asyncio.wait([task], timeout=timeout)
+
+    async def _flush_quietly(self) -> None:
         with contextlib.suppress(RedisError):
             await self.flush()
 

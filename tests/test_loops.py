@@ -372,3 +372,34 @@ async def _contains(coro: Any, text: str) -> bool:
 
 async def _lacks(coro: Any, name: str) -> bool:
     return name not in await coro
+
+
+async def test_claimer_sweeps_the_queues_at_start_and_when_a_router_dies_not_every_round(
+    redis: Redis, tmp_path: Path
+) -> None:
+    # Given a router's claimer, with a live router beside it
+    text = rules_text("{id: one, type: memory, name: one}", "{id: two, type: memory, name: two}")
+    (tmp_path / "rules.yaml").write_text(text)
+    router = Router(redis, tmp_path, FAST)
+    await router.start()
+    claimer = router.claimer
+    await health.record_router_heartbeat(redis, "other")
+    swept: list[int] = []
+    original = claimer.claim_queue_entries
+
+    async def counted(lanes: Any = None) -> None:
+        swept.append(len(router.lanes) if lanes is None else len(list(lanes)))
+        await original(lanes)
+
+    claimer.claim_queue_entries = counted  # type: ignore[method-assign]
+    # When it runs rounds: those of start-up sweep every queue, the next ones none
+    await claimer.step()
+    await asyncio.sleep(FAST.claim_idle + claimer.every)  # start-up is over
+    for _ in range(2):
+        await claimer.step()
+    assert swept == [2, 0, 0]
+    # When the other router has been silent past the limit, one more sweep, then none
+    await health.record_router_heartbeat(redis, "other", now=0.0)
+    for _ in range(2):
+        await claimer.step()
+    assert swept == [2, 0, 0, 2, 0]

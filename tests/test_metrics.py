@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import subprocess
@@ -233,3 +234,19 @@ async def test_each_targets_last_success_and_error_are_written_by_the_flush(redi
         out: {"last_success": 101.5},
         api: {"last_error": {"time": 102.0, "error": "HTTP_ERROR: connection refused"}},
     }
+
+
+@pytest.mark.timeout(20)
+async def test_close_is_bounded_when_redis_never_answers() -> None:
+    # Given a flusher whose Redis accepts connections but never answers
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # holds the connection open, answers nothing
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    metrics = Metrics(Redis(port=port))
+    metrics.start(interval=0.01)
+    metrics.count("TriggeredRules", bus="default", rule="r")
+    # When it is closed with a short bound, the close returns (the stuck flush is left behind)
+    await metrics.aclose(timeout=0.2)
+    server.close()

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
 
 from eventbus import keys
+from eventbus.gateway.health import HEARTBEAT_INTERVAL_SECONDS
 from eventbus.lanes import Lane
 from eventbus.loops.base import TRANSIENT
 from eventbus.loops.delivering import QueueReader
@@ -28,7 +28,14 @@ QUEUE_CLAIMS_PER_ROUND_TRIP = 500
 
 class Claimer(RoutingLoop):
     """Every ``claim_idle / 3`` seconds (at most 10 s): heartbeat what is held, then claim; each
-    stream is claimed on its own, so one that fails is skipped until the next round."""
+    stream is claimed on its own, so one that fails is skipped until the next round.
+
+    The bus partitions (few) are claimed every round. The delivery queues (one per lane, up to
+    thousands) are swept only during the first ``claim_idle`` after start and when a router's
+    heartbeat in ``eb:routers`` has gone stale for long enough that what it held is idle past
+    ``claim_idle``: a live router keeps its held entries fresh, so only a dead one leaves
+    queue entries to take over, and idle rounds cost one ZRANGEBYSCORE, not one call per lane.
+    """
 
     name = "claimer"
     # The readers first take back their own pending entries after a restart.
@@ -52,7 +59,11 @@ class Claimer(RoutingLoop):
         self.bus_reader, self.queue_reader = bus_reader, queue_reader
         self.retiring = retiring  # lanes the rules dropped, still finishing what they hold
         self.claim_idle, self.batch = claim_idle, batch
-        self._queues_claimed_at = -math.inf
+        # A router silent this long has held nothing fresh for ``claim_idle``: its last
+        # heartbeat, then at most one more round of keeping its entries fresh.
+        self.dead_after = claim_idle + HEARTBEAT_INTERVAL_SECONDS + self.every
+        self._sweep_until: float | None = None  # start-up: sweep until past claim_idle
+        self._taken_over: set[str] = set()  # dead routers whose queues were swept
 
     async def step(self) -> None:
         try:
@@ -61,14 +72,41 @@ class Claimer(RoutingLoop):
             raise
         except Exception as e:
             self.item_failed("keeping held deliveries", e)
-        # What we hold is kept fresh every round (a third of claim_idle), but the delivery
-        # queues, one per lane, are swept for a dead router's entries once per claim_idle: an
-        # entry is taken over within twice claim_idle, and thousands of lanes cost a third.
+        await self.claim_bus_entries()
+        if await self._queues_due():
+            await self.claim_queue_entries()
+        else:
+            await self._claim_lapsed()
+
+    async def _claim_lapsed(self) -> None:
+        """Claim the queues whose entries one of our lanes failed to take, until those are
+        idle past ``claim_idle`` (one more round after that, then they are forgotten)."""
+        lapsed = self.queue_reader.lapsed
         now = time.monotonic()
-        queues = now - self._queues_claimed_at >= self.claim_idle
-        if queues:
-            self._queues_claimed_at = now
-        await self.claim_idle_entries(queues=queues)
+        for queue, since in list(lapsed.items()):
+            if now - since > self.claim_idle + self.every:
+                del lapsed[queue]
+        lanes = [self.routing.by_queue[q] for q in lapsed if q in self.routing.by_queue]
+        await self.claim_queue_entries(lanes)
+
+    async def _queues_due(self) -> bool:
+        """Whether to sweep the delivery queues: at start-up, or a router newly dead."""
+        since = time.time() - self.dead_after
+        members = await self.redis.zrangebyscore(keys.ROUTERS, "-inf", since)
+        dead = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+        dead.discard(self.consumer)
+        newly = dead - self._taken_over
+        self._taken_over = dead
+        # During the first ``claim_idle`` (and a round) every round sweeps: what a router that
+        # died just before this one started (heartbeat or not) becomes idle enough meanwhile.
+        now = time.monotonic()
+        if self._sweep_until is None:
+            self._sweep_until = now + self.claim_idle + self.every
+        due = bool(newly) or now <= self._sweep_until
+        if newly:
+            names = sorted(newly)
+            log.warning("taking over dead routers' queues", extra={"fields": {"routers": names}})
+        return due
 
     async def keep_held(self) -> None:
         """XCLAIM (JUSTID) what we hold, which resets its idle time: a slow delivery of ours
@@ -82,9 +120,13 @@ class Claimer(RoutingLoop):
                             list(lane.held), justid=True)  # fmt: skip
             await pipe.execute()
 
-    async def claim_idle_entries(self, *, queues: bool = True) -> None:
-        """Take over bus (and, with ``queues``, delivery queue) entries another consumer has
-        held for ``claim_idle``."""
+    async def claim_idle_entries(self) -> None:
+        """Take over bus and queue entries another consumer has held for ``claim_idle``."""
+        await self.claim_bus_entries()
+        await self.claim_queue_entries()
+
+    async def claim_bus_entries(self) -> None:
+        """Take over bus entries another consumer has held for ``claim_idle``."""
         routing = self.routing
         for stream in routing.table.streams:
             try:
@@ -95,11 +137,15 @@ class Claimer(RoutingLoop):
                 raise
             except Exception as e:
                 self.item_failed(f"claiming bus stream {stream.decode()}", e)
-        lanes = list(routing.lanes.values()) if queues else []
-        # One round trip per QUEUE_CLAIMS_PER_ROUND_TRIP lanes, not one per lane: with thousands
-        # of lanes nearly every answer is empty.
-        for start in range(0, len(lanes), QUEUE_CLAIMS_PER_ROUND_TRIP):
-            chunk = lanes[start : start + QUEUE_CLAIMS_PER_ROUND_TRIP]
+
+    async def claim_queue_entries(self, lanes: Iterable[Lane] | None = None) -> None:
+        """Take over delivery-queue entries (of ``lanes``, default all) another consumer has
+        held for ``claim_idle``."""
+        chosen = list(self.routing.lanes.values() if lanes is None else lanes)
+        # One round trip per QUEUE_CLAIMS_PER_ROUND_TRIP lanes, not one per lane: in a sweep of
+        # thousands of lanes nearly every answer is empty.
+        for start in range(0, len(chosen), QUEUE_CLAIMS_PER_ROUND_TRIP):
+            chunk = chosen[start : start + QUEUE_CLAIMS_PER_ROUND_TRIP]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for lane in chunk:
                     pipe.xautoclaim(lane.queue_bytes, keys.DELIVERY_GROUP, self.consumer,

@@ -69,6 +69,9 @@ class QueueReader(RoutingLoop):
         self.cursors: dict[bytes, bytes] = {}  # wake-up stream: the last entry id seen
         self._synced: Routing | None = None  # the rule set the sets above follow
         self._next_sweep = 0.0
+        # Queues whose entries a lane failed to take (left pending), and when: the claimer
+        # claims them until they are idle enough, instead of sweeping every queue.
+        self.lapsed: dict[bytes, float] = {}
 
     async def step(self) -> None:
         await self._sync()
@@ -173,6 +176,7 @@ class QueueReader(RoutingLoop):
                 lane.start(todo, self.deliverer)
             except Exception as e:
                 self.item_failed(f"queue {lane.queue} entries {[i for i, _ in todo]}", e)
+                self.lapsed[stream] = time.monotonic()
 
 
 class RetryMover(RoutingLoop):
