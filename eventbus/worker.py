@@ -68,7 +68,7 @@ from eventbus.loops.upkeep import (
     Trimmer,
     memberships,
 )
-from eventbus.metrics import Metrics
+from eventbus.metrics import Metrics, NullMetrics
 from eventbus.outage import OutageLog
 from eventbus.rule_watch import RELOAD_POLL_SECONDS, RuleWatch
 from eventbus.scheduler import Clock
@@ -149,7 +149,9 @@ class Router:
         self.target_redis = AutoPipelineRedis(connection_pool=redis.connection_pool)
         self.publisher = AsyncEventBusClient(redis, settings=self.settings)
         self.acks = AckBuffer()
-        self.metrics = Metrics(redis)
+        # Counting off only measures what counting costs (bench/bench_bus.py --metrics-cost).
+        off = os.environ.get("EVENTBUS_BENCH_NO_METRICS") == "1"
+        self.metrics = (NullMetrics if off else Metrics)(redis)
         self.outage = OutageLog(log)  # every loop's Redis errors, said once and then summarised
         self.deliverer = Deliverer(
             redis,
