@@ -80,10 +80,78 @@ def preload(url: str, n: int, rules: int = RULES) -> None:
             client.put_events(entries(start, min(500, n - start), rules=rules))
 
 
+def write_mixed_rules(directory: Path, rules: int) -> Path:
+    """``rules`` rules of four pattern shapes (exact, numeric range, prefix, anything-but), each
+    with a `redis_stream` target writing to `out`; the event :func:`mixed_entries` makes for
+    rule ``i`` matches rule ``i`` only."""
+    shapes = (
+        "{{source: [app.{i}]}}",
+        "{{source: [app.{i}], detail: {{n: [{{numeric: ['>=', 0]}}]}}}}",
+        "{{source: [app.{i}], detail-type: [{{prefix: t}}]}}",
+        "{{source: [app.{i}], detail: {{kind: [{{anything-but: x}}]}}}}",
+    )
+    # Files of at most 1,000 rules: a rule file is bounded (100,000 YAML values).
+    path = directory / "mixed-rules"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir()
+    for first in range(0, rules, 1000):
+        text = "\n".join(
+            f"  - name: r{i}\n    event_pattern: {shapes[i % len(shapes)].format(i=i)}\n"
+            f"    targets: [{{id: out, type: redis_stream, stream: out}}]"
+            for i in range(first, min(first + 1000, rules))
+        )
+        (path / f"rules-{first:06d}.yaml").write_text(f"bus: default\nrules:\n{text}\n")
+    return path
+
+
+def mixed_entries(start: int, n: int, rules: int) -> list[dict[str, str]]:
+    return [
+        {"Source": f"app.{i % rules}", "DetailType": "t",
+         "Detail": orjson.dumps({"n": i, "kind": "k"}).decode()}
+        for i in range(start, start + n)
+    ]  # fmt: skip
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def router_cpu_per_event(url: str, directory: Path, n: int, rules: int, metrics: bool) -> float:
+    """Router CPU microseconds per event routed and delivered through ``rules`` mixed rules,
+    rule loading and start-up left out; ``metrics=False`` runs it with counting off."""
+    r = redis.Redis.from_url(url)
+    r.flushall()
+    path = write_mixed_rules(directory, rules)
+    env = {} if metrics else {"EVENTBUS_BENCH_NO_METRICS": "1"}
+    with routers(url, path, 1, env) as [proc], EventBusClient.from_url(url) as client:
+        client.put_events(mixed_entries(0, 1, rules))
+        wait_len(r, "out", 1)
+        start = cpu_seconds(proc.pid)
+        for first in range(1, n + 1, 500):
+            client.put_events(mixed_entries(first, min(500, n + 1 - first), rules))
+        wait_len(r, "out", n + 1)
+        time.sleep(1.5)  # the last metrics flush is part of the cost
+        return (cpu_seconds(proc.pid) - start) / n * 1e6
+
+
+def metrics_cost(url: str, directory: Path, n: int) -> None:
+    rows: list[list[object]] = []
+    for rules in (100, 10_000):
+        on = router_cpu_per_event(url, directory, n, rules, metrics=True)
+        off = router_cpu_per_event(url, directory, n, rules, metrics=False)
+        rows.append([f"{rules:,}", f"{on:.1f}", f"{off:.1f}", f"{(on - off) / on:.1%}"])
+    print_table(["rules", "µs CPU/event, metrics on", "metrics off", "metrics share"], rows)
+
+
 @contextmanager
-def routers(url: str, rules: Path, count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+def routers(
+    url: str, rules: Path, count: int, env: dict[str, str] | None = None
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     args = [sys.executable, "-m", "eventbus", "run", "--rules", str(rules), "--redis", url]
-    procs = [subprocess.Popen(args, stderr=subprocess.DEVNULL) for _ in range(count)]
+    environ = {**os.environ, **(env or {})}
+    procs = [subprocess.Popen(args, stderr=subprocess.DEVNULL, env=environ) for _ in range(count)]
     try:
         yield procs
     finally:
@@ -325,6 +393,13 @@ def main() -> None:
         counts = [int(c) for c in args.rules_sweep.split(",")]
         with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
             rules_sweep(url, Path(tmp), counts, args.events, args.idle_seconds, args.queued)
+    parser.add_argument("--metrics-cost", action="store_true",
+                        help="only: router CPU per event with metrics on and off, 100 and 10,000 "
+                             "rules")  # fmt: skip
+    args = parser.parse_args()
+    if args.metrics_cost:
+        with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
+            metrics_cost(url, Path(tmp), args.events)
         return
     print(f"{args.events} events, {RULES} rules, redis_stream target; {os.cpu_count()} CPUs; "
           f"redis-server {args.redis_server}")  # fmt: skip

@@ -31,7 +31,7 @@ from eventbus.delivery import (
     retry_later,
 )
 from eventbus.errors import TargetError
-from eventbus.metrics import Labels, Metrics, labels_of
+from eventbus.metrics import Metrics, Series, labels_of
 from eventbus.retry import Backoff, Exhausted, RetryLimits, decide_retry
 from eventbus.router import Delivery
 from eventbus.targets.base import DeliveryContext
@@ -135,7 +135,8 @@ class Lane:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     backoff: Backoff = field(default_factory=Backoff)
     limits: RetryLimits = field(default_factory=RetryLimits)
-    series: Labels = ()  # its metrics' labels: bus, rule and target
+    # Its metrics' labels (bus, rule and target) with their hash fields, encoded once.
+    series: Series = field(init=False, repr=False)
     on_free: Callable[[], None] | None = None  # told when a held delivery is finished
     # The target's one-command delivery on the bus's Redis, made while routing (see
     # ``enqueue_deliveries``); not for a target whose outcomes are published.
@@ -148,13 +149,13 @@ class Lane:
         self.queue = keys.delivery_queue(bus, rule, target)
         self.retries = keys.delivery_retries(bus, rule, target)
         self.queue_bytes = self.queue.encode()
+        self.series = Series(labels_of(bus=bus, rule=rule, target=target))
         self.refresh(self.bus_rules, self.rule, self.target)
         self._slots = asyncio.Semaphore(self.concurrency)
 
     def refresh(self, bus_rules: BusRules, rule: LoadedRule, target: LoadedTarget) -> None:
         """Adopt a reloaded rule set's objects (same target settings, maybe a new policy)."""
         self.bus_rules, self.rule, self.target = bus_rules, rule, target
-        self.series = labels_of(bus=bus_rules.name, rule=rule.name, target=target.id)
         inline = getattr(self.instance, "inline_command", None)
         self.inline_command = None if target.spec.emit_outcome else inline
         self.send_batch = getattr(self.instance, "send_batch", None)

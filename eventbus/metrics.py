@@ -24,6 +24,7 @@ import asyncio
 import bisect
 import contextlib
 import functools
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -43,10 +44,13 @@ __all__ = [
     "PREFIX",
     "Labels",
     "Metrics",
+    "NullMetrics",
+    "Series",
     "labels_of",
     "prometheus_name",
     "read_target_activity",
     "render_metrics",
+    "series_of",
 ]
 
 PREFIX = "eventbus_"
@@ -113,7 +117,7 @@ _SHOWN_BOUNDS = (*(_number(b / 1000) for b in LATENCY_BUCKETS_MS), "+Inf")
 
 
 def labels_of(**labels: Any) -> Labels:
-    """A series' labels in the form ``Metrics.add`` and ``Metrics.observe_in`` take."""
+    """A series' labels, as :func:`series_of` and ``Metrics.succeeded`` take them."""
     return _labels(labels)
 
 
@@ -121,23 +125,89 @@ def _labels(labels: dict[str, Any]) -> Labels:
     return _sorted_labels(tuple(labels.items()))
 
 
-# Routers count per target and per rule on every batch: the same few thousand label sets.
-@functools.lru_cache(maxsize=65536)
+# The gateway and tests count with keyword labels: the same few label sets each time.
+@functools.lru_cache(maxsize=4096)
 def _sorted_labels(items: tuple[tuple[str, Any], ...]) -> Labels:
     return tuple(sorted((k, str(v)) for k, v in items))
 
 
-@functools.lru_cache(maxsize=65536)
-def _field(name: str, labels: Labels, part: str = "") -> bytes:
+def _field(name: str, labels: Labels, part: str = "") -> str:
     """The hash field of one series: JSON, so label values never need escaping in Redis."""
-    return orjson.dumps([name, labels, part])
+    return orjson.dumps([name, labels, part]).decode()
+
+
+class Series:
+    """One label set with its hash fields encoded once: what hot paths count under.
+
+    A delivery lane builds its own when it is built or refreshed (:func:`series_of`), so
+    counting is a dict update keyed by a string whose hash Python keeps, never a label sort
+    or a JSON encoding.
+    """
+
+    __slots__ = ("_counters", "_histograms", "error_field", "labels", "success_field")
+
+    def __init__(self, labels: Labels) -> None:
+        self.labels = labels
+        self.success_field = _activity_field(labels, "success")
+        self.error_field = _activity_field(labels, "error")
+        self._counters: dict[str, str] = {}
+        self._histograms: dict[str, _HistogramFields] = {}
+
+    def counter(self, name: str) -> str:
+        """The hash field of counter ``name`` under these labels."""
+        field = self._counters.get(name)
+        if field is None:
+            if name not in COUNTERS:
+                raise KeyError(f"unknown counter {name!r}; known: {', '.join(COUNTERS)}")
+            field = self._counters[name] = _field(name, self.labels)
+        return field
+
+    def histogram(self, name: str) -> _HistogramFields:
+        """The hash fields of histogram ``name`` under these labels."""
+        fields = self._histograms.get(name)
+        if fields is None:
+            if name not in HISTOGRAMS:
+                raise KeyError(f"unknown histogram {name!r}; known: {', '.join(HISTOGRAMS)}")
+            fields = self._histograms[name] = _HistogramFields(name, self.labels)
+        return fields
+
+
+@functools.lru_cache(maxsize=4096)
+def series_of(labels: Labels) -> Series:
+    """The :class:`Series` of ``labels`` (from :func:`labels_of`)."""
+    return Series(labels)
+
+
+class _HistogramFields:
+    __slots__ = ("buckets", "count", "sum")
+
+    def __init__(self, name: str, labels: Labels) -> None:
+        # Each bucket's own count (not cumulative) is stored: rendering adds them up.
+        self.buckets = tuple(_field(name, labels, f"le={bound}") for bound in _BOUNDS)
+        self.count = _field(name, labels, "count")
+        self.sum = _field(name, labels, "sum")
 
 
 class _Histogram:
-    __slots__ = ("buckets", "count", "total")
+    """What one histogram series observed since the last flush; kept (zeroed) across flushes."""
 
-    def __init__(self) -> None:
+    __slots__ = ("buckets", "count", "fields", "total")
+
+    def __init__(self, fields: _HistogramFields) -> None:
+        self.fields = fields
         self.buckets = [0] * (len(LATENCY_BUCKETS_MS) + 1)
+        self.count = 0
+        self.total = 0.0
+
+    def take(self, increments: list[str | int], sums: list[str | float]) -> None:
+        """Add what was observed to a flush (only the buckets hit) and start over at zero."""
+        buckets = self.buckets
+        for field, n in zip(self.fields.buckets, buckets, strict=True):
+            if n:
+                increments += (field, n)
+        increments += (self.fields.count, self.count)
+        sums += (self.fields.sum, self.total)
+        self.buckets = [0] * len(buckets)
         self.count = 0
         self.total = 0.0
 
@@ -146,109 +216,125 @@ class Metrics:
     """Counts in memory and adds them to Redis on ``flush()`` (or every second after ``start()``).
 
     Names are EventBridge's (``"Invocations"``); an unknown name is a ``KeyError`` at the call,
-    so a typo cannot silently create a new series.
+    so a typo cannot silently create a new series. A flush writes only the series counted since
+    the last one, and sends nothing at all when nothing was.
     """
 
     def __init__(self, redis: Redis, *, key: str = keys.METRICS) -> None:
         self._redis = redis
         self._key = key
-        self._counts: defaultdict[tuple[str, Labels], int] = defaultdict(int)
-        self._histograms: defaultdict[tuple[str, Labels], _Histogram] = defaultdict(_Histogram)
+        # Hash field → increment since the last flush (counters, and histograms' buckets and
+        # counts put back after a failed flush); field → float increment (histograms' sums).
+        self._counts: dict[str, int] = {}
+        self._sums: dict[str, float] = {}
+        # Every histogram series seen (count field → histogram), reused flush after flush, and
+        # those observed since the last flush.
+        self._histograms: dict[str, _Histogram] = {}
+        self._observed: dict[str, _Histogram] = {}
         # Each target's latest success (epoch s) and latest error (epoch s, message), for
-        # `eventbus status`: kept here and written with the counts, never per delivery.
-        self._successes: dict[Labels, float] = {}
-        self._errors: dict[Labels, tuple[float, str]] = {}
+        # `eventbus status`, by activity hash field: kept here and written with the counts,
+        # never per delivery.
+        self._successes: dict[str, float] = {}
+        self._errors: dict[str, tuple[float, str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._add = redis.register_script(_ADD)
+        self._set = redis.register_script(_SET)
 
     def count(self, name: str, n: int = 1, **labels: Any) -> None:
-        self.add(name, _labels(labels), n)
+        self.add(name, series_of(_labels(labels)), n)
 
-    def add(self, name: str, series: Labels, n: int = 1) -> None:
-        """``count`` with the labels made beforehand by :func:`labels_of` (hot paths)."""
-        if name not in COUNTERS:
-            raise KeyError(f"unknown counter {name!r}; known: {', '.join(COUNTERS)}")
-        self._counts[name, series] += n
+    def add(self, name: str, series: Series, n: int = 1) -> None:
+        """``count`` under a :class:`Series` made beforehand (hot paths)."""
+        field = series.counter(name)
+        counts = self._counts
+        counts[field] = counts.get(field, 0) + n
 
     def observe(self, name: str, ms: float, **labels: Any) -> None:
-        self.observe_in(name, _labels(labels), (ms,))
+        self.observe_in(name, series_of(_labels(labels)), (ms,))
 
     def observe_all(self, name: str, values: Iterable[float], **labels: Any) -> None:
         """``observe`` each of ``values`` (milliseconds) under the same labels."""
-        self.observe_in(name, _labels(labels), values)
+        self.observe_in(name, series_of(_labels(labels)), values)
 
-    def observe_in(self, name: str, series: Labels, values: Iterable[float]) -> None:
-        """``observe_all`` with the labels made beforehand by :func:`labels_of`."""
-        if name not in HISTOGRAMS:
-            raise KeyError(f"unknown histogram {name!r}; known: {', '.join(HISTOGRAMS)}")
-        histogram = self._histograms[name, series]
+    def observe_in(self, name: str, series: Series, values: Iterable[float]) -> None:
+        """``observe_all`` under a :class:`Series` made beforehand (hot paths)."""
+        fields = series.histogram(name)
+        histogram = self._observed.get(fields.count)
+        if histogram is None:
+            histogram = self._histograms.get(fields.count)
+            if histogram is None:
+                histogram = self._histograms[fields.count] = _Histogram(fields)
+            self._observed[fields.count] = histogram
         buckets, bisect_left = histogram.buckets, bisect.bisect_left
+        n, total = 0, 0.0
         for ms in values:
             buckets[bisect_left(LATENCY_BUCKETS_MS, ms)] += 1
-            histogram.count += 1
-            histogram.total += ms
+            n += 1
+            total += ms
+        histogram.count += n
+        histogram.total += total
 
-    def succeeded(self, series: Labels, at: float) -> None:
+    def succeeded(self, series: Series | Labels, at: float) -> None:
         """Note a target's (``labels_of(bus=, rule=, target=)``) success at ``at`` (epoch s)."""
-        self._successes[series] = at
+        if not isinstance(series, Series):
+            series = series_of(series)
+        self._successes[series.success_field] = at
 
-    def failed(self, series: Labels, at: float, error: str) -> None:
+    def failed(self, series: Series | Labels, at: float, error: str) -> None:
         """Note a target's failed attempt at ``at`` (epoch s) and why."""
-        self._errors[series] = (at, error)
+        if not isinstance(series, Series):
+            series = series_of(series)
+        self._errors[series.error_field] = (at, error)
 
     async def flush(self) -> None:
-        """Add what was counted since the last flush to Redis.
+        """Add what was counted since the last flush to Redis, in one command; none if nothing
+        was counted.
 
         On a Redis error the counts are put back, so an outage delays them instead of losing them.
         """
         await self._flush_activity()
-        counts, self._counts = self._counts, defaultdict(int)
-        histograms, self._histograms = self._histograms, defaultdict(_Histogram)
-        if not counts and not histograms:
+        counts, self._counts = self._counts, {}
+        sums, self._sums = self._sums, {}
+        observed, self._observed = self._observed, {}
+        if not counts and not sums and not observed:
             return
-        increments: list[bytes | int] = []
-        for (name, labels), n in counts.items():
-            increments += (_field(name, labels), n)
-        sums: list[bytes | float] = []
-        for (name, labels), histogram in histograms.items():
-            _add_histogram(increments, sums, name, labels, histogram)
+        increments: list[str | int] = list(itertools.chain.from_iterable(counts.items()))
+        floats: list[str | float] = list(itertools.chain.from_iterable(sums.items()))
+        for histogram in observed.values():
+            histogram.take(increments, floats)
         try:
-            await self._redis.register_script(_ADD)(
-                keys=[self._key], args=[len(increments) // 2, *increments, *sums]
-            )
+            await self._add(keys=[self._key], args=[orjson.dumps([increments, floats])])
         except RedisError:
-            self._restore(counts, histograms)
+            self._restore(increments, floats)
             raise
 
     async def _flush_activity(self) -> None:
         successes, self._successes = self._successes, {}
         errors, self._errors = self._errors, {}
-        mapping = {_activity_field(s, "success"): orjson.dumps(t) for s, t in successes.items()}
-        for series, (at, error) in errors.items():
-            mapping[_activity_field(series, "error")] = orjson.dumps([at, error])
-        if not mapping:
+        if not successes and not errors:
             return
+        pairs: list[str | float] = list(itertools.chain.from_iterable(successes.items()))
+        for field, (at, error) in errors.items():
+            pairs += (field, orjson.dumps([at, error]).decode())
         try:
-            await self._redis.hset(keys.TARGET_ACTIVITY, mapping=mapping)  # type: ignore[arg-type]
+            await self._set(keys=[keys.TARGET_ACTIVITY], args=[orjson.dumps(pairs)])
         except RedisError:
-            for series, at in successes.items():  # newer ones noted meanwhile win
-                self._successes.setdefault(series, at)
-            for series, noted in errors.items():
-                self._errors.setdefault(series, noted)
+            for field, at in successes.items():  # newer ones noted meanwhile win
+                self._successes.setdefault(field, at)
+            for field, noted in errors.items():
+                self._errors.setdefault(field, noted)
             raise
 
-    def _restore(
-        self,
-        counts: dict[tuple[str, Labels], int],
-        histograms: dict[tuple[str, Labels], _Histogram],
-    ) -> None:
-        for series, n in counts.items():
-            self._counts[series] += n
-        for series, old in histograms.items():
-            new = self._histograms[series]
-            new.buckets = [a + b for a, b in zip(new.buckets, old.buckets, strict=True)]
-            new.count += old.count
-            new.total += old.total
+    def _restore(self, increments: list[str | int], floats: list[str | float]) -> None:
+        """Put back what a failed flush took, to go with the next one."""
+        counts, sums = self._counts, self._sums
+        for field, n in zip(increments[::2], increments[1::2], strict=True):
+            assert isinstance(field, str) and isinstance(n, int)
+            counts[field] = counts.get(field, 0) + n
+        for key, x in zip(floats[::2], floats[1::2], strict=True):
+            assert isinstance(key, str) and isinstance(x, float)
+            sums[key] = sums.get(key, 0.0) + x
 
     async def run(self, interval: float = FLUSH_INTERVAL_SECONDS) -> None:
         """Flush every ``interval`` seconds until :meth:`aclose`, then flush once more."""
@@ -282,35 +368,43 @@ class Metrics:
             await self.flush()
 
 
-def _add_histogram(
-    increments: list[bytes | int],
-    sums: list[bytes | float],
-    name: str,
-    labels: Labels,
-    histogram: _Histogram,
-) -> None:
-    # Each bucket's own count (not cumulative): only the buckets that were hit are written, a
-    # few fields per series a second instead of one per bound; rendering adds them up.
-    for bound, n in zip(_BOUNDS, histogram.buckets, strict=True):
-        if n:
-            increments += (_field(name, labels, f"le={bound}"), n)
-    increments += (_field(name, labels, "count"), histogram.count)
-    sums += (_field(name, labels, "sum"), histogram.total)
+class NullMetrics(Metrics):
+    """Counts nothing and writes nothing: only to measure what counting costs (a router run
+    with ``EVENTBUS_BENCH_NO_METRICS=1``, see ``bench/bench_bus.py --metrics-cost``)."""
+
+    def add(self, name: str, series: Series, n: int = 1) -> None:
+        pass
+
+    def observe_in(self, name: str, series: Series, values: Iterable[float]) -> None:
+        pass
+
+    def succeeded(self, series: Series | Labels, at: float) -> None:
+        pass
+
+    def failed(self, series: Series | Labels, at: float, error: str) -> None:
+        pass
 
 
-# One flush, one command: with hundreds of series a pipeline of HINCRBYs costs the router's
-# event loop tens of milliseconds a second. ARGV: the number of integer increments, then
-# (field, n) pairs for HINCRBY, then (field, x) pairs for HINCRBYFLOAT.
+# One flush, one command, one argument: with thousands of series, redis-py packing two arguments
+# per field would cost the router more than the counting. ARGV[1]: JSON [[field, n, ...],
+# [field, x, ...]], added with HINCRBY and HINCRBYFLOAT.
 _ADD = """
-local n = tonumber(ARGV[1])
-for i = 2, 2 * n, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
-for i = 2 * n + 2, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return n
+local data = cjson.decode(ARGV[1])
+local ints, floats = data[1], data[2]
+for i = 1, #ints, 2 do redis.call('HINCRBY', KEYS[1], ints[i], ints[i + 1]) end
+for i = 1, #floats, 2 do redis.call('HINCRBYFLOAT', KEYS[1], floats[i], floats[i + 1]) end
+return #ints / 2
+"""
+# Targets' latest success and error, likewise: ARGV[1] is JSON [field, value, ...] for HSET.
+_SET = """
+local pairs = cjson.decode(ARGV[1])
+for i = 1, #pairs, 2 do redis.call('HSET', KEYS[1], pairs[i], pairs[i + 1]) end
+return #pairs / 2
 """
 
 
-def _activity_field(series: Labels, part: str) -> bytes:
-    return orjson.dumps([series, part])
+def _activity_field(series: Labels, part: str) -> str:
+    return orjson.dumps([series, part]).decode()
 
 
 async def read_target_activity(redis: Redis) -> dict[Labels, dict[str, Any]]:

@@ -68,7 +68,7 @@ from eventbus.loops.upkeep import (
     Trimmer,
     memberships,
 )
-from eventbus.metrics import Metrics
+from eventbus.metrics import Metrics, NullMetrics
 from eventbus.outage import OutageLog
 from eventbus.rule_watch import RELOAD_POLL_SECONDS, RuleWatch
 from eventbus.scheduler import Clock
@@ -157,7 +157,9 @@ class Router:
         # its lane's concurrency.
         self.http = Sessions()
         self.acks = AckBuffer()
-        self.metrics = Metrics(redis)
+        # Counting off only measures what counting costs (bench/bench_bus.py --metrics-cost).
+        off = os.environ.get("EVENTBUS_BENCH_NO_METRICS") == "1"
+        self.metrics = (NullMetrics if off else Metrics)(redis)
         self.outage = OutageLog(log)  # every loop's Redis errors, said once and then summarised
         self.deliverer = Deliverer(
             redis,

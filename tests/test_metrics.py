@@ -13,7 +13,15 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from eventbus.metrics import COUNTERS, HISTOGRAMS, Metrics, prometheus_name, render_metrics
+from eventbus.metrics import (
+    COUNTERS,
+    HISTOGRAMS,
+    Metrics,
+    labels_of,
+    prometheus_name,
+    render_metrics,
+    series_of,
+)
 
 
 @pytest.fixture
@@ -250,3 +258,57 @@ async def test_close_is_bounded_when_redis_never_answers() -> None:
     # When it is closed with a short bound, the close returns (the stuck flush is left behind)
     await metrics.aclose(timeout=0.2)
     server.close()
+
+
+async def _commands_run(redis: Redis) -> int:
+    """Commands the server ran so far, scripts' own calls included (INFO commandstats)."""
+    stats = await redis.info("commandstats")
+    return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+
+
+async def test_a_flush_with_nothing_counted_sends_nothing(redis: Redis) -> None:
+    # Given a flush that wrote what was counted
+    metrics = Metrics(redis)
+    metrics.count("Invocations", bus="b")
+    metrics.succeeded(labels_of(bus="b", rule="r", target="t"), 1.0)
+    await metrics.flush()
+    # When nothing more is counted and it flushes again
+    before = await _commands_run(redis)
+    await metrics.flush()
+    await metrics.flush()
+    # Then Redis was sent no command at all
+    assert await _commands_run(redis) == before
+
+
+async def test_a_flush_writes_only_the_series_counted_since_the_last(redis: Redis) -> None:
+    # Given two targets' series, both flushed once
+    metrics = Metrics(redis)
+    one, two = (
+        series_of(labels_of(bus="b", rule="r", target="one")),
+        series_of(labels_of(bus="b", rule="r", target="two")),
+    )
+    for series in (one, two):
+        metrics.add("Invocations", series)
+        metrics.observe_in("IngestionToInvocationSuccessLatency", series, [3.0])
+    await metrics.flush()
+    # When only the first counts again
+    metrics.add("Invocations", one)
+    metrics.observe_in("IngestionToInvocationSuccessLatency", one, [40.0])
+    before = await redis.info("commandstats")
+    await metrics.flush()
+    after = await redis.info("commandstats")
+
+    # Then the flush wrote its counter and its histogram's bucket, count and sum: 4 fields
+    def calls(stats: dict[str, Any], command: str) -> int:
+        return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+    assert calls(after, "hincrby") - calls(before, "hincrby") == 3
+    assert calls(after, "hincrbyfloat") - calls(before, "hincrbyfloat") == 1
+    # And the totals are right: the second target's untouched, the first's added up
+    text = await render_metrics(redis)
+    assert _value(text, 'eventbus_invocations_total{bus="b",rule="r",target="one"}') == "2"
+    assert _value(text, 'eventbus_invocations_total{bus="b",rule="r",target="two"}') == "1"
+    family = "eventbus_ingestion_to_invocation_success_latency_seconds"
+    assert _value(text, f'{family}_count{{bus="b",rule="r",target="one"}}') == "2"
+    assert _value(text, f'{family}_sum{{bus="b",rule="r",target="one"}}') == "0.043"
+    assert _value(text, f'{family}_count{{bus="b",rule="r",target="two"}}') == "1"

@@ -29,7 +29,7 @@ from eventbus.delivery import enqueue_deliveries, iso_ms
 from eventbus.errors import MatchBudgetExceededError
 from eventbus.lanes import Lane
 from eventbus.loops.base import TRANSIENT, Loop
-from eventbus.metrics import Metrics, labels_of
+from eventbus.metrics import Metrics, Series, labels_of
 from eventbus.router import MATCH_BUDGET_EXCEEDED, Delivery, route
 from eventbus.settings import Settings
 
@@ -130,6 +130,25 @@ class BusReader(RoutingLoop):
         # The previous batch being recorded while the next one is read: the router would
         # otherwise sit idle for every round trip of a read and of a recording.
         self.recording: asyncio.Task[None] | None = None
+        # The metrics series of (bus, rule, target), "" where a metric has no such label:
+        # a lane's own, or made once per rule set for rule and bus counts.
+        self.series: dict[LaneKey, Series] = {}
+
+    def use(self, routing: Routing) -> None:
+        super().use(routing)
+        self.series = {}
+
+    def _series(self, key: LaneKey) -> Series:
+        series = self.series.get(key)
+        if series is None:
+            lane = self.routing.lanes.get(key)
+            if lane is not None:
+                series = lane.series
+            else:
+                names = ("bus", "rule", "target")
+                series = Series(labels_of(**{k: v for k, v in zip(names, key, strict=True) if v}))
+            self.series[key] = series
+        return series
 
     async def step(self) -> None:
         table = self.routing.table
@@ -180,9 +199,8 @@ class BusReader(RoutingLoop):
                     _tally_routed(tally, bus_name, routed)
                     deliveries.extend(routed)
             acks.append((stream.decode(), keys.ROUTER_GROUP, [e for e, _ in entries]))
-        for (name, *values), n in tally.items():
-            labels = {k: v for k, v in zip(("bus", "rule", "target"), values, strict=True) if v}
-            self.metrics.count(name, n, **labels)
+        for (name, bus, rule, target), n in tally.items():
+            self.metrics.add(name, self._series((bus, rule, target)), n)
         if acks:
             try:
                 made = await enqueue_deliveries(
@@ -237,12 +255,12 @@ class BusReader(RoutingLoop):
     def _count_inline(self, made: list[Delivery]) -> None:
         """The metrics of deliveries made inline: one successful first attempt each."""
         now_ms = time.time() * 1000
-        latencies: dict[tuple[str, str, str], list[float]] = {}
+        latencies: dict[LaneKey, list[float]] = {}
         for d in made:
             latencies.setdefault((d.bus, d.rule, d.target_id), []).append(now_ms - d.since_ms)
         m = self.metrics
-        for (bus, rule, target), values in latencies.items():
-            series = labels_of(bus=bus, rule=rule, target=target)
+        for key, values in latencies.items():
+            series = self._series(key)
             for name in ("InvocationAttempts", "SuccessfulInvocationAttempts", "Invocations"):
                 m.add(name, series, len(values))
             m.observe_in("IngestionToInvocationStartLatency", series, values)
