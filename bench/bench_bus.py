@@ -383,6 +383,9 @@ def main() -> None:
                         help="the idle CPU window of --rules-sweep")
     parser.add_argument("--queued", action="store_true",
                         help="--rules-sweep through the delivery queues, not inline")
+    parser.add_argument("--metrics-cost", action="store_true",
+                        help="only: router CPU per event with metrics on and off, 100 and 10,000 "
+                             "rules")  # fmt: skip
     args = parser.parse_args()
     if args.startup:
         with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
@@ -393,10 +396,7 @@ def main() -> None:
         counts = [int(c) for c in args.rules_sweep.split(",")]
         with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
             rules_sweep(url, Path(tmp), counts, args.events, args.idle_seconds, args.queued)
-    parser.add_argument("--metrics-cost", action="store_true",
-                        help="only: router CPU per event with metrics on and off, 100 and 10,000 "
-                             "rules")  # fmt: skip
-    args = parser.parse_args()
+        return
     if args.metrics_cost:
         with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
             metrics_cost(url, Path(tmp), args.events)
