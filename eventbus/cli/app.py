@@ -19,6 +19,10 @@ import typer
 __all__ = ["app", "dlq_app", "embedded_app", "fail", "read_json_arg", "rules_app", "schedules_app"]
 
 
+# The --redis option of every command that talks to Redis.
+REDIS_HELP = "Redis URL; default $EVENTBUS_REDIS_URL, else the embedded Redis in ./.eventbus/."
+
+
 def _group(help_text: str, **more: Any) -> typer.Typer:
     # Plain click help (no rich tables): rich's would print every flag as `--verbose <bool>`.
     return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None, **more)

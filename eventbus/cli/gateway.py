@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from eventbus.cli.app import app, fail, loop_factory
+from eventbus.cli.app import REDIS_HELP, app, fail, loop_factory
 
 if TYPE_CHECKING:
     from eventbus.gateway.state import Gateway
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("eventbus.gateway")
 
-_REDIS_HELP = "Redis URL; default $EVENTBUS_REDIS_URL, else the embedded Redis in ./.eventbus/."
 
 # The gateway's defences against clients without a valid key; `eventbus run --http` shares them.
 MAX_UNVERIFIED_BYTES = typer.Option(
@@ -39,7 +38,7 @@ MAX_CONNECTIONS = typer.Option(
 @app.command("serve")
 def serve(
     rules: str = typer.Option("rules/", "--rules", help="A rule file or a directory of them."),
-    redis_url: str | None = typer.Option(None, "--redis", help=_REDIS_HELP),
+    redis_url: str | None = typer.Option(None, "--redis", help=REDIS_HELP),
     port: int = typer.Option(8088, "--port", min=0, max=65535, help="TCP port (0: any free)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     no_auth: bool = typer.Option(

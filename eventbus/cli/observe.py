@@ -13,9 +13,8 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from eventbus.cli.app import app, fail
+from eventbus.cli.app import REDIS_HELP, app, fail
 
-_REDIS_HELP = "Redis URL; default $EVENTBUS_REDIS_URL, else the embedded Redis in ./.eventbus/."
 _RULES_HELP = "A rule file or a directory of them (for the targets and schedules)."
 # How long `tail --follow` waits in one read; Ctrl-C is seen between reads.
 _FOLLOW_BLOCK_MS = 1000
@@ -24,7 +23,7 @@ _FOLLOW_BLOCK_MS = 1000
 @app.command("status")
 def status(
     rules: Annotated[str, typer.Option("--rules", help=_RULES_HELP)] = "rules/",
-    redis_url: Annotated[str | None, typer.Option("--redis", help=_REDIS_HELP)] = None,
+    redis_url: Annotated[str | None, typer.Option("--redis", help=REDIS_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")] = False,
 ) -> None:
     """Print buses and their backlog, targets (queue, retries, dead letters, last success and
@@ -131,7 +130,7 @@ def tail(
         int | None,
         typer.Option("--max-entries", min=1, help="Exit once this many were printed (scripts)."),
     ] = None,
-    redis_url: Annotated[str | None, typer.Option("--redis", help=_REDIS_HELP)] = None,
+    redis_url: Annotated[str | None, typer.Option("--redis", help=REDIS_HELP)] = None,
 ) -> None:
     """Print a stream's latest entries as JSON lines: {"stream", "id", its fields...}; with
     --bus, {"stream", "id", "event"} with the event as a JSON object.

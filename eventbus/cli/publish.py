@@ -9,12 +9,11 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from eventbus.cli.app import app, embedded_app, fail, read_text_arg
+from eventbus.cli.app import REDIS_HELP, app, embedded_app, fail, read_text_arg
 
 # `put --file` sends a large file in batches of this many entries, so memory stays bounded.
 PUT_BATCH = 500
 
-_REDIS_HELP = "Redis URL; default $EVENTBUS_REDIS_URL, else the embedded Redis in ./.eventbus/."
 
 
 @app.command("put")
@@ -35,7 +34,7 @@ def put(
     file: str | None = typer.Option(
         None, "--file", help="JSON Lines of PutEvents entries instead of one entry; - for stdin."
     ),
-    redis_url: str | None = typer.Option(None, "--redis", help=_REDIS_HELP),
+    redis_url: str | None = typer.Option(None, "--redis", help=REDIS_HELP),
 ) -> None:
     """Publish events and print the PutEvents result as one JSON object.
 

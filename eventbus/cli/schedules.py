@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from eventbus.cli.app import fail, schedules_app
+from eventbus.cli.app import REDIS_HELP, fail, schedules_app
 
 
 @schedules_app.command("next")
@@ -44,7 +44,6 @@ def _moment(text: str | None, zone: tzinfo, option: str = "--after") -> datetime
 
 
 _RULES_HELP = "A rule file or a directory of them."
-_REDIS_HELP = "Redis URL; default $EVENTBUS_REDIS_URL, else the embedded Redis in ./.eventbus/."
 # Backfills with more firings than this show a progress bar on standard error.
 _PROGRESS_FROM = 500
 
@@ -87,7 +86,7 @@ def backfill_schedule(
     start: Annotated[str, typer.Option("--from", help="First moment, ISO 8601 (inclusive).")],
     end: Annotated[str, typer.Option("--to", help="Last moment, ISO 8601 (inclusive).")],
     rules: Annotated[str, typer.Option("--rules", help=_RULES_HELP)] = "rules/",
-    redis_url: Annotated[str | None, typer.Option("--redis", help=_REDIS_HELP)] = None,
+    redis_url: Annotated[str | None, typer.Option("--redis", help=REDIS_HELP)] = None,
 ) -> None:
     """Make every firing of RULE between --from and --to that was not made yet.
 
