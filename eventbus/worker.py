@@ -144,6 +144,7 @@ class Router:
         *,
         settings: Settings | None = None,
         clock: Clock | None = None,
+        rule_watch: RuleWatch | None = None,
     ) -> None:
         self.redis = redis
         self.rules_path = Path(rules_path)
@@ -174,7 +175,7 @@ class Router:
         self.retiring: dict[Lane, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()  # every loop but the metrics flusher
         self._closing = asyncio.Event()  # the metrics flusher, once held deliveries are done
-        self.rule_watch = RuleWatch(self.rules_path, self.settings)
+        self.rule_watch = rule_watch or RuleWatch(self.rules_path, self.settings)
         self._build_loops(clock)
 
     def _build_loops(self, clock: Clock | None) -> None:
@@ -231,9 +232,11 @@ class Router:
         """Reload the rules at the next poll (SIGHUP)."""
         self.rule_watch.request()
 
-    async def start(self) -> None:
-        """Load the rules (``RuleFileError`` when they are invalid) and prepare Redis."""
-        ruleset = self.rule_watch.load()
+    async def start(self, ruleset: RuleSet | None = None) -> None:
+        """Load the rules (``RuleFileError`` when they are invalid), unless ``ruleset`` is the
+        one ``rule_watch`` just loaded, and prepare Redis."""
+        if ruleset is None:
+            ruleset = self.rule_watch.load()
         while True:
             try:
                 await self._apply(ruleset)
@@ -434,9 +437,11 @@ async def run_router(
     settings: Settings | None = None,
     ready: Callable[[Router], None] | None = None,
     http: HttpOptions | None = None,
+    loaded: tuple[RuleWatch, RuleSet] | None = None,
 ) -> None:
     """Run a router until SIGTERM or SIGINT (SIGHUP reloads the rules), and with ``http`` the
-    gateway too (``OSError`` when its port cannot be bound)."""
+    gateway too (``OSError`` when its port cannot be bound). ``loaded``: the rules already read
+    by that watch (``eventbus run`` reads them before starting Redis), not read again."""
     options = options or RouterOptions()
     # A blocking pool: a burst of deliveries waits for a connection instead of failing.
     pool = BlockingConnectionPool.from_url(
@@ -444,14 +449,15 @@ async def run_router(
     )
     use_hiredis_packing(pool)
     redis = Redis(connection_pool=pool)
-    router = Router(redis, rules_path, options, settings=settings)
+    watch, ruleset = loaded if loaded is not None else (None, None)
+    router = Router(redis, rules_path, options, settings=settings, rule_watch=watch)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, router.stop)
     loop.add_signal_handler(signal.SIGINT, router.stop)
     loop.add_signal_handler(signal.SIGHUP, router.request_reload)
     try:
         with collector_paused(freeze=True):  # the process keeps these rules to its end
-            await router.start()
+            await router.start(ruleset)
         gateway = await _start_gateway(router, redis_url, http) if http else None
         if ready is not None:
             ready(router)

@@ -9,20 +9,19 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import typer
 
-from eventbus.cli.app import app, dlq_app, fail, loop_factory
+from eventbus.cli.app import REDIS_HELP, app, dlq_app, fail, loop_factory
 from eventbus.cli.gateway import BODY_TIMEOUT, MAX_CONNECTIONS, MAX_UNVERIFIED_BYTES
 
 if TYPE_CHECKING:
     from eventbus.worker import HttpOptions, Router
 
-_REDIS_HELP = "Redis URL; default $EVENTBUS_REDIS_URL, else the embedded Redis in ./.eventbus/."
 _RULES_HELP = "A rule file or a directory of them."
 
 
 @app.command("run")
 def run(
     rules: str = typer.Option("rules/", "--rules", help=_RULES_HELP),
-    redis_url: str | None = typer.Option(None, "--redis", help=_REDIS_HELP),
+    redis_url: str | None = typer.Option(None, "--redis", help=REDIS_HELP),
     claim_idle: float = typer.Option(
         30.0, "--claim-idle", min=0.0, help="Take over work another router held this long (s)."
     ),
@@ -58,11 +57,17 @@ def run(
     """
     from eventbus.connection import resolve_redis_url
     from eventbus.errors import RuleFileError
+    from eventbus.rule_watch import RuleWatch
     from eventbus.worker import HttpOptions, RouterOptions, configure_logging, run_router
 
     configure_logging(verbose)
-    # Checked before Redis is resolved: a wrong directory must not leave an embedded daemon.
-    _ruleset(rules, required=True)
+    # Read before Redis is resolved: a wrong directory must not leave an embedded daemon. The
+    # router starts with what was read here rather than reading the files again.
+    watch = RuleWatch(rules)
+    try:
+        ruleset = watch.load()
+    except RuleFileError as e:
+        fail(f"invalid rules:\n{e}")
     url = resolve_redis_url(redis_url)
     options = RouterOptions(claim_idle=claim_idle, concurrency=concurrency,
                             consumer=consumer or "", consumer_idle=consumer_idle)  # fmt: skip
@@ -74,7 +79,8 @@ def run(
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             ready = functools.partial(_say_started, url, http_host)
-            runner.run(run_router(url, rules, options, http=gateway, ready=ready))
+            runner.run(run_router(url, rules, options, http=gateway, ready=ready,
+                                  loaded=(watch, ruleset)))
     except RuleFileError as e:
         fail(f"invalid rules:\n{e}")
     except OSError as e:  # only the gateway's port raises it: Redis errors are waited out
@@ -131,7 +137,7 @@ _BUS = typer.Option(None, "--bus", help="Only this bus's dead letters.")
 _RULE = typer.Option(None, "--rule", help="Only this rule's.")
 _TARGET = typer.Option(None, "--target", help="Only this target's (its id).")
 _RULES = typer.Option("rules/", "--rules", help=_RULES_HELP)
-_REDIS = typer.Option(None, "--redis", help=_REDIS_HELP)
+_REDIS = typer.Option(None, "--redis", help=REDIS_HELP)
 
 
 @dlq_app.command("list")
