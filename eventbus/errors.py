@@ -10,6 +10,10 @@ The tree::
     ├─ RuleFileError(EventBusError, ValueError)          .problems, .warnings: list[RuleProblem]
     ├─ ArnError(EventBusError, ValueError)               a target ARN eventbus cannot deliver to
     ├─ MatchBudgetExceededError                          .budget; an event too costly to match
+    ├─ InvalidDefinition(EventBusError, ValueError)      .code, .message, .diagnostics (ASL)
+    ├─ StatesError                                       .error, .cause; a workflow failure,
+    │  │                                                 named as Step Functions names it
+    │  └─ TaskFailed                                     raised by a task to fail its Task state
     ├─ BusError                                          Redis side; raised `from` the cause
     │  └─ BusTimeout                                     Redis did not answer within a deadline
     └─ TargetError                                       .retryable; a delivery that did not succeed
@@ -30,6 +34,7 @@ __all__ = [
     "BusError",
     "BusTimeout",
     "EventBusError",
+    "InvalidDefinition",
     "InvalidEventError",
     "InvalidPatternError",
     "InvalidScheduleError",
@@ -37,9 +42,11 @@ __all__ = [
     "MatchBudgetExceededError",
     "RuleFileError",
     "RuleProblem",
+    "StatesError",
     "TargetError",
     "TargetRejected",
     "TargetTimeout",
+    "TaskFailed",
 ]
 
 
@@ -136,6 +143,45 @@ class MatchBudgetExceededError(EventBusError):
             f"matching the event took more than {budget:,} steps (EVENTBUS_MATCH_BUDGET); "
             "an event with fewer or smaller arrays under the fields the rules name fits"
         )
+
+
+class InvalidDefinition(EventBusError, ValueError):
+    """A state machine definition Step Functions would refuse.
+
+    ``code`` is AWS's error code (``InvalidDefinition``), ``message`` AWS's text
+    (``Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: ...'``) and ``diagnostics``
+    every problem found, as ``ValidateStateMachineDefinition`` lists them: dicts with ``code``,
+    ``message`` and ``location`` (a JSON pointer such as ``/States/State0/Next``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        diagnostics: Sequence[dict[str, str]] = (),
+        *,
+        code: str = "InvalidDefinition",
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.diagnostics = list(diagnostics)
+        super().__init__(message)
+
+
+class StatesError(EventBusError):
+    """A failure inside a workflow execution, as Step Functions reports it.
+
+    ``error`` is the error name that ``Retry`` and ``Catch`` match (``States.Runtime``,
+    ``States.TaskFailed``, a task's own name, ...); ``cause`` AWS's human-readable text.
+    """
+
+    def __init__(self, error: str, cause: str | None = None) -> None:
+        self.error = error
+        self.cause = cause
+        super().__init__(f"{error}: {cause}" if cause else error)
+
+
+class TaskFailed(StatesError):
+    """Raised by a task callable to fail its Task state with ``error`` and ``cause``."""
 
 
 class BusError(EventBusError):
