@@ -167,6 +167,10 @@ class InvalidDefinition(EventBusError, ValueError):
         super().__init__(message)
 
 
+class InvalidExecutionInput(EventBusError, ValueError):
+    """An execution's input is not JSON text, as ``StartExecution`` refuses it."""
+
+
 class StatesError(EventBusError):
     """A failure inside a workflow execution, as Step Functions reports it.
 

@@ -1,0 +1,68 @@
+"""What the step function asks its driver to do, and what the driver answers (pure data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "Command",
+    "ExecutionTimeout",
+    "InvokeTask",
+    "Reply",
+    "StartTimer",
+    "TaskResult",
+    "TimerFired",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeTask:
+    """Call the task ``resource`` with ``input``; answer with a TaskResult carrying ``token``."""
+
+    token: str
+    resource: str
+    input: Any
+    timeout_seconds: int | None = None
+    heartbeat_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    """Answer with TimerFired(token) once the clock reaches ``fire_at``."""
+
+    token: str
+    fire_at: datetime
+
+
+Command = InvokeTask | StartTimer
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """A task's outcome: ``output`` on success, else ``error``/``cause`` (or ``timed_out``)."""
+
+    token: str
+    at: datetime
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    failed: bool = False
+    timed_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    token: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionTimeout:
+    """The execution's top-level ``TimeoutSeconds`` elapsed at ``at``."""
+
+    at: datetime
+
+
+Reply = TaskResult | TimerFired | ExecutionTimeout

@@ -1,0 +1,156 @@
+"""Map states, inline and distributed (pure).
+
+Iterations run one after another: the outcome does not depend on concurrency, and the
+history's order inside a Map block is not significant. A DISTRIBUTED Map's iterations are
+child executions: their events are kept out of the parent's history, which records a Map Run
+instead, and only it honours ToleratedFailureCount/Percentage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventbus.errors import StatesError
+from eventbus.workflows import jsonata, jsontext
+from eventbus.workflows.context import ACCOUNT, REGION, state_context
+from eventbus.workflows.errors_handling import with_retry_and_catch
+from eventbus.workflows.history import History
+from eventbus.workflows.runtime import StateFailure, StateRun, Steps
+
+__all__ = ["run_map"]
+
+
+def _items(run: StateRun, data: Any) -> list[Any]:
+    if run.jsonata:
+        if "Items" in run.state:
+            expr = run.state["Items"]
+            items = run.resolve(expr, "Items")
+            if not isinstance(items, list):
+                text = expr[2:-2].strip() if jsonata.is_expression(expr) else jsontext.dumps(expr)
+                raise _bad_items(text, items)
+            return items
+        items = data
+    else:
+        items = run.read(run.state["ItemsPath"], data) if "ItemsPath" in run.state else data
+    if not isinstance(items, list):
+        error = "States.QueryEvaluationError" if run.jsonata else "States.Runtime"
+        raise StatesError(
+            error, f"Map state input must be an array but was: {jsontext.dumps(items)}")
+    return items
+
+
+_TYPES = {bool: "boolean", int: "number", float: "number", str: "string", dict: "object",
+          type(None): "null"}
+
+
+def _bad_items(expr: str, value: Any) -> StatesError:
+    kind = _TYPES.get(type(value))
+    if kind is None:
+        return StatesError("States.QueryEvaluationError", f"The JSONata expression '{expr}' "
+                           "specified for the field 'Items' returned an unsupported result type.")
+    return StatesError(
+        "States.QueryEvaluationError",
+        f"The JSONata expression '{expr}' specified for the field 'Items' returned an unexpected "
+        f"result type. Expected 'array', but was '{kind}' for value: {jsontext.dumps(value)}")
+
+
+def _quoted(value: Any) -> str:
+    return '"' + (value if isinstance(value, str) else jsontext.dumps(value)) + '"'
+
+
+def _number_field(run: StateRun, data: Any, name: str, kind: type) -> Any:
+    """MaxConcurrency / ToleratedFailureCount / ToleratedFailurePercentage, or their Path."""
+    if name in run.state:
+        value = run.state[name]
+        return run.resolve(value, name) if run.jsonata else value
+    path = run.state.get(name + "Path")
+    if path is None:
+        return None
+    value = run.read(path, data)
+    try:
+        if isinstance(value, (bool, dict, list)) or value is None:
+            raise ValueError(value)
+        return kind(value)
+    except ValueError as err:
+        noun = "integer" if kind is int else "float"
+        raise StatesError("States.Runtime", f"The {name}Path field refers to value "
+                          f"{_quoted(value)} which is not a valid {noun}: {path}") from err
+
+
+def _item_input(run: StateRun, data: Any, index: int, item: Any) -> Any:
+    selector = run.state.get("ItemSelector", run.state.get("Parameters"))
+    if selector is None:
+        return item
+    context = state_context(run.env.info, run.name, run.entered_time, map_item=(index, item))
+    if run.jsonata:
+        bindings = run.bindings()
+        bindings["states"]["context"] = context
+        return jsonata.resolve(selector, bindings, "ItemSelector")
+    return run.payload(selector, data, context=context)
+
+
+def _tolerance(run: StateRun, data: Any) -> tuple[int | None, float | None]:
+    count = _number_field(run, data, "ToleratedFailureCount", int)
+    percentage = _number_field(run, data, "ToleratedFailurePercentage", float)
+    if percentage is not None and not 0 <= float(percentage) <= 100:
+        raise StatesError("States.Runtime", "ToleratedFailurePercentage must be between 0 and 100.")
+    return count, percentage
+
+
+def _attempt(run: StateRun) -> Steps:
+    from eventbus.workflows.interpreter import child_frame, run_branch
+
+    data = run.raw_input if run.jsonata else run.input_path()
+    items = _items(run, data)
+    _number_field(run, data, "MaxConcurrency", int)
+    processor = run.state.get("ItemProcessor") or run.state["Iterator"]
+    distributed = processor.get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
+    history = run.frame.history
+    history.add("MapStateStarted", {"length": len(items)})
+    tolerated_count, tolerated_pct = _tolerance(run, data) if distributed else (None, None)
+    if distributed:
+        run_id = run.env.uuid()
+        history.add("MapRunStarted", {"mapRunArn": f"arn:aws:states:{REGION}:{ACCOUNT}:mapRun:"
+                                      f"{run.env.info.state_machine_name}/{run.name}:{run_id}"})
+    results: list[Any] = []
+    failures = 0
+    for index, item in enumerate(items):
+        value = _item_input(run, data, index, item)
+        if not distributed:
+            history.add("MapIterationStarted", {"index": index, "name": run.name})
+        frame = child_frame(run.frame, processor["States"], processor["StartAt"],
+                            history=History(history.clock) if distributed else None)
+        try:
+            results.append((yield from run_branch(run.env, frame, value)))
+        except StateFailure as failure:
+            failures += 1
+            if not distributed:
+                history.add("MapIterationFailed", {"index": index, "name": run.name})
+            elif _tolerated(failures, len(items), tolerated_count, tolerated_pct):
+                results.append(None)
+                continue
+            else:
+                history.add("MapRunFailed")
+                history.add("MapStateFailed")
+                raise StateFailure("States.ExceedToleratedFailureThreshold",
+                                   "The specified tolerated failure threshold was exceeded") \
+                    from failure
+            history.add("MapStateFailed")
+            raise
+        if not distributed:
+            history.add("MapIterationSucceeded", {"index": index, "name": run.name})
+    if distributed:
+        history.add("MapRunSucceeded")
+    history.add("MapStateSucceeded")
+    output, assigned = run.finish(results)
+    return run.outcome(output, assigned)
+
+
+def _tolerated(failures: int, total: int, count: int | None, pct: float | None) -> bool:
+    if count is not None and failures <= count:
+        return True
+    return pct is not None and total > 0 and failures * 100 / total <= pct
+
+
+def run_map(run: StateRun) -> Steps:
+    return (yield from with_retry_and_catch(run, lambda _: _attempt(run)))

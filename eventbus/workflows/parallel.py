@@ -1,0 +1,39 @@
+"""Parallel states (pure): every branch gets the same input; the output is their outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventbus.workflows.errors_handling import with_retry_and_catch
+from eventbus.workflows.runtime import StateFailure, StateRun, Steps
+
+__all__ = ["run_parallel"]
+
+
+def _attempt(run: StateRun) -> Steps:
+    from eventbus.workflows.interpreter import child_frame, run_branch
+
+    if run.jsonata:
+        branch_input = run.resolve(run.state["Arguments"], "Arguments") \
+            if "Arguments" in run.state else run.raw_input
+    else:
+        branch_input = run.input_path()
+        if "Parameters" in run.state:
+            branch_input = run.payload(run.state["Parameters"], branch_input)
+    history = run.frame.history
+    history.add("ParallelStateStarted")
+    results: list[Any] = []
+    try:
+        for branch in run.state["Branches"]:
+            frame = child_frame(run.frame, branch["States"], branch["StartAt"])
+            results.append((yield from run_branch(run.env, frame, branch_input)))
+    except StateFailure:
+        history.add("ParallelStateFailed")
+        raise
+    history.add("ParallelStateSucceeded")
+    output, assigned = run.finish(results)
+    return run.outcome(output, assigned)
+
+
+def run_parallel(run: StateRun) -> Steps:
+    return (yield from with_retry_and_catch(run, lambda _: _attempt(run)))

@@ -1,0 +1,125 @@
+"""The deterministic step function of an execution (pure: no clock, randomness or I/O).
+
+``start`` begins an execution and ``step`` feeds it one reply (a task's result, a timer that
+fired, the execution's own timeout). Each returns a ``Step``: the history events it added,
+the commands the driver must now carry out and, once the execution has ended, its result.
+Time arrives with each reply and uuids/random numbers come from the callables given to
+``start``, so feeding the same replies again replays the execution exactly: that replay is
+how a stored execution is resumed.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from eventbus.workflows import jsontext
+from eventbus.workflows.commands import Command, ExecutionTimeout, Reply, StartTimer
+from eventbus.workflows.context import ExecutionInfo
+from eventbus.workflows.history import Clock, History
+from eventbus.workflows.interpreter import language_of, run_branch
+from eventbus.workflows.runtime import Env, Frame, StateFailure
+
+__all__ = ["EXECUTION_TIMEOUT_TOKEN", "Execution", "Step", "start", "step"]
+
+#: The token of the timer ``start`` asks for when the definition has a top-level TimeoutSeconds.
+EXECUTION_TIMEOUT_TOKEN = "execution-timeout"
+
+
+@dataclass(slots=True)
+class Step:
+    events: list[dict[str, Any]]
+    commands: list[Command]
+    status: str = "RUNNING"
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+@dataclass(slots=True)
+class Execution:
+    """An execution between two steps: its history and its interpreter, suspended."""
+
+    env: Env
+    clock: Clock
+    runner: Generator[Command, Any, Any]
+    status: str = "RUNNING"
+    pending: Command | None = None
+    seen: int = 0
+    result: Step = field(default_factory=lambda: Step([], []))
+
+
+def start(
+    definition: Mapping[str, Any],
+    info: ExecutionInfo,
+    *,
+    uuid: Callable[[], str],
+    random: Callable[[], float],
+) -> tuple[Execution, Step]:
+    """Begin an execution of ``definition`` at ``info.start_time`` with ``info.input``."""
+    clock = Clock(info.start_time)
+    history = History(clock)
+    env = Env(info, history, uuid, random, language_of(definition))
+    frame = Frame(definition["States"], definition["StartAt"], ChainMap({}), history, first=True)
+    history.add("ExecutionStarted", {
+        "input": jsontext.dumps(info.input), "inputDetails": {"truncated": False},
+        "roleArn": info.role_arn,
+    }, previous=0)
+    execution = Execution(env, clock, run_branch(env, frame, info.input))
+    commands: list[Command] = []
+    if "TimeoutSeconds" in definition:
+        deadline = info.start_time + timedelta(seconds=int(definition["TimeoutSeconds"]))
+        commands.append(StartTimer(EXECUTION_TIMEOUT_TOKEN, deadline))
+    result = _advance(execution, None)
+    result.commands[:0] = commands
+    return execution, result
+
+
+def step(execution: Execution, reply: Reply) -> Step:
+    """Feed one reply to a running execution."""
+    if execution.status != "RUNNING":
+        raise ValueError(f"the execution has already ended ({execution.status})")
+    execution.clock.now = max(execution.clock.now, reply.at)
+    if isinstance(reply, ExecutionTimeout):
+        execution.runner.close()
+        execution.env.history.add("ExecutionTimedOut")
+        return _ended(execution, "TIMED_OUT")
+    return _advance(execution, reply)
+
+
+def _advance(execution: Execution, reply: Reply | None) -> Step:
+    history = execution.env.history
+    try:
+        command = execution.runner.send(reply)
+    except StopIteration as done:
+        output = jsontext.dumps(done.value)
+        history.add("ExecutionSucceeded", {"output": output,
+                                           "outputDetails": {"truncated": False}})
+        return _ended(execution, "SUCCEEDED", output=output)
+    except StateFailure as failure:
+        details = {k: v for k, v in (("error", failure.error), ("cause", failure.cause))
+                   if v is not None}
+        history.add("ExecutionFailed", details)
+        return _ended(execution, "FAILED", error=failure.error, cause=failure.cause)
+    execution.pending = command
+    return Step(_new_events(execution), [command])
+
+
+def _ended(execution: Execution, status: str, **result: Any) -> Step:
+    execution.status = status
+    execution.pending = None
+    return Step(_new_events(execution), [], status, **result)
+
+
+def _new_events(execution: Execution) -> list[dict[str, Any]]:
+    history = execution.env.history
+    events = history.since(execution.seen)
+    execution.seen = len(history.events)
+    return events
+
+
+def now_of(execution: Execution) -> datetime:
+    return execution.clock.now
