@@ -42,8 +42,15 @@ def backoff_delay(retrier: Mapping[str, Any], attempt: int, random: Callable[[],
     return delay
 
 
-def with_retry_and_catch(run: StateRun, attempt: Callable[[int], Steps]) -> Steps:
-    """Run ``attempt(retry_count)`` until it succeeds, a retrier gives up or a catcher takes it."""
+def with_retry_and_catch(
+    run: StateRun, attempt: Callable[[int], Steps], failed_event: str | None = None
+) -> Steps:
+    """Run ``attempt(retry_count)`` until it succeeds, a retrier gives up or a catcher takes it.
+
+    ``failed_event`` (``MapStateFailed``, ``ParallelStateFailed``) is recorded once the failure
+    leaves the state, caught or not, and not for attempts that are retried; AWS leaves it out
+    for the terminal ``States.Runtime``.
+    """
     retriers = run.state.get("Retry", ())
     counts = [0] * len(retriers)
     retry_count = 0
@@ -69,6 +76,8 @@ def with_retry_and_catch(run: StateRun, attempt: Callable[[int], Steps]) -> Step
                 retrier = None
             if retrier is not None:
                 continue
+            if failed_event is not None and failure.error != "States.Runtime":
+                run.frame.history.add(failed_event)
             return catch(run, failure)
 
 

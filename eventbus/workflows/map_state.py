@@ -131,11 +131,9 @@ def _attempt(run: StateRun) -> Steps:
                 continue
             else:
                 history.add("MapRunFailed")
-                history.add("MapStateFailed")
                 raise StateFailure("States.ExceedToleratedFailureThreshold",
                                    "The specified tolerated failure threshold was exceeded") \
                     from failure
-            history.add("MapStateFailed")
             raise
         if not distributed:
             history.add("MapIterationSucceeded", {"index": index, "name": run.name})
@@ -153,4 +151,4 @@ def _tolerated(failures: int, total: int, count: int | None, pct: float | None) 
 
 
 def run_map(run: StateRun) -> Steps:
-    return (yield from with_retry_and_catch(run, lambda _: _attempt(run)))
+    return (yield from with_retry_and_catch(run, lambda _: _attempt(run), "MapStateFailed"))

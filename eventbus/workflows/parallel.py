@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventbus.workflows.errors_handling import with_retry_and_catch
-from eventbus.workflows.runtime import StateFailure, StateRun, Steps
+from eventbus.workflows.runtime import StateRun, Steps
 
 __all__ = ["run_parallel"]
 
@@ -23,17 +23,13 @@ def _attempt(run: StateRun) -> Steps:
     history = run.frame.history
     history.add("ParallelStateStarted")
     results: list[Any] = []
-    try:
-        for branch in run.state["Branches"]:
-            frame = child_frame(run.frame, branch["States"], branch["StartAt"])
-            results.append((yield from run_branch(run.env, frame, branch_input)))
-    except StateFailure:
-        history.add("ParallelStateFailed")
-        raise
+    for branch in run.state["Branches"]:
+        frame = child_frame(run.frame, branch["States"], branch["StartAt"])
+        results.append((yield from run_branch(run.env, frame, branch_input)))
     history.add("ParallelStateSucceeded")
     output, assigned = run.finish(results)
     return run.outcome(output, assigned)
 
 
 def run_parallel(run: StateRun) -> Steps:
-    return (yield from with_retry_and_catch(run, lambda _: _attempt(run)))
+    return (yield from with_retry_and_catch(run, lambda _: _attempt(run), "ParallelStateFailed"))

@@ -42,6 +42,8 @@ def run_fail(run: StateRun) -> Steps:
             return run.resolve(run.state[name], name) if name in run.state else None
         if name + "Path" in run.state:
             path = run.state[name + "Path"]
+            if path.startswith("States."):
+                return run.payload({"v.$": path}, run.raw_input)["v"]
             try:
                 return run.read(path, run.raw_input)
             except StatesError as err:
