@@ -58,8 +58,9 @@ class History:
     def add(
         self, event_type: str, details: dict[str, Any] | None = None, *, previous: int | None = None
     ) -> int:
-        """Append one event and return its id; fails the execution past 25,000 events."""
-        if len(self.events) >= MAX_HISTORY_EVENTS:
+        """Append one event and return its id; fails the execution past 25,000 events (the
+        event that ends the execution is always recorded)."""
+        if len(self.events) >= MAX_HISTORY_EVENTS and not event_type.startswith("Execution"):
             raise StatesError(
                 "States.Runtime",
                 f"The execution reached the maximum number of history events "

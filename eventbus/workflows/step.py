@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from eventbus.errors import StatesError
 from eventbus.workflows import jsontext
 from eventbus.workflows.commands import Command, ExecutionTimeout, Reply, StartTimer
 from eventbus.workflows.context import ExecutionInfo
@@ -99,7 +100,7 @@ def _advance(execution: Execution, reply: Reply | None) -> Step:
         history.add("ExecutionSucceeded", {"output": output,
                                            "outputDetails": {"truncated": False}})
         return _ended(execution, "SUCCEEDED", output=output)
-    except StateFailure as failure:
+    except (StateFailure, StatesError) as failure:
         details = {k: v for k, v in (("error", failure.error), ("cause", failure.cause))
                    if v is not None}
         history.add("ExecutionFailed", details)
