@@ -63,18 +63,24 @@ class ExecutionInfo:
 def state_context(
     info: ExecutionInfo,
     state_name: str,
-    entered_time: datetime,
+    entered_time: datetime | str,
     *,
     retry_count: int | None = None,
     task_token: str | None = None,
     map_item: tuple[int, Any] | None = None,
+    execution: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The context object a state sees while it runs."""
-    state: dict[str, Any] = {"Name": state_name, "EnteredTime": iso_time(entered_time)}
+    """The context object a state sees while it runs.
+
+    ``entered_time`` may be given as its ISO text and ``execution`` as the execution's part,
+    already built: both are the same for many states.
+    """
+    entered = entered_time if isinstance(entered_time, str) else iso_time(entered_time)
+    state: dict[str, Any] = {"Name": state_name, "EnteredTime": entered}
     if retry_count is not None:
         state["RetryCount"] = retry_count
     ctx: dict[str, Any] = {
-        "Execution": info.execution_context(),
+        "Execution": execution if execution is not None else info.execution_context(),
         "StateMachine": {"Id": info.state_machine_arn, "Name": info.state_machine_name},
         "State": state,
     }

@@ -8,6 +8,7 @@ details are JSON text, as AWS returns them.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from eventbus.errors import StatesError
@@ -19,18 +20,34 @@ __all__ = ["Clock", "History", "details_key"]
 
 
 class Clock:
-    """The virtual time of one execution, shared by its histories; the driver sets it."""
+    """The virtual time of one execution, shared by its histories; the driver sets it.
 
-    __slots__ = ("now",)
+    Its ISO text is kept with it: every event and context object carries the time, which
+    changes only when a timer fires or a reply arrives.
+    """
+
+    __slots__ = ("_now", "iso")
 
     def __init__(self, now: datetime) -> None:
-        self.now = now
+        self._now = now
+        self.iso = iso_time(now)
+
+    @property
+    def now(self) -> datetime:
+        return self._now
+
+    @now.setter
+    def now(self, value: datetime) -> None:
+        if value != self._now:
+            self._now = value
+            self.iso = iso_time(value)
 
 # Event types whose details live under a shared key rather than one named after the type.
 _SHARED_KEYS = {"StateEntered": "stateEnteredEventDetails",
                 "StateExited": "stateExitedEventDetails"}
 
 
+@lru_cache(maxsize=256)
 def details_key(event_type: str) -> str:
     for suffix, key in _SHARED_KEYS.items():
         if event_type.endswith(suffix):
@@ -70,7 +87,7 @@ class History:
         event: dict[str, Any] = {
             "id": event_id,
             "previousEventId": self.last_id if previous is None else previous,
-            "timestamp": iso_time(self.now),
+            "timestamp": self.clock.iso,
             "type": event_type,
         }
         if details is not None:
@@ -78,19 +95,21 @@ class History:
         self.events.append(event)
         return event_id
 
-    def state_entered(self, state_type: str, name: str, data: Any, *, first: bool) -> int:
+    def state_entered(self, state_type: str, name: str, text: str, *, first: bool) -> int:
+        """``text`` is the state's input as JSON text."""
         return self.add(
             f"{state_type}StateEntered",
-            {"name": name, "input": jsontext.dumps(data), "inputDetails": {"truncated": False}},
+            {"name": name, "input": text, "inputDetails": {"truncated": False}},
             previous=0 if first else None,
         )
 
     def state_exited(
-        self, state_type: str, name: str, data: Any, assigned: dict[str, Any] | None
+        self, state_type: str, name: str, text: str, assigned: dict[str, Any] | None
     ) -> int:
+        """``text`` is the state's output as JSON text."""
         details: dict[str, Any] = {
             "name": name,
-            "output": jsontext.dumps(data),
+            "output": text,
             "outputDetails": {"truncated": False},
         }
         if assigned:

@@ -11,9 +11,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from eventbus.errors import StatesError
-from eventbus.workflows import map_state, parallel, states_basic, task
+from eventbus.workflows import jsontext, map_state, parallel, states_basic, task
 from eventbus.workflows.limits import MAX_TRANSITIONS
-from eventbus.workflows.runtime import JSONPATH, Env, Frame, StateFailure, StateRun, Steps
+from eventbus.workflows.runtime import (
+    JSONPATH,
+    Env,
+    Frame,
+    StateFailure,
+    StateRun,
+    Steps,
+    checked_text,
+)
 
 __all__ = ["run_branch"]
 
@@ -39,13 +47,14 @@ def run_branch(env: Env, frame: Frame, data: Any) -> Any:
     """
     name: str | None = frame.start_at
     first = frame.first
+    text = jsontext.dumps(data)
     for _ in range(MAX_TRANSITIONS):
         assert name is not None
         state: Mapping[str, Any] = frame.states[name]
         state_type = state["Type"]
-        entered = frame.history.state_entered(state_type, name, data, first=first)
+        entered = frame.history.state_entered(state_type, name, text, first=first)
         first = False
-        run = StateRun(env, frame, name, state, data, env.now, entered,
+        run = StateRun(env, frame, name, state, data, frame.history.clock.iso, entered,
                        state.get("QueryLanguage", env.top_language))
         try:
             outcome = yield from _FAMILIES[state_type](run)
@@ -53,9 +62,11 @@ def run_branch(env: Env, frame: Frame, data: Any) -> Any:
             if state_type in _SELF_HANDLING:
                 raise
             raise run.failure(err) from err
+        # The output's text serves the exit event, the size check and the next state's entry.
+        text = checked_text(name, outcome.output)
         if outcome.assigned:
             frame.variables.update(outcome.assigned)
-        frame.history.state_exited(state_type, name, outcome.output, outcome.assigned)
+        frame.history.state_exited(state_type, name, text, outcome.assigned)
         data = outcome.output
         if outcome.next is None:
             return data

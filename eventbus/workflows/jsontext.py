@@ -16,6 +16,10 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def dumps_bytes(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
 def loads(text: str | bytes) -> Any:
     return orjson.loads(text)
 

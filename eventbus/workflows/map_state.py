@@ -81,7 +81,8 @@ def _item_input(run: StateRun, data: Any, index: int, item: Any) -> Any:
     selector = run.state.get("ItemSelector", run.state.get("Parameters"))
     if selector is None:
         return item
-    context = state_context(run.env.info, run.name, run.entered_time, map_item=(index, item))
+    context = state_context(run.env.info, run.name, run.entered_time, map_item=(index, item),
+                            execution=run.env.execution_context)
     if run.jsonata:
         bindings = run.bindings()
         bindings["states"]["context"] = context

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +55,11 @@ class Env:
     uuid: Callable[[], str]
     random: Callable[[], float]
     top_language: str = JSONPATH
+    execution_context: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        # The same for every state: built once (the values are never mutated in place).
+        self.execution_context = self.info.execution_context()
 
     @property
     def now(self) -> datetime:
@@ -91,15 +96,20 @@ class StateRun:
     name: str
     state: Mapping[str, Any]
     raw_input: Any
-    entered_time: datetime
+    entered_time: str
     entered_id: int
     language: str
     retry_count: int | None = None
-    context: dict[str, Any] = field(default_factory=dict)
+    _context: dict[str, Any] | None = None
 
-    def __post_init__(self) -> None:
-        self.context = state_context(self.env.info, self.name, self.entered_time,
-                                     retry_count=self.retry_count)
+    @property
+    def context(self) -> dict[str, Any]:
+        """The context object, built when a field first reads it."""
+        if self._context is None:
+            self._context = state_context(self.env.info, self.name, self.entered_time,
+                                          retry_count=self.retry_count,
+                                          execution=self.env.execution_context)
+        return self._context
 
     @property
     def jsonata(self) -> bool:
@@ -166,7 +176,6 @@ class StateRun:
     # -- ending ----------------------------------------------------------------------------
     def outcome(self, output: Any, assigned: dict[str, Any] | None,
                 next_name: str | None = None) -> Outcome:
-        check_size(self.name, output)
         nxt = next_name if next_name is not None else self.state.get("Next")
         return Outcome(output, None if self.state.get("End") and next_name is None else nxt,
                        assigned or None)
@@ -193,10 +202,13 @@ def _location(cause: str) -> str | None:
     return cause[start:cause.find("'", start)]
 
 
-def check_size(name: str, value: Any) -> None:
-    if jsontext.size(value) > MAX_PAYLOAD_BYTES:
+def checked_text(name: str, value: Any) -> str:
+    """``value``'s JSON text, once it is known to be within the 256 KiB payload limit."""
+    raw = jsontext.dumps_bytes(value)
+    if len(raw) > MAX_PAYLOAD_BYTES:
         raise StateFailure(
             "States.DataLimitExceeded",
             f"The state/task '{name}' returned a result with a size exceeding the maximum "
             "number of bytes service limit.",
         )
+    return raw.decode()
