@@ -118,3 +118,10 @@ def validate_asl(definition: str, state_machine_type: str = "STANDARD") -> None:
     from eventbus.workflows import validate_definition
 
     validate_definition(definition, state_machine_type)
+
+
+def test_state(request: dict[str, Any]) -> dict[str, Any]:
+    """TestState, for ``run_asl.py --test-state bench/adapters.py:test_state``."""
+    from eventbus.workflows import test_state as run_test_state
+
+    return run_test_state(request)

@@ -171,6 +171,16 @@ class InvalidExecutionInput(EventBusError, ValueError):
     """An execution's input is not JSON text, as ``StartExecution`` refuses it."""
 
 
+class RequestRejected(EventBusError, ValueError):
+    """A Step Functions API request refused as AWS refuses it: ``code`` is AWS's error code
+    (``ValidationException``), ``message`` its text."""
+
+    def __init__(self, message: str, *, code: str = "ValidationException") -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
 class StatesError(EventBusError):
     """A failure inside a workflow execution, as Step Functions reports it.
 

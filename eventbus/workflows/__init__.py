@@ -7,5 +7,6 @@ execution so far and one input; ``run_local`` drives it in-process on a virtual 
 from eventbus.errors import TaskFailed
 from eventbus.workflows.definition import validate_definition
 from eventbus.workflows.local import run_local
+from eventbus.workflows.test_state import test_state
 
-__all__ = ["TaskFailed", "run_local", "validate_definition"]
+__all__ = ["TaskFailed", "run_local", "test_state", "validate_definition"]

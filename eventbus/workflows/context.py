@@ -33,8 +33,8 @@ class ExecutionInfo:
     input: Any
     state_machine_type: str = "STANDARD"
     invocation: str = "StartExecution"
-    role_arn: str = f"arn:aws:iam::{ACCOUNT}:role/eventbus-workflows"
-    execution_uuid: str = "00000000-0000-0000-0000-000000000000"
+    role_arn: str | None = f"arn:aws:iam::{ACCOUNT}:role/eventbus-workflows"
+    execution_uuid: str | None = "00000000-0000-0000-0000-000000000000"
 
     @property
     def state_machine_arn(self) -> str:
@@ -43,8 +43,8 @@ class ExecutionInfo:
     @property
     def execution_arn(self) -> str:
         if self.state_machine_type == "EXPRESS":
-            return (f"arn:aws:states:{REGION}:{ACCOUNT}:express:{self.state_machine_name}:"
-                    f"{self.name}:{self.execution_uuid}")
+            arn = f"arn:aws:states:{REGION}:{ACCOUNT}:express:{self.state_machine_name}:{self.name}"
+            return f"{arn}:{self.execution_uuid}" if self.execution_uuid else arn
         return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{self.state_machine_name}:{self.name}"
 
     def execution_context(self) -> dict[str, Any]:

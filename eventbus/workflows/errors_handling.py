@@ -52,7 +52,7 @@ def with_retry_and_catch(
     for the terminal ``States.Runtime``.
     """
     retriers = run.state.get("Retry", ())
-    counts = [0] * len(retriers)
+    counts = [run.retries_done] * len(retriers)
     retry_count = 0
     while True:
         try:
@@ -61,6 +61,7 @@ def with_retry_and_catch(
             except StatesError as err:
                 raise run.failure(err) from err
         except StateFailure as failure:
+            run.last_failure = failure
             for i, retrier in enumerate(retriers):
                 if matches(retrier["ErrorEquals"], failure.error):
                     if counts[i] < int(retrier.get("MaxAttempts", 3)):
@@ -100,5 +101,7 @@ def catch(run: StateRun, failure: StateFailure) -> Outcome:
                                                error_output)
             except StatesError as err:
                 raise run.failure(err) from err
-            return run.outcome(output, assigned, catcher["Next"])
+            outcome = run.outcome(output, assigned, catcher["Next"])
+            outcome.caught = True
+            return outcome
     raise failure

@@ -23,9 +23,9 @@ from eventbus.workflows.runtime import (
     checked_text,
 )
 
-__all__ = ["run_branch"]
+__all__ = ["FAMILIES", "run_branch"]
 
-_FAMILIES: dict[str, Callable[[StateRun], Steps]] = {
+FAMILIES: dict[str, Callable[[StateRun], Steps]] = {
     "Pass": states_basic.run_pass,
     "Succeed": states_basic.run_succeed,
     "Fail": states_basic.run_fail,
@@ -57,7 +57,7 @@ def run_branch(env: Env, frame: Frame, data: Any) -> Any:
         run = StateRun(env, frame, name, state, data, frame.history.clock.iso, entered,
                        state.get("QueryLanguage", env.top_language))
         try:
-            outcome = yield from _FAMILIES[state_type](run)
+            outcome = yield from FAMILIES[state_type](run)
         except StatesError as err:
             if state_type in _SELF_HANDLING:
                 raise

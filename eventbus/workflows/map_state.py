@@ -17,10 +17,13 @@ from eventbus.workflows.errors_handling import with_retry_and_catch
 from eventbus.workflows.history import History
 from eventbus.workflows.runtime import StateFailure, StateRun, Steps
 
-__all__ = ["run_map"]
+__all__ = ["THRESHOLD_EXCEEDED", "items_of", "run_map", "tolerance", "tolerated"]
+
+THRESHOLD_EXCEEDED = ("States.ExceedToleratedFailureThreshold",
+                      "The specified tolerated failure threshold was exceeded")
 
 
-def _items(run: StateRun, data: Any) -> list[Any]:
+def items_of(run: StateRun, data: Any) -> list[Any]:
     if run.jsonata:
         if "Items" in run.state:
             expr = run.state["Items"]
@@ -31,7 +34,12 @@ def _items(run: StateRun, data: Any) -> list[Any]:
             return items
         items = data
     else:
-        items = run.read(run.state["ItemsPath"], data) if "ItemsPath" in run.state else data
+        path = run.state.get("ItemsPath", "$")
+        items = run.read(path, data)
+        if not isinstance(items, list):
+            # AWS names the path without the context object's extra "$".
+            shown = path.replace("$$", "$", 1)
+            raise StateFailure("States.Runtime", f'Reference path "{shown}" must point to array.')
     if not isinstance(items, list):
         error = "States.QueryEvaluationError" if run.jsonata else "States.Runtime"
         raise StatesError(
@@ -90,7 +98,7 @@ def _item_input(run: StateRun, data: Any, index: int, item: Any) -> Any:
     return run.payload(selector, data, context=context)
 
 
-def _tolerance(run: StateRun, data: Any) -> tuple[int | None, float | None]:
+def tolerance(run: StateRun, data: Any) -> tuple[int | None, float | None]:
     count = _number_field(run, data, "ToleratedFailureCount", int)
     percentage = _number_field(run, data, "ToleratedFailurePercentage", float)
     if percentage is not None and not 0 <= float(percentage) <= 100:
@@ -102,13 +110,13 @@ def _attempt(run: StateRun) -> Steps:
     from eventbus.workflows.interpreter import child_frame, run_branch
 
     data = run.raw_input if run.jsonata else run.input_path()
-    items = _items(run, data)
+    items = items_of(run, data)
     _number_field(run, data, "MaxConcurrency", int)
     processor = run.state.get("ItemProcessor") or run.state["Iterator"]
     distributed = processor.get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
     history = run.frame.history
     history.add("MapStateStarted", {"length": len(items)})
-    tolerated_count, tolerated_pct = _tolerance(run, data) if distributed else (None, None)
+    tolerated_count, tolerated_pct = tolerance(run, data) if distributed else (None, None)
     if distributed:
         run_id = run.env.uuid()
         history.add("MapRunStarted", {"mapRunArn": f"arn:aws:states:{REGION}:{ACCOUNT}:mapRun:"
@@ -127,14 +135,12 @@ def _attempt(run: StateRun) -> Steps:
             failures += 1
             if not distributed:
                 history.add("MapIterationFailed", {"index": index, "name": run.name})
-            elif _tolerated(failures, len(items), tolerated_count, tolerated_pct):
+            elif tolerated(failures, len(items), tolerated_count, tolerated_pct):
                 results.append(None)
                 continue
             else:
                 history.add("MapRunFailed")
-                raise StateFailure("States.ExceedToleratedFailureThreshold",
-                                   "The specified tolerated failure threshold was exceeded") \
-                    from failure
+                raise StateFailure(*THRESHOLD_EXCEEDED) from failure
             raise
         if not distributed:
             history.add("MapIterationSucceeded", {"index": index, "name": run.name})
@@ -145,7 +151,7 @@ def _attempt(run: StateRun) -> Steps:
     return run.outcome(output, assigned)
 
 
-def _tolerated(failures: int, total: int, count: int | None, pct: float | None) -> bool:
+def tolerated(failures: int, total: int, count: int | None, pct: float | None) -> bool:
     if count is not None and failures <= count:
         return True
     return pct is not None and total > 0 and failures * 100 / total <= pct

@@ -84,6 +84,7 @@ class Outcome:
     output: Any
     next: str | None
     assigned: dict[str, Any] | None = None
+    caught: bool = False
 
 
 Steps = Generator[Command, Any, Outcome]
@@ -100,6 +101,10 @@ class StateRun:
     entered_id: int
     language: str
     retry_count: int | None = None
+    #: Retries already made before this visit (TestState's ``retrierRetryCount``).
+    retries_done: int = 0
+    #: The failure Retry/Catch last handled in this visit.
+    last_failure: StateFailure | None = None
     _context: dict[str, Any] | None = None
 
     @property

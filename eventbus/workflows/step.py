@@ -67,7 +67,7 @@ def start(
     frame = Frame(definition["States"], definition["StartAt"], ChainMap({}), history, first=True)
     history.add("ExecutionStarted", {
         "input": jsontext.dumps(info.input), "inputDetails": {"truncated": False},
-        "roleArn": info.role_arn,
+        "roleArn": info.role_arn or "",
     }, previous=0)
     execution = Execution(env, clock, run_branch(env, frame, info.input))
     commands: list[Command] = []
