@@ -45,7 +45,8 @@ def test_a_mocked_error_that_a_retrier_would_retry_is_retriable() -> None:
 
 def test_a_mocked_error_that_a_catcher_takes_is_caught_with_its_next_state() -> None:
     state = {**TASK, "Catch": [{"ErrorEquals": ["Boom"], "Next": "H"}]}
-    answer = run_test_state(_request(state, mock={"errorOutput": {"error": "Boom", "cause": "c"}}))
+    mock = {"errorOutput": {"error": "Boom", "cause": "c"}}
+    answer = run_test_state(_request(state, mock=mock))
     assert (answer["status"], answer["nextState"], answer["error"]) == ("CAUGHT_ERROR", "H", "Boom")
 
 
