@@ -40,7 +40,8 @@ def test_a_mocked_error_that_a_retrier_would_retry_is_retriable() -> None:
     mock = {"errorOutput": {"error": "Boom", "cause": "why"}}
     assert run_test_state(_request(state, mock=mock))["status"] == "RETRIABLE"
     spent = {"retrierRetryCount": 2}
-    assert run_test_state(_request(state, mock=mock, stateConfiguration=spent))["status"] == "FAILED"
+    answer = run_test_state(_request(state, mock=mock, stateConfiguration=spent))
+    assert answer["status"] == "FAILED"
 
 
 def test_a_mocked_error_that_a_catcher_takes_is_caught_with_its_next_state() -> None:
