@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventbus.errors import StatesError
-from eventbus.workflows import jsonata, jsontext
+from eventbus.workflows import jsonata, jsontext, paths
 from eventbus.workflows.context import ACCOUNT, REGION, state_context
 from eventbus.workflows.errors_handling import with_retry_and_catch
 from eventbus.workflows.history import History
@@ -34,12 +34,14 @@ def items_of(run: StateRun, data: Any) -> list[Any]:
             return items
         items = data
     else:
-        path = run.state.get("ItemsPath", "$")
-        items = run.read(path, data)
-        if not isinstance(items, list):
-            # AWS names the path without the context object's extra "$".
-            shown = path.replace("$$", "$", 1)
-            raise StateFailure("States.Runtime", f'Reference path "{shown}" must point to array.')
+        try:
+            items = paths.apply_items_path(run.state.get("ItemsPath"), data,
+                                           context=run.context, variables=run.variables)
+        except StatesError as err:
+            if not (err.cause or "").startswith("Reference path"):
+                raise
+            # AWS reports an ItemsPath that is not an array without naming the state.
+            raise StateFailure(err.error, err.cause) from err
     if not isinstance(items, list):
         error = "States.QueryEvaluationError" if run.jsonata else "States.Runtime"
         raise StatesError(

@@ -15,6 +15,7 @@ from eventbus.workflows import jsontext
 
 __all__ = [
     "apply_input_path",
+    "apply_items_path",
     "apply_output_path",
     "apply_result_path",
     "evaluate_payload",
@@ -91,8 +92,24 @@ def _normalised(steps: tuple[Any, ...]) -> str:
     )
 
 
-def read_path(path: str, data: Any, *, context: Any, variables: Mapping[str, Any]) -> Any:
-    """The value at ``path``; StatesError("States.Runtime") when it selects nothing."""
+def read_path(path: str, data: Any, *, context: Any, variables: Mapping[str, Any],
+              field: str | None = None) -> Any:
+    """The value at ``path``; StatesError("States.Runtime") when it selects nothing (naming
+    ``field`` when given)."""
+    try:
+        return _read(path, data, context=context, variables=variables)
+    except StatesError as err:
+        if field is None:
+            raise
+        source = context if path.startswith("$$") else data
+        raise StatesError(
+            "States.Runtime",
+            f"The JSONPath '{path}' specified for the field '{field}' could not be found "
+            f"in the input '{jsontext.dumps(source)}'",
+        ) from err
+
+
+def _read(path: str, data: Any, *, context: Any, variables: Mapping[str, Any]) -> Any:
     root, name, steps = _compile(path)
     if root == "$$":
         base = context
@@ -108,6 +125,18 @@ def read_path(path: str, data: Any, *, context: Any, variables: Mapping[str, Any
             "States.Runtime", f"Invalid path '{path}' : No results for path: {_normalised(steps)}"
         )
     return got
+
+
+def apply_items_path(
+    path: str | None, data: Any, *, context: Any, variables: Mapping[str, Any]
+) -> list[Any]:
+    """The items a Map state iterates: ``ItemsPath`` (absent: ``"$"``) must select an array."""
+    path = "$" if path is None else path
+    items = read_path(path, data, context=context, variables=variables)
+    if not isinstance(items, list):
+        shown = path.replace("$$", "$", 1)
+        raise StatesError("States.Runtime", f'Reference path "{shown}" must point to array.')
+    return items
 
 
 def apply_input_path(
@@ -173,15 +202,8 @@ def evaluate_payload(
                     value, data, context=context, variables=variables, uuid=uuid, random=random
                 )
                 continue
-            try:
-                out[key[:-2]] = read_path(value, data, context=context, variables=variables)
-            except StatesError as err:
-                source = context if value.startswith("$$") else data
-                raise StatesError(
-                    "States.Runtime",
-                    f"The JSONPath '{value}' specified for the field '{key}' could not be found "
-                    f"in the input '{jsontext.dumps(source)}'",
-                ) from err
+            out[key[:-2]] = read_path(value, data, context=context, variables=variables,
+                                      field=key)
         else:
             out[key] = evaluate_payload(value, data, context=context, variables=variables,
                                         uuid=uuid, random=random)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from eventbus.errors import StatesError
-from eventbus.workflows import choice, jsontext
+from eventbus.workflows import choice, jsontext, paths
 from eventbus.workflows.commands import StartTimer
 from eventbus.workflows.runtime import Outcome, StateFailure, StateRun, Steps
 
@@ -44,14 +44,8 @@ def run_fail(run: StateRun) -> Steps:
             path = run.state[name + "Path"]
             if path.startswith("States."):
                 return run.payload({"v.$": path}, run.raw_input)["v"]
-            try:
-                return run.read(path, run.raw_input)
-            except StatesError as err:
-                raise StatesError(
-                    "States.Runtime",
-                    f"The JSONPath '{path}' specified for the field '{name}Path' could not be "
-                    f"found in the input '{jsontext.dumps(run.raw_input)}'",
-                ) from err
+            return paths.read_path(path, run.raw_input, context=run.context,
+                                   variables=run.variables, field=name + "Path")
         return run.state.get(name)
 
     raise StateFailure(field("Error"), field("Cause"))
