@@ -104,6 +104,9 @@ def _call(command: InvokeTask, tasks: Mapping[str, TaskCallable], now: datetime)
         output = fn(command.input)
     except StatesError as err:
         return TaskResult(command.token, now, failed=True, error=err.error, cause=err.cause)
+    except TimeoutError:
+        # How a local task says it ran past its TimeoutSeconds/HeartbeatSeconds.
+        return TaskResult(command.token, now, timed_out=True)
     except Exception as err:
         return TaskResult(command.token, now, failed=True, error=type(err).__name__,
                           cause=str(err))

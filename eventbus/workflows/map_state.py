@@ -100,6 +100,34 @@ def _item_input(run: StateRun, data: Any, index: int, item: Any) -> Any:
     return run.payload(selector, data, context=context)
 
 
+def _batches(run: StateRun, data: Any, inputs: list[Any]) -> list[Any]:
+    """ItemBatcher: iterations get ``{"Items": [...], "BatchInput": ...}`` instead of one item."""
+    batcher = run.state.get("ItemBatcher")
+    if batcher is None:
+        return inputs
+    size = _batcher_number(run, batcher, data, "MaxItemsPerBatch") or len(inputs) or 1
+    batch_input = batcher.get("BatchInput")
+    if batch_input is not None:
+        batch_input = run.resolve(batch_input, "ItemBatcher/BatchInput") if run.jsonata \
+            else run.payload(batch_input, data)
+    out = []
+    for start in range(0, len(inputs), size):
+        batch: dict[str, Any] = {"Items": inputs[start:start + size]}
+        if batch_input is not None:
+            batch["BatchInput"] = batch_input
+        out.append(batch)
+    return out
+
+
+def _batcher_number(run: StateRun, batcher: Any, data: Any, name: str) -> int | None:
+    if name in batcher:
+        value = batcher[name]
+        return int(run.resolve(value, f"ItemBatcher/{name}") if run.jsonata else value)
+    if name + "Path" in batcher:
+        return int(run.read(batcher[name + "Path"], data))
+    return None
+
+
 def tolerance(run: StateRun, data: Any) -> tuple[int | None, float | None]:
     count = _number_field(run, data, "ToleratedFailureCount", int)
     percentage = _number_field(run, data, "ToleratedFailurePercentage", float)
@@ -123,10 +151,10 @@ def _attempt(run: StateRun) -> Steps:
         run_id = run.env.uuid()
         history.add("MapRunStarted", {"mapRunArn": f"arn:aws:states:{REGION}:{ACCOUNT}:mapRun:"
                                       f"{run.env.info.state_machine_name}/{run.name}:{run_id}"})
+    inputs = _batches(run, data, [_item_input(run, data, i, item) for i, item in enumerate(items)])
     results: list[Any] = []
     failures = 0
-    for index, item in enumerate(items):
-        value = _item_input(run, data, index, item)
+    for index, value in enumerate(inputs):
         if not distributed:
             history.add("MapIterationStarted", {"index": index, "name": run.name})
         frame = child_frame(run.frame, processor["States"], processor["StartAt"],
@@ -137,7 +165,7 @@ def _attempt(run: StateRun) -> Steps:
             failures += 1
             if not distributed:
                 history.add("MapIterationFailed", {"index": index, "name": run.name})
-            elif tolerated(failures, len(items), tolerated_count, tolerated_pct):
+            elif tolerated(failures, len(inputs), tolerated_count, tolerated_pct):
                 results.append(None)
                 continue
             else:

@@ -99,3 +99,19 @@ def test_a_runtime_error_is_neither_retried_nor_caught_by_states_all() -> None:
              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "H"}]}
     result = run({"T": state, "H": {"Type": "Pass", "End": True}}, tasks={"f": lambda v: v})
     assert result["error"] == "States.Runtime"
+
+
+def test_a_task_that_times_out_fails_with_states_timeout_which_retry_can_match() -> None:
+    calls = []
+
+    def slow(value: object) -> object:
+        calls.append(value)
+        if len(calls) == 1:
+            raise TimeoutError
+        return "done"
+
+    state = {"Type": "Task", "Resource": "slow", "TimeoutSeconds": 5, "End": True,
+             "Retry": [{"ErrorEquals": ["States.Timeout"]}]}
+    result = run({"T": state}, tasks={"slow": slow})
+    assert output(result) == "done"
+    assert "TaskTimedOut" in types(result)

@@ -100,3 +100,11 @@ def test_output_path_reads_variables_as_they_were_before_the_states_assign() -> 
     assert exited[1]["stateExitedEventDetails"]["output"] == '"old"'
     assert exited[1]["stateExitedEventDetails"]["assignedVariables"] == {"v": '"new"'}
     assert output(result) == "new"
+
+
+def test_item_batcher_gives_each_iteration_a_batch_of_items_and_the_batch_input() -> None:
+    processor = {**ITEM_PASS, "ProcessorConfig": {"Mode": "DISTRIBUTED"}}
+    state = {"Type": "Map", "End": True, "ItemProcessor": processor,
+             "ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": {"k": 1}}}
+    assert output(run({"M": state}, [1, 2, 3])) == [
+        {"Items": [1, 2], "BatchInput": {"k": 1}}, {"Items": [3], "BatchInput": {"k": 1}}]
