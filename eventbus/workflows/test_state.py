@@ -20,6 +20,7 @@ from eventbus.workflows.definition import parse_definition
 from eventbus.workflows.errors_handling import with_retry_and_catch
 from eventbus.workflows.history import Clock, History
 from eventbus.workflows.interpreter import FAMILIES
+from eventbus.workflows.mock_schemas import check_mock_result
 from eventbus.workflows.runtime import JSONPATH, Env, Frame, Outcome, StateFailure, StateRun, Steps
 
 __all__ = ["test_state"]
@@ -106,6 +107,9 @@ def _mock_result(state: Mapping[str, Any], mock: Mapping[str, Any] | None) -> An
             raise RequestRejected("Mocked result must be a JSON object.")
     elif kind in ("Map", "Parallel") and not isinstance(result, list):
         raise RequestRejected("Mocked result must be an array.")
+    if kind == "Task":
+        check_mock_result(str(state.get("Resource", "")), result,
+                          mock.get("fieldValidationMode", "STRICT"))
     if kind == "Parallel" and len(result) != len(state.get("Branches", ())):
         raise RequestRejected("Mocked result must contain the same number of items as number of "
                               "Parallel branches.")

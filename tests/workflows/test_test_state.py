@@ -64,3 +64,19 @@ def test_mocks_are_refused_for_states_that_call_nothing() -> None:
     with pytest.raises(RequestRejected) as err:
         run_test_state(_request({"Type": "Pass", "End": True}, mock={"result": "{}"}))
     assert err.value.code == "ValidationException"
+
+
+def test_a_mocked_result_is_checked_against_the_integrations_response_model() -> None:
+    state = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}
+    with pytest.raises(RequestRejected, match="Field 'StatusCode' must be a number"):
+        run_test_state(_request(state, mock={"result": '{"StatusCode": "200"}'}))
+    lenient = {"result": '{"StatusCode": "200"}', "fieldValidationMode": "NONE"}
+    assert run_test_state(_request(state, mock=lenient))["status"] == "SUCCEEDED"
+
+
+def test_strict_mode_requires_the_models_required_fields_and_present_mode_does_not() -> None:
+    state = {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution", "End": True}
+    with pytest.raises(RequestRejected, match="Required field 'ExecutionArn' is missing"):
+        run_test_state(_request(state, mock={"result": "{}"}))
+    present = {"result": "{}", "fieldValidationMode": "PRESENT"}
+    assert run_test_state(_request(state, mock=present))["status"] == "SUCCEEDED"
