@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "BLOCK",
+    "Block",
     "Command",
     "ExecutionTimeout",
     "InvokeTask",
@@ -66,3 +68,21 @@ class ExecutionTimeout:
 
 
 Reply = TaskResult | TimerFired | ExecutionTimeout
+
+
+class Block:
+    """Yielded by a branch that has issued its commands and now waits for a reply.
+
+    The protocol of every generator in the interpreter: yielding a Command issues it (the
+    generator is resumed at once with None); yielding BLOCK suspends it until a reply arrives
+    (it is resumed with that reply). Branches that run side by side (Parallel, Map) each issue
+    their commands before any of them blocks, so their tasks and timers run concurrently.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "BLOCK"
+
+
+BLOCK = Block()

@@ -8,7 +8,14 @@ from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows.commands import StartTimer
-from eventbus.workflows.runtime import TERMINAL_ERRORS, Outcome, StateFailure, StateRun, Steps
+from eventbus.workflows.runtime import (
+    TERMINAL_ERRORS,
+    Outcome,
+    StateFailure,
+    StateRun,
+    Steps,
+    request,
+)
 
 __all__ = ["backoff_delay", "matches", "with_retry_and_catch"]
 
@@ -69,7 +76,8 @@ def with_retry_and_catch(
                         counts[i] += 1
                         retry_count += 1
                         token = run.env.uuid()
-                        yield StartTimer(token, run.env.now + timedelta(seconds=delay))
+                        yield from request(
+                            StartTimer(token, run.env.now + timedelta(seconds=delay)))
                         break
                     retrier = None
                     break

@@ -15,6 +15,7 @@ from eventbus.workflows import jsontext, map_state, parallel, states_basic, task
 from eventbus.workflows.limits import MAX_TRANSITIONS
 from eventbus.workflows.runtime import (
     JSONPATH,
+    Branch,
     Env,
     Frame,
     StateFailure,
@@ -40,7 +41,7 @@ FAMILIES: dict[str, Callable[[StateRun], Steps]] = {
 _SELF_HANDLING = frozenset({"Task", "Parallel", "Map"})
 
 
-def run_branch(env: Env, frame: Frame, data: Any) -> Any:
+def run_branch(env: Env, frame: Frame, data: Any) -> Branch:
     """Run ``frame`` from its StartAt with ``data``; return the last state's output.
 
     Raises StateFailure when a state fails and nothing catches it.

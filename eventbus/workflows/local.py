@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import random as random_module
 import uuid as uuid_module
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -76,19 +77,23 @@ def run_local(
 
 
 def _drive(execution: Execution, current: Step, tasks: Mapping[str, TaskCallable]) -> Step:
+    """Tasks are called as soon as they are asked for; their results are fed back in order,
+    before the clock moves on to the earliest timer."""
     timers: list[tuple[datetime, int, str]] = []
+    ready: deque[Reply] = deque()
     order = 0
     while True:
-        reply: Reply | None = None
         for command in current.commands:
             if isinstance(command, StartTimer):
                 order += 1
                 heapq.heappush(timers, (command.fire_at, order, command.token))
             else:
-                reply = _call(command, tasks, execution.clock.now)
+                ready.append(_call(command, tasks, execution.clock.now))
         if current.status != "RUNNING":
             return current
-        if reply is None:
+        if ready:
+            reply = ready.popleft()
+        else:
             fire_at, _, token = heapq.heappop(timers)
             reply = ExecutionTimeout(fire_at) if token == EXECUTION_TIMEOUT_TOKEN \
                 else TimerFired(token, fire_at)

@@ -12,10 +12,11 @@ from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows import jsonata, jsontext, paths
+from eventbus.workflows.concurrency import Finished, run_all
 from eventbus.workflows.context import ACCOUNT, REGION, state_context
 from eventbus.workflows.errors_handling import with_retry_and_catch
 from eventbus.workflows.history import History
-from eventbus.workflows.runtime import StateFailure, StateRun, Steps
+from eventbus.workflows.runtime import Branch, StateFailure, StateRun, Steps
 
 __all__ = ["THRESHOLD_EXCEEDED", "items_of", "run_map", "tolerance", "tolerated"]
 
@@ -141,7 +142,7 @@ def _attempt(run: StateRun) -> Steps:
 
     data = run.raw_input if run.jsonata else run.input_path()
     items = items_of(run, data)
-    _number_field(run, data, "MaxConcurrency", int)
+    limit = _number_field(run, data, "MaxConcurrency", int) or 0
     processor = run.state.get("ItemProcessor") or run.state["Iterator"]
     distributed = processor.get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
     history = run.frame.history
@@ -152,28 +153,36 @@ def _attempt(run: StateRun) -> Steps:
         history.add("MapRunStarted", {"mapRunArn": f"arn:aws:states:{REGION}:{ACCOUNT}:mapRun:"
                                       f"{run.env.info.state_machine_name}/{run.name}:{run_id}"})
     inputs = _batches(run, data, [_item_input(run, data, i, item) for i, item in enumerate(items)])
-    results: list[Any] = []
-    failures = 0
-    for index, value in enumerate(inputs):
+    results: list[Any] = [None] * len(inputs)
+    failures: list[StateFailure] = []
+
+    def start(index: int) -> Branch:
         if not distributed:
             history.add("MapIterationStarted", {"index": index, "name": run.name})
         frame = child_frame(run.frame, processor["States"], processor["StartAt"],
                             history=History(history.clock) if distributed else None)
-        try:
-            results.append((yield from run_branch(run.env, frame, value)))
-        except StateFailure as failure:
-            failures += 1
+        return run_branch(run.env, frame, inputs[index])
+
+    def on_end(end: Finished) -> bool:
+        if end.failure is None:
+            results[end.index] = end.output
             if not distributed:
-                history.add("MapIterationFailed", {"index": index, "name": run.name})
-            elif tolerated(failures, len(inputs), tolerated_count, tolerated_pct):
-                results.append(None)
-                continue
-            else:
-                history.add("MapRunFailed")
-                raise StateFailure(*THRESHOLD_EXCEEDED) from failure
-            raise
+                history.add("MapIterationSucceeded", {"index": end.index, "name": run.name})
+            return True
+        failures.append(end.failure)
         if not distributed:
-            history.add("MapIterationSucceeded", {"index": index, "name": run.name})
+            history.add("MapIterationFailed", {"index": end.index, "name": run.name})
+            return False
+        return tolerated(len(failures), len(inputs), tolerated_count, tolerated_pct)
+
+    abandoned = yield from run_all(len(inputs), start, limit or len(inputs) or 1, on_end)
+    for index in abandoned if not distributed else ():
+        history.add("MapIterationAborted", {"index": index, "name": run.name})
+    if failures and not distributed:
+        raise failures[-1]
+    if failures and not tolerated(len(failures), len(inputs), tolerated_count, tolerated_pct):
+        history.add("MapRunFailed")
+        raise StateFailure(*THRESHOLD_EXCEEDED) from failures[-1]
     if distributed:
         history.add("MapRunSucceeded")
     history.add("MapStateSucceeded")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventbus.workflows.concurrency import Finished, run_all
 from eventbus.workflows.errors_handling import with_retry_and_catch
-from eventbus.workflows.runtime import StateRun, Steps
+from eventbus.workflows.runtime import Branch, StateFailure, StateRun, Steps
 
 __all__ = ["run_parallel"]
 
@@ -22,10 +23,25 @@ def _attempt(run: StateRun) -> Steps:
             branch_input = run.payload(run.state["Parameters"], branch_input)
     history = run.frame.history
     history.add("ParallelStateStarted")
-    results: list[Any] = []
-    for branch in run.state["Branches"]:
-        frame = child_frame(run.frame, branch["States"], branch["StartAt"])
-        results.append((yield from run_branch(run.env, frame, branch_input)))
+    branches = run.state["Branches"]
+    results: list[Any] = [None] * len(branches)
+    failures: list[StateFailure] = []
+
+    def start(index: int) -> Branch:
+        branch = branches[index]
+        return run_branch(run.env, child_frame(run.frame, branch["States"], branch["StartAt"]),
+                          branch_input)
+
+    def on_end(end: Finished) -> bool:
+        if end.failure is not None:
+            failures.append(end.failure)
+            return False
+        results[end.index] = end.output
+        return True
+
+    yield from run_all(len(branches), start, len(branches) or 1, on_end)
+    if failures:
+        raise failures[0]
     history.add("ParallelStateSucceeded")
     output, assigned = run.finish(results)
     return run.outcome(output, assigned)

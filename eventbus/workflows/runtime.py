@@ -16,12 +16,12 @@ from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows import jsonata, jsontext, paths
-from eventbus.workflows.commands import Command
+from eventbus.workflows.commands import BLOCK, Block, Command
 from eventbus.workflows.context import ExecutionInfo, state_context
 from eventbus.workflows.history import History
 from eventbus.workflows.limits import MAX_PAYLOAD_BYTES
 
-__all__ = ["Env", "Frame", "Outcome", "StateFailure", "StateRun", "Steps"]
+__all__ = ["Branch", "Env", "Frame", "Outcome", "StateFailure", "StateRun", "Steps", "request"]
 
 JSONPATH = "JSONPath"
 JSONATA = "JSONata"
@@ -87,7 +87,18 @@ class Outcome:
     caught: bool = False
 
 
-Steps = Generator[Command, Any, Outcome]
+Steps = Generator[Command | Block, Any, Outcome]
+#: A running branch: yields commands and BLOCK, returns the branch's output.
+Branch = Generator[Command | Block, Any, Any]
+
+
+def request(command: Command) -> Generator[Command | Block, Any, Any]:
+    """Issue ``command`` and wait for its reply (replies for other tokens are stale: dropped)."""
+    yield command
+    while True:
+        reply = yield BLOCK
+        if getattr(reply, "token", None) == command.token:
+            return reply
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ from typing import Any
 from eventbus.errors import StatesError
 from eventbus.workflows import choice, jsontext, paths
 from eventbus.workflows.commands import StartTimer
-from eventbus.workflows.runtime import Outcome, StateFailure, StateRun, Steps
+from eventbus.workflows.runtime import Outcome, StateFailure, StateRun, Steps, request
 
 __all__ = ["run_choice", "run_fail", "run_pass", "run_succeed", "run_wait"]
 
@@ -156,7 +156,7 @@ def run_wait(run: StateRun) -> Steps:
     data = run.raw_input if run.jsonata else run.input_path()
     fire_at = _wait_jsonata(run) if run.jsonata else _wait_jsonpath(run, data)
     if fire_at > run.env.now:
-        yield StartTimer(run.env.uuid(), fire_at)
+        yield from request(StartTimer(run.env.uuid(), fire_at))
     if run.jsonata:
         output, assigned = run.finish_jsonata(run.raw_input)
     else:

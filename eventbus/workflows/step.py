@@ -18,7 +18,7 @@ from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows import jsontext
-from eventbus.workflows.commands import Command, ExecutionTimeout, Reply, StartTimer
+from eventbus.workflows.commands import Block, Command, ExecutionTimeout, Reply, StartTimer
 from eventbus.workflows.context import ExecutionInfo
 from eventbus.workflows.history import Clock, History
 from eventbus.workflows.interpreter import language_of, run_branch
@@ -46,9 +46,8 @@ class Execution:
 
     env: Env
     clock: Clock
-    runner: Generator[Command, Any, Any]
+    runner: Generator[Command | Block, Any, Any]
     status: str = "RUNNING"
-    pending: Command | None = None
     seen: int = 0
     result: Step = field(default_factory=lambda: Step([], []))
 
@@ -92,9 +91,17 @@ def step(execution: Execution, reply: Reply) -> Step:
 
 
 def _advance(execution: Execution, reply: Reply | None) -> Step:
+    """Resume the interpreter with ``reply`` and collect its commands until it blocks."""
     history = execution.env.history
+    commands: list[Command] = []
+    value: Any = reply
     try:
-        command = execution.runner.send(reply)
+        while True:
+            out = execution.runner.send(value)
+            if isinstance(out, Block):
+                break
+            commands.append(out)
+            value = None
     except StopIteration as done:
         output = jsontext.dumps(done.value)
         history.add("ExecutionSucceeded", {"output": output,
@@ -105,13 +112,11 @@ def _advance(execution: Execution, reply: Reply | None) -> Step:
                    if v is not None}
         history.add("ExecutionFailed", details)
         return _ended(execution, "FAILED", error=failure.error, cause=failure.cause)
-    execution.pending = command
-    return Step(_new_events(execution), [command])
+    return Step(_new_events(execution), commands)
 
 
 def _ended(execution: Execution, status: str, **result: Any) -> Step:
     execution.status = status
-    execution.pending = None
     return Step(_new_events(execution), [], status, **result)
 
 

@@ -8,7 +8,7 @@ from eventbus.errors import StatesError
 from eventbus.workflows import jsontext
 from eventbus.workflows.commands import InvokeTask, TaskResult
 from eventbus.workflows.errors_handling import with_retry_and_catch
-from eventbus.workflows.runtime import StateFailure, StateRun, Steps
+from eventbus.workflows.runtime import StateFailure, StateRun, Steps, request
 
 __all__ = ["resource_parts", "run_task"]
 
@@ -62,7 +62,8 @@ def _attempt(run: StateRun, retry_count: int) -> Steps:
         scheduled["heartbeatInSeconds"] = heartbeat
     history.add("TaskScheduled", scheduled)
     history.add("TaskStarted", {"resourceType": kind, "resource": name})
-    reply = yield InvokeTask(run.env.uuid(), resource, task_input, timeout, heartbeat)
+    reply = yield from request(
+        InvokeTask(run.env.uuid(), resource, task_input, timeout, heartbeat))
     assert isinstance(reply, TaskResult)
     if reply.timed_out:
         history.add("TaskTimedOut", {"resourceType": kind, "resource": name,

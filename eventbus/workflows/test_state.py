@@ -14,7 +14,7 @@ from typing import Any
 
 from eventbus.errors import InvalidDefinition, RequestRejected
 from eventbus.workflows import jsontext, map_state
-from eventbus.workflows.commands import InvokeTask, TaskResult, TimerFired
+from eventbus.workflows.commands import Block, InvokeTask, TaskResult, TimerFired
 from eventbus.workflows.context import ExecutionInfo
 from eventbus.workflows.definition import parse_definition
 from eventbus.workflows.errors_handling import with_retry_and_catch
@@ -210,13 +210,18 @@ def _mock_failure(mock: Mapping[str, Any]) -> StateFailure:
 
 def _drive(run: StateRun, steps: Steps, mock: Mapping[str, Any] | None) -> dict[str, Any]:
     reply: Any = None
+    command: Any = None
     while True:
         try:
-            command = steps.send(reply)
+            out = steps.send(reply)
         except StopIteration as done:
             return _answer(done.value, run.last_failure)
         except StateFailure as failed:
             return {"status": "FAILED", "error": failed.error, "cause": failed.cause}
+        reply = None
+        if not isinstance(out, Block):
+            command = out  # a state alone has one command outstanding at a time
+            continue
         if isinstance(command, InvokeTask):
             if mock is not None and "errorOutput" in mock:
                 mocked = _mock_failure(mock)

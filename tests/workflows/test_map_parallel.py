@@ -108,3 +108,20 @@ def test_item_batcher_gives_each_iteration_a_batch_of_items_and_the_batch_input(
              "ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": {"k": 1}}}
     assert output(run({"M": state}, [1, 2, 3])) == [
         {"Items": [1, 2], "BatchInput": {"k": 1}}, {"Items": [3], "BatchInput": {"k": 1}}]
+
+
+def test_parallel_branches_wait_at_the_same_time() -> None:
+    wait = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3, "End": True}}}
+    state = {"Type": "Parallel", "Branches": [wait, wait], "End": True}
+    assert run({"P": state}, top={"TimeoutSeconds": 5})["status"] == "SUCCEEDED"
+
+
+def test_a_failing_iteration_aborts_the_iterations_still_running() -> None:
+    processor = {"StartAt": "C", "States": {
+        "C": {"Type": "Choice", "Default": "W",
+              "Choices": [{"Variable": "$", "NumericEquals": 1, "Next": "F"}]},
+        "W": {"Type": "Wait", "Seconds": 10, "End": True},
+        "F": {"Type": "Fail", "Error": "E"}}}
+    result = run({"M": {"Type": "Map", "End": True, "ItemProcessor": processor}}, [0, 1])
+    assert result["error"] == "E"
+    assert "MapIterationAborted" in types(result)

@@ -97,3 +97,31 @@ def test_a_failed_task_reply_fails_the_execution_with_its_error_and_cause() -> N
                                       error="Oops", cause="bad"))
     assert (last.status, last.error, last.cause) == ("FAILED", "Oops", "bad")
     assert last.events[-1]["executionFailedEventDetails"] == {"error": "Oops", "cause": "bad"}
+
+
+def test_parallel_branches_and_map_iterations_issue_their_commands_together() -> None:
+    task_branch = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "work",
+                                                    "End": True}}}
+    definition = {"StartAt": "P", "States": {"P": {
+        "Type": "Parallel", "Branches": [task_branch, task_branch], "End": True}}}
+    execution, first = _start(definition)
+    assert [type(c) for c in first.commands] == [InvokeTask, InvokeTask]
+    a, b = first.commands
+    # Replies may come in any order; each goes to the branch that asked.
+    assert step(execution, TaskResult(b.token, T0, output="b")).status == "RUNNING"
+    last = step(execution, TaskResult(a.token, T0, output="a"))
+    assert (last.status, last.output) == ("SUCCEEDED", '["a","b"]')
+
+
+def test_max_concurrency_bounds_the_iterations_in_flight() -> None:
+    definition = {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "MaxConcurrency": 2, "End": True,
+        "ItemProcessor": {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "w",
+                                                           "End": True}}}}}}
+    counter = _ids()
+    info = ExecutionInfo(name="e", state_machine_name="sm", start_time=T0, input=[1, 2, 3])
+    execution, first = start(definition, info, uuid=lambda: f"u{next(counter)}",
+                             random=lambda: 0.5)
+    assert len(first.commands) == 2
+    second = step(execution, TaskResult(first.commands[0].token, T0, output=1))
+    assert [c.input for c in second.commands] == [3]
