@@ -11,7 +11,7 @@ how a stored execution is resumed.
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from eventbus.workflows.history import Clock, History
 from eventbus.workflows.interpreter import language_of, run_branch
 from eventbus.workflows.runtime import Env, Frame, StateFailure
 
-__all__ = ["EXECUTION_TIMEOUT_TOKEN", "Execution", "Step", "start", "step"]
+__all__ = ["EXECUTION_TIMEOUT_TOKEN", "Execution", "Step", "replay", "start", "step"]
 
 #: The token of the timer ``start`` asks for when the definition has a top-level TimeoutSeconds.
 EXECUTION_TIMEOUT_TOKEN = "execution-timeout"
@@ -76,6 +76,26 @@ def start(
     result = _advance(execution, None)
     result.commands[:0] = commands
     return execution, result
+
+
+def replay(
+    definition: Mapping[str, Any],
+    info: ExecutionInfo,
+    replies: Iterable[Reply],
+    *,
+    uuid: Callable[[], str],
+    random: Callable[[], float],
+) -> tuple[Execution, Step]:
+    """Rebuild a stored execution: ``start`` it again and feed it the replies it had received.
+
+    With ``uuid``/``random`` seeded as the first time, the history comes out the same; the
+    returned Step holds the commands still outstanding after the last reply, and the events of
+    the last reply only.
+    """
+    execution, last = start(definition, info, uuid=uuid, random=random)
+    for reply in replies:
+        last = step(execution, reply)
+    return execution, last
 
 
 def step(execution: Execution, reply: Reply) -> Step:
