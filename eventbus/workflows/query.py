@@ -34,6 +34,7 @@ import orjson
 
 from eventbus.errors import InvalidExpression, StatesError
 from eventbus.jsonpath import MISSING
+from eventbus.workflows.filters import Predicate, bracket_end, parse_filter, read_quoted
 
 __all__ = ["MISSING", "Query", "compile_query", "parse_query_prefix", "read", "to_json"]
 
@@ -228,7 +229,7 @@ _SLICE = re.compile(r"\s*(-?\d+)?\s*:\s*(-?\d+)?\s*")
 
 
 def _parse_bracket(text: str, pos: int) -> tuple[Step, int]:
-    close = _bracket_end(text, pos)
+    close = bracket_end(text, pos)
     body = text[pos + 1 : close]
     end = close + 1
     stripped = body.strip()
@@ -238,7 +239,7 @@ def _parse_bracket(text: str, pos: int) -> tuple[Step, int]:
         inner = stripped[1:].strip()
         if not (inner.startswith("(") and inner.endswith(")")):
             raise InvalidExpression(text, "a filter must read [?(<expression>)]")
-        return Filter(_FilterParser(text, inner[1:-1]).parse()), end
+        return Filter(parse_filter(text, inner[1:-1], _operand_query)), end
     if stripped[:1] in ("'", '"'):
         names = _quoted_names(text, stripped)
         return (names[0] if len(names) == 1 else Union(tuple(names))), end
@@ -256,37 +257,11 @@ def _parse_bracket(text: str, pos: int) -> tuple[Step, int]:
     return (indices[0] if len(indices) == 1 else Union(tuple(indices))), end
 
 
-def _bracket_end(text: str, pos: int) -> int:
-    """The index of the ``]`` closing the ``[`` at ``pos``, skipping quoted text and nesting."""
-    depth = 0
-    quote = ""
-    i = pos
-    while i < len(text):
-        c = text[i]
-        if quote:
-            if c == "\\":
-                i += 1
-            elif c == quote:
-                quote = ""
-        elif c in ("'", '"'):
-            quote = c
-        elif c in "[(":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-            if depth == 0:
-                if c != "]":
-                    break
-                return i
-        i += 1
-    raise InvalidExpression(text, f"the '[' at character {pos + 1} is not closed")
-
-
 def _quoted_names(text: str, body: str) -> list[str]:
     names: list[str] = []
     pos = 0
     while True:
-        value, pos = _read_quoted(text, body, pos)
+        value, pos = read_quoted(text, body, pos)
         names.append(value)
         rest = body[pos:].lstrip()
         if not rest:
@@ -297,22 +272,10 @@ def _quoted_names(text: str, body: str) -> list[str]:
         pos += len(body[pos:]) - len(body[pos:].lstrip())
 
 
-def _read_quoted(text: str, body: str, pos: int) -> tuple[str, int]:
-    # Only an escaped quote is unescaped: AWS takes other backslashes in a key literally.
-    quote = body[pos]
-    out: list[str] = []
-    i = pos + 1
-    while i < len(body):
-        c = body[i]
-        if c == "\\" and i + 1 < len(body) and body[i + 1] == quote:
-            out.append(quote)
-            i += 2
-        elif c == quote:
-            return "".join(out), i + 1
-        else:
-            out.append(c)
-            i += 1
-    raise InvalidExpression(text, "a quoted name is not closed")
+def _operand_query(source: str) -> tuple[Query, int]:
+    """A filter operand's path (``source`` starts at its ``$``/``@``), and where it ends."""
+    steps, end = _parse_steps(source, 1, stop=" )!=<>&|")
+    return Query(source[:end], "input", None, steps, _is_definite(steps)), end
 
 
 def _fragment_member(member: str | int) -> str:
@@ -407,193 +370,6 @@ def _java_class(value: Any) -> str:
 
 def _java_text(value: Any) -> str:
     return value if isinstance(value, str) else to_json(value)
-
-
-# --- filters ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Operand:
-    """A filter operand: a path from ``@`` (the candidate) or ``$`` (the root), or a literal."""
-
-    relative: bool
-    query: Query | None
-    literal: Any = None
-
-    def value(self, item: Any, root: Any) -> Any:
-        if self.query is None:
-            return self.literal
-        return self.query.get(item if self.relative else root)
-
-
-@dataclass(frozen=True, slots=True)
-class Predicate:
-    """``op`` is a comparison (``==`` ...), ``exists``, ``not``, ``and`` or ``or``."""
-
-    op: str
-    left: Operand | Predicate
-    right: Operand | Predicate | None = None
-
-    def test(self, item: Any, root: Any) -> bool:
-        if self.op in ("and", "or", "not"):
-            assert isinstance(self.left, Predicate)
-            first = self.left.test(item, root)
-            if self.op == "not":
-                return not first
-            assert isinstance(self.right, Predicate)
-            if self.op == "and":
-                return first and self.right.test(item, root)
-            return first or self.right.test(item, root)
-        assert isinstance(self.left, Operand)
-        left = self.left.value(item, root)
-        if self.op == "exists":
-            return left is not MISSING
-        assert isinstance(self.right, Operand)
-        return _compare(self.op, left, self.right.value(item, root))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _json_equal(a: Any, b: Any) -> bool:
-    if _is_number(a) and _is_number(b):
-        return bool(a == b)
-    return type(a) is type(b) and bool(a == b)
-
-
-def _compare(op: str, left: Any, right: Any) -> bool:
-    if left is MISSING or right is MISSING:
-        return op == "!=" and not (left is MISSING and right is MISSING)
-    if op == "==":
-        return _json_equal(left, right)
-    if op == "!=":
-        return not _json_equal(left, right)
-    if op in ("in", "nin"):
-        inside = isinstance(right, list) and any(_json_equal(left, r) for r in right)
-        return inside if op == "in" else not inside
-    if op == "=~":
-        return isinstance(left, str) and isinstance(right, re.Pattern) and bool(right.search(left))
-    comparable = (_is_number(left) and _is_number(right)) or (
-        isinstance(left, str) and isinstance(right, str)
-    )
-    if not comparable:
-        return False
-    if op == "<":
-        return bool(left < right)
-    if op == "<=":
-        return bool(left <= right)
-    if op == ">":
-        return bool(left > right)
-    return bool(left >= right)
-
-
-_OPERATORS: Final = ("==", "!=", "<=", ">=", "=~", "<", ">")
-_WORD_OPERATOR = re.compile(r"(nin|in)\b")
-_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
-_REGEX = re.compile(r"/((?:[^/\\]|\\.)*)/([a-z]*)")
-
-
-class _FilterParser:
-    """Recursive descent over one filter expression (the text inside ``[?( )]``)."""
-
-    def __init__(self, path: str, text: str) -> None:
-        self.path = path
-        self.text = text
-        self.pos = 0
-
-    def fail(self, reason: str) -> InvalidExpression:
-        return InvalidExpression(self.path, f"filter ({self.text}): {reason}")
-
-    def parse(self) -> Predicate:
-        predicate = self.disjunction()
-        self.space()
-        if self.pos != len(self.text):
-            raise self.fail(f"unexpected {self.text[self.pos :]!r}")
-        return predicate
-
-    def space(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos].isspace():
-            self.pos += 1
-
-    def take(self, token: str) -> bool:
-        self.space()
-        if self.text.startswith(token, self.pos):
-            self.pos += len(token)
-            return True
-        return False
-
-    def disjunction(self) -> Predicate:
-        left = self.conjunction()
-        while self.take("||"):
-            left = Predicate("or", left, self.conjunction())
-        return left
-
-    def conjunction(self) -> Predicate:
-        left = self.unary()
-        while self.take("&&"):
-            left = Predicate("and", left, self.unary())
-        return left
-
-    def unary(self) -> Predicate:
-        if self.take("!") and not self.text.startswith("=", self.pos):
-            return Predicate("not", self.unary())
-        if self.take("("):
-            inner = self.disjunction()
-            if not self.take(")"):
-                raise self.fail("a '(' is not closed")
-            return inner
-        left = self.operand()
-        self.space()
-        for op in _OPERATORS:
-            if self.text.startswith(op, self.pos):
-                self.pos += len(op)
-                return Predicate(op, left, self.operand())
-        word = _WORD_OPERATOR.match(self.text, self.pos)
-        if word is not None:
-            self.pos = word.end()
-            return Predicate(word.group(1), left, self.operand())
-        return Predicate("exists", left)
-
-    def operand(self) -> Operand:
-        self.space()
-        text, pos = self.text, self.pos
-        if text.startswith(("@", "$"), pos):
-            relative = text[pos] == "@"
-            source = "$" + text[pos + 1 :] if relative else text[pos:]
-            steps, end = _parse_steps(source, 1, stop=" )!=<>&|")
-            self.pos = pos + end
-            query = Query(source[:end], "input", None, steps, _is_definite(steps))
-            return Operand(relative, query)
-        regex = _REGEX.match(text, pos)
-        if regex is not None:
-            self.pos = regex.end()
-            flags = re.IGNORECASE if "i" in regex.group(2) else 0
-            return Operand(False, None, re.compile(regex.group(1), flags))
-        if text.startswith("[", pos):
-            close = _bracket_end(text, pos)
-            items = [item.strip() for item in text[pos + 1 : close].split(",") if item.strip()]
-            self.pos = close + 1
-            return Operand(False, None, [_FilterParser(self.path, i).literal() for i in items])
-        return Operand(False, None, self.literal())
-
-    def literal(self) -> Any:
-        self.space()
-        text, pos = self.text, self.pos
-        if text[pos : pos + 1] in ("'", '"'):
-            value, end = _read_quoted(self.path, text, pos)
-            self.pos = end
-            return value
-        words: tuple[tuple[str, Any], ...] = (("true", True), ("false", False), ("null", None))
-        for word, value in words:
-            if text.startswith(word, pos):
-                self.pos = pos + len(word)
-                return value
-        m = _NUMBER.match(text, pos)
-        if m is None:
-            raise self.fail(f"a value is expected at {text[pos:]!r}")
-        self.pos = m.end()
-        return orjson.loads(m.group())
 
 
 # --- reading with Step Functions' errors ------------------------------------------------------
