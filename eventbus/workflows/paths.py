@@ -20,10 +20,10 @@ callers treat every value as immutable too.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from eventbus.errors import InvalidExpression, StatesError
-from eventbus.workflows.intrinsics import evaluate_intrinsic, is_intrinsic
+from eventbus.workflows.intrinsics import evaluate_intrinsic, is_intrinsic, parse_intrinsic
 from eventbus.workflows.query import MISSING, Query, compile_query, read, to_json
 
 __all__ = [
@@ -31,6 +31,9 @@ __all__ = [
     "apply_output_path",
     "apply_result_path",
     "evaluate_payload",
+    "invalid_payload_fields",
+    "is_path",
+    "is_reference_path",
     "read_path",
 ]
 
@@ -121,41 +124,106 @@ def evaluate_payload(
     uuid: Callable[[], str],
     random: Callable[[], float],
 ) -> Any:
-    """A payload template with every ``key.$`` replaced by ``key`` and its evaluated value."""
+    """A payload template with every ``key.$`` replaced by ``key`` and its evaluated value.
+
+    The template is compiled on first use and the compiled form kept for as long as the
+    template object lives in the cache: a definition's templates are never modified.
+    """
+    if not isinstance(template, dict | list):
+        return template
+    entry = _TEMPLATES.get(id(template))
+    if entry is None or entry[0] is not template:
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:
+            _TEMPLATES.clear()
+        entry = (template, _compile_template(template))
+        _TEMPLATES[id(template)] = entry
+    evaluate = entry[1]
+    return template if evaluate is None else evaluate((data, context, variables, uuid, random))
+
+
+# What a compiled template is evaluated with: data, context, variables, uuid, random.
+_Env = tuple[Any, Any, Mapping[str, Any], Callable[[], str], Callable[[], float]]
+_Evaluator = Callable[[_Env], Any]
+
+# Keyed by id(); each entry holds the template itself, so the id cannot be reused meanwhile.
+_TEMPLATES: dict[int, tuple[Any, _Evaluator | None]] = {}
+_MAX_TEMPLATES: Final = 4096
+
+
+def _compile_template(template: Any) -> _Evaluator | None:
+    """An evaluator for ``template``, or None when it has no ``.$`` field (it is its value)."""
     if isinstance(template, dict):
-        out: dict[str, Any] = {}
+        entries: list[tuple[str, _Evaluator | None, Any]] = []
         for key, value in template.items():
             if key.endswith(".$") and isinstance(value, str):
-                out[key[:-2]] = _evaluate_field(key, value, data, context, variables, uuid, random)
+                entries.append((key[:-2], _compile_field(key, value), None))
             else:
-                out[key] = evaluate_payload(
-                    value, data, context=context, variables=variables, uuid=uuid, random=random
-                )
-        return out
+                entries.append((key, _compile_template(value), value))
+        if all(evaluate is None for _, evaluate, _ in entries):
+            return None
+        return lambda env: {
+            key: value if evaluate is None else evaluate(env) for key, evaluate, value in entries
+        }
     if isinstance(template, list):
-        return [
-            evaluate_payload(
-                v, data, context=context, variables=variables, uuid=uuid, random=random
-            )
-            for v in template
-        ]
-    return template
+        items = [(_compile_template(item), item) for item in template]
+        if all(evaluate is None for evaluate, _ in items):
+            return None
+        return lambda env: [item if evaluate is None else evaluate(env) for evaluate, item in items]
+    return None
 
 
-def _evaluate_field(
-    key: str,
-    value: str,
-    data: Any,
-    context: Any,
-    variables: Mapping[str, Any],
-    uuid: Callable[[], str],
-    random: Callable[[], float],
-) -> Any:
+def _compile_field(key: str, value: str) -> _Evaluator:
     if is_intrinsic(value):
-        return evaluate_intrinsic(
-            value, data, context=context, variables=variables, uuid=uuid, random=random, field=key
+        return lambda env: evaluate_intrinsic(
+            value, env[0], context=env[1], variables=env[2], uuid=env[3], random=env[4], field=key
         )
-    return read_path(value, data, context=context, variables=variables, field=key)
+    query = _compile(value)
+    return lambda env: read(query, env[0], context=env[1], variables=env[2], field=key)
+
+
+def is_path(text: Any) -> bool:
+    """Whether ``text`` is a path a JSONPath field (InputPath, OutputPath, ItemsPath, ``.$``
+    values, ``*Path`` fields) accepts: input, context object or variable rooted."""
+    try:
+        compile_query(text)
+    except InvalidExpression:
+        return False
+    return True
+
+
+def is_reference_path(text: Any) -> bool:
+    """Whether ``text`` may be a ``ResultPath``: one definite place in the state's input."""
+    try:
+        query = compile_query(text)
+    except InvalidExpression:
+        return False
+    return query.root == "input" and query.definite
+
+
+def invalid_payload_fields(template: Any) -> list[str]:
+    """The ``.$`` keys of a payload template, at any depth, whose value is neither a path nor a
+    valid intrinsic function call: AWS refuses the definition, naming each key ("The value for
+    the field 'k.$' must be a valid JSONPath or a valid intrinsic function call")."""
+    bad: list[str] = []
+    if isinstance(template, dict):
+        for key, value in template.items():
+            if key.endswith(".$") and isinstance(value, str):
+                if not (_is_valid_intrinsic(value) if is_intrinsic(value) else is_path(value)):
+                    bad.append(key)
+            else:
+                bad.extend(invalid_payload_fields(value))
+    elif isinstance(template, list):
+        for item in template:
+            bad.extend(invalid_payload_fields(item))
+    return bad
+
+
+def _is_valid_intrinsic(text: str) -> bool:
+    try:
+        parse_intrinsic(text)
+    except InvalidExpression:
+        return False
+    return True
 
 
 def _compile(path: str) -> Query:

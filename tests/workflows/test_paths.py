@@ -14,6 +14,9 @@ from eventbus.workflows.paths import (
     apply_output_path,
     apply_result_path,
     evaluate_payload,
+    invalid_payload_fields,
+    is_path,
+    is_reference_path,
     read_path,
 )
 from eventbus.workflows.query import compile_query
@@ -272,3 +275,24 @@ def test_what_result_path_places_is_what_the_same_path_reads_back(
     except StatesError:
         return  # some step went through a non-object
     assert read(path, placed) == {"result": 1}
+
+
+def test_validation_finds_every_dollar_field_that_is_neither_a_path_nor_a_call() -> None:
+    template = {
+        "ok.$": "$.a",
+        "call.$": "States.Array($.a)",
+        "bad.$": "not a path",
+        "nested": [{"escape.$": r"States.Format('say \"hi\"')"}],
+        "plain": "anything",
+    }
+    assert invalid_payload_fields(template) == ["bad.$", "escape.$"]
+
+
+@pytest.mark.parametrize(
+    ("path", "reference"),
+    [("$", True), ("$.a.b[0]", True), ("$['a']", True), ("$.a[*]", False), ("$$.Task", False),
+     ("$var", False), ("a", False)],
+)  # fmt: skip
+def test_only_definite_input_paths_are_reference_paths(path: str, reference: bool) -> None:
+    assert is_reference_path(path) is reference
+    assert is_path(path) is (path != "a")
