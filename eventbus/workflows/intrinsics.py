@@ -30,7 +30,7 @@ from typing import Any, Final
 import orjson
 
 from eventbus.errors import InvalidExpression, StatesError
-from eventbus.workflows.query import Query, parse_query_prefix, read, to_json
+from eventbus.workflows.query import Query, java_double, parse_query_prefix, read, to_json
 
 __all__ = ["MAX_CALLS", "Call", "evaluate_intrinsic", "is_intrinsic", "parse_intrinsic"]
 
@@ -194,19 +194,10 @@ def _format_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return _java_double(value)
+        return java_double(value)
     if isinstance(value, list):
         return "[" + ", ".join(_format_value(v) for v in value) + "]"
     return "{" + ", ".join(f"{k}={_format_value(v)}" for k, v in value.items()) + "}"
-
-
-def _java_double(value: float) -> str:
-    # Java's Double.toString: plain between 1e-3 and 1e7, else d.dddE<n>; always a ".0" at least.
-    if value == 0 or 1e-3 <= abs(value) < 1e7:
-        return repr(value)
-    mantissa, exponent = f"{value:.16e}".split("e")
-    digits = repr(float(mantissa))
-    return f"{digits}E{int(exponent)}"
 
 
 def _string_to_json(env: _Env, call: Call, args: list[Any]) -> Any:

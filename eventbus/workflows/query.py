@@ -36,7 +36,15 @@ from eventbus.errors import InvalidExpression, StatesError
 from eventbus.jsonpath import MISSING
 from eventbus.workflows.filters import Predicate, bracket_end, parse_filter, read_quoted
 
-__all__ = ["MISSING", "Query", "compile_query", "parse_query_prefix", "read", "to_json"]
+__all__ = [
+    "MISSING",
+    "Query",
+    "compile_query",
+    "java_double",
+    "parse_query_prefix",
+    "read",
+    "to_json",
+]
 
 Root = Literal["input", "context", "variable"]
 
@@ -413,5 +421,21 @@ def _not_found(query: Query, doc: Any, field: str | None, reason: str) -> States
 
 
 def to_json(value: Any) -> str:
-    """Compact JSON text, as Step Functions writes values into messages and strings."""
+    """Compact JSON text as Step Functions' Java runtime writes it, in messages and by
+    ``States.JsonToString``: like orjson's, except floats, written as Java prints doubles."""
+    if isinstance(value, float):
+        return java_double(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{to_json(k)}:{to_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(to_json(v) for v in value) + "]"
     return orjson.dumps(value).decode()
+
+
+def java_double(value: float) -> str:
+    """Java's ``Double.toString``: plain from 1e-3 up to 1e7, else ``d.dddE<n>``; never
+    without a fractional part (``1.0``, ``1.0E21``)."""
+    if value == 0 or 1e-3 <= abs(value) < 1e7:
+        return repr(value)
+    mantissa, exponent = f"{value:.16e}".split("e")
+    return f"{float(mantissa)!r}E{int(exponent)}"

@@ -170,6 +170,11 @@ def test_json_to_string_writes_compact_json() -> None:
     assert ev("States.JsonToString($.v)", data) == '{"Arg1":1,"Arg2":[],"s":"x"}'
 
 
+def test_json_to_string_writes_floats_as_java_does() -> None:
+    data = {"v": [1.5, 1e21, 0.0001, 2.0]}
+    assert ev("States.JsonToString($.v)", data) == "[1.5,1.0E21,1.0E-4,2.0]"
+
+
 def test_json_merge_is_shallow_the_second_object_winning() -> None:
     data = {"a": {"x": 1, "n": {"p": 1}}, "b": {"y": 2, "n": {"q": 2}}}
     assert ev("States.JsonMerge($.a, $.b, false)", data) == {"x": 1, "y": 2, "n": {"q": 2}}
