@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -296,3 +298,15 @@ def test_validation_finds_every_dollar_field_that_is_neither_a_path_nor_a_call()
 def test_only_definite_input_paths_are_reference_paths(path: str, reference: bool) -> None:
     assert is_reference_path(path) is reference
     assert is_path(path) is (path != "a")
+
+
+def test_paths_and_intrinsics_import_no_transport() -> None:
+    script = (
+        "import sys, eventbus.workflows.paths, eventbus.workflows.intrinsics; "
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, check=True, text=True
+    ).stdout.split()
+    banned = ("redis", "aiohttp", "httpx", "starlette", "uvicorn", "asyncio")
+    assert [m for m in loaded if m.split(".")[0] in banned] == []
