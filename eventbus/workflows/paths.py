@@ -28,6 +28,7 @@ from eventbus.workflows.query import MISSING, Query, compile_query, read, to_jso
 
 __all__ = [
     "apply_input_path",
+    "apply_items_path",
     "apply_output_path",
     "apply_result_path",
     "evaluate_payload",
@@ -65,6 +66,17 @@ def apply_output_path(
 ) -> Any:
     """The state's output: ``OutputPath`` applied to the result placed by ``ResultPath``."""
     return _select(path, data, context=context, variables=variables)
+
+
+def apply_items_path(
+    path: str | None, data: Any, *, context: Any, variables: Mapping[str, Any]
+) -> list[Any]:
+    """The items a Map state iterates: ``ItemsPath`` (absent: ``"$"``) must select an array."""
+    items = _select("$" if path is None else path, data, context=context, variables=variables)
+    if not isinstance(items, list):
+        shown = "$" if path is None else _compile(path).display
+        raise StatesError("States.Runtime", f'Reference path "{shown}" must point to array.')
+    return items
 
 
 def _select(path: str | None, data: Any, *, context: Any, variables: Mapping[str, Any]) -> Any:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from eventbus.errors import InvalidExpression, StatesError
 from eventbus.workflows.paths import (
     apply_input_path,
+    apply_items_path,
     apply_output_path,
     apply_result_path,
     evaluate_payload,
@@ -175,6 +176,24 @@ def test_a_missing_output_path_fails_the_state() -> None:
         apply_output_path("$.NoSuchOutputPath", {"a": 0}, context=CONTEXT, variables=VARS)
     assert caught.value.cause == (
         "Invalid path '$.NoSuchOutputPath' : No results for path: $['NoSuchOutputPath']"
+    )
+
+
+def test_items_path_selects_the_array_a_map_iterates() -> None:
+    items = apply_items_path("$.order.items[*].sku", DOC, context=CONTEXT, variables=VARS)
+    assert items == ["A", "B", "C"]
+    assert apply_items_path(None, [1, 2], context=CONTEXT, variables=VARS) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"), [("$", "$"), ("$.order", "$.order"), ("$$.Execution", "$.Execution")]
+)
+def test_items_path_must_select_an_array(path: str, shown: str) -> None:
+    with pytest.raises(StatesError) as caught:
+        apply_items_path(path, DOC, context=CONTEXT, variables=VARS)
+    assert (caught.value.error, caught.value.cause) == (
+        "States.Runtime",
+        f'Reference path "{shown}" must point to array.',
     )
 
 
