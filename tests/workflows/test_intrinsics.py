@@ -248,6 +248,12 @@ def test_array_range_needs_numbers_and_a_non_zero_step(args: str) -> None:
     assert_invalid_arguments(f"States.ArrayRange({args})")
 
 
+@given(start=st.integers(-50, 50), end=st.integers(-50, 50), step=st.integers(-7, 7).filter(bool))
+def test_array_range_steps_from_start_without_passing_end(start: int, end: int, step: int) -> None:
+    values = ev(f"States.ArrayRange({start}, {end}, {step})")
+    assert values == list(range(start, end + (1 if step > 0 else -1), step))
+
+
 def test_array_get_item_reads_one_index() -> None:
     assert ev("States.ArrayGetItem($.a, 1)", {"a": ["x", "y"]}) == "y"
 
@@ -265,6 +271,20 @@ def test_array_length_counts_items() -> None:
 def test_array_unique_keeps_first_occurrences_in_order() -> None:
     data = {"a": [1, 1, 1.0, True, None, None, "1", {"a": 1, "b": 2}, {"b": 2, "a": 1}, [1], [1]]}
     assert ev("States.ArrayUnique($.a)", data) == [1, 1.0, True, None, "1", {"a": 1, "b": 2}, [1]]
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["a", "b"]),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.sampled_from("xy"), inner),
+    max_leaves=4,
+)
+
+
+@given(st.lists(_json, max_size=8))
+def test_array_unique_is_idempotent_and_keeps_every_distinct_item(items: list[Any]) -> None:
+    unique = ev("States.ArrayUnique($.a)", {"a": items})
+    assert ev("States.ArrayUnique($.a)", {"a": unique}) == unique
+    assert all(ev("States.ArrayContains($.a, $.v)", {"a": unique, "v": item}) for item in items)
 
 
 # --- encoding and hashing -----------------------------------------------------------------------
