@@ -272,8 +272,10 @@ def _base64_encode(env: _Env, call: Call, args: list[Any]) -> str:
 
 def _base64_decode(env: _Env, call: Call, args: list[Any]) -> str:
     text = _str("States.Base64Decode", args[0], limit=MAX_STRING_CHARS)
+    # Java's decoder, which AWS uses, takes text without its trailing "=" padding too.
+    padding = "=" * (-len(text) % 4) if len(text) % 4 != 1 else ""
     try:
-        return base64.b64decode(text, validate=True).decode()
+        return base64.b64decode(text + padding, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise _invalid("States.Base64Decode") from None
 

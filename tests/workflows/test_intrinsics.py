@@ -307,8 +307,13 @@ def test_base64_inputs_are_limited_to_10000_characters(expr: str) -> None:
     assert_invalid_arguments(expr, {"s": "QUJD" * 2501})
 
 
-def test_base64_decode_refuses_text_that_is_not_base64() -> None:
-    assert_invalid_arguments("States.Base64Decode('not base64!')")
+def test_base64_decode_takes_text_without_its_padding() -> None:
+    assert ev("States.Base64Decode('SGk')") == "Hi"
+
+
+@pytest.mark.parametrize("text", ["not base64!", "SGVsb", "//79"])
+def test_base64_decode_refuses_text_that_is_not_base64_of_utf8(text: str) -> None:
+    assert_invalid_arguments(f"States.Base64Decode('{text}')")
 
 
 @pytest.mark.parametrize(
