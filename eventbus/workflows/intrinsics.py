@@ -164,7 +164,7 @@ def _format(env: _Env, call: Call, values: list[Any]) -> str:
             raise _invalid(call.name)
         pieces = list(template.pieces)
     else:
-        pieces = _split_template(_str(call.name, values[0]))
+        pieces = _split_template(call, _str(call.name, values[0]))
     if len(pieces) - 1 != len(values) - 1:
         raise _invalid(call.name)
     out = [pieces[0]]
@@ -174,12 +174,12 @@ def _format(env: _Env, call: Call, values: list[Any]) -> str:
     return "".join(out)
 
 
-def _split_template(text: str) -> list[str]:
+def _split_template(call: Call, text: str) -> list[str]:
     # A template read from a path has no escapes: every "{}" is a placeholder, and a brace
     # that is not part of one is an error, as in a literal.
     pieces = text.split("{}")
     if any("{" in p or "}" in p for p in pieces):
-        raise _invalid("States.Format")
+        raise _invalid(call.name)
     return pieces
 
 
@@ -201,13 +201,13 @@ def _format_value(value: Any) -> str:
 
 
 def _string_to_json(env: _Env, call: Call, args: list[Any]) -> Any:
-    text = _str("States.StringToJson", args[0])
+    text = _str(call.name, args[0])
     if not text.strip():
         return None
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
-        raise _invalid("States.StringToJson") from None
+        raise _invalid(call.name) from None
 
 
 def _json_to_string(env: _Env, call: Call, args: list[Any]) -> str:
@@ -219,45 +219,45 @@ def _array(env: _Env, call: Call, args: list[Any]) -> list[Any]:
 
 
 def _array_partition(env: _Env, call: Call, args: list[Any]) -> list[list[Any]]:
-    items = _list("States.ArrayPartition", args[0])
-    size = _int("States.ArrayPartition", args[1])
+    items = _list(call.name, args[0])
+    size = _int(call.name, args[1])
     if size <= 0:
-        raise _invalid("States.ArrayPartition")
+        raise _invalid(call.name)
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _array_contains(env: _Env, call: Call, args: list[Any]) -> bool:
-    items = _list("States.ArrayContains", args[0])
+    items = _list(call.name, args[0])
     wanted = _key(args[1])
     return any(_key(item) == wanted for item in items)
 
 
 def _array_range(env: _Env, call: Call, args: list[Any]) -> list[int]:
-    start, end, step = (_int("States.ArrayRange", a) for a in args)
+    start, end, step = (_int(call.name, a) for a in args)
     if step == 0:
-        raise _invalid("States.ArrayRange")
+        raise _invalid(call.name)
     count = max(0, (end - start) // step + 1)
     if count > MAX_RANGE_ITEMS:
-        raise _invalid("States.ArrayRange")
+        raise _invalid(call.name)
     return [start + i * step for i in range(count)]
 
 
 def _array_get_item(env: _Env, call: Call, args: list[Any]) -> Any:
-    items = _list("States.ArrayGetItem", args[0])
-    index = _int("States.ArrayGetItem", args[1])
+    items = _list(call.name, args[0])
+    index = _int(call.name, args[1])
     if not 0 <= index < len(items):
-        raise _invalid("States.ArrayGetItem")
+        raise _invalid(call.name)
     return items[index]
 
 
 def _array_length(env: _Env, call: Call, args: list[Any]) -> int:
-    return len(_list("States.ArrayLength", args[0]))
+    return len(_list(call.name, args[0]))
 
 
 def _array_unique(env: _Env, call: Call, args: list[Any]) -> list[Any]:
     seen: set[bytes] = set()
     unique: list[Any] = []
-    for item in _list("States.ArrayUnique", args[0]):
+    for item in _list(call.name, args[0]):
         key = _key(item)
         if key not in seen:
             seen.add(key)
@@ -266,18 +266,18 @@ def _array_unique(env: _Env, call: Call, args: list[Any]) -> list[Any]:
 
 
 def _base64_encode(env: _Env, call: Call, args: list[Any]) -> str:
-    text = _str("States.Base64Encode", args[0], limit=MAX_STRING_CHARS)
+    text = _str(call.name, args[0], limit=MAX_STRING_CHARS)
     return base64.b64encode(text.encode()).decode("ascii")
 
 
 def _base64_decode(env: _Env, call: Call, args: list[Any]) -> str:
-    text = _str("States.Base64Decode", args[0], limit=MAX_STRING_CHARS)
+    text = _str(call.name, args[0], limit=MAX_STRING_CHARS)
     # Java's decoder, which AWS uses, takes text without its trailing "=" padding too.
     padding = "=" * (-len(text) % 4) if len(text) % 4 != 1 else ""
     try:
         return base64.b64decode(text + padding, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise _invalid("States.Base64Decode") from None
+        raise _invalid(call.name) from None
 
 
 _HASHES: Final = {
@@ -290,10 +290,10 @@ _HASHES: Final = {
 
 
 def _hash(env: _Env, call: Call, args: list[Any]) -> str:
-    text = _str("States.Hash", args[0], limit=MAX_STRING_CHARS)
-    algorithm = _HASHES.get(_str("States.Hash", args[1]))
+    text = _str(call.name, args[0], limit=MAX_STRING_CHARS)
+    algorithm = _HASHES.get(_str(call.name, args[1]))
     if algorithm is None:
-        raise _invalid("States.Hash")
+        raise _invalid(call.name)
     return hashlib.new(algorithm, text.encode()).hexdigest()
 
 
@@ -301,17 +301,17 @@ def _json_merge(env: _Env, call: Call, args: list[Any]) -> dict[str, Any]:
     left, right, deep = args
     # Step Functions only merges shallowly: the third argument must be false.
     if not isinstance(left, dict) or not isinstance(right, dict) or deep is not False:
-        raise _invalid("States.JsonMerge")
+        raise _invalid(call.name)
     return {**left, **right}
 
 
 def _math_random(env: _Env, call: Call, args: list[Any]) -> int:
-    start = _int("States.MathRandom", args[0])
-    end = _int("States.MathRandom", args[1])
+    start = _int(call.name, args[0])
+    end = _int(call.name, args[1])
     if start >= end:
-        raise _invalid("States.MathRandom")
+        raise _invalid(call.name)
     if len(args) == 3:
-        seed = _int("States.MathRandom", args[2])
+        seed = _int(call.name, args[2])
         sample = random_module.Random(seed).random()
     else:
         sample = env.random()
@@ -320,13 +320,13 @@ def _math_random(env: _Env, call: Call, args: list[Any]) -> int:
 
 def _math_add(env: _Env, call: Call, args: list[Any]) -> int:
     if not all(_is_number(a) and math.isfinite(a) for a in args):
-        raise _invalid("States.MathAdd")
+        raise _invalid(call.name)
     return sum(math.floor(a + 0.5) for a in args)
 
 
 def _string_split(env: _Env, call: Call, args: list[Any]) -> list[str]:
-    text = _str("States.StringSplit", args[0])
-    delimiters = _str("States.StringSplit", args[1])
+    text = _str(call.name, args[0])
+    delimiters = _str(call.name, args[1])
     # Each character of the second argument is a delimiter and empty tokens are dropped,
     # like Java's StringTokenizer: "a,,b" split on "," is ["a", "b"].
     if not delimiters:

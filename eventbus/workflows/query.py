@@ -208,10 +208,10 @@ def _parse_steps(text: str, pos: int, *, stop: str) -> tuple[tuple[Step, ...], i
     n = len(text)
     while pos < n and text[pos] not in stop:
         if text.startswith("..", pos):
-            inner, pos = _parse_one(text, pos + 2, after_dot=True)
+            inner, pos = _parse_one(text, pos + 2)
             steps.append(Descent(inner))
         elif text[pos] == ".":
-            step, pos = _parse_one(text, pos + 1, after_dot=True)
+            step, pos = _parse_one(text, pos + 1)
             steps.append(step)
         elif text[pos] == "[":
             step, pos = _parse_bracket(text, pos)
@@ -221,7 +221,7 @@ def _parse_steps(text: str, pos: int, *, stop: str) -> tuple[tuple[Step, ...], i
     return tuple(steps), pos
 
 
-def _parse_one(text: str, pos: int, *, after_dot: bool) -> tuple[Step, int]:
+def _parse_one(text: str, pos: int) -> tuple[Step, int]:
     if text.startswith("*", pos):
         return Wildcard(), pos + 1
     if text.startswith("[", pos):
