@@ -1,0 +1,1 @@
+"""Amazon States Language workflows: definitions, their evaluation and their execution."""
