@@ -1,0 +1,1 @@
+"""Amazon States Language: definitions, paths, JSONata and the pure step function."""

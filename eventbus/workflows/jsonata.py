@@ -1,0 +1,283 @@
+"""JSONata as Step Functions runs it (pure: randomness comes from injected generators).
+
+Expressions are evaluated by ``jsonatapy`` (JSONata 2.0 in Rust; docs/workflows.md, section
+"JSONata", has the measurements behind that choice). On top of the language Step Functions
+adds ``$partition``, ``$range``, ``$hash``, ``$random``, ``$uuid`` and ``$parse``, and takes
+``$eval`` away; this module does the same. ``$random`` and ``$uuid`` draw from generators the
+caller passes, so a replayed execution gives the same values.
+
+A string field holds an expression when it reads ``{% ... %}``. ``resolve`` evaluates every
+such string inside a JSON value (the ``Arguments``, ``Output``, ``Assign``, ``Items`` ... of a
+JSONata state). A result of JSONata ``undefined`` is an error there, as in Step Functions:
+``The JSONata expression '$x' specified for the field 'Output/result' returned nothing
+(undefined).`` Every failure is ``StatesError("States.QueryEvaluationError", <AWS's text>)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random as _random
+import re
+import uuid as _uuid
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from functools import lru_cache
+from typing import Any, Final
+
+import jsonatapy
+import orjson
+
+from eventbus.errors import StatesError
+
+__all__ = [
+    "UNDEFINED",
+    "evaluate",
+    "expression_text",
+    "is_expression",
+    "require_type",
+    "resolve",
+]
+
+ERROR: Final = "States.QueryEvaluationError"
+
+
+class _Undefined:
+    """JSONata's ``undefined``: no value at all, unlike JSON ``null``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+
+UNDEFINED: Final = _Undefined()
+
+Random = Callable[[], float]
+Uuid = Callable[[], str]
+
+# The generators of the evaluation in progress, read by $random and $uuid. A context variable
+# rather than a registration per call: compiled expressions are shared through the cache.
+_generators: ContextVar[tuple[Random, Uuid]] = ContextVar(
+    "jsonata_generators", default=(_random.random, lambda: str(_uuid.uuid4()))
+)
+
+
+def is_expression(value: Any) -> bool:
+    """Whether ``value`` is a ``{% ... %}`` string, the JSONata form of a field."""
+    return isinstance(value, str) and value.startswith("{%") and value.endswith("%}")
+
+
+def expression_text(value: str) -> str:
+    """The expression inside ``{% ... %}``, without the delimiters' surrounding spaces."""
+    return value[2:-2].strip()
+
+
+def evaluate(
+    expression: str,
+    bindings: Mapping[str, Any],
+    *,
+    field: str = "Output",
+    random: Random | None = None,
+    uuid: Uuid | None = None,
+) -> Any:
+    """Evaluate ``expression``; ``UNDEFINED`` when it yields nothing.
+
+    ``bindings`` maps variable names (without ``$``) to values: ``states`` (``input``,
+    ``result``, ``errorOutput``, ``context``) and the workflow variables. ``field`` names the
+    field in error texts (``Output/result``).
+    """
+    current = _generators.get()
+    token = _generators.set((random or current[0], uuid or current[1]))
+    try:
+        compiled = _compile(expression)
+        value = compiled.evaluate(None, dict(bindings))
+        if value is None:
+            # jsonatapy gives None for both null and undefined; its JSON form tells them apart.
+            value = _null_or_undefined(compiled, expression, field, bindings)
+    except ValueError as exc:
+        raise _evaluation_error(expression, field, exc) from None
+    finally:
+        _generators.reset(token)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _failure(
+            expression, field, "threw an error during evaluation. D1001: Number out of range"
+        )
+    return value
+
+
+def resolve(
+    value: Any,
+    bindings: Mapping[str, Any],
+    *,
+    field: str,
+    random: Random | None = None,
+    uuid: Uuid | None = None,
+) -> Any:
+    """``value`` with every ``{% %}`` string inside it replaced by its result.
+
+    ``field`` is the field's name (``Output``, ``Arguments``, ``Assign``); nested keys and
+    indices extend it (``Output/result``) in error texts. An expression yielding undefined is
+    an error.
+    """
+    if is_expression(value):
+        text = expression_text(value)
+        result = evaluate(text, bindings, field=field, random=random, uuid=uuid)
+        if result is UNDEFINED:
+            raise _failure(text, field, "returned nothing (undefined).")
+        return result
+    if isinstance(value, dict):
+        return {
+            key: resolve(item, bindings, field=f"{field}/{key}", random=random, uuid=uuid)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            resolve(item, bindings, field=f"{field}/{i}", random=random, uuid=uuid)
+            for i, item in enumerate(value)
+        ]
+    return value
+
+
+_TYPE_NAMES: Final = {
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
+def require_type(source: Any, value: Any, expected: str, *, field: str) -> None:
+    """Refuse a resolved ``value`` whose JSON type is not ``expected`` ("array", ...)."""
+    actual = _TYPE_NAMES.get(type(value))
+    if actual == expected:
+        return
+    if not is_expression(source):
+        raise StatesError(ERROR, f"The field '{field}' must be a {expected}.")
+    text = expression_text(source)
+    if actual is None:
+        raise _failure(text, field, "returned an unsupported result type.")
+    shown = orjson.dumps(value).decode()
+    raise _failure(
+        text,
+        field,
+        f"returned an unexpected result type. Expected '{expected}', but was '{actual}' "
+        f"for value: {shown}",
+    )
+
+
+def _failure(expression: str, field: str, what: str) -> StatesError:
+    return StatesError(
+        ERROR, f"The JSONata expression '{expression}' specified for the field '{field}' {what}"
+    )
+
+
+# jsonatapy wraps exceptions from host functions ("host function raised ValueError: ...") and
+# names the callee after some messages; Step Functions shows JSONata's own "T1006: ..." text.
+_HOST_PREFIX: Final = re.compile(r"^host function raised \w+: ")
+_CALLEE_SUFFIX: Final = re.compile(r"(T1005|T1006)(: [^:]*?): \$\S+$")
+
+
+def _evaluation_error(expression: str, field: str, exc: Exception) -> StatesError:
+    message = _HOST_PREFIX.sub("", str(exc))
+    message = _CALLEE_SUFFIX.sub(r"\1\2", message)
+    return _failure(expression, field, f"threw an error during evaluation. {message}")
+
+
+def _null_or_undefined(
+    compiled: jsonatapy.JsonataExpression, expression: str, field: str, bindings: Mapping[str, Any]
+) -> Any:
+    text = compiled.evaluate_json_or_none("null", dict(bindings))
+    if text is None:
+        return UNDEFINED
+    if text == "null":
+        return None
+    # Only a function (or another value JSON cannot hold) serialises to something else here.
+    raise _failure(expression, field, "returned an unsupported result type.")
+
+
+@lru_cache(maxsize=4096)
+def _compile(expression: str) -> jsonatapy.JsonataExpression:
+    """The expression compiled once per text, with Step Functions' functions registered."""
+    compiled = jsonatapy.compile(expression)
+    compiled.register("partition", _partition)
+    compiled.register("range", _range)
+    compiled.register("hash", _hash)
+    compiled.register("parse", _parse)
+    compiled.register("uuid", lambda: _generators.get()[1]())
+    compiled.register_override("random", _random_number)
+    compiled.register_override("eval", _no_eval)
+    return compiled
+
+
+# --- the functions Step Functions adds ------------------------------------------------------
+
+
+class _FunctionError(ValueError):
+    """A Step Functions JSONata function refused its arguments (JSONata-style code: text)."""
+
+
+def _is_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _partition(array: Any, size: Any) -> list[Any]:
+    if not isinstance(array, list):
+        raise _FunctionError("T0410: Argument 1 of function $partition must be an array")
+    if not _is_int(size) or size < 1:
+        raise _FunctionError("T0410: Argument 2 of function $partition must be a positive integer")
+    n = int(size)
+    return [array[i : i + n] for i in range(0, len(array), n)]
+
+
+def _range(start: Any, end: Any, step: Any) -> Any:
+    if not (_is_int(start) and _is_int(end) and _is_int(step)):
+        raise _FunctionError("T0410: Arguments of function $range must be integers")
+    if step == 0:
+        raise _FunctionError("D3001: Argument 3 of function $range must not be zero")
+    values = list(range(int(start), int(end) + (1 if step > 0 else -1), int(step)))
+    # The result is a JSONata sequence: a single value stands alone, as Step Functions shows it.
+    return values[0] if len(values) == 1 else values
+
+
+_HASHES: Final = {
+    "MD5": "md5",
+    "SHA-1": "sha1",
+    "SHA-256": "sha256",
+    "SHA-384": "sha384",
+    "SHA-512": "sha512",
+}
+
+
+def _hash(data: Any, algorithm: Any) -> str:
+    if not isinstance(data, str):
+        raise _FunctionError("T0410: Argument 1 of function $hash must be a string")
+    if algorithm not in _HASHES:
+        allowed = ", ".join(_HASHES)
+        raise _FunctionError(f"T0410: Argument 2 of function $hash must be one of {allowed}")
+    return hashlib.new(_HASHES[algorithm], data.encode()).hexdigest()
+
+
+def _parse(text: Any) -> Any:
+    if not isinstance(text, str):
+        raise _FunctionError("T0410: Argument 1 of function $parse must be a string")
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise _FunctionError(f"D3140: Unable to parse JSON string: {text}") from None
+
+
+def _random_number(*seed: Any) -> float:
+    if seed and seed[0] is not None:
+        # A seed makes the draw reproducible on its own, whatever the injected generator.
+        return _random.Random(seed[0]).random()
+    return _generators.get()[0]()
+
+
+def _no_eval(*_args: Any) -> Any:
+    raise _FunctionError("T1006: Attempted to invoke a non-function")
