@@ -22,6 +22,7 @@ import re
 import uuid as _uuid
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
@@ -65,7 +66,12 @@ _generators: ContextVar[tuple[Random, Uuid]] = ContextVar(
 
 def is_expression(value: Any) -> bool:
     """Whether ``value`` is a ``{% ... %}`` string, the JSONata form of a field."""
-    return isinstance(value, str) and value.startswith("{%") and value.endswith("%}")
+    return (
+        isinstance(value, str)
+        and len(value) >= 4
+        and value.startswith("{%")
+        and value.endswith("%}")
+    )
 
 
 def expression_text(value: str) -> str:
@@ -91,10 +97,16 @@ def evaluate(
     token = _generators.set((random or current[0], uuid or current[1]))
     try:
         compiled = _compile(expression)
-        value = compiled.evaluate(None, dict(bindings))
+        used = compiled.bindings(bindings)
+        try:
+            value = compiled.expression.evaluate(None, used)
+        except OverflowError:
+            # An integer beyond 64 bits: JSONata's numbers are doubles, so it becomes one.
+            used = _as_doubles(used)
+            value = compiled.expression.evaluate(None, used)
         if value is None:
             # jsonatapy gives None for both null and undefined; its JSON form tells them apart.
-            value = _null_or_undefined(compiled, expression, field, bindings)
+            value = _null_or_undefined(compiled.expression, expression, field, used)
     except ValueError as exc:
         raise _evaluation_error(expression, field, exc) from None
     finally:
@@ -169,6 +181,16 @@ def require_type(source: Any, value: Any, expected: str, *, field: str) -> None:
     )
 
 
+def _as_doubles(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        return float(value)
+    if isinstance(value, Mapping):
+        return {key: _as_doubles(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_doubles(item) for item in value]
+    return value
+
+
 def _failure(expression: str, field: str, what: str) -> StatesError:
     return StatesError(
         ERROR, f"The JSONata expression '{expression}' specified for the field '{field}' {what}"
@@ -188,9 +210,9 @@ def _evaluation_error(expression: str, field: str, exc: Exception) -> StatesErro
 
 
 def _null_or_undefined(
-    compiled: jsonatapy.JsonataExpression, expression: str, field: str, bindings: Mapping[str, Any]
+    compiled: jsonatapy.JsonataExpression, expression: str, field: str, bindings: dict[str, Any]
 ) -> Any:
-    text = compiled.evaluate_json_or_none("null", dict(bindings))
+    text = compiled.evaluate_json_or_none("null", bindings)
     if text is None:
         return UNDEFINED
     if text == "null":
@@ -199,10 +221,36 @@ def _null_or_undefined(
     raise _failure(expression, field, "returned an unsupported result type.")
 
 
+_VARIABLE: Final = re.compile(r"\$(\w+)")
+_STATES_USE: Final = re.compile(r"\$states\b(?:\s*\.\s*(\w+))?")
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """An expression compiled once, with the bindings it can refer to.
+
+    Handing jsonatapy a binding converts the whole value to Rust, which costs more than most
+    evaluations, so only the variables named in the text are passed, and of ``$states`` only
+    the parts named (``input``, ``context`` ...) unless the text uses ``$states`` whole.
+    Names in string literals are passed needlessly but harmlessly.
+    """
+
+    expression: jsonatapy.JsonataExpression
+    names: frozenset[str]
+    states_parts: frozenset[str] | None  # None: all of $states
+
+    def bindings(self, bindings: Mapping[str, Any]) -> dict[str, Any]:
+        used = {name: bindings[name] for name in self.names if name in bindings}
+        states = used.get("states")
+        if self.states_parts is not None and isinstance(states, Mapping):
+            used["states"] = {k: states[k] for k in self.states_parts if k in states}
+        return used
+
+
 @lru_cache(maxsize=4096)
-def _compile(expression: str) -> jsonatapy.JsonataExpression:
+def _compile(text: str) -> _Compiled:
     """The expression compiled once per text, with Step Functions' functions registered."""
-    compiled = jsonatapy.compile(expression)
+    compiled = jsonatapy.compile(text)
     compiled.register("partition", _partition)
     compiled.register("range", _range)
     compiled.register("hash", _hash)
@@ -210,7 +258,12 @@ def _compile(expression: str) -> jsonatapy.JsonataExpression:
     compiled.register("uuid", lambda: _generators.get()[1]())
     compiled.register_override("random", _random_number)
     compiled.register_override("eval", _no_eval)
-    return compiled
+    parts = _STATES_USE.findall(text)
+    return _Compiled(
+        expression=compiled,
+        names=frozenset(_VARIABLE.findall(text)),
+        states_parts=None if "" in parts else frozenset(parts),
+    )
 
 
 # --- the functions Step Functions adds ------------------------------------------------------
