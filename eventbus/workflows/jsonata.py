@@ -38,6 +38,7 @@ __all__ = [
     "is_expression",
     "require_type",
     "resolve",
+    "syntax_error",
 ]
 
 ERROR: Final = "States.QueryEvaluationError"
@@ -116,6 +117,16 @@ def evaluate(
             expression, field, "threw an error during evaluation. D1001: Number out of range"
         )
     return value
+
+
+def syntax_error(expression: str) -> str | None:
+    """JSONata's message (``S0207: Unexpected end of expression``) if ``expression`` does not
+    parse, else None; for checking a definition before it runs."""
+    try:
+        _compile(expression)
+    except ValueError as exc:
+        return _message(exc)
+    return None
 
 
 def resolve(
@@ -199,14 +210,16 @@ def _failure(expression: str, field: str, what: str) -> StatesError:
 
 # jsonatapy wraps exceptions from host functions ("host function raised ValueError: ...") and
 # names the callee after some messages; Step Functions shows JSONata's own "T1006: ..." text.
-_HOST_PREFIX: Final = re.compile(r"^host function raised \w+: ")
+_HOST_PREFIX: Final = re.compile(r"^(?:host function raised \w+|Parse error): ")
 _CALLEE_SUFFIX: Final = re.compile(r"(T1005|T1006)(: [^:]*?): \$\S+$")
 
 
+def _message(exc: Exception) -> str:
+    return _CALLEE_SUFFIX.sub(r"\1\2", _HOST_PREFIX.sub("", str(exc)))
+
+
 def _evaluation_error(expression: str, field: str, exc: Exception) -> StatesError:
-    message = _HOST_PREFIX.sub("", str(exc))
-    message = _CALLEE_SUFFIX.sub(r"\1\2", message)
-    return _failure(expression, field, f"threw an error during evaluation. {message}")
+    return _failure(expression, field, f"threw an error during evaluation. {_message(exc)}")
 
 
 def _null_or_undefined(

@@ -18,6 +18,7 @@ from eventbus.workflows.jsonata import (
     is_expression,
     require_type,
     resolve,
+    syntax_error,
 )
 
 STATE_INPUT = {"order": {"id": "o-1", "items": [{"price": 10, "qty": 2}, {"price": 5.5, "qty": 1}]}}
@@ -115,7 +116,25 @@ def test_a_result_out_of_number_range_is_an_error() -> None:
 
 
 def test_an_expression_that_does_not_parse_is_an_error() -> None:
-    assert "threw an error during evaluation" in cause_of("{% ( %}")
+    assert cause_of("{% ( %}") == (
+        "The JSONata expression '(' specified for the field 'Output' threw an error during "
+        "evaluation. S0207: Unexpected end of expression"
+    )
+
+
+def test_syntax_error_reports_what_does_not_parse() -> None:
+    assert syntax_error("$states.input.a +") == "S0207: Unexpected end of expression"
+    assert syntax_error("$states.input.a + 1") is None
+
+
+def test_states_may_be_used_whole() -> None:
+    assert ev("$states") == BINDINGS["states"]
+    assert ev("$keys($states)") == ["input", "context"]
+
+
+def test_the_context_value_is_undefined() -> None:
+    # Expressions reach the state's data through $states, never through `$`.
+    assert ev("$exists($)") is False
 
 
 # --- resolving a JSON value ------------------------------------------------------------------
