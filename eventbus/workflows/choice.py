@@ -48,11 +48,17 @@ def choose_next(
     context: Any,
     variables: Mapping[str, Any],
     jsonata_bindings: Mapping[str, Any] | None = None,
+    generators: jsonata.Generators = jsonata.SYSTEM,
 ) -> str:
     """The ``Next`` of the first matching choice, else ``Default``; an error without either."""
     return str(
         select_choice(
-            state, data, context=context, variables=variables, jsonata_bindings=jsonata_bindings
+            state,
+            data,
+            context=context,
+            variables=variables,
+            jsonata_bindings=jsonata_bindings,
+            generators=generators,
         )["Next"]
     )
 
@@ -64,19 +70,20 @@ def select_choice(
     context: Any,
     variables: Mapping[str, Any],
     jsonata_bindings: Mapping[str, Any] | None = None,
+    generators: jsonata.Generators = jsonata.SYSTEM,
 ) -> Mapping[str, Any]:
     """The first matching choice rule, or the state's default as ``{"Next": Default, ...}``.
 
     The default carries the state's own ``Assign`` and ``Output`` (used only when no rule
     matched) and ``"Default": True``; a matched rule carries its own ``Assign``/``Output``.
-    JSONata rules (``Condition``) are evaluated with ``jsonata_bindings``.
+    JSONata rules (``Condition``) are evaluated with ``jsonata_bindings`` and ``generators``.
     """
     rules: Sequence[Mapping[str, Any]] = state.get("Choices", ())
     for rule in rules:
         if "Condition" in rule:
             if jsonata_bindings is None:
                 raise ValueError("a Condition choice needs jsonata_bindings")
-            matched = condition_holds(rule["Condition"], jsonata_bindings)
+            matched = condition_holds(rule["Condition"], jsonata_bindings, generators)
         else:
             matched = choice_rule_matches(rule, data, context=context, variables=variables)
         if matched:
@@ -87,9 +94,11 @@ def select_choice(
     return {"Next": state["Default"], "Default": True, **default}
 
 
-def condition_holds(condition: Any, bindings: Mapping[str, Any]) -> bool:
+def condition_holds(
+    condition: Any, bindings: Mapping[str, Any], generators: jsonata.Generators = jsonata.SYSTEM
+) -> bool:
     """A JSONata ``Condition``: a boolean, or an expression that must evaluate to one."""
-    value = jsonata.resolve(condition, bindings, field="Condition")
+    value = jsonata.resolve(condition, bindings, field="Condition", generators=generators)
     jsonata.require_type(condition, value, "boolean", field="Condition")
     return bool(value)
 

@@ -3,8 +3,9 @@
 Expressions are evaluated by ``jsonatapy`` (JSONata 2.0 in Rust; docs/workflows.md, section
 "JSONata", has the measurements behind that choice). On top of the language Step Functions
 adds ``$partition``, ``$range``, ``$hash``, ``$random``, ``$uuid`` and ``$parse``, and takes
-``$eval`` away; this module does the same. ``$random`` and ``$uuid`` draw from generators the
-caller passes, so a replayed execution gives the same values.
+``$eval`` away; this module does the same. ``$random``, ``$uuid``, ``$now`` and ``$millis``
+draw from generators the caller passes (``Generators``), so a replayed execution gives the
+same values.
 
 A string field holds an expression when it reads ``{% ... %}``. ``resolve`` evaluates every
 such string inside a JSON value (the ``Arguments``, ``Output``, ``Assign``, ``Items`` ... of a
@@ -19,6 +20,7 @@ import hashlib
 import math
 import random as _random
 import re
+import time
 import uuid as _uuid
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -32,7 +34,9 @@ import orjson
 from eventbus.errors import StatesError
 
 __all__ = [
+    "SYSTEM",
     "UNDEFINED",
+    "Generators",
     "evaluate",
     "expression_text",
     "is_expression",
@@ -55,14 +59,30 @@ class _Undefined:
 
 UNDEFINED: Final = _Undefined()
 
-Random = Callable[[], float]
-Uuid = Callable[[], str]
 
-# The generators of the evaluation in progress, read by $random and $uuid. A context variable
-# rather than a registration per call: compiled expressions are shared through the cache.
-_generators: ContextVar[tuple[Random, Uuid]] = ContextVar(
-    "jsonata_generators", default=(_random.random, lambda: str(_uuid.uuid4()))
-)
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Generators:
+    """Where ``$random``, ``$uuid`` and ``$now``/``$millis`` get their values.
+
+    The defaults draw from the system; a step function passes deterministic ones (seeded
+    from the execution, the virtual clock) so that a replay evaluates to the same values.
+    ``clock`` gives milliseconds since the epoch.
+    """
+
+    random: Callable[[], float] = _random.random
+    uuid: Callable[[], str] = lambda: str(_uuid.uuid4())
+    clock: Callable[[], int] = _wall_clock_ms
+
+
+SYSTEM: Final = Generators()
+
+# The generators of the evaluation in progress, read by the functions registered below. A
+# context variable rather than a registration per call: compiled expressions are shared.
+_generators: ContextVar[Generators] = ContextVar("jsonata_generators", default=SYSTEM)
 
 
 def is_expression(value: Any) -> bool:
@@ -85,8 +105,7 @@ def evaluate(
     bindings: Mapping[str, Any],
     *,
     field: str = "Output",
-    random: Random | None = None,
-    uuid: Uuid | None = None,
+    generators: Generators = SYSTEM,
 ) -> Any:
     """Evaluate ``expression``; ``UNDEFINED`` when it yields nothing.
 
@@ -94,8 +113,7 @@ def evaluate(
     ``result``, ``errorOutput``, ``context``) and the workflow variables. ``field`` names the
     field in error texts (``Output/result``).
     """
-    current = _generators.get()
-    token = _generators.set((random or current[0], uuid or current[1]))
+    token = _generators.set(generators)
     try:
         compiled = _compile(expression)
         used = compiled.bindings(bindings)
@@ -134,8 +152,7 @@ def resolve(
     bindings: Mapping[str, Any],
     *,
     field: str,
-    random: Random | None = None,
-    uuid: Uuid | None = None,
+    generators: Generators = SYSTEM,
 ) -> Any:
     """``value`` with every ``{% %}`` string inside it replaced by its result.
 
@@ -145,18 +162,18 @@ def resolve(
     """
     if is_expression(value):
         text = expression_text(value)
-        result = evaluate(text, bindings, field=field, random=random, uuid=uuid)
+        result = evaluate(text, bindings, field=field, generators=generators)
         if result is UNDEFINED:
             raise _failure(text, field, "returned nothing (undefined).")
         return result
     if isinstance(value, dict):
         return {
-            key: resolve(item, bindings, field=f"{field}/{key}", random=random, uuid=uuid)
+            key: resolve(item, bindings, field=f"{field}/{key}", generators=generators)
             for key, item in value.items()
         }
     if isinstance(value, list):
         return [
-            resolve(item, bindings, field=f"{field}/{i}", random=random, uuid=uuid)
+            resolve(item, bindings, field=f"{field}/{i}", generators=generators)
             for i, item in enumerate(value)
         ]
     return value
@@ -268,8 +285,10 @@ def _compile(text: str) -> _Compiled:
     compiled.register("range", _range)
     compiled.register("hash", _hash)
     compiled.register("parse", _parse)
-    compiled.register("uuid", lambda: _generators.get()[1]())
+    compiled.register("uuid", lambda: _generators.get().uuid())
     compiled.register_override("random", _random_number)
+    compiled.register_override("millis", lambda: _generators.get().clock())
+    compiled.register_override("now", _now)
     compiled.register_override("eval", _no_eval)
     parts = _STATES_USE.findall(text)
     return _Compiled(
@@ -342,7 +361,22 @@ def _random_number(*seed: Any) -> float:
     if seed and seed[0] is not None:
         # A seed makes the draw reproducible on its own, whatever the injected generator.
         return _random.Random(seed[0]).random()
-    return _generators.get()[0]()
+    return _generators.get().random()
+
+
+# $fromMillis by arity: JSONata treats a null picture or zone as an argument of the wrong type.
+_FROM_MILLIS: Final = (
+    jsonatapy.compile("$fromMillis($ms)"),
+    jsonatapy.compile("$fromMillis($ms, $picture)"),
+    jsonatapy.compile("$fromMillis($ms, $picture, $zone)"),
+)
+
+
+def _now(*args: Any) -> Any:
+    """``$now([picture [, timezone]])`` at the injected clock's time."""
+    picture, zone = (*args, None, None)[:2]
+    bindings = {"ms": _generators.get().clock(), "picture": picture, "zone": zone}
+    return _FROM_MILLIS[min(len(args), 2)].evaluate(None, bindings)
 
 
 def _no_eval(*_args: Any) -> Any:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from eventbus.errors import StatesError
 from eventbus.workflows.jsonata import (
     UNDEFINED,
+    Generators,
     evaluate,
     expression_text,
     is_expression,
@@ -322,13 +323,23 @@ def test_parse_reads_back_any_json_text(value: Any) -> None:
     assert ev("$parse($t)", {"t": orjson.dumps(value).decode()}) == value
 
 
-def test_random_and_uuid_draw_from_the_injected_generators() -> None:
-    assert ev("$random()", random=lambda: 0.25) == 0.25
-    assert ev("$uuid()", uuid=lambda: "00000000-0000-4000-8000-000000000000") == (
-        "00000000-0000-4000-8000-000000000000"
-    )
-    assert resolve({"r": "{% $random() %}"}, BINDINGS, field="Output", random=lambda: 0.5) == {
-        "r": 0.5
+FIXED = Generators(
+    random=lambda: 0.25,
+    uuid=lambda: "00000000-0000-4000-8000-000000000000",
+    clock=lambda: 1_709_294_400_123,  # 2024-03-01T12:00:00.123Z
+)
+
+
+def test_random_uuid_and_clock_draw_from_the_injected_generators() -> None:
+    assert ev("$random()", generators=FIXED) == 0.25
+    assert ev("$uuid()", generators=FIXED) == "00000000-0000-4000-8000-000000000000"
+    assert ev("$millis()", generators=FIXED) == 1_709_294_400_123
+    assert ev("$now()", generators=FIXED) == "2024-03-01T12:00:00.123Z"
+    assert ev("$now('[Y0001]-[M01]-[D01] [H01]', '+0100')", generators=FIXED) == "2024-03-01 13"
+    template = {"r": "{% $random() %}", "id": "{% $uuid() %}"}
+    assert resolve(template, BINDINGS, field="Output", generators=FIXED) == {
+        "r": 0.25,
+        "id": "00000000-0000-4000-8000-000000000000",
     }
 
 
