@@ -59,15 +59,19 @@ def bindings() -> dict[str, Any]:
     return {"states": {"input": state_input, "context": context}, "limit": 5}
 
 
-def per_call_us(fn: Callable[[], object], calls: int, repeats: int) -> float:
-    fn()
-    runs = []
+def per_call_us(variants: list[tuple[Callable[[], object], int]], repeats: int) -> list[float]:
+    """Median µs per call of each variant; the variants take turns within every repeat, so a
+    change in the machine's load falls on all of them alike."""
+    runs: list[list[float]] = [[] for _ in variants]
+    for fn, _ in variants:
+        fn()
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        runs.append((time.perf_counter() - start) / calls * 1e6)
-    return statistics.median(runs)
+        for i, (fn, calls) in enumerate(variants):
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            runs[i].append((time.perf_counter() - start) / calls * 1e6)
+    return [statistics.median(r) for r in runs]
 
 
 def main() -> None:
@@ -84,21 +88,14 @@ def main() -> None:
     rows = []
     for name, text in EXPRESSIONS.items():
         raw = jsonatapy.compile(text)
-        row: list[object] = [
-            name,
-            per_call_us(lambda raw=raw: raw.evaluate(None, values), args.calls, args.repeats),
-            per_call_us(lambda text=text: jsonata.evaluate(text, values), args.calls, args.repeats),
+        variants: list[tuple[Callable[[], object], int]] = [
+            (lambda raw=raw: raw.evaluate(None, values), args.calls),
+            (lambda text=text: jsonata.evaluate(text, values), args.calls),
         ]
         if pure is not None:
             slow = pure.Jsonata(text)
-            row.append(
-                per_call_us(
-                    lambda slow=slow: slow.evaluate(None, values),
-                    max(1, args.calls // 10),
-                    args.repeats,
-                )
-            )
-        rows.append(row)
+            variants.append((lambda slow=slow: slow.evaluate(None, values), args.calls // 10 or 1))
+        rows.append([name, *per_call_us(variants, args.repeats)])
     headers = ["expression", "jsonatapy µs", "eventbus µs"]
     print_table(headers + (["jsonata-python µs"] if pure is not None else []), rows)
     print(f"load average after: {_loadavg()}")
