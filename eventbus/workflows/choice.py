@@ -32,13 +32,7 @@ from eventbus.jsonpath import MISSING
 from eventbus.workflows import jsonata
 from eventbus.workflows.paths import read_path
 
-__all__ = ["choice_rule_matches", "choose_next", "select_choice"]
-
-# Step Functions reports a Choice state with nothing to go to as a States.Runtime failure.
-NO_CHOICE_ERROR: Final = "States.Runtime"
-NO_CHOICE_CAUSE: Final = (
-    "Failed to transition out of the state. The state does not point to a next state."
-)
+__all__ = ["choice_rule_matches", "choose_next", "no_choice_matched", "select_choice"]
 
 
 def choose_next(
@@ -51,16 +45,19 @@ def choose_next(
     generators: jsonata.Generators = jsonata.SYSTEM,
 ) -> str:
     """The ``Next`` of the first matching choice, else ``Default``; an error without either."""
-    return str(
-        select_choice(
-            state,
-            data,
-            context=context,
-            variables=variables,
-            jsonata_bindings=jsonata_bindings,
-            generators=generators,
-        )["Next"]
+    rule = select_choice(
+        state,
+        data,
+        context=context,
+        variables=variables,
+        jsonata_bindings=jsonata_bindings,
+        generators=generators,
     )
+    if rule is not None:
+        return str(rule["Next"])
+    if "Default" in state:
+        return str(state["Default"])
+    raise no_choice_matched()
 
 
 def select_choice(
@@ -71,11 +68,11 @@ def select_choice(
     variables: Mapping[str, Any],
     jsonata_bindings: Mapping[str, Any] | None = None,
     generators: jsonata.Generators = jsonata.SYSTEM,
-) -> Mapping[str, Any]:
-    """The first matching choice rule, or the state's default as ``{"Next": Default, ...}``.
+) -> Mapping[str, Any] | None:
+    """The first choice rule that holds (its ``Next``, ``Assign`` and ``Output`` apply), or
+    None: then the state's ``Default`` and its own ``Assign``/``Output`` apply, and without a
+    ``Default`` the state fails with ``no_choice_matched()``.
 
-    The default carries the state's own ``Assign`` and ``Output`` (used only when no rule
-    matched) and ``"Default": True``; a matched rule carries its own ``Assign``/``Output``.
     JSONata rules (``Condition``) are evaluated with ``jsonata_bindings`` and ``generators``.
     """
     rules: Sequence[Mapping[str, Any]] = state.get("Choices", ())
@@ -88,10 +85,19 @@ def select_choice(
             matched = choice_rule_matches(rule, data, context=context, variables=variables)
         if matched:
             return rule
-    if "Default" not in state:
-        raise StatesError(NO_CHOICE_ERROR, NO_CHOICE_CAUSE)
-    default = {key: state[key] for key in ("Assign", "Output") if key in state}
-    return {"Next": state["Default"], "Default": True, **default}
+    return None
+
+
+def no_choice_matched() -> StatesError:
+    """The failure of a Choice state where no rule holds and there is no ``Default``.
+
+    Step Functions lists ``States.NoChoiceMatched`` among its error names but reports this
+    case as a ``States.Runtime`` failure, with this cause.
+    """
+    return StatesError(
+        "States.Runtime",
+        "Failed to transition out of the state. The state does not point to a next state.",
+    )
 
 
 def condition_holds(

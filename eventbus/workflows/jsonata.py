@@ -150,8 +150,8 @@ def syntax_error(expression: str) -> str | None:
 def resolve(
     value: Any,
     bindings: Mapping[str, Any],
-    *,
     field: str,
+    *,
     generators: Generators = SYSTEM,
 ) -> Any:
     """``value`` with every ``{% %}`` string inside it replaced by its result.

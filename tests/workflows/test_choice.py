@@ -343,12 +343,12 @@ def test_default_when_nothing_matches() -> None:
     assert choose(STATE, {"n": "500"}) == "Large"
 
 
-def test_selected_choice_carries_its_own_assign_and_default_the_states() -> None:
-    assert select_choice(STATE, {"n": -1}, context={}, variables={})["Assign"] == {"sign": -1}
-    default = select_choice(STATE, {"n": 500}, context={}, variables={})
-    assert default["Next"] == "Large"
-    assert default["Default"] is True
-    assert default["Assign"] == {"sign": 1}
+def test_select_choice_gives_the_rule_that_holds_or_none_for_the_default() -> None:
+    chosen = select_choice(STATE, {"n": -1}, context={}, variables={})
+    assert chosen is not None
+    assert chosen["Next"] == "Negative"
+    assert chosen["Assign"] == {"sign": -1}
+    assert select_choice(STATE, {"n": 500}, context={}, variables={}) is None
 
 
 def test_no_match_and_no_default_fails_the_state() -> None:
