@@ -32,7 +32,8 @@ _EXPECTED_VALUE = "(JSON String, Number, Array, Object or token 'null', 'true' o
 
 
 def _invalid(diagnostics: list[Diagnostic]) -> InvalidDefinition:
-    parts = ", ".join(f"{d.code}: {d.message} at {d.location}" for d in diagnostics)
+    # AWS prints a missing location as Java does: `null`.
+    parts = ", ".join(f"{d.code}: {d.message} at {d.location or 'null'}" for d in diagnostics)
     return InvalidDefinition(
         f"Invalid State Machine Definition: '{parts}'",
         [d.as_dict() for d in diagnostics],

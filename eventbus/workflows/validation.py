@@ -153,10 +153,8 @@ class _Walk:
             timing = ("SecondsPath", "Seconds", "TimestampPath", "Timestamp")
             count = sum(field in state for field in timing)
             if count != 1:
-                word = "There should only" if count else "This object should have only"
-                self.fail(
-                    location, f"{word} be one of the following fields: {_fields_list(timing)}"
-                )
+                word = "There should only be" if count else "This object should have only"
+                self.fail(location, f"{word} one of the following fields: {_fields_list(timing)}")
         for first, second in schema.EXCLUSIVE_FIELDS:
             if first in state and second in state:
                 self.fail(
