@@ -53,8 +53,8 @@ def check_choice_rule(
             "The object must have only one of the following fields, "
             "[And, Or, Not, Variable, Condition]",
         )
-    if language == "JSONPath" and "Assign" in rule:
-        checker.check_template(rule["Assign"], f"{location}/Assign")
+    if "Assign" in rule and top:
+        checker.check_assign(rule["Assign"], f"{location}/Assign", language)
     if "Variable" in rule:
         _check_comparison(checker, rule, location)
     for key in ("And", "Or"):

@@ -84,5 +84,5 @@ def check_catchers(checker: Checker, value: Any, location: str, language: str) -
                 checker.expect_type(item, str, f"{where}/Next")
             elif key == "ResultPath":
                 checker.check_reference_path(key, item, f"{where}/ResultPath")
-            elif key == "Assign" and language == "JSONPath":
-                checker.check_template(item, f"{where}/Assign")
+            elif key == "Assign":
+                checker.check_assign(item, f"{where}/Assign", language)

@@ -119,7 +119,7 @@ JSONPATH_STRING_FIELDS: Final = frozenset(
 # JSONPath fields that must name exactly one node.
 REFERENCE_PATH_FIELDS: Final = frozenset({"ResultPath", "ItemsPath"})
 # Objects whose `.$` keys hold paths or intrinsic function calls.
-PAYLOAD_TEMPLATES: Final = frozenset({"Parameters", "ResultSelector", "ItemSelector", "Assign"})
+PAYLOAD_TEMPLATES: Final = frozenset({"Parameters", "ResultSelector", "ItemSelector"})
 
 # Integer fields: (minimum, maximum or None). A JSONata state may give an expression instead.
 INTEGER_RANGES: Final[dict[str, tuple[int, int | None]]] = {

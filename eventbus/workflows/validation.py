@@ -8,6 +8,7 @@ ValidateStateMachineDefinition does. What a state may hold is read from schema.p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,6 +26,9 @@ from eventbus.workflows.syntax import (
 
 __all__ = ["check_schema"]
 
+# Variable names are identifiers (Unicode letters, digits and `_`, not starting with a digit).
+_VARIABLE_NAME = re.compile(r"[^\W\d]\w*")
+_VARIABLE_NAME_LIMIT = 80
 _TYPE_NAMES = {dict: "OBJECT", list: "ARRAY", str: "STRING", bool: "BOOLEAN", int: "INTEGER"}
 
 
@@ -197,6 +201,33 @@ class _Walk:
                     "or a valid intrinsic function call",
                 )
 
+    def check_assign(self, value: Any, location: str, language: str) -> None:
+        """An `Assign` object: variable names (a `.$` suffix in JSONPath marks a path), then
+        the values as a payload template in JSONPath."""
+        if not self.expect_type(value, dict, location):
+            return
+        for key in value:
+            name = key[:-2] if language == "JSONPath" and key.endswith(".$") else key
+            if name == "states":
+                self.found.append(
+                    Diagnostic(
+                        "RESERVED_VARIABLE_NAME",
+                        "Cannot assign to reserved variable '$states'.",
+                        location,
+                    )
+                )
+            elif not _VARIABLE_NAME.fullmatch(name) or len(name) > _VARIABLE_NAME_LIMIT:
+                self.found.append(
+                    Diagnostic(
+                        "INVALID_VARIABLE_NAME",
+                        f"Invalid variable name '{name}': the variable name contains "
+                        "invalid characters.",
+                        location,
+                    )
+                )
+        if language == "JSONPath":
+            self.check_template(value, location)
+
     def check_reference_path(self, key: str, value: Any, location: str) -> None:
         """A path naming one node (ResultPath, ItemsPath); ResultPath may be null."""
         if value is None and key == "ResultPath":
@@ -235,6 +266,9 @@ class _Walk:
             self.fail(location, f"Minimum value is {low}")
         elif high is not None and value > high:
             self.fail(location, f"Maximum value is {high}")
+
+    def _assign(self, key: str, value: Any, location: str, language: str) -> None:
+        self.check_assign(value, location, language)
 
     def _template(self, key: str, value: Any, location: str, language: str) -> None:
         if language == "JSONPath":
@@ -352,6 +386,7 @@ _FIELD_CHECKS: dict[str, _FieldCheck] = {
     **dict.fromkeys(schema.INTEGER_RANGES, _Walk._integer),
     **dict.fromkeys(schema.PAYLOAD_TEMPLATES, _Walk._template),
     **dict.fromkeys(("Next", "Default", "Label", "Error", "Cause"), _Walk._string),
+    "Assign": _Walk._assign,
     "End": _Walk._boolean,
     "Timestamp": _Walk._timestamp,
     "Credentials": _Walk._credentials,

@@ -197,6 +197,34 @@ def test_assign_belongs_to_both_query_languages() -> None:
     validate_definition(one({"Type": "Pass", "Assign": {"x": "{% 1 %}"}}, QueryLanguage="JSONata"))
 
 
+@pytest.mark.parametrize("name", ["1st", "a-b", "a b", "x" * 81, ""])
+def test_a_variable_name_is_an_identifier(name: str) -> None:
+    assert problems(one({"Type": "Pass", "Assign": {name: 1}})) == [
+        (
+            "INVALID_VARIABLE_NAME",
+            f"Invalid variable name '{name}': the variable name contains invalid characters.",
+            "/States/A/Assign",
+        )
+    ]
+
+
+def test_states_is_a_reserved_variable_name() -> None:
+    assert problems(one({"Type": "Pass", "Assign": {"states.$": "$"}})) == [
+        (
+            "RESERVED_VARIABLE_NAME",
+            "Cannot assign to reserved variable '$states'.",
+            "/States/A/Assign",
+        )
+    ]
+
+
+def test_a_jsonpath_assign_value_may_be_a_path() -> None:
+    validate_definition(one({"Type": "Pass", "Assign": {"x.$": "$.a", "_y2é": "literal"}}))
+    assert messages(one({"Type": "Pass", "Assign": {"x.$": "a"}})) == [
+        "The value for the field 'x.$' must be a valid JSONPath or a valid intrinsic function call"
+    ]
+
+
 def test_a_state_may_switch_a_jsonpath_machine_to_jsonata() -> None:
     validate_definition(one({"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% 1 %}"}))
 
