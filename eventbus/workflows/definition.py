@@ -70,27 +70,72 @@ def _parse_slowly(text: str) -> Any:
         raise _invalid([Diagnostic(INVALID_JSON, message, None)]) from None
 
 
-def _jackson_message(text: str, pos: int, reason: str) -> tuple[str, str]:
-    """Jackson's wording for the syntax error at ``pos``: (message, ``[Source: ...]`` text)."""
-    shown = text if len(text) <= _SOURCE_LIMIT else text[:_SOURCE_LIMIT]
-    truncated = (
-        f"[truncated {len(text) - _SOURCE_LIMIT} chars]" if len(text) > _SOURCE_LIMIT else ""
-    )
-    word = re.match(r"[A-Za-z0-9_$]+", text[pos:])
-    end = pos + (len(word.group()) if word else 1)
+def _source(text: str, end: int) -> str:
+    """Jackson's `[Source: ...]` text for the position just before index ``end``."""
+    shown = text[:_SOURCE_LIMIT]
+    if len(text) > _SOURCE_LIMIT:
+        shown += f'"[truncated {len(text) - _SOURCE_LIMIT} chars]'
+    else:
+        shown += '"'
     line = text.count("\n", 0, end) + 1
     column = end - (text.rfind("\n", 0, end) + 1) + 1
-    source = f'[Source: (String)"{shown}"{truncated}; line: {line}, column: {column}]'
+    return f'[Source: (String)"{shown}; line: {line}, column: {column}]'
+
+
+def _open_containers(text: str, pos: int) -> list[tuple[str, int]]:
+    """The objects and arrays still open at ``pos``: (`{` or `[`, index), outermost first."""
+    stack: list[tuple[str, int]] = []
+    in_string = escaped = False
+    for i, char in enumerate(text[:pos]):
+        if in_string:
+            escaped = not escaped and char == "\\"
+            in_string = escaped or char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            stack.append((char, i))
+        elif char in "}]" and stack:
+            stack.pop()
+    return stack
+
+
+def _jackson_message(text: str, pos: int, reason: str) -> tuple[str, str]:
+    """Jackson's wording for the syntax error at ``pos``: (message, ``[Source: ...]`` text)."""
+    open_now = _open_containers(text, pos)
+    kind = "Object" if open_now and open_now[-1][0] == "{" else "Array"
     if pos >= len(text.rstrip()):
-        return "Unexpected end-of-input", source
-    if word is not None and not word.group()[0].isdigit():
-        return f"Unrecognized token '{word.group()}': was expecting {_EXPECTED_VALUE}", source
+        source = _source(text, len(text))
+        if not open_now:
+            return "No content to map due to end-of-input", source
+        start = _source(text, open_now[-1][1])
+        return (
+            f"Unexpected end-of-input: expected close marker for {kind} (start marker at {start})",
+            source,
+        )
+    if reason.startswith("Unterminated string"):
+        return "Unexpected end-of-input: was expecting closing quote for a String value", _source(
+            text, len(text)
+        )
     char = text[pos]
+    if reason.startswith("Invalid control character"):
+        return (
+            f"Illegal unquoted character ((CTRL-CHAR, code {ord(char)})): has to be escaped "
+            "using backslash to be included in string value",
+            _source(text, pos + 1),
+        )
+    word = re.match(r"[A-Za-z0-9_$]+", text[pos:])
+    if word is not None and not word.group()[0].isdigit() and "property name" not in reason:
+        source = _source(text, pos + len(word.group()))
+        return f"Unrecognized token '{word.group()}': was expecting {_EXPECTED_VALUE}", source
     if "property name" in reason:
         expected = "was expecting double-quote to start field name"
+    elif "':' delimiter" in reason:
+        expected = "was expecting a colon to separate field name and value"
+    elif "',' delimiter" in reason:
+        expected = f"was expecting comma to separate {kind} entries"
     else:
         expected = f"expected a valid value {_EXPECTED_VALUE}"
-    return f"Unexpected character ('{char}' (code {ord(char)})): {expected}", source
+    return f"Unexpected character ('{char}' (code {ord(char)})): {expected}", _source(text, pos + 1)
 
 
 def validate_definition(definition: str, state_machine_type: str = "STANDARD") -> None:

@@ -67,6 +67,36 @@ def test_text_that_is_not_json_is_described_as_the_json_parser_does() -> None:
     assert location == '[Source: (String)"nope at all"; line: 1, column: 5]'
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"a": }', "Unexpected character ('}' (code 125)): expected a valid value"),
+        (
+            "{a: 1}",
+            "Unexpected character ('a' (code 97)): was expecting double-quote to start field name",
+        ),
+        (
+            '{"a" 1}',
+            "Unexpected character ('1' (code 49)): was expecting a colon to separate field name and value",
+        ),
+        (
+            "[1 2]",
+            "Unexpected character ('2' (code 50)): was expecting comma to separate Array entries",
+        ),
+        (
+            '{"a": 1',
+            "Unexpected end-of-input: expected close marker for Object (start marker at [Source: ",
+        ),
+        ('{"a": "b', "Unexpected end-of-input: was expecting closing quote for a String value"),
+    ],
+)
+def test_each_json_syntax_error_is_worded_as_the_json_parser_words_it(
+    text: str, message: str
+) -> None:
+    [(code, found, _)] = problems(text)
+    assert (code, found[: len(message)]) == ("INVALID_JSON_DESCRIPTION", message)
+
+
 def test_integers_beyond_64_bits_are_json() -> None:
     assert parse_definition('{"n": 123456789012345678901234567890}')["n"] > 2**64
 
