@@ -77,7 +77,8 @@ def test_text_that_is_not_json_is_described_as_the_json_parser_does() -> None:
         ),
         (
             '{"a" 1}',
-            "Unexpected character ('1' (code 49)): was expecting a colon to separate field name and value",
+            "Unexpected character ('1' (code 49)): "
+            "was expecting a colon to separate field name and value",
         ),
         (
             "[1 2]",
