@@ -48,11 +48,12 @@ _DOT_MEMBER = re.compile(r"\.(\*|[^.\[\]\s]+)")
 _DEEP_MEMBER = re.compile(r"\.\.(\*|[^.\[\]\s]+)")
 _QUOTED = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
 _INDEX = r"-?\d+"
+# A bracket step, which may follow a dot: AWS documents `$.abc.['def ghi']`.
 _BRACKET = re.compile(
-    rf"\[\s*(?:\*|{_INDEX}(?:\s*,\s*{_INDEX})*|(?:{_INDEX})?\s*:\s*(?:{_INDEX})?(?::{_INDEX})?"
+    rf"\.?\[\s*(?:\*|{_INDEX}(?:\s*,\s*{_INDEX})*|(?:{_INDEX})?\s*:\s*(?:{_INDEX})?(?::{_INDEX})?"
     rf"|(?:{_QUOTED})(?:\s*,\s*(?:{_QUOTED}))*)\s*\]"
 )
-_REFERENCE_STEP = re.compile(rf"\.[^.\[\]\s*?@]+|\[\s*(?:\d+|{_QUOTED})\s*\]")
+_REFERENCE_STEP = re.compile(rf"\.[^.\[\]\s*?@()]+|\.?\[\s*(?:\d+|{_QUOTED})\s*\]")
 # `$`, `$$` (the context object) or `$name` (a variable), then the steps.
 _ROOT = re.compile(r"\$\$|\$[A-Za-z_][A-Za-z0-9_]*|\$")
 

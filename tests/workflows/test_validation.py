@@ -404,6 +404,7 @@ def test_a_jsonata_wait_may_compute_its_timestamp() -> None:
         "$.items[1:]",
         "$..x",
         "$['a b']",
+        "$.abc.['def ghi']",
         "$.a[?(@.b > 1)]",
         "States.Format('{} and \\'{}\\'', $.a, States.UUID())",
         "States.Array(1, -2.5, true, null, 'x')",
@@ -459,6 +460,9 @@ def test_input_and_output_paths_are_paths_or_null() -> None:
 def test_result_path_names_one_node() -> None:
     validate_definition(one({"Type": "Pass", "ResultPath": None}))
     validate_definition(one({"Type": "Pass", "ResultPath": "$.a['b'][0]"}))
+    assert messages(one({"Type": "Pass", "ResultPath": "$.a.length()"})) == [
+        "The value for the field 'ResultPath' must be a valid ReferencePath"
+    ]
     assert messages(one({"Type": "Pass", "ResultPath": "$.a[*]"})) == [
         "The value for the field 'ResultPath' must be a valid ReferencePath"
     ]
