@@ -80,8 +80,10 @@ class _Walk:
     def _states(self, container: Mapping[str, Any], prefix: str) -> None:
         if "StartAt" in container:
             self.expect_type(container["StartAt"], str, f"{prefix}/StartAt")
-        states = container.get("States")
-        if states is None or not self.expect_type(states, dict, f"{prefix}/States"):
+        if "States" not in container:
+            return
+        states = container["States"]
+        if not self.expect_type(states, dict, f"{prefix}/States"):
             return
         if not states:
             self.fail(f"{prefix}/States", "Value cannot be empty")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from eventbus.errors import InvalidDefinition
 from eventbus.workflows import validate_definition
 from eventbus.workflows.definition import parse_definition
+from eventbus.workflows.schema import STATE_FIELDS, STATE_TYPES
 
 SCHEMA = "SCHEMA_VALIDATION_FAILED"
 TARGET = "MISSING_TRANSITION_TARGET"
@@ -819,3 +820,39 @@ def test_every_state_a_chain_skips_is_reported_unreachable(
     assert sorted(found) == sorted(
         (TARGET, f'State "{name}" is not reachable.', f"/States/{name}") for name in skipped
     )
+
+
+_FIELDS = sorted(set().union(*STATE_FIELDS.values()) | {"Type", "Comment", "QueryLanguage"})
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.sampled_from(["$.a", "{% 1 %}", "States.ALL", "A", "B", "JSONata", "x.$", "DISTRIBUTED"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from([*_FIELDS, "ErrorEquals", "Mode", "a.$"]), inner, max_size=4
+        )
+    ),
+    max_leaves=8,
+)
+_STATES = st.builds(
+    lambda kind, fields: {"Type": kind, **fields},
+    st.sampled_from(STATE_TYPES),
+    st.dictionaries(st.sampled_from(_FIELDS), _JSON, max_size=5),
+)
+_MACHINES = st.fixed_dictionaries(
+    {
+        "StartAt": st.sampled_from(["A", "B"]),
+        "States": st.dictionaries(st.sampled_from(["A", "B"]), _STATES | _JSON),
+    },
+    optional={"QueryLanguage": st.sampled_from(["JSONata", "JSONPath", "x"])},
+)
+
+
+@given(_MACHINES, st.sampled_from(["STANDARD", "EXPRESS"]))
+def test_any_definition_is_either_valid_or_refused_with_diagnostics(
+    definition: dict[str, Any], machine_type: str
+) -> None:
+    for code, message, _ in problems(orjson.dumps(definition).decode(), machine_type):
+        assert code and message
