@@ -113,11 +113,18 @@ def execute(definition: str, input: str, options: dict[str, Any] | None = None) 
 
 
 def validate_asl(definition: str, state_machine_type: str = "STANDARD") -> None:
-    """ValidateStateMachineDefinition, for ``run_asl.py --validator bench/adapters.py:validate_asl``
-    (``validate`` here is the schedule expression check)."""
+    """ValidateStateMachineDefinition for run_asl.py's invalid.jsonl (``--validator``).
+
+    Re-raised with the first diagnostic's code: the runner accepts it for both APIs, where
+    ``InvalidDefinition`` is CreateStateMachine's code only.
+    """
+    from eventbus.errors import InvalidDefinition
     from eventbus.workflows import validate_definition
 
-    validate_definition(definition, state_machine_type)
+    try:
+        validate_definition(definition, state_machine_type)
+    except InvalidDefinition as e:
+        raise InvalidDefinition(e.message, e.diagnostics, code=e.diagnostics[0]["code"]) from e
 
 
 def test_state(request: dict[str, Any]) -> dict[str, Any]:

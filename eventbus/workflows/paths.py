@@ -1,17 +1,30 @@
-"""ASL reference paths and JSONPath for the JSONPath query language (pure).
+"""Input and output processing of JSONPath-mode states (pure: no I/O).
 
-Paths read the state input (``$``), the context object (``$$``) or a variable (``$name``).
+The order Step Functions applies them in, each a function here::
+
+    InputPath -> Parameters / ItemSelector -> (the state's work) -> ResultSelector
+              -> ResultPath (into the state's input) -> OutputPath
+
+* ``apply_input_path`` / ``apply_output_path``: a path selects part of the document; ``null``
+  in the definition (``None``) gives ``{}``, an absent field is ``"$"`` (everything).
+* ``evaluate_payload``: a payload template (Parameters, ResultSelector, ItemSelector,
+  Arguments) whose keys ending in ``.$`` are replaced by the value of their path or intrinsic
+  function call, at any depth, the key losing its ``.$``.
+* ``apply_result_path``: places the result into a copy of the state's input; ``null`` keeps
+  the input, ``"$"`` replaces it, ``"$.a.b"`` sets ``a.b``, creating missing objects.
+
+Values are never modified in place: results may share unchanged parts with their inputs, so
+callers treat every value as immutable too.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
-from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
-from eventbus.errors import StatesError
-from eventbus.workflows import jsontext
+from eventbus.errors import InvalidExpression, StatesError
+from eventbus.workflows.intrinsics import evaluate_intrinsic, is_intrinsic, parse_intrinsic
+from eventbus.workflows.query import MISSING, Query, compile_query, read, to_json
 
 __all__ = [
     "apply_input_path",
@@ -19,159 +32,99 @@ __all__ = [
     "apply_output_path",
     "apply_result_path",
     "evaluate_payload",
+    "invalid_payload_fields",
+    "is_path",
+    "is_reference_path",
     "read_path",
 ]
 
-_MISSING = object()
-_STAR = object()
-_TOKEN = re.compile(r"""\.(?P<name>[^.\[\]]+)|\[\s*'(?P<quoted>[^']*)'\s*\]"""
-                    r"""|\[\s*"(?P<dq>[^"]*)"\s*\]"""
-                    r"""|\[\s*(?P<index>-?\d+)\s*\]|\[\s*\*\s*\]|\.\*""")
+
+def read_path(
+    path: str,
+    data: Any,
+    *,
+    context: Any,
+    variables: Mapping[str, Any],
+    field: str | None = None,
+) -> Any:
+    """The value ``path`` selects: from ``data`` (``$...``), the context object (``$$...``) or
+    a variable (``$name...``). A path with a wildcard, slice, union, filter or ``..`` gives
+    the list of its matches; a path that selects nothing raises ``StatesError`` with AWS's
+    text (naming ``field`` when given: ``ErrorPath``, ``value.$``, ...)."""
+    return read(_compile(path), data, context=context, variables=variables, field=field)
 
 
-@lru_cache(maxsize=4096)
-def _compile(path: str) -> tuple[str, str, tuple[Any, ...]]:
-    """(root kind, variable name, steps); root kind is '$', '$$' or 'var'."""
-    if path.startswith("$$"):
-        root, name, rest = "$$", "", path[2:]
-    elif path.startswith("$") and len(path) > 1 and path[1] not in ".[":
-        m = re.match(r"\$([A-Za-z_][\w]*)", path)
-        if m is None:
-            raise StatesError("States.Runtime", f"Invalid path '{path}'")
-        root, name, rest = "var", m.group(1), path[m.end():]
-    elif path.startswith("$"):
-        root, name, rest = "$", "", path[1:]
-    else:
-        raise StatesError("States.Runtime", f"Invalid path '{path}'")
-    steps: list[Any] = []
-    pos = 0
-    while pos < len(rest):
-        m = _TOKEN.match(rest, pos)
-        if m is None:
-            raise StatesError("States.Runtime", f"Invalid path '{path}'")
-        if m.group("name") is not None:
-            steps.append(m.group("name"))
-        elif m.group("quoted") is not None:
-            steps.append(m.group("quoted"))
-        elif m.group("dq") is not None:
-            steps.append(m.group("dq"))
-        elif m.group("index") is not None:
-            steps.append(int(m.group("index")))
-        else:
-            steps.append(_STAR)
-        pos = m.end()
-    return root, name, tuple(steps)
+def apply_input_path(
+    path: str | None, data: Any, *, context: Any, variables: Mapping[str, Any]
+) -> Any:
+    """The state's effective input: ``InputPath`` applied to its raw input."""
+    return _select(path, data, context=context, variables=variables)
 
 
-def _walk(value: Any, steps: tuple[Any, ...]) -> Any:
-    for i, step in enumerate(steps):
-        if step is _STAR:
-            items = value.values() if isinstance(value, dict) else value
-            if not isinstance(items, (list, type({}.values()))):
-                return _MISSING
-            out = []
-            for item in items:
-                got = _walk(item, steps[i + 1:])
-                if got is not _MISSING:
-                    out.append(got)
-            return out
-        if isinstance(step, int):
-            if not isinstance(value, list) or not -len(value) <= step < len(value):
-                return _MISSING
-            value = value[step]
-        elif isinstance(value, dict) and step in value:
-            value = value[step]
-        else:
-            return _MISSING
-    return value
-
-
-def _normalised(steps: tuple[Any, ...]) -> str:
-    return "$" + "".join(
-        "[*]" if s is _STAR else f"[{s}]" if isinstance(s, int) else f"['{s}']" for s in steps
-    )
-
-
-def read_path(path: str, data: Any, *, context: Any, variables: Mapping[str, Any],
-              field: str | None = None) -> Any:
-    """The value at ``path``; StatesError("States.Runtime") when it selects nothing (naming
-    ``field`` when given)."""
-    try:
-        return _read(path, data, context=context, variables=variables)
-    except StatesError as err:
-        if field is None:
-            raise
-        source = context if path.startswith("$$") else data
-        raise StatesError(
-            "States.Runtime",
-            f"The JSONPath '{path}' specified for the field '{field}' could not be found "
-            f"in the input '{jsontext.dumps(source)}'",
-        ) from err
-
-
-def _read(path: str, data: Any, *, context: Any, variables: Mapping[str, Any]) -> Any:
-    root, name, steps = _compile(path)
-    if root == "$$":
-        base = context
-    elif root == "var":
-        if name not in variables:
-            raise StatesError("States.Runtime", f"Invalid path '{path}' : No variable '{name}'")
-        base = variables[name]
-    else:
-        base = data
-    got = _walk(base, steps)
-    if got is _MISSING:
-        raise StatesError(
-            "States.Runtime", f"Invalid path '{path}' : No results for path: {_normalised(steps)}"
-        )
-    return got
+def apply_output_path(
+    path: str | None, data: Any, *, context: Any, variables: Mapping[str, Any]
+) -> Any:
+    """The state's output: ``OutputPath`` applied to the result placed by ``ResultPath``."""
+    return _select(path, data, context=context, variables=variables)
 
 
 def apply_items_path(
     path: str | None, data: Any, *, context: Any, variables: Mapping[str, Any]
 ) -> list[Any]:
     """The items a Map state iterates: ``ItemsPath`` (absent: ``"$"``) must select an array."""
-    path = "$" if path is None else path
-    items = read_path(path, data, context=context, variables=variables)
+    items = _select("$" if path is None else path, data, context=context, variables=variables)
     if not isinstance(items, list):
-        shown = path.replace("$$", "$", 1)
+        shown = "$" if path is None else _compile(path).display
         raise StatesError("States.Runtime", f'Reference path "{shown}" must point to array.')
     return items
 
 
-def apply_input_path(
-    path: str | None, data: Any, *, context: Any, variables: Mapping[str, Any]
-) -> Any:
+def _select(path: str | None, data: Any, *, context: Any, variables: Mapping[str, Any]) -> Any:
     if path is None:
         return {}
+    if path == "$":
+        return data
     return read_path(path, data, context=context, variables=variables)
 
 
-apply_output_path = apply_input_path
-
-
 def apply_result_path(path: str | None, state_input: Any, result: Any) -> Any:
-    """Place ``result`` into the state input at ``path`` (None keeps the input)."""
+    """``result`` placed into ``state_input`` as ``ResultPath`` says; the input is not changed.
+
+    A step through something that is not an object (or, for ``[n]``, not a long enough
+    array) fails with ``States.ResultPathMatchFailure``.
+    """
     if path is None:
         return state_input
-    root, _, steps = _compile(path)
-    if not steps:
+    if path == "$":
         return result
-    if root != "$" or any(not isinstance(s, str) for s in steps):
-        raise StatesError("States.Runtime", f"Invalid ResultPath '{path}'")
-    out = _copy(state_input) if isinstance(state_input, dict) else {}
-    node = out
-    for step in steps[:-1]:
-        child = node.get(step)
-        child = dict(child) if isinstance(child, dict) else {}
-        node[step] = child
-        node = child
-    node[steps[-1]] = result
-    return out
+    query = _compile(path)
+    if query.root != "input" or not query.definite:
+        raise StatesError(
+            "States.ResultPathMatchFailure",
+            f"ResultPath {path!r} must be a reference path into the state's input",
+        )
+    return _place(state_input, query.steps, 0, result)
 
 
-def _copy(value: dict[str, Any]) -> dict[str, Any]:
-    return dict(value)
+def _place(node: Any, steps: tuple[Any, ...], i: int, result: Any) -> Any:
+    if i == len(steps):
+        return result
+    step = steps[i]
+    if isinstance(step, str) and isinstance(node, dict):
+        child = node.get(step, MISSING)
+        if child is MISSING:
+            child = {}
+        copy = dict(node)
+        copy[step] = _place(child, steps, i + 1, result)
+        return copy
+    if isinstance(step, int) and isinstance(node, list) and -len(node) <= step < len(node):
+        copy_list = list(node)
+        copy_list[step] = _place(node[step], steps, i + 1, result)
+        return copy_list
+    raise StatesError(
+        "States.ResultPathMatchFailure",
+        f'Unable to apply step "{step}" to input {to_json(node)}',
+    )
 
 
 def evaluate_payload(
@@ -183,28 +136,111 @@ def evaluate_payload(
     uuid: Callable[[], str],
     random: Callable[[], float],
 ) -> Any:
-    """Parameters / ResultSelector / ItemSelector: ``.$`` keys take a path or intrinsic value."""
-    from eventbus.workflows.intrinsics import evaluate_intrinsic
+    """A payload template with every ``key.$`` replaced by ``key`` and its evaluated value.
 
-    if isinstance(template, list):
-        return [
-            evaluate_payload(v, data, context=context, variables=variables, uuid=uuid,
-                             random=random)
-            for v in template
-        ]
-    if not isinstance(template, dict):
+    The template is compiled on first use and the compiled form kept for as long as the
+    template object lives in the cache: a definition's templates are never modified.
+    """
+    if not isinstance(template, dict | list):
         return template
-    out: dict[str, Any] = {}
-    for key, value in template.items():
-        if key.endswith(".$") and isinstance(value, str):
-            if value.startswith("States."):
-                out[key[:-2]] = evaluate_intrinsic(
-                    value, data, context=context, variables=variables, uuid=uuid, random=random
-                )
-                continue
-            out[key[:-2]] = read_path(value, data, context=context, variables=variables,
-                                      field=key)
-        else:
-            out[key] = evaluate_payload(value, data, context=context, variables=variables,
-                                        uuid=uuid, random=random)
-    return out
+    entry = _TEMPLATES.get(id(template))
+    if entry is None or entry[0] is not template:
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:
+            _TEMPLATES.clear()
+        entry = (template, _compile_template(template))
+        _TEMPLATES[id(template)] = entry
+    evaluate = entry[1]
+    return template if evaluate is None else evaluate((data, context, variables, uuid, random))
+
+
+# What a compiled template is evaluated with: data, context, variables, uuid, random.
+_Env = tuple[Any, Any, Mapping[str, Any], Callable[[], str], Callable[[], float]]
+_Evaluator = Callable[[_Env], Any]
+
+# Keyed by id(); each entry holds the template itself, so the id cannot be reused meanwhile.
+_TEMPLATES: dict[int, tuple[Any, _Evaluator | None]] = {}
+_MAX_TEMPLATES: Final = 4096
+
+
+def _compile_template(template: Any) -> _Evaluator | None:
+    """An evaluator for ``template``, or None when it has no ``.$`` field (it is its value)."""
+    if isinstance(template, dict):
+        entries: list[tuple[str, _Evaluator | None, Any]] = []
+        for key, value in template.items():
+            if key.endswith(".$") and isinstance(value, str):
+                entries.append((key[:-2], _compile_field(key, value), None))
+            else:
+                entries.append((key, _compile_template(value), value))
+        if all(evaluate is None for _, evaluate, _ in entries):
+            return None
+        return lambda env: {
+            key: value if evaluate is None else evaluate(env) for key, evaluate, value in entries
+        }
+    if isinstance(template, list):
+        items = [(_compile_template(item), item) for item in template]
+        if all(evaluate is None for evaluate, _ in items):
+            return None
+        return lambda env: [item if evaluate is None else evaluate(env) for evaluate, item in items]
+    return None
+
+
+def _compile_field(key: str, value: str) -> _Evaluator:
+    if is_intrinsic(value):
+        return lambda env: evaluate_intrinsic(
+            value, env[0], context=env[1], variables=env[2], uuid=env[3], random=env[4], field=key
+        )
+    query = _compile(value)
+    return lambda env: read(query, env[0], context=env[1], variables=env[2], field=key)
+
+
+def is_path(text: Any) -> bool:
+    """Whether ``text`` is a path a JSONPath field (InputPath, OutputPath, ItemsPath, ``.$``
+    values, ``*Path`` fields) accepts: input, context object or variable rooted."""
+    try:
+        compile_query(text)
+    except InvalidExpression:
+        return False
+    return True
+
+
+def is_reference_path(text: Any) -> bool:
+    """Whether ``text`` may be a ``ResultPath``: one definite place in the state's input."""
+    try:
+        query = compile_query(text)
+    except InvalidExpression:
+        return False
+    return query.root == "input" and query.definite
+
+
+def invalid_payload_fields(template: Any) -> list[str]:
+    """The ``.$`` keys of a payload template, at any depth, whose value is neither a path nor a
+    valid intrinsic function call: AWS refuses the definition, naming each key ("The value for
+    the field 'k.$' must be a valid JSONPath or a valid intrinsic function call")."""
+    bad: list[str] = []
+    if isinstance(template, dict):
+        for key, value in template.items():
+            if key.endswith(".$") and isinstance(value, str):
+                if not (_is_valid_intrinsic(value) if is_intrinsic(value) else is_path(value)):
+                    bad.append(key)
+            else:
+                bad.extend(invalid_payload_fields(value))
+    elif isinstance(template, list):
+        for item in template:
+            bad.extend(invalid_payload_fields(item))
+    return bad
+
+
+def _is_valid_intrinsic(text: str) -> bool:
+    try:
+        parse_intrinsic(text)
+    except InvalidExpression:
+        return False
+    return True
+
+
+def _compile(path: str) -> Query:
+    try:
+        return compile_query(path)
+    except InvalidExpression as exc:
+        # Validation refuses such a definition; this is for a path that bypassed it.
+        raise StatesError("States.Runtime", f"Invalid path '{path}' : {exc.reason}") from None

@@ -19,7 +19,12 @@ def test_a_result_of_exactly_256_kib_passes() -> None:
 
 
 def test_an_execution_stops_at_25000_history_events() -> None:
-    states = {"Loop": {"Type": "Pass", "Next": "Loop"}}
+    states = {
+        "Loop": {"Type": "Pass", "Next": "Check"},
+        "Check": {"Type": "Choice", "Default": "Loop",
+                  "Choices": [{"Variable": "$.stop", "IsPresent": True, "Next": "Done"}]},
+        "Done": {"Type": "Succeed"},
+    }
     result = run(states)
     assert result["status"] == "FAILED"
     assert len(result["events"]) == 25_001

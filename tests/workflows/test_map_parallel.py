@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .helpers import output, run, types
 
+DISTRIBUTED = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
 ITEM_PASS = {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}
 
 
@@ -47,7 +48,7 @@ def test_a_failing_iteration_fails_the_map_unless_caught() -> None:
 
 
 def test_distributed_map_records_a_map_run_and_not_its_child_executions() -> None:
-    processor = {**ITEM_PASS, "ProcessorConfig": {"Mode": "DISTRIBUTED"}}
+    processor = {**ITEM_PASS, "ProcessorConfig": DISTRIBUTED}
     result = run({"M": {"Type": "Map", "End": True, "ItemProcessor": processor}}, [1, 2])
     assert output(result) == [1, 2]
     assert types(result) == [
@@ -57,7 +58,7 @@ def test_distributed_map_records_a_map_run_and_not_its_child_executions() -> Non
 
 
 def test_distributed_map_tolerates_failures_up_to_the_tolerated_count() -> None:
-    processor = {"StartAt": "F", "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+    processor = {"StartAt": "F", "ProcessorConfig": DISTRIBUTED,
                  "States": {"F": {"Type": "Fail", "Error": "E"}}}
     state = {"Type": "Map", "End": True, "ItemProcessor": processor, "ToleratedFailureCount": 1}
     assert run({"M": state}, [1])["status"] == "SUCCEEDED"
@@ -103,7 +104,7 @@ def test_output_path_reads_variables_as_they_were_before_the_states_assign() -> 
 
 
 def test_item_batcher_gives_each_iteration_a_batch_of_items_and_the_batch_input() -> None:
-    processor = {**ITEM_PASS, "ProcessorConfig": {"Mode": "DISTRIBUTED"}}
+    processor = {**ITEM_PASS, "ProcessorConfig": DISTRIBUTED}
     state = {"Type": "Map", "End": True, "ItemProcessor": processor,
              "ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": {"k": 1}}}
     assert output(run({"M": state}, [1, 2, 3])) == [

@@ -115,8 +115,11 @@ def test_fail_state_error_path_and_cause_path_read_the_input() -> None:
 
 
 def test_succeed_state_ends_the_execution_with_its_input() -> None:
-    states = {"S": {"Type": "Succeed"}, "Never": {"Type": "Pass", "End": True}}
-    assert output(run(states, {"a": 1})) == {"a": 1}
+    states = {"P": {"Type": "Pass", "Next": "S"}, "S": {"Type": "Succeed"}}
+    result = run(states, {"a": 1})
+    assert output(result) == {"a": 1}
+    assert types(result)[-3:] == ["SucceedStateEntered", "SucceedStateExited",
+                                  "ExecutionSucceeded"]
 
 
 def test_context_object_describes_the_execution_and_the_state() -> None:
