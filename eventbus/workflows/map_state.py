@@ -97,7 +97,8 @@ def _item_input(run: StateRun, data: Any, index: int, item: Any) -> Any:
     if run.jsonata:
         bindings = run.bindings()
         bindings["states"]["context"] = context
-        return jsonata.resolve(selector, bindings, "ItemSelector")
+        return jsonata.resolve(selector, bindings, "ItemSelector",
+                               generators=run.env.generators)
     return run.payload(selector, data, context=context)
 
 

@@ -56,10 +56,15 @@ class Env:
     random: Callable[[], float]
     top_language: str = JSONPATH
     execution_context: dict[str, Any] | None = None
+    generators: jsonata.Generators = jsonata.SYSTEM
 
     def __post_init__(self) -> None:
         # The same for every state: built once (the values are never mutated in place).
         self.execution_context = self.info.execution_context()
+        # JSONata's $random, $uuid, $now and $millis draw from the execution, not the system.
+        self.generators = jsonata.Generators(
+            random=self.random, uuid=self.uuid,
+            clock=lambda: int(self.history.clock.now.timestamp() * 1000))
 
     @property
     def now(self) -> datetime:
@@ -143,7 +148,8 @@ class StateRun:
         return bound
 
     def resolve(self, value: Any, field_name: str, **states: Any) -> Any:
-        return jsonata.resolve(value, self.bindings(**states), field_name)
+        return jsonata.resolve(value, self.bindings(**states), field_name,
+                               generators=self.env.generators)
 
     # -- JSONPath ------------------------------------------------------------------------
     def read(self, path: str, data: Any) -> Any:

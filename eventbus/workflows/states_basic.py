@@ -56,7 +56,8 @@ def run_choice(run: StateRun) -> Steps:
     if run.jsonata:
         bindings = run.bindings()
         chosen = choice.select_choice(run.state, run.raw_input, context=run.context,
-                                      variables=run.variables, jsonata_bindings=bindings)
+                                      variables=run.variables, jsonata_bindings=bindings,
+                                      generators=run.env.generators)
         source = chosen if chosen is not None else run.state
         next_name = chosen["Next"] if chosen is not None else run.state.get("Default")
         if next_name is None:

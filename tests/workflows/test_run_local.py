@@ -85,3 +85,15 @@ def test_the_same_execution_name_gives_the_same_history() -> None:
     first = run(states, execution_name="n1", start_time=start)
     again = run(states, execution_name="n1", start_time=start)
     assert first == again
+
+
+def test_jsonata_random_uuid_and_now_come_from_the_execution() -> None:
+    state = {"Type": "Pass", "End": True, "Output": {
+        "r": "{% $random() %}", "u": "{% $uuid() %}", "t": "{% $now() %}"}}
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    first = run({"A": state}, top={"QueryLanguage": "JSONata"}, execution_name="n",
+                start_time=start)
+    again = run({"A": state}, top={"QueryLanguage": "JSONata"}, execution_name="n",
+                start_time=start)
+    assert output(first) == output(again)
+    assert output(first)["t"].startswith("2024-01-01T00:00:00")
