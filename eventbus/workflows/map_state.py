@@ -29,10 +29,8 @@ def items_of(run: StateRun, data: Any) -> list[Any]:
         if "Items" in run.state:
             expr = run.state["Items"]
             items = run.resolve(expr, "Items")
-            if not isinstance(items, list):
-                text = expr[2:-2].strip() if jsonata.is_expression(expr) else jsontext.dumps(expr)
-                raise _bad_items(text, items)
-            return items
+            jsonata.require_type(expr, items, "array", field="Items")
+            return list(items)
         items = data
     else:
         try:
@@ -48,21 +46,6 @@ def items_of(run: StateRun, data: Any) -> list[Any]:
         raise StatesError(
             error, f"Map state input must be an array but was: {jsontext.dumps(items)}")
     return items
-
-
-_TYPES = {bool: "boolean", int: "number", float: "number", str: "string", dict: "object",
-          type(None): "null"}
-
-
-def _bad_items(expr: str, value: Any) -> StatesError:
-    kind = _TYPES.get(type(value))
-    if kind is None:
-        return StatesError("States.QueryEvaluationError", f"The JSONata expression '{expr}' "
-                           "specified for the field 'Items' returned an unsupported result type.")
-    return StatesError(
-        "States.QueryEvaluationError",
-        f"The JSONata expression '{expr}' specified for the field 'Items' returned an unexpected "
-        f"result type. Expected 'array', but was '{kind}' for value: {jsontext.dumps(value)}")
 
 
 def _quoted(value: Any) -> str:

@@ -61,7 +61,7 @@ def run_choice(run: StateRun) -> Steps:
         source = chosen if chosen is not None else run.state
         next_name = chosen["Next"] if chosen is not None else run.state.get("Default")
         if next_name is None:
-            raise StatesError("States.NoChoiceMatched", "No Matches!")
+            raise choice.no_choice_matched()
         assigned = run.resolve(source["Assign"], "Assign") if "Assign" in source else {}
         output = run.resolve(source["Output"], "Output") if "Output" in source \
             else run.raw_input
@@ -74,7 +74,7 @@ def run_choice(run: StateRun) -> Steps:
     elif "Default" in run.state:
         next_name, source = run.state["Default"], run.state
     else:
-        raise StateFailure("States.NoChoiceMatched", "No Matches!")
+        raise choice.no_choice_matched()
     assigned = run.payload(source["Assign"], data) if "Assign" in source else {}
     return run.outcome(run.output_path(data), assigned, next_name)
 

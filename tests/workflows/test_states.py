@@ -74,11 +74,13 @@ def test_choice_takes_the_first_matching_rule_else_the_default() -> None:
     assert output(run(states, {"n": 1})) == "small"
 
 
-def test_choice_without_match_or_default_fails_with_no_choice_matched() -> None:
+def test_choice_without_match_or_default_fails_the_execution() -> None:
     states = {"C": {"Type": "Choice", "Choices": [
         {"Variable": "$.n", "NumericEquals": 1, "Next": "X"}]},
         "X": {"Type": "Succeed"}}
-    assert run(states, {"n": 2})["error"] == "States.NoChoiceMatched"
+    result = run(states, {"n": 2})
+    assert result["error"] == "States.Runtime"
+    assert "does not point to a next state" in result["cause"]
 
 
 def test_wait_seconds_path_must_reference_a_non_negative_integer() -> None:
