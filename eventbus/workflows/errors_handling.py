@@ -8,6 +8,7 @@ from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows.commands import StartTimer
+from eventbus.workflows.paths import apply_result_path
 from eventbus.workflows.runtime import (
     TERMINAL_ERRORS,
     Outcome,
@@ -101,8 +102,6 @@ def catch(run: StateRun, failure: StateFailure) -> Outcome:
                     output = run.resolve(catcher["Output"], "Output", errorOutput=error_output) \
                         if "Output" in catcher else error_output
                 else:
-                    from eventbus.workflows.paths import apply_result_path
-
                     assigned = run.payload(catcher["Assign"], error_output) \
                         if "Assign" in catcher else {}
                     output = apply_result_path(catcher.get("ResultPath", "$"), run.raw_input,

@@ -10,6 +10,6 @@ MAX_PAYLOAD_BYTES: Final = 262_144
 #: The most events one execution's history may hold; past it the execution fails.
 MAX_HISTORY_EVENTS: Final = 25_000
 
-#: Nested Parallel/Map depth and the iterations a local run may start, so a definition
-#: cannot make the interpreter recurse or loop without bound.
+#: State transitions one branch may make: a backstop under the history cap, which a branch of
+#: a DISTRIBUTED Map (recorded in its own history) does not meet.
 MAX_TRANSITIONS: Final = 1_000_000

@@ -132,6 +132,11 @@ class StateRun:
                                           execution=self.env.execution_context)
         return self._context
 
+    @context.setter
+    def context(self, value: dict[str, Any]) -> None:
+        """TestState's caller may give the context object whole."""
+        self._context = value
+
     @property
     def jsonata(self) -> bool:
         return self.language == JSONATA

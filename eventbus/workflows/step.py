@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import ChainMap
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from eventbus.errors import StatesError
@@ -146,6 +146,3 @@ def _new_events(execution: Execution) -> list[dict[str, Any]]:
     execution.seen = len(history.events)
     return events
 
-
-def now_of(execution: Execution) -> datetime:
-    return execution.clock.now

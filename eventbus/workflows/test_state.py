@@ -166,7 +166,7 @@ def test_state(request: Mapping[str, Any]) -> dict[str, Any]:
                    retries_done=int(config.get("retrierRetryCount", 0)))
     override = _context(request, state)
     if override is not None:
-        run._context = override
+        run.context = override
     return _drive(run, _steps(run, request, mock_result), request.get("mock"))
 
 
