@@ -14,6 +14,7 @@ __all__ = [
     "InvokeTask",
     "Reply",
     "StartTimer",
+    "StopExecution",
     "TaskResult",
     "TimerFired",
 ]
@@ -67,7 +68,16 @@ class ExecutionTimeout:
     at: datetime
 
 
-Reply = TaskResult | TimerFired | ExecutionTimeout
+@dataclass(frozen=True, slots=True)
+class StopExecution:
+    """StopExecution: the execution ends ABORTED with the optional ``error`` and ``cause``."""
+
+    at: datetime
+    error: str | None = None
+    cause: str | None = None
+
+
+Reply = TaskResult | TimerFired | ExecutionTimeout | StopExecution
 
 
 class Block:

@@ -18,7 +18,14 @@ from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows import jsontext
-from eventbus.workflows.commands import Block, Command, ExecutionTimeout, Reply, StartTimer
+from eventbus.workflows.commands import (
+    Block,
+    Command,
+    ExecutionTimeout,
+    Reply,
+    StartTimer,
+    StopExecution,
+)
 from eventbus.workflows.context import ExecutionInfo
 from eventbus.workflows.history import Clock, History
 from eventbus.workflows.interpreter import language_of, run_branch
@@ -107,6 +114,12 @@ def step(execution: Execution, reply: Reply) -> Step:
         execution.runner.close()
         execution.env.history.add("ExecutionTimedOut")
         return _ended(execution, "TIMED_OUT")
+    if isinstance(reply, StopExecution):
+        execution.runner.close()
+        details = {k: v for k, v in (("error", reply.error), ("cause", reply.cause))
+                   if v is not None}
+        execution.env.history.add("ExecutionAborted", details)
+        return _ended(execution, "ABORTED", error=reply.error, cause=reply.cause)
     return _advance(execution, reply)
 
 

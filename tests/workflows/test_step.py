@@ -9,6 +9,7 @@ from eventbus.workflows.commands import (
     ExecutionTimeout,
     InvokeTask,
     StartTimer,
+    StopExecution,
     TaskResult,
     TimerFired,
 )
@@ -126,3 +127,10 @@ def test_max_concurrency_bounds_the_iterations_in_flight() -> None:
     assert len(first.commands) == 2
     second = step(execution, TaskResult(first.commands[0].token, T0, output=1))
     assert [c.input for c in second.commands] == [3]
+
+
+def test_stop_execution_aborts_it_with_the_error_and_cause_given() -> None:
+    execution, _ = _start(TASK_MACHINE)
+    last = step(execution, StopExecution(T0, error="Stopped", cause="by hand"))
+    assert (last.status, last.error, last.cause) == ("ABORTED", "Stopped", "by hand")
+    assert last.events[-1]["type"] == "ExecutionAborted"
