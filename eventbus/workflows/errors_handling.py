@@ -24,8 +24,8 @@ __all__ = ["backoff_delay", "matches", "with_retry_and_catch"]
 def matches(error_equals: Sequence[str], error: str | None) -> bool:
     """Does a retrier's or catcher's ``ErrorEquals`` cover ``error``?
 
-    ``States.ALL`` covers every error except the terminal ones; ``States.TaskFailed`` covers
-    every error a task reports other than ``States.Timeout``.
+    ``States.ALL`` covers every error except the terminal ones; ``States.TaskFailed`` too,
+    except ``States.Timeout`` as well.
     """
     name = error or ""
     for candidate in error_equals:
@@ -33,7 +33,8 @@ def matches(error_equals: Sequence[str], error: str | None) -> bool:
             return True
         if candidate == "States.ALL" and name not in TERMINAL_ERRORS:
             return True
-        if (candidate == "States.TaskFailed" and not name.startswith("States.")):
+        if candidate == "States.TaskFailed" and name not in TERMINAL_ERRORS \
+                and name != "States.Timeout":
             return True
     return False
 

@@ -115,3 +115,10 @@ def test_a_task_that_times_out_fails_with_states_timeout_which_retry_can_match()
     result = run({"T": state}, tasks={"slow": slow})
     assert output(result) == "done"
     assert "TaskTimedOut" in types(result)
+
+
+def test_states_task_failed_matches_every_error_but_timeouts_and_terminal_ones() -> None:
+    assert matches(["States.TaskFailed"], "Custom.Error")
+    assert matches(["States.TaskFailed"], "States.Permissions")
+    assert not matches(["States.TaskFailed"], "States.Timeout")
+    assert not matches(["States.TaskFailed"], "States.Runtime")
