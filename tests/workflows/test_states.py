@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from .helpers import output, run, types
 
 
@@ -140,3 +143,25 @@ def test_express_executions_have_express_ids_and_sync_ones_no_redrive_count() ->
                      invocation="StartSyncExecution"))["ctx"]
     assert ":express:" in ctx["Id"]
     assert "RedriveCount" not in ctx
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=10,
+)
+
+
+@given(st.dictionaries(st.text(max_size=5), _JSON, max_size=4), _JSON)
+def test_result_path_sets_its_field_and_keeps_the_rest_of_the_input(
+    data: dict[str, object], result: object
+) -> None:
+    state = {"Type": "Pass", "Result": result, "ResultPath": "$.placed", "End": True}
+    assert output(run({"A": state}, data)) == {**data, "placed": result}
+
+
+@given(_JSON.filter(lambda v: v is not None))  # the helper reads None as "no input"
+def test_a_chain_of_plain_pass_states_passes_any_input_through(data: object) -> None:
+    states = {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "End": True}}
+    assert output(run(states, data)) == data
