@@ -641,7 +641,6 @@ def task(**handlers: Any) -> str:
     [
         ({}, "These fields are required: [ErrorEquals]"),
         ({"ErrorEquals": []}, "Value cannot be empty"),
-        ({"ErrorEquals": ["States.ALL", "X"]}, "States.ALL must appear alone in ErrorEquals"),
         ({"ErrorEquals": ["X"], "MaxAttempts": -1}, "Minimum value is 0"),
         ({"ErrorEquals": ["X"], "BackoffRate": 0.5}, "Minimum value is 1"),
         (
@@ -655,10 +654,14 @@ def test_a_retrier_is_checked(retrier: dict[str, Any], message: str) -> None:
     assert messages(task(Retry=[retrier])) == [message]
 
 
-def test_a_states_all_handler_comes_last() -> None:
-    retry = [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["X"]}]
-    assert problems(task(Retry=retry)) == [
-        (SCHEMA, "States.ALL must be the last retrier", "/States/A/Retry[0]")
+def test_states_all_stands_alone_in_the_last_handler() -> None:
+    retry = [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["X", "States.ALL"]}]
+    catch = [{"ErrorEquals": ["States.ALL"], "Next": "B"}, {"ErrorEquals": ["X"], "Next": "B"}]
+    message = "States.ALL must appear alone and at end of list"
+    assert problems(task(Retry=retry, Catch=catch)) == [
+        (SCHEMA, message, "/States/A/Retry[0]/ErrorEquals[0]"),
+        (SCHEMA, message, "/States/A/Retry[1]/ErrorEquals[1]"),
+        (SCHEMA, message, "/States/A/Catch[0]/ErrorEquals[0]"),
     ]
 
 
