@@ -452,7 +452,7 @@ def test_input_and_output_paths_are_paths_or_null() -> None:
     assert problems(one({"Type": "Pass", "InputPath": "a"})) == [
         (
             SCHEMA,
-            "The value for the field 'InputPath' must be a valid JSONPath",
+            "Value must be a valid JSONPath.",
             "/States/A/InputPath",
         )
     ]
@@ -462,10 +462,10 @@ def test_result_path_names_one_node() -> None:
     validate_definition(one({"Type": "Pass", "ResultPath": None}))
     validate_definition(one({"Type": "Pass", "ResultPath": "$.a['b'][0]"}))
     assert messages(one({"Type": "Pass", "ResultPath": "$.a.length()"})) == [
-        "The value for the field 'ResultPath' must be a valid ReferencePath"
+        "Value is not a Reference Path"
     ]
     assert messages(one({"Type": "Pass", "ResultPath": "$.a[*]"})) == [
-        "The value for the field 'ResultPath' must be a valid ReferencePath"
+        "Value is not a Reference Path"
     ]
 
 
@@ -623,7 +623,7 @@ def test_condition_belongs_to_jsonata_and_variable_to_jsonpath() -> None:
 
 def test_a_path_comparison_compares_with_a_path() -> None:
     assert messages(choice({"Variable": "$.x", "StringEqualsPath": "y", "Next": "B"})) == [
-        "The value for the field 'StringEqualsPath' must be a valid JSONPath"
+        "Value must be a valid JSONPath."
     ]
 
 
