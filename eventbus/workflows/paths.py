@@ -203,13 +203,15 @@ def is_path(text: Any) -> bool:
     return True
 
 
-def is_reference_path(text: Any) -> bool:
-    """Whether ``text`` may be a ``ResultPath``: one definite place in the state's input."""
+def is_reference_path(text: Any, *, input_only: bool = False) -> bool:
+    """Whether ``text`` is a reference path: keys and single indices only, one definite
+    place (``ItemsPath``; ``$$...`` allowed). ``ResultPath`` also needs ``input_only``: it
+    places the result into the state's input, not the context object or a variable."""
     try:
         query = compile_query(text)
     except InvalidExpression:
         return False
-    return query.root == "input" and query.definite
+    return query.definite and (query.root == "input" or not input_only)
 
 
 def invalid_payload_fields(template: Any) -> list[str]:

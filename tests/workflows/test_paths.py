@@ -310,12 +310,16 @@ def test_validation_finds_every_dollar_field_that_is_neither_a_path_nor_a_call()
 
 
 @pytest.mark.parametrize(
-    ("path", "reference"),
-    [("$", True), ("$.a.b[0]", True), ("$['a']", True), ("$.a[*]", False), ("$$.Task", False),
-     ("$var", False), ("a", False)],
+    ("path", "reference", "result_path"),
+    [("$", True, True), ("$.a.b[0]", True, True), ("$['a']", True, True),
+     ("$$.Execution.Input", True, False), ("$var.x", True, False), ("$.a[*]", False, False),
+     ("$..a", False, False), ("a", False, False)],
 )  # fmt: skip
-def test_only_definite_input_paths_are_reference_paths(path: str, reference: bool) -> None:
+def test_reference_paths_are_definite_and_result_paths_also_point_into_the_input(
+    path: str, reference: bool, result_path: bool
+) -> None:
     assert is_reference_path(path) is reference
+    assert is_reference_path(path, input_only=True) is result_path
     assert is_path(path) is (path != "a")
 
 
