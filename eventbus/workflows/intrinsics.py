@@ -30,7 +30,7 @@ from typing import Any, Final
 import orjson
 
 from eventbus.errors import InvalidExpression, StatesError
-from eventbus.workflows.query import Query, java_double, parse_query_prefix, read, to_json
+from eventbus.workflows.query import Query, java_string, parse_query_prefix, read, to_json
 
 __all__ = ["MAX_CALLS", "Call", "evaluate_intrinsic", "is_intrinsic", "parse_intrinsic"]
 
@@ -169,7 +169,7 @@ def _format(env: _Env, call: Call, values: list[Any]) -> str:
         raise _invalid(call.name)
     out = [pieces[0]]
     for piece, value in zip(pieces[1:], values[1:], strict=True):
-        out.append(_format_value(value))
+        out.append(java_string(value))
         out.append(piece)
     return "".join(out)
 
@@ -181,23 +181,6 @@ def _split_template(call: Call, text: str) -> list[str]:
     if any("{" in p or "}" in p for p in pieces):
         raise _invalid(call.name)
     return pieces
-
-
-def _format_value(value: Any) -> str:
-    """A value as Step Functions' Java runtime prints it inside ``States.Format``."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return java_double(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_format_value(v) for v in value) + "]"
-    return "{" + ", ".join(f"{k}={_format_value(v)}" for k, v in value.items()) + "}"
 
 
 def _string_to_json(env: _Env, call: Call, args: list[Any]) -> Any:

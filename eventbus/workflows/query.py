@@ -41,6 +41,7 @@ __all__ = [
     "Query",
     "compile_query",
     "java_double",
+    "java_string",
     "parse_query_prefix",
     "read",
     "to_json",
@@ -136,7 +137,7 @@ class Query:
                         f"Expected to find an object with property {_fragment(step)} in path "
                         f"{self.jayway(i)} but found '{_java_class(cur)}'. This is not a json "
                         "object according to the JsonProvider: "
-                        "'com.jayway.jsonpath.spi.json.JacksonJsonNodeJsonProvider'."
+                        "'com.jayway.jsonpath.spi.json.JacksonJsonProvider'."
                     )
                 if step not in cur:
                     if i == last:
@@ -150,7 +151,7 @@ class Query:
                 if not isinstance(cur, list):
                     return (
                         f"Filter: {_fragment(step)} can only be applied to arrays. "
-                        f"Current context is: {_java_text(cur)}"
+                        f"Current context is: {java_string(cur)}"
                     )
                 j = step + len(cur) if step < 0 else step
                 if not 0 <= j < len(cur):
@@ -376,10 +377,6 @@ def _java_class(value: Any) -> str:
     return "null" if value is None else _JAVA_CLASSES.get(type(value), "java.util.LinkedHashMap")
 
 
-def _java_text(value: Any) -> str:
-    return value if isinstance(value, str) else to_json(value)
-
-
 # --- reading with Step Functions' errors ------------------------------------------------------
 
 
@@ -430,6 +427,24 @@ def to_json(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ",".join(to_json(v) for v in value) + "]"
     return orjson.dumps(value).decode()
+
+
+def java_string(value: Any) -> str:
+    """A value as Java's ``toString`` prints it: AWS's runtime holds JSON as Java maps and
+    lists, so ``States.Format`` and Jayway's messages show ``{k=v, n=[1, a]}``."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return java_double(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(java_string(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={java_string(v)}" for k, v in value.items()) + "}"
+    return str(value)
 
 
 def java_double(value: float) -> str:

@@ -118,6 +118,15 @@ def test_a_missing_intermediate_key_names_the_path_up_to_it() -> None:
     assert caught.value.cause == "Invalid path '$.nope.deeper' : Missing property in path $['nope']"
 
 
+def test_a_key_step_into_a_non_object_fails_with_jayways_text() -> None:
+    with pytest.raises(StatesError) as caught:
+        read("$.order.id.x")
+    assert (caught.value.cause or "").startswith(
+        "Invalid path '$.order.id.x' : Expected to find an object with property ['x'] in path "
+        "$['order']['id'] but found 'java.lang.String'."
+    )
+
+
 def test_an_index_past_the_end_selects_nothing() -> None:
     with pytest.raises(StatesError) as caught:
         read("$.order.items[7]")
