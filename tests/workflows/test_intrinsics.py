@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 from typing import Any
 
@@ -385,3 +386,14 @@ def test_string_split_feeds_nested_calls() -> None:
 
 def test_uuid_comes_from_the_injected_generator() -> None:
     assert ev("States.UUID()") == "11111111-2222-4333-8444-555555555555"
+
+
+_call_pieces = st.sampled_from(
+    [*"$.[]()'\\,{} -019a", "States.Array(", "States.Format(", "true", "null", "$.x"]
+)
+
+
+@given(text=st.lists(_call_pieces, max_size=12).map("".join))
+def test_any_text_either_parses_or_is_refused_as_invalid(text: str) -> None:
+    with contextlib.suppress(InvalidExpression):
+        parse_intrinsic("States.Array(" + text)

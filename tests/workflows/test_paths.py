@@ -342,3 +342,18 @@ def test_paths_and_intrinsics_import_no_transport() -> None:
     ).stdout.split()
     banned = ("redis", "aiohttp", "httpx", "starlette", "uvicorn", "asyncio")
     assert [m for m in loaded if m.split(".")[0] in banned] == []
+
+
+_path_pieces = st.sampled_from(
+    [*"$.[]*?()@'\",:-019abxyz =!<>&|~/\\", "..", "[?(@.", "order", "items", "price"]
+)
+
+
+@given(text=st.lists(_path_pieces, max_size=12).map("".join))
+def test_any_text_either_compiles_and_evaluates_or_is_refused_as_invalid(text: str) -> None:
+    try:
+        query = compile_query("$" + text)
+    except InvalidExpression:
+        return
+    if query.root == "input":
+        query.get(DOC)
