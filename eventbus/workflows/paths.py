@@ -2,16 +2,20 @@
 
 The order Step Functions applies them in, each a function here::
 
-    InputPath -> Parameters / ItemSelector -> (the state's work) -> ResultSelector
-              -> ResultPath (into the state's input) -> OutputPath
+    InputPath -> (Map: ItemsPath) -> Parameters / ItemSelector -> (the state's work)
+              -> ResultSelector -> ResultPath (into the state's input) -> OutputPath
 
 * ``apply_input_path`` / ``apply_output_path``: a path selects part of the document; ``null``
   in the definition (``None``) gives ``{}``, an absent field is ``"$"`` (everything).
+* ``apply_items_path``: the array a Map state iterates.
 * ``evaluate_payload``: a payload template (Parameters, ResultSelector, ItemSelector,
   Arguments) whose keys ending in ``.$`` are replaced by the value of their path or intrinsic
   function call, at any depth, the key losing its ``.$``.
 * ``apply_result_path``: places the result into a copy of the state's input; ``null`` keeps
   the input, ``"$"`` replaces it, ``"$.a.b"`` sets ``a.b``, creating missing objects.
+
+``read_path`` reads any path (``*Path`` fields, Choice variables); ``is_path``,
+``is_reference_path`` and ``invalid_payload_fields`` are the checks definition validation needs.
 
 Values are never modified in place: results may share unchanged parts with their inputs, so
 callers treat every value as immutable too.
