@@ -63,7 +63,7 @@ class Union:
     members: tuple[str, ...] | tuple[int, ...]
 
     def fragment(self) -> str:
-        return "[" + ",".join(_fragment_member(m) for m in self.members) + "]"
+        return "[" + ", ".join(_fragment_member(m) for m in self.members) + "]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +108,8 @@ class Query:
     variable: str | None
     steps: tuple[Step, ...]
     definite: bool
+    # A last step of several keys (['a','b']) gives one object holding them (Jayway's merge).
+    merges: bool = False
 
     @property
     def display(self) -> str:
@@ -121,6 +123,11 @@ class Query:
     def get(self, doc: Any) -> Any:
         """The value a definite path selects (``MISSING`` if none), or every match as a list."""
         if self.definite:
+            if self.merges:
+                last = self.steps[-1]
+                assert isinstance(last, Union)
+                parent = _walk(doc, self.steps[:-1])
+                return MISSING if parent is MISSING else _merge(parent, last.members)
             return _walk(doc, self.steps)
         found: list[Any] = []
         _collect(doc, self.steps, 0, doc, found)
@@ -172,7 +179,7 @@ def parse_query_prefix(text: str, pos: int) -> tuple[Query, int]:
     it (an intrinsic function's ``,`` or ``)``); returns the path and where it stopped."""
     root, variable, at = _parse_root(text, pos)
     steps, end = _parse_steps(text, at, stop=",)")
-    query = Query(text[pos:end], root, variable, steps, _is_definite(steps))
+    query = _query(text[pos:end], root, variable, steps)
     return query, end
 
 
@@ -182,7 +189,7 @@ def _compile(text: str) -> Query:
     steps, end = _parse_steps(text, at, stop="")
     if end != len(text):
         raise InvalidExpression(text, f"unexpected {text[end]!r} at character {end + 1}")
-    return Query(text, root, variable, steps, _is_definite(steps))
+    return _query(text, root, variable, steps)
 
 
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -200,8 +207,22 @@ def _parse_root(text: str, pos: int) -> tuple[Root, str | None, int]:
     return "input", None, pos + 1
 
 
-def _is_definite(steps: tuple[Step, ...]) -> bool:
-    return all(isinstance(s, str | int) for s in steps)
+def _query(text: str, root: Root, variable: str | None, steps: tuple[Step, ...]) -> Query:
+    merges = bool(steps) and _is_key_union(steps[-1])
+    body = steps[:-1] if merges else steps
+    definite = all(isinstance(s, str | int) for s in body)
+    return Query(text, root, variable, steps, definite, merges)
+
+
+def _is_key_union(step: Step) -> bool:
+    return isinstance(step, Union) and isinstance(step.members[0], str)
+
+
+def _merge(node: Any, names: tuple[Any, ...]) -> Any:
+    # Jayway gathers the keys of a last ['a','b'] step into one object, leaving out missing ones.
+    if not isinstance(node, dict):
+        return MISSING
+    return {name: node[name] for name in names if name in node}
 
 
 def _parse_steps(text: str, pos: int, *, stop: str) -> tuple[tuple[Step, ...], int]:
@@ -284,7 +305,7 @@ def _quoted_names(text: str, body: str) -> list[str]:
 def _operand_query(source: str) -> tuple[Query, int]:
     """A filter operand's path (``source`` starts at its ``$``/``@``), and where it ends."""
     steps, end = _parse_steps(source, 1, stop=" )!=<>&|")
-    return Query(source[:end], "input", None, steps, _is_definite(steps)), end
+    return _query(source[:end], "input", None, steps), end
 
 
 def _fragment_member(member: str | int) -> str:
@@ -360,7 +381,13 @@ def _collect(node: Any, steps: tuple[Step, ...], i: int, root: Any, found: list[
     if i == len(steps):
         found.append(node)
         return
-    for child in _apply(node, steps[i], root):
+    step = steps[i]
+    if i == len(steps) - 1 and isinstance(step, Union) and _is_key_union(step):
+        merged = _merge(node, step.members)
+        if merged is not MISSING:
+            found.append(merged)
+        return
+    for child in _apply(node, step, root):
         _collect(child, steps, i + 1, root, found)
 
 

@@ -92,6 +92,15 @@ def test_a_path_with_wildcards_slices_unions_or_filters_yields_every_match(
     assert read(path) == expected
 
 
+def test_a_last_step_of_several_keys_gathers_them_into_one_object() -> None:
+    assert read("$.order['id','nope','items']") == {"id": "o-1", "items": DOC["order"]["items"]}
+    assert read("$.order.items[*]['sku','tags']") == [
+        {"sku": "A", "tags": ["new"]},
+        {"sku": "B"},
+        {"sku": "C", "tags": []},
+    ]
+
+
 def test_a_double_dollar_path_reads_the_context_object() -> None:
     assert read("$$.Execution.Id") == CONTEXT["Execution"]["Id"]
     assert read("$$.Map.Item.Index") == 2
