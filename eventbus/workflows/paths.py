@@ -102,7 +102,7 @@ def apply_result_path(path: str | None, state_input: Any, result: Any) -> Any:
     if path == "$":
         return result
     query = _compile(path)
-    if query.root != "input" or not query.definite:
+    if query.root != "input" or not query.definite or query.merges:
         raise StatesError(
             "States.ResultPathMatchFailure",
             f"ResultPath {path!r} must be a reference path into the state's input",
@@ -215,7 +215,8 @@ def is_reference_path(text: Any, *, input_only: bool = False) -> bool:
         query = compile_query(text)
     except InvalidExpression:
         return False
-    return query.definite and (query.root == "input" or not input_only)
+    single = query.definite and not query.merges
+    return single and (query.root == "input" or not input_only)
 
 
 def invalid_payload_fields(template: Any) -> list[str]:

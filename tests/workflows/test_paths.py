@@ -289,7 +289,7 @@ def test_result_path_through_something_not_an_object_fails(path: str, state_inpu
     assert caught.value.error == "States.ResultPathMatchFailure"
 
 
-@pytest.mark.parametrize("path", ["$.a[*]", "$$.Execution", "$var.x"])
+@pytest.mark.parametrize("path", ["$.a[*]", "$$.Execution", "$var.x", "$['a','b']"])
 def test_result_path_must_be_a_reference_path_into_the_input(path: str) -> None:
     with pytest.raises(StatesError) as caught:
         apply_result_path(path, {"a": [1]}, 1)
@@ -331,7 +331,7 @@ def test_validation_finds_every_dollar_field_that_is_neither_a_path_nor_a_call()
     ("path", "reference", "result_path"),
     [("$", True, True), ("$.a.b[0]", True, True), ("$['a']", True, True),
      ("$$.Execution.Input", True, False), ("$var.x", True, False), ("$.a[*]", False, False),
-     ("$..a", False, False), ("a", False, False)],
+     ("$..a", False, False), ("$['a','b']", False, False), ("a", False, False)],
 )  # fmt: skip
 def test_reference_paths_are_definite_and_result_paths_also_point_into_the_input(
     path: str, reference: bool, result_path: bool
