@@ -138,7 +138,10 @@ def _compare(op: str, left: Any, right: Any) -> bool:
         inside = isinstance(right, list) and any(_json_equal(left, r) for r in right)
         return inside if op == "in" else not inside
     if op == "=~":
-        return isinstance(left, str) and isinstance(right, re.Pattern) and bool(right.search(left))
+        # Jayway matches the whole string (Java's Matcher.matches), not a part of it.
+        return (
+            isinstance(left, str) and isinstance(right, re.Pattern) and bool(right.fullmatch(left))
+        )
     comparable = (_is_number(left) and _is_number(right)) or (
         isinstance(left, str) and isinstance(right, str)
     )

@@ -82,6 +82,8 @@ def test_a_reference_path_selects_one_value(path: str, expected: Any) -> None:
         ("$.order.items[?(!@.tags)].sku", ["B"]),
         ("$.order.items[?(@.sku in ['B', 'Z'])].price", [15]),
         ("$.order.items[?(@.sku =~ /a/i)].price", [5]),
+        ("$.order.items[?(@.sku =~ /[AB]/)].price", [5, 15]),
+        ("$.order.items[?(@.sku =~ /.*/)].price", [5, 15, 25]),
         ("$.order.items[?(@.price < $.order.items[1].price)].sku", ["A"]),
         ("$.order.items[*].missing", []),
     ],
@@ -90,6 +92,10 @@ def test_a_path_with_wildcards_slices_unions_or_filters_yields_every_match(
     path: str, expected: Any
 ) -> None:
     assert read(path) == expected
+
+
+def test_a_regex_filter_matches_the_whole_string() -> None:
+    assert read("$.words[?(@ =~ /b/)]", {"words": ["abc", "b", "B"]}) == ["b"]
 
 
 def test_a_last_step_of_several_keys_gathers_them_into_one_object() -> None:
