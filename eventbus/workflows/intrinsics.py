@@ -30,7 +30,8 @@ from typing import Any, Final
 import orjson
 
 from eventbus.errors import InvalidExpression, StatesError
-from eventbus.workflows.query import Query, java_string, parse_query_prefix, read, to_json
+from eventbus.workflows.javatext import java_string, to_json
+from eventbus.workflows.query import Query, parse_query_prefix, read
 
 __all__ = ["MAX_CALLS", "Call", "evaluate_intrinsic", "is_intrinsic", "parse_intrinsic"]
 

@@ -28,7 +28,8 @@ from typing import Any, Final
 
 from eventbus.errors import InvalidExpression, StatesError
 from eventbus.workflows.intrinsics import evaluate_intrinsic, is_intrinsic, parse_intrinsic
-from eventbus.workflows.query import MISSING, Query, compile_query, read, to_json
+from eventbus.workflows.javatext import to_json
+from eventbus.workflows.query import MISSING, Query, compile_query, read
 
 __all__ = [
     "apply_input_path",

@@ -30,21 +30,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final, Literal
 
-import orjson
-
 from eventbus.errors import InvalidExpression, StatesError
 from eventbus.jsonpath import MISSING
 from eventbus.workflows.filters import Predicate, bracket_end, parse_filter, read_quoted
+from eventbus.workflows.javatext import java_string, to_json
 
 __all__ = [
     "MISSING",
     "Query",
     "compile_query",
-    "java_double",
-    "java_string",
     "parse_query_prefix",
     "read",
-    "to_json",
 ]
 
 Root = Literal["input", "context", "variable"]
@@ -442,42 +438,3 @@ def _not_found(query: Query, doc: Any, field: str | None, reason: str) -> States
             f"found in the input '{to_json(doc)}'",
         )
     return StatesError("States.Runtime", f"Invalid path '{query.display}' : {reason}")
-
-
-def to_json(value: Any) -> str:
-    """Compact JSON text as Step Functions' Java runtime writes it, in messages and by
-    ``States.JsonToString``: like orjson's, except floats, written as Java prints doubles."""
-    if isinstance(value, float):
-        return java_double(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{to_json(k)}:{to_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(to_json(v) for v in value) + "]"
-    return orjson.dumps(value).decode()
-
-
-def java_string(value: Any) -> str:
-    """A value as Java's ``toString`` prints it: AWS's runtime holds JSON as Java maps and
-    lists, so ``States.Format`` and Jayway's messages show ``{k=v, n=[1, a]}``."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return java_double(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(java_string(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}={java_string(v)}" for k, v in value.items()) + "}"
-    return str(value)
-
-
-def java_double(value: float) -> str:
-    """Java's ``Double.toString``: plain from 1e-3 up to 1e7, else ``d.dddE<n>``; never
-    without a fractional part (``1.0``, ``1.0E21``)."""
-    if value == 0 or 1e-3 <= abs(value) < 1e7:
-        return repr(value)
-    mantissa, exponent = f"{value:.16e}".split("e")
-    return f"{float(mantissa)!r}E{int(exponent)}"

@@ -94,6 +94,14 @@ def test_a_path_with_wildcards_slices_unions_or_filters_yields_every_match(
     assert read(path) == expected
 
 
+@pytest.mark.parametrize(
+    ("filter_", "expected"),
+    [("@ == 1", ["1", 1, 1.0]), ("@ == '1'", ["1", 1, 1.0]), ("@ == 1.0", [1, 1.0])],
+)
+def test_a_filter_compares_strings_and_numbers_as_jayway_does(filter_: str, expected: Any) -> None:
+    assert read(f"$.v[?({filter_})]", {"v": ["1", 1, 1.0, "x", True]}) == expected
+
+
 def test_a_regex_filter_matches_the_whole_string() -> None:
     assert read("$.words[?(@ =~ /b/)]", {"words": ["abc", "b", "B"]}) == ["b"]
 
