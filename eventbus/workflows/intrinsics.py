@@ -150,6 +150,11 @@ def _str(name: str, value: Any, *, limit: int | None = None) -> str:
     return value
 
 
+def _utf8(text: str) -> bytes:
+    # A lone surrogate becomes "?", as Java's String.getBytes(UTF_8) writes it.
+    return text.encode("utf-8", "replace")
+
+
 def _key(value: Any) -> bytes:
     # Equality as JSON sees it: 1 and 1.0 differ, true is not 1, key order does not matter.
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
@@ -251,7 +256,7 @@ def _array_unique(env: _Env, call: Call, args: list[Any]) -> list[Any]:
 
 def _base64_encode(env: _Env, call: Call, args: list[Any]) -> str:
     text = _str(call.name, args[0], limit=MAX_STRING_CHARS)
-    return base64.b64encode(text.encode()).decode("ascii")
+    return base64.b64encode(_utf8(text)).decode("ascii")
 
 
 def _base64_decode(env: _Env, call: Call, args: list[Any]) -> str:
@@ -278,7 +283,7 @@ def _hash(env: _Env, call: Call, args: list[Any]) -> str:
     algorithm = _HASHES.get(_str(call.name, args[1]))
     if algorithm is None:
         raise _invalid(call.name)
-    return hashlib.new(algorithm, text.encode()).hexdigest()
+    return hashlib.new(algorithm, _utf8(text)).hexdigest()
 
 
 def _json_merge(env: _Env, call: Call, args: list[Any]) -> dict[str, Any]:

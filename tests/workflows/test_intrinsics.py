@@ -303,6 +303,10 @@ def test_base64_decode_undoes_base64_encode(text: str) -> None:
     assert ev("States.Base64Decode($.s)", {"s": encoded}) == text
 
 
+def test_a_lone_surrogate_is_encoded_as_a_question_mark() -> None:
+    assert ev("States.Base64Encode($.s)", {"s": "a\ud83c"}) == base64.b64encode(b"a?").decode()
+
+
 @pytest.mark.parametrize("expr", ["States.Base64Encode($.s)", "States.Base64Decode($.s)"])
 def test_base64_inputs_are_limited_to_10000_characters(expr: str) -> None:
     assert_invalid_arguments(expr, {"s": "QUJD" * 2501})
