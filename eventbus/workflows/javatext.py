@@ -24,6 +24,9 @@ def to_json(value: Any) -> str:
         return "{" + ",".join(f"{to_json(k)}:{to_json(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ",".join(to_json(v) for v in value) + "]"
+    if isinstance(value, str):
+        # A lone surrogate (possible in values built in Python) is written as "?", like Java.
+        value = value.encode("utf-8", "replace").decode()
     return orjson.dumps(value).decode()
 
 

@@ -171,6 +171,10 @@ def test_json_to_string_writes_compact_json() -> None:
     assert ev("States.JsonToString($.v)", data) == '{"Arg1":1,"Arg2":[],"s":"x"}'
 
 
+def test_json_to_string_writes_a_lone_surrogate_as_a_question_mark() -> None:
+    assert ev("States.JsonToString($.v)", {"v": ["a\ud83c"]}) == '["a?"]'
+
+
 def test_json_to_string_writes_floats_as_java_does() -> None:
     data = {"v": [1.5, 1e21, 0.0001, 2.0]}
     assert ev("States.JsonToString($.v)", data) == "[1.5,1.0E21,1.0E-4,2.0]"
