@@ -91,3 +91,18 @@ def next_times(expression: str, start_utc: Any, n: int) -> list[Any]:
 
     just_before = start_utc - timedelta(microseconds=1)
     return parse_schedule(expression).upcoming(just_before, n)
+
+
+def validate_asl(definition: str, state_machine_type: str = "STANDARD") -> None:
+    """ValidateStateMachineDefinition for run_asl.py's invalid.jsonl (``--validator``).
+
+    Re-raised with the first diagnostic's code: the runner accepts it for both APIs, where
+    ``InvalidDefinition`` is CreateStateMachine's code only.
+    """
+    from eventbus.errors import InvalidDefinition
+    from eventbus.workflows import validate_definition
+
+    try:
+        validate_definition(definition, state_machine_type)
+    except InvalidDefinition as e:
+        raise InvalidDefinition(e.message, e.diagnostics, code=e.diagnostics[0]["code"]) from e

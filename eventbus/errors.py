@@ -11,6 +11,8 @@ The tree::
     ├─ ArnError(EventBusError, ValueError)               a target ARN eventbus cannot deliver to
     ├─ MatchBudgetExceededError                          .budget; an event too costly to match
     ├─ InvalidDefinition(EventBusError, ValueError)      .code, .message, .diagnostics (ASL)
+    ├─ InvalidExpression(EventBusError, ValueError)      .expression, .reason; an ASL JSONPath or
+    │                                                    intrinsic function call that does not parse
     ├─ StatesError                                       .error, .cause; a workflow failure,
     │  │                                                 named as Step Functions names it
     │  └─ TaskFailed                                     raised by a task to fail its Task state
@@ -36,6 +38,7 @@ __all__ = [
     "EventBusError",
     "InvalidDefinition",
     "InvalidEventError",
+    "InvalidExpression",
     "InvalidPatternError",
     "InvalidScheduleError",
     "InvalidTransformError",
@@ -165,6 +168,19 @@ class InvalidDefinition(EventBusError, ValueError):
         self.message = message
         self.diagnostics = list(diagnostics)
         super().__init__(message)
+
+
+class InvalidExpression(EventBusError, ValueError):
+    """An ASL JSONPath or intrinsic function call (``States.Format(...)``) that does not parse.
+
+    Raised when the text is compiled, before any data is read: definition validation turns it
+    into AWS's ``SCHEMA_VALIDATION_FAILED`` diagnostic, and at run time it never gets that far.
+    """
+
+    def __init__(self, expression: str, reason: str) -> None:
+        self.expression = expression
+        self.reason = reason
+        super().__init__(f"{expression!r}: {reason}")
 
 
 class StatesError(EventBusError):

@@ -1,1 +1,7 @@
-"""Amazon States Language: definitions, paths, JSONata and the pure step function."""
+"""Amazon States Language workflows: parse, validate and run state machine definitions."""
+
+from __future__ import annotations
+
+from eventbus.workflows.definition import validate_definition
+
+__all__ = ["validate_definition"]
