@@ -98,7 +98,6 @@ def test_the_jsonata_language(expression: str, expected: Any) -> None:
         (" {% $x %}", False),
         ("{% $x %} ", False),
         ("$states.input", False),
-        ("{%}", False),
         (1, False),
         (None, False),
         (["{% $x %}"], False),
