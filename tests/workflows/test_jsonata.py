@@ -181,6 +181,13 @@ def test_states_may_be_used_whole() -> None:
     assert ev("$keys($states)") == ["input", "context"]
 
 
+def test_states_reached_without_naming_a_part_is_whole() -> None:
+    # Only the parts of $states an expression names are handed to the engine; any other use
+    # of $states must still see all of it.
+    assert ev("$lookup($states, 'context')") == {"State": {"Name": "S"}}
+    assert ev("$states.input.order.id & $states.context.State.Name") == "o-1S"
+
+
 def test_the_context_value_is_undefined() -> None:
     # Expressions reach the state's data through $states, never through `$`.
     assert ev("$exists($)") is False
