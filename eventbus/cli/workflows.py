@@ -20,8 +20,8 @@ MachineType = Annotated[
     str,
     typer.Option(
         "--type",
-        help="STANDARD or EXPRESS; EXPRESS machines refuse .sync and .waitForTaskToken tasks.",
-        case_sensitive=False,
+        help="STANDARD or EXPRESS (any case); EXPRESS machines refuse .sync and "
+        ".waitForTaskToken tasks.",
     ),
 ]
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from eventbus.workflows.diagnostics import Checker
-from eventbus.workflows.schema import language_field_message
+from eventbus.workflows.schema import INVALID_PATH, language_field_message
 from eventbus.workflows.syntax import is_jsonpath
 
 __all__ = ["COMPARISONS", "check_choice_rule"]
@@ -70,9 +70,7 @@ def check_choice_rule(
 def _check_comparison(checker: Checker, rule: Mapping[str, Any], location: str) -> None:
     variable = rule["Variable"]
     if not isinstance(variable, str) or not is_jsonpath(variable):
-        checker.fail(
-            f"{location}/Variable", "The value for the field 'Variable' must be a valid JSONPath"
-        )
+        checker.fail(f"{location}/Variable", INVALID_PATH)
     operators = [key for key in rule if key in COMPARISONS]
     if len(operators) != 1:
         checker.fail(
@@ -82,10 +80,7 @@ def _check_comparison(checker: Checker, rule: Mapping[str, Any], location: str) 
     for operator in operators:
         value = rule[operator]
         if operator.endswith("Path") and not (isinstance(value, str) and is_jsonpath(value)):
-            checker.fail(
-                f"{location}/{operator}",
-                f"The value for the field '{operator}' must be a valid JSONPath",
-            )
+            checker.fail(f"{location}/{operator}", INVALID_PATH)
 
 
 def _check_rule_fields(

@@ -18,28 +18,34 @@ def _error_equals(checker: Checker, value: Any, location: str) -> None:
         checker.fail(location, "Value cannot be empty")
     for i, name in enumerate(value):
         checker.expect_type(name, str, f"{location}[{i}]")
-    if "States.ALL" in value and len(value) > 1:
-        checker.fail(location, "States.ALL must appear alone in ErrorEquals")
 
 
-def _handlers(checker: Checker, value: Any, location: str, what: str) -> list[tuple[str, Any]]:
-    """Each handler object with its location; a `States.ALL` handler must come last."""
+def _handlers(checker: Checker, value: Any, location: str) -> list[tuple[str, Any]]:
+    """Each handler object with its location. `States.ALL` must be alone in the last handler's
+    ErrorEquals; AWS reports each misplaced one at its own index."""
     if not checker.expect_type(value, list, location):
         return []
     handlers = []
     for i, handler in enumerate(value):
         where = f"{location}[{i}]"
-        if checker.expect_type(handler, dict, where):
-            handlers.append((where, handler))
-            errors = handler.get("ErrorEquals")
-            if i < len(value) - 1 and isinstance(errors, list) and "States.ALL" in errors:
-                checker.fail(where, f"States.ALL must be the last {what}")
+        if not checker.expect_type(handler, dict, where):
+            continue
+        handlers.append((where, handler))
+        errors = handler.get("ErrorEquals")
+        if not isinstance(errors, list):
+            continue
+        misplaced = len(errors) > 1 or i < len(value) - 1
+        for j, name in enumerate(errors):
+            if name == "States.ALL" and misplaced:
+                checker.fail(
+                    f"{where}/ErrorEquals[{j}]", "States.ALL must appear alone and at end of list"
+                )
     return handlers
 
 
 def check_retriers(checker: Checker, value: Any, location: str) -> None:
     """A `Retry` array: ErrorEquals required, numbers in range, a known jitter strategy."""
-    for where, retrier in _handlers(checker, value, location, "retrier"):
+    for where, retrier in _handlers(checker, value, location):
         checker.require(retrier, ("ErrorEquals",), where)
         for key, item in retrier.items():
             if key not in schema.RETRIER_FIELDS:
@@ -71,7 +77,7 @@ def check_catchers(checker: Checker, value: Any, location: str, language: str) -
     """A `Catch` array: ErrorEquals and Next required, ResultPath (JSONPath) or Output
     (JSONata), Assign in either."""
     refused = schema.JSONPATH_ONLY if language == "JSONata" else schema.JSONATA_ONLY
-    for where, catcher in _handlers(checker, value, location, "catcher"):
+    for where, catcher in _handlers(checker, value, location):
         checker.require(catcher, ("ErrorEquals", "Next"), where)
         for key, item in catcher.items():
             if key not in schema.CATCHER_FIELDS:

@@ -15,10 +15,12 @@ __all__ = [
     "COMMON_STATE_FIELDS",
     "EXCLUSIVE_FIELDS",
     "INTEGER_RANGES",
+    "INVALID_PATH",
     "JSONATA_ONLY",
     "JSONPATH_ONLY",
     "JSONPATH_STRING_FIELDS",
     "MACHINE_FIELDS",
+    "NOT_A_REFERENCE_PATH",
     "OPTIMIZED_INTEGRATIONS",
     "PAYLOAD_TEMPLATES",
     "PROCESSOR_FIELDS",
@@ -161,6 +163,11 @@ OPTIMIZED_INTEGRATIONS: Final[dict[str, frozenset[str]]] = {
         | {"startExecution.waitForTaskToken"}
     ),
 }
+
+
+# AWS's texts for a path that does not compile, and for one that may select several nodes.
+INVALID_PATH = "Value must be a valid JSONPath."
+NOT_A_REFERENCE_PATH = "Value is not a Reference Path"
 
 
 def language_field_message(language: str, field: str) -> str:

@@ -234,8 +234,10 @@ class _Walk:
         """A path naming one node (ResultPath, ItemsPath); ResultPath may be null."""
         if value is None and key == "ResultPath":
             return
-        if not isinstance(value, str) or not is_reference_path(value):
-            self.fail(location, f"The value for the field '{key}' must be a valid ReferencePath")
+        if not isinstance(value, str) or not is_jsonpath(value):
+            self.fail(location, schema.INVALID_PATH)
+        elif not is_reference_path(value):
+            self.fail(location, schema.NOT_A_REFERENCE_PATH)
 
     # -- field checks: each takes (key, value, location, language) --------------------------
 
@@ -249,7 +251,7 @@ class _Walk:
         ):
             return
         if not isinstance(value, str) or not is_jsonpath(value):
-            self.fail(location, f"The value for the field '{key}' must be a valid JSONPath")
+            self.fail(location, schema.INVALID_PATH)
 
     def _reference(self, key: str, value: Any, location: str, language: str) -> None:
         self.check_reference_path(key, value, location)

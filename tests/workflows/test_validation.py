@@ -452,7 +452,7 @@ def test_input_and_output_paths_are_paths_or_null() -> None:
     assert problems(one({"Type": "Pass", "InputPath": "a"})) == [
         (
             SCHEMA,
-            "The value for the field 'InputPath' must be a valid JSONPath",
+            "Value must be a valid JSONPath.",
             "/States/A/InputPath",
         )
     ]
@@ -462,10 +462,10 @@ def test_result_path_names_one_node() -> None:
     validate_definition(one({"Type": "Pass", "ResultPath": None}))
     validate_definition(one({"Type": "Pass", "ResultPath": "$.a['b'][0]"}))
     assert messages(one({"Type": "Pass", "ResultPath": "$.a.length()"})) == [
-        "The value for the field 'ResultPath' must be a valid ReferencePath"
+        "Value is not a Reference Path"
     ]
     assert messages(one({"Type": "Pass", "ResultPath": "$.a[*]"})) == [
-        "The value for the field 'ResultPath' must be a valid ReferencePath"
+        "Value is not a Reference Path"
     ]
 
 
@@ -623,7 +623,7 @@ def test_condition_belongs_to_jsonata_and_variable_to_jsonpath() -> None:
 
 def test_a_path_comparison_compares_with_a_path() -> None:
     assert messages(choice({"Variable": "$.x", "StringEqualsPath": "y", "Next": "B"})) == [
-        "The value for the field 'StringEqualsPath' must be a valid JSONPath"
+        "Value must be a valid JSONPath."
     ]
 
 
@@ -641,7 +641,6 @@ def task(**handlers: Any) -> str:
     [
         ({}, "These fields are required: [ErrorEquals]"),
         ({"ErrorEquals": []}, "Value cannot be empty"),
-        ({"ErrorEquals": ["States.ALL", "X"]}, "States.ALL must appear alone in ErrorEquals"),
         ({"ErrorEquals": ["X"], "MaxAttempts": -1}, "Minimum value is 0"),
         ({"ErrorEquals": ["X"], "BackoffRate": 0.5}, "Minimum value is 1"),
         (
@@ -655,10 +654,14 @@ def test_a_retrier_is_checked(retrier: dict[str, Any], message: str) -> None:
     assert messages(task(Retry=[retrier])) == [message]
 
 
-def test_a_states_all_handler_comes_last() -> None:
-    retry = [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["X"]}]
-    assert problems(task(Retry=retry)) == [
-        (SCHEMA, "States.ALL must be the last retrier", "/States/A/Retry[0]")
+def test_states_all_stands_alone_in_the_last_handler() -> None:
+    retry = [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["X", "States.ALL"]}]
+    catch = [{"ErrorEquals": ["States.ALL"], "Next": "B"}, {"ErrorEquals": ["X"], "Next": "B"}]
+    message = "States.ALL must appear alone and at end of list"
+    assert problems(task(Retry=retry, Catch=catch)) == [
+        (SCHEMA, message, "/States/A/Retry[0]/ErrorEquals[0]"),
+        (SCHEMA, message, "/States/A/Retry[1]/ErrorEquals[1]"),
+        (SCHEMA, message, "/States/A/Catch[0]/ErrorEquals[0]"),
     ]
 
 
