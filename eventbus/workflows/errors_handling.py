@@ -75,12 +75,15 @@ def with_retry_and_catch(
                 if matches(retrier["ErrorEquals"], failure.error):
                     if counts[i] < int(retrier.get("MaxAttempts", 3)):
                         delay = backoff_delay(retrier, counts[i], run.env.random)
+                        run.note("errorDetails", {"retryBackoffIntervalSeconds": round(delay),
+                                                  "retryIndex": i})
                         counts[i] += 1
                         retry_count += 1
                         token = run.env.uuid()
                         yield from request(
                             StartTimer(token, run.env.now + timedelta(seconds=delay)))
                         break
+                    run.note("errorDetails", {"retryIndex": i})
                     retrier = None
                     break
             else:
@@ -93,8 +96,9 @@ def with_retry_and_catch(
 
 
 def catch(run: StateRun, failure: StateFailure) -> Outcome:
-    for catcher in run.state.get("Catch", ()):
+    for index, catcher in enumerate(run.state.get("Catch", ())):
         if matches(catcher["ErrorEquals"], failure.error):
+            run.note("errorDetails", {"catchIndex": index})
             error_output = failure.error_output()
             try:
                 if run.jsonata:

@@ -34,8 +34,8 @@ def items_of(run: StateRun, data: Any) -> list[Any]:
         items = data
     else:
         try:
-            items = paths.apply_items_path(run.state.get("ItemsPath"), data,
-                                           context=run.context, variables=run.variables)
+            items = run.note("afterItemsPath", paths.apply_items_path(
+                run.state.get("ItemsPath"), data, context=run.context, variables=run.variables))
         except StatesError as err:
             if not (err.cause or "").startswith("Reference path"):
                 raise
@@ -52,7 +52,7 @@ def _quoted(value: Any) -> str:
     return '"' + (value if isinstance(value, str) else jsontext.dumps(value)) + '"'
 
 
-def _number_field(run: StateRun, data: Any, name: str, kind: type) -> Any:
+def number_field(run: StateRun, data: Any, name: str, kind: type) -> Any:
     """MaxConcurrency / ToleratedFailureCount / ToleratedFailurePercentage, or their Path."""
     if name in run.state:
         value = run.state[name]
@@ -114,8 +114,12 @@ def _batcher_number(run: StateRun, batcher: Any, data: Any, name: str) -> int | 
 
 
 def tolerance(run: StateRun, data: Any) -> tuple[int | None, float | None]:
-    count = _number_field(run, data, "ToleratedFailureCount", int)
-    percentage = _number_field(run, data, "ToleratedFailurePercentage", float)
+    count = number_field(run, data, "ToleratedFailureCount", int)
+    percentage = number_field(run, data, "ToleratedFailurePercentage", float)
+    if count is not None:
+        run.note("toleratedFailureCount", count)
+    if percentage is not None:
+        run.note("toleratedFailurePercentage", percentage)
     if percentage is not None and not 0 <= float(percentage) <= 100:
         raise StatesError("States.Runtime", "ToleratedFailurePercentage must be between 0 and 100.")
     return count, percentage
@@ -126,7 +130,7 @@ def _attempt(run: StateRun) -> Steps:
 
     data = run.raw_input if run.jsonata else run.input_path()
     items = items_of(run, data)
-    limit = _number_field(run, data, "MaxConcurrency", int) or 0
+    limit = run.note("maxConcurrency", number_field(run, data, "MaxConcurrency", int) or 0)
     processor = run.state.get("ItemProcessor") or run.state["Iterator"]
     distributed = processor.get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
     history = run.frame.history

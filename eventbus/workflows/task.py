@@ -46,12 +46,10 @@ def _attempt(run: StateRun, retry_count: int) -> Steps:
     kind, name = resource_parts(resource)
     if run.jsonata:
         data = run.raw_input
-        task_input = run.resolve(run.state["Arguments"], "Arguments") \
-            if "Arguments" in run.state else data
+        task_input = run.arguments()
     else:
         data = run.input_path()
-        task_input = run.payload(run.state["Parameters"], data) \
-            if "Parameters" in run.state else data
+        task_input = run.parameters(data)
     timeout = _seconds(run, data, "TimeoutSeconds")
     heartbeat = _seconds(run, data, "HeartbeatSeconds")
     events = _Events(run, resource, kind, name)
