@@ -8,6 +8,7 @@ from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows.commands import StartTimer
+from eventbus.workflows.context import state_context
 from eventbus.workflows.paths import apply_result_path
 from eventbus.workflows.runtime import (
     TERMINAL_ERRORS,
@@ -64,6 +65,12 @@ def with_retry_and_catch(
     counts = [run.retries_done] * len(retriers)
     retry_count = 0
     while True:
+        if retry_count:
+            # $$.State.RetryCount tells a retried attempt which one it is.
+            run.retry_count = retry_count
+            run.context = state_context(run.env.info, run.name, run.entered_time,
+                                        retry_count=retry_count,
+                                        execution=run.env.execution_context)
         try:
             try:
                 return (yield from attempt(retry_count))

@@ -55,8 +55,10 @@ def run_branch(env: Env, frame: Frame, data: Any) -> Branch:
         state_type = state["Type"]
         entered = frame.history.state_entered(state_type, name, text, first=first)
         first = False
+        # States that can be retried show $$.State.RetryCount, from 0.
         run = StateRun(env, frame, name, state, data, frame.history.clock.iso, entered,
-                       state.get("QueryLanguage", env.top_language))
+                       state.get("QueryLanguage", env.top_language),
+                       0 if state_type in _SELF_HANDLING else None)
         try:
             outcome = yield from FAMILIES[state_type](run)
         except StatesError as err:

@@ -44,6 +44,10 @@ def _seconds(run: StateRun, data: Any, name: str) -> int | None:
 def _attempt(run: StateRun, retry_count: int) -> Steps:
     resource = str(run.state["Resource"])
     kind, name = resource_parts(resource)
+    token = run.env.uuid()
+    if resource.endswith(".waitForTaskToken"):
+        # The callback pattern: the task's input names the token ($$.Task.Token) to answer with.
+        run.context = {**run.context, "Task": {"Token": token}}
     if run.jsonata:
         data = run.raw_input
         task_input = run.arguments()
@@ -54,8 +58,7 @@ def _attempt(run: StateRun, retry_count: int) -> Steps:
     heartbeat = _seconds(run, data, "HeartbeatSeconds")
     events = _Events(run, resource, kind, name)
     events.scheduled(task_input, timeout, heartbeat)
-    reply = yield from request(
-        InvokeTask(run.env.uuid(), resource, task_input, timeout, heartbeat))
+    reply = yield from request(InvokeTask(token, resource, task_input, timeout, heartbeat))
     assert isinstance(reply, TaskResult)
     if reply.timed_out:
         events.ended("TimedOut", error="States.Timeout")

@@ -112,3 +112,11 @@ def test_task_events_follow_the_resources_family() -> None:
     scheduled = next(e for e in result["events"] if e["type"] == "TaskScheduled")
     details = scheduled["taskScheduledEventDetails"]
     assert (details["resourceType"], details["resource"]) == ("lambda", "invoke")
+
+
+def test_a_callback_task_gets_its_token_through_the_context_object() -> None:
+    resource = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+    state = {"Type": "Task", "Resource": resource, "End": True,
+             "Parameters": {"token.$": "$$.Task.Token"}}
+    result = run({"T": state}, tasks={resource: lambda v: {"got": v["token"]}})
+    assert output(result)["got"]
