@@ -12,6 +12,7 @@ from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows import jsontext, map_state, parallel, states_basic, task
+from eventbus.workflows.history import History
 from eventbus.workflows.limits import MAX_TRANSITIONS
 from eventbus.workflows.runtime import (
     JSONPATH,
@@ -78,7 +79,7 @@ def run_branch(env: Env, frame: Frame, data: Any) -> Branch:
 
 
 def child_frame(parent: Frame, states: Mapping[str, Any], start_at: str, *,
-                history: Any = None) -> Frame:
+                history: History | None = None) -> Frame:
     """A Parallel branch's or Map iteration's frame: it reads the variables of the frames
     around it and assigns its own."""
     return Frame(states, start_at, parent.variables.new_child(),
