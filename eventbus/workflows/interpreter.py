@@ -7,6 +7,7 @@ the driver's reply, so ``step.py`` can stop between any two commands and carry o
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -80,10 +81,12 @@ def run_branch(env: Env, frame: Frame, data: Any) -> Branch:
 
 def child_frame(parent: Frame, states: Mapping[str, Any], start_at: str, *,
                 history: History | None = None) -> Frame:
-    """A Parallel branch's or Map iteration's frame: it reads the variables of the frames
-    around it and assigns its own."""
-    return Frame(states, start_at, parent.variables.new_child(),
-                 parent.history if history is None else history)
+    """A Parallel branch's or inline Map iteration's frame: it reads the variables of the
+    frames around it and assigns its own. A child execution (a DISTRIBUTED Map's iteration,
+    given its own ``history``) starts with no variables at all."""
+    if history is not None:
+        return Frame(states, start_at, ChainMap({}), history)
+    return Frame(states, start_at, parent.variables.new_child(), parent.history)
 
 
 def language_of(definition: Mapping[str, Any]) -> str:

@@ -126,3 +126,11 @@ def test_a_failing_iteration_aborts_the_iterations_still_running() -> None:
     result = run({"M": {"Type": "Map", "End": True, "ItemProcessor": processor}}, [0, 1])
     assert result["error"] == "E"
     assert "MapIterationAborted" in types(result)
+
+
+def test_a_distributed_maps_iterations_cannot_read_the_parents_variables() -> None:
+    processor = {"StartAt": "I", "ProcessorConfig": DISTRIBUTED, "States": {
+        "I": {"Type": "Pass", "Parameters": {"x.$": "$x"}, "End": True}}}
+    states = {"A": {"Type": "Pass", "Assign": {"x": 1}, "Next": "M"},
+              "M": {"Type": "Map", "End": True, "ItemProcessor": processor}}
+    assert run(states, [0])["status"] == "FAILED"
