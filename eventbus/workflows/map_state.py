@@ -155,11 +155,11 @@ def _attempt(run: StateRun) -> Steps:
         if end.failure is None:
             results[end.index] = end.output
             if not distributed:
-                history.add("MapIterationSucceeded", {"index": end.index, "name": run.name})
+                history.bookkeeping("MapIterationSucceeded", {"index": end.index, "name": run.name})
             return True
         failures.append(end.failure)
         if not distributed:
-            history.add("MapIterationFailed", {"index": end.index, "name": run.name})
+            history.bookkeeping("MapIterationFailed", {"index": end.index, "name": run.name})
             return False
         return tolerated(len(failures), len(inputs), tolerated_count, tolerated_pct)
 
@@ -173,7 +173,9 @@ def _attempt(run: StateRun) -> Steps:
         raise StateFailure(*THRESHOLD_EXCEEDED) from failures[-1]
     if distributed:
         history.add("MapRunSucceeded")
-    history.add("MapStateSucceeded")
+    # What follows the Map (its exit) follows the last event before MapStateSucceeded.
+    history.head = history.last_id
+    history.bookkeeping("MapStateSucceeded")
     output, assigned = run.finish(results)
     return run.outcome(output, assigned)
 

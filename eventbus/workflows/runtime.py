@@ -244,7 +244,12 @@ class StateRun:
             details = {"cause": cause, "error": err.error, "state": self.name}
             if location:
                 details["location"] = location
-            self.frame.history.add("EvaluationFailed", details)
+            history = self.frame.history
+            # AWS links it to what the state's entry followed (to the entry for a Wait state).
+            entered = history.events[self.entered_id - 1]
+            previous = self.entered_id if self.state.get("Type") == "Wait" \
+                else entered["previousEventId"]
+            history.add("EvaluationFailed", details, previous=previous)
         return StateFailure(err.error, cause)
 
 
