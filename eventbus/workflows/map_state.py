@@ -8,15 +8,17 @@ instead, and only it honours ToleratedFailureCount/Percentage.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows import jsonata, jsontext, paths
+from eventbus.workflows.commands import Block, Command, InvokeTask
 from eventbus.workflows.concurrency import Finished, run_all
 from eventbus.workflows.context import ACCOUNT, REGION, state_context
 from eventbus.workflows.errors_handling import with_retry_and_catch
 from eventbus.workflows.history import History
-from eventbus.workflows.runtime import Branch, StateFailure, StateRun, Steps
+from eventbus.workflows.runtime import Branch, StateFailure, StateRun, Steps, request
 
 __all__ = ["THRESHOLD_EXCEEDED", "items_of", "run_map", "tolerance", "tolerated"]
 
@@ -113,6 +115,26 @@ def _batcher_number(run: StateRun, batcher: Any, data: Any, name: str) -> int | 
     return None
 
 
+def _read_items(run: StateRun, data: Any) -> Generator[Command | Block, Any, list[Any]]:
+    """The items from ItemsPath/Items, or with an ItemReader from its resource, which the
+    driver calls as it calls a task."""
+    reader = run.state.get("ItemReader")
+    if reader is None:
+        return items_of(run, data)
+    if run.jsonata:
+        arguments = run.resolve(reader.get("Arguments", {}), "ItemReader/Arguments")
+    else:
+        arguments = run.payload(reader.get("Parameters", {}), data)
+    reply = yield from request(InvokeTask(run.env.uuid(), reader["Resource"], arguments))
+    if reply.failed or reply.timed_out:
+        raise StateFailure("States.ItemReaderFailed",
+                           reply.cause or f"The item reader {reader['Resource']} failed.")
+    if not isinstance(reply.output, list):
+        raise StateFailure("States.ItemReaderFailed",
+                           "The item reader did not return a JSON array of items.")
+    return reply.output
+
+
 def tolerance(run: StateRun, data: Any) -> tuple[int | None, float | None]:
     count = number_field(run, data, "ToleratedFailureCount", int)
     percentage = number_field(run, data, "ToleratedFailurePercentage", float)
@@ -129,7 +151,7 @@ def _attempt(run: StateRun) -> Steps:
     from eventbus.workflows.interpreter import child_frame, run_branch
 
     data = run.raw_input if run.jsonata else run.input_path()
-    items = items_of(run, data)
+    items = yield from _read_items(run, data)
     limit = run.note("maxConcurrency", number_field(run, data, "MaxConcurrency", int) or 0)
     processor = run.state.get("ItemProcessor") or run.state["Iterator"]
     distributed = processor.get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
