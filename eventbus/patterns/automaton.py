@@ -481,8 +481,18 @@ class _Walk:
 
 def _advance(table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]) -> None:
     # Measured hot loop: one lookup per leaf the event has at this table's path.
+    find = table.find
+    if not chosen:  # nothing chosen yet (most walks): a leaf's own elements are the choice
+        for key, trail in candidates:
+            targets = find(key)
+            if targets:
+                if len(targets) == 1:
+                    out.append((targets[0], trail))
+                else:
+                    out.extend([(target, trail) for target in targets])
+        return
     for key, trail in candidates:
-        targets = table.find(key)
+        targets = find(key)
         if targets:
             merged = merge_trails(chosen, trail) if trail else chosen
             if merged is not None:
