@@ -43,14 +43,16 @@ class _Visit:
     name: str
     kind: str  # the state's Type, from its event's prefix
     failed: bool = False
-    scheduled: int = 0
+    attempts: int = 0
 
 
 # Which state types raise each family of events.
 _EVENT_KINDS = (("Task", "Task"), ("LambdaFunction", "Task"), ("Activity", "Task"),
                 ("Parallel", "Parallel"), ("MapRun", "Map"), ("Map", "Map"))
 _FAILURE_SUFFIXES = ("Failed", "TimedOut", "Aborted")
-_SCHEDULED = ("TaskScheduled", "ActivityScheduled", "LambdaFunctionScheduled")
+# Events that begin an attempt: a second one in a visit is a retry, which clears a failure.
+_ATTEMPTS = ("TaskScheduled", "ActivityScheduled", "LambdaFunctionScheduled",
+             "ParallelStateStarted", "MapStateStarted")
 
 
 def _name(event: Mapping[str, Any], key: str) -> str:
@@ -88,7 +90,7 @@ def statuses_from_history(events: Iterable[Mapping[str, Any]]) -> dict[str, Stat
 
     def close(visit: _Visit, status: Status) -> None:
         outcomes.setdefault(visit.name, []).append(status)
-        retries[visit.name] = retries.get(visit.name, 0) + max(visit.scheduled - 1, 0)
+        retries[visit.name] = retries.get(visit.name, 0) + max(visit.attempts - 1, 0)
 
     for event in sorted(events, key=lambda e: int(e.get("id", 0))):
         event_type = str(event.get("type", ""))
@@ -109,8 +111,9 @@ def statuses_from_history(events: Iterable[Mapping[str, Any]]) -> dict[str, Stat
             visit = None if kind is None else _latest(open_visits, kind)
             if visit is not None and event_type.endswith(_FAILURE_SUFFIXES):
                 visit.failed = True
-            elif visit is not None and event_type in _SCHEDULED:
-                visit.scheduled += 1
+            elif visit is not None and event_type in _ATTEMPTS:
+                visit.attempts += 1
+                visit.failed = False
     for visit in open_visits:
         close(visit, _unfinished(visit, closing))
     return {
