@@ -170,6 +170,20 @@ class InvalidDefinition(EventBusError, ValueError):
         super().__init__(message)
 
 
+class InvalidExecutionInput(EventBusError, ValueError):
+    """An execution's input is not JSON text, as ``StartExecution`` refuses it."""
+
+
+class RequestRejected(EventBusError, ValueError):
+    """A Step Functions API request refused as AWS refuses it: ``code`` is AWS's error code
+    (``ValidationException``), ``message`` its text."""
+
+    def __init__(self, message: str, *, code: str = "ValidationException") -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
 class InvalidExpression(EventBusError, ValueError):
     """An ASL JSONPath or intrinsic function call (``States.Format(...)``) that does not parse.
 

@@ -1,4 +1,4 @@
-"""CLI commands: ``eventbus workflows validate FILE...`` and ``graph NAME|FILE``.
+"""CLI commands: ``eventbus workflows validate FILE...``, ``run FILE`` and ``graph NAME|FILE``.
 
 Each command of the group reads its definitions with ``read_definition``.
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from eventbus.cli.app import fail, read_json_arg, workflows_app
+from eventbus.cli.app import fail, read_json_arg, read_text_arg, workflows_app
 
 if TYPE_CHECKING:
     from eventbus.workflows.graph_canvas import Drawing
@@ -96,6 +96,41 @@ def validate(
         raise typer.Exit(2)
     if invalid:
         raise typer.Exit(1)
+
+
+@workflows_app.command("run")
+def run(
+    file: Annotated[
+        str, typer.Argument(help="The state machine definition (JSON file; - for stdin).")
+    ],
+    input: Annotated[
+        str, typer.Option("--input", help="The execution input: inline JSON, a file, or -.")
+    ] = "{}",
+    machine_type: MachineType = "STANDARD",
+    name: Annotated[str | None, typer.Option("--name", help="The execution name.")] = None,
+) -> None:
+    """Run a state machine to its end in-process and print the result as JSON.
+
+    Wait states do not sleep (the clock is virtual); Task states fail with States.TaskFailed,
+    as no task is registered. Exit 0 when the execution succeeded, 1 otherwise, 2 when the
+    definition or the input is invalid or the file cannot be read.
+    """
+    from eventbus.errors import InvalidDefinition, InvalidExecutionInput
+    from eventbus.workflows import run_local
+
+    try:
+        definition = read_definition(file)
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"{file}: cannot read the file: {e.strerror if isinstance(e, OSError) else e}")
+    try:
+        result = run_local(definition, read_text_arg(input, "--input"), execution_name=name,
+                           state_machine_type=machine_type.upper())
+    except InvalidDefinition as e:
+        fail(f"{file}: {e.message}")
+    except InvalidExecutionInput as e:
+        fail(f"--input: {e}")
+    typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    raise typer.Exit(0 if result["status"] == "SUCCEEDED" else 1)
 
 
 # --- eventbus workflows graph ------------------------------------------------------------------

@@ -19,6 +19,7 @@ import orjson
 
 from eventbus.errors import InvalidExpression
 from eventbus.jsonpath import MISSING
+from eventbus.workflows.javatext import java_double
 
 if TYPE_CHECKING:
     from eventbus.workflows.query import Query
@@ -124,6 +125,12 @@ def _is_number(value: Any) -> bool:
 def _json_equal(a: Any, b: Any) -> bool:
     if _is_number(a) and _is_number(b):
         return bool(a == b)
+    # Jayway compares a string with a number: a string on the left with the number's text,
+    # a number on the left with the string read as a number ("1" == 1, 1 == "1.0").
+    if isinstance(a, str) and _is_number(b):
+        return a == (java_double(b) if isinstance(b, float) else str(b))
+    if _is_number(a) and isinstance(b, str):
+        return _DECIMAL.fullmatch(b) is not None and bool(a == float(b))
     return type(a) is type(b) and bool(a == b)
 
 
@@ -138,7 +145,10 @@ def _compare(op: str, left: Any, right: Any) -> bool:
         inside = isinstance(right, list) and any(_json_equal(left, r) for r in right)
         return inside if op == "in" else not inside
     if op == "=~":
-        return isinstance(left, str) and isinstance(right, re.Pattern) and bool(right.search(left))
+        # Jayway matches the whole string (Java's Matcher.matches), not a part of it.
+        return (
+            isinstance(left, str) and isinstance(right, re.Pattern) and bool(right.fullmatch(left))
+        )
     comparable = (_is_number(left) and _is_number(right)) or (
         isinstance(left, str) and isinstance(right, str)
     )
@@ -153,6 +163,7 @@ def _compare(op: str, left: Any, right: Any) -> bool:
     return bool(left >= right)
 
 
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # Java's BigDecimal syntax
 _OPERATORS: Final = ("==", "!=", "<=", ">=", "=~", "<", ">")
 _WORD_OPERATOR = re.compile(r"(nin|in)\b")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")

@@ -30,7 +30,8 @@ from typing import Any, Final
 import orjson
 
 from eventbus.errors import InvalidExpression, StatesError
-from eventbus.workflows.query import Query, java_double, parse_query_prefix, read, to_json
+from eventbus.workflows.javatext import java_string, to_json
+from eventbus.workflows.query import Query, parse_query_prefix, read
 
 __all__ = ["MAX_CALLS", "Call", "evaluate_intrinsic", "is_intrinsic", "parse_intrinsic"]
 
@@ -149,6 +150,11 @@ def _str(name: str, value: Any, *, limit: int | None = None) -> str:
     return value
 
 
+def _utf8(text: str) -> bytes:
+    # A lone surrogate becomes "?", as Java's String.getBytes(UTF_8) writes it.
+    return text.encode("utf-8", "replace")
+
+
 def _key(value: Any) -> bytes:
     # Equality as JSON sees it: 1 and 1.0 differ, true is not 1, key order does not matter.
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
@@ -169,7 +175,7 @@ def _format(env: _Env, call: Call, values: list[Any]) -> str:
         raise _invalid(call.name)
     out = [pieces[0]]
     for piece, value in zip(pieces[1:], values[1:], strict=True):
-        out.append(_format_value(value))
+        out.append(java_string(value))
         out.append(piece)
     return "".join(out)
 
@@ -181,23 +187,6 @@ def _split_template(call: Call, text: str) -> list[str]:
     if any("{" in p or "}" in p for p in pieces):
         raise _invalid(call.name)
     return pieces
-
-
-def _format_value(value: Any) -> str:
-    """A value as Step Functions' Java runtime prints it inside ``States.Format``."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return java_double(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_format_value(v) for v in value) + "]"
-    return "{" + ", ".join(f"{k}={_format_value(v)}" for k, v in value.items()) + "}"
 
 
 def _string_to_json(env: _Env, call: Call, args: list[Any]) -> Any:
@@ -267,7 +256,7 @@ def _array_unique(env: _Env, call: Call, args: list[Any]) -> list[Any]:
 
 def _base64_encode(env: _Env, call: Call, args: list[Any]) -> str:
     text = _str(call.name, args[0], limit=MAX_STRING_CHARS)
-    return base64.b64encode(text.encode()).decode("ascii")
+    return base64.b64encode(_utf8(text)).decode("ascii")
 
 
 def _base64_decode(env: _Env, call: Call, args: list[Any]) -> str:
@@ -294,7 +283,7 @@ def _hash(env: _Env, call: Call, args: list[Any]) -> str:
     algorithm = _HASHES.get(_str(call.name, args[1]))
     if algorithm is None:
         raise _invalid(call.name)
-    return hashlib.new(algorithm, text.encode()).hexdigest()
+    return hashlib.new(algorithm, _utf8(text)).hexdigest()
 
 
 def _json_merge(env: _Env, call: Call, args: list[Any]) -> dict[str, Any]:

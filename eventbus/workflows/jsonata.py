@@ -32,6 +32,7 @@ import jsonatapy
 import orjson
 
 from eventbus.errors import StatesError
+from eventbus.workflows.syntax import is_jsonata_expression
 
 __all__ = [
     "SYSTEM",
@@ -85,14 +86,9 @@ SYSTEM: Final = Generators()
 _generators: ContextVar[Generators] = ContextVar("jsonata_generators", default=SYSTEM)
 
 
-def is_expression(value: Any) -> bool:
-    """Whether ``value`` is a ``{% ... %}`` string, the JSONata form of a field."""
-    return (
-        isinstance(value, str)
-        and len(value) >= 4
-        and value.startswith("{%")
-        and value.endswith("%}")
-    )
+# Whether a value is a ``{% ... %}`` string, the JSONata form of a field (one test, shared with
+# definition checking).
+is_expression: Final = is_jsonata_expression
 
 
 def expression_text(value: str) -> str:

@@ -2,16 +2,20 @@
 
 The order Step Functions applies them in, each a function here::
 
-    InputPath -> Parameters / ItemSelector -> (the state's work) -> ResultSelector
-              -> ResultPath (into the state's input) -> OutputPath
+    InputPath -> (Map: ItemsPath) -> Parameters / ItemSelector -> (the state's work)
+              -> ResultSelector -> ResultPath (into the state's input) -> OutputPath
 
 * ``apply_input_path`` / ``apply_output_path``: a path selects part of the document; ``null``
   in the definition (``None``) gives ``{}``, an absent field is ``"$"`` (everything).
+* ``apply_items_path``: the array a Map state iterates.
 * ``evaluate_payload``: a payload template (Parameters, ResultSelector, ItemSelector,
   Arguments) whose keys ending in ``.$`` are replaced by the value of their path or intrinsic
   function call, at any depth, the key losing its ``.$``.
 * ``apply_result_path``: places the result into a copy of the state's input; ``null`` keeps
   the input, ``"$"`` replaces it, ``"$.a.b"`` sets ``a.b``, creating missing objects.
+
+``read_path`` reads any path (``*Path`` fields, Choice variables); ``is_path``,
+``is_reference_path`` and ``invalid_payload_fields`` are the checks definition validation needs.
 
 Values are never modified in place: results may share unchanged parts with their inputs, so
 callers treat every value as immutable too.
@@ -24,7 +28,8 @@ from typing import Any, Final
 
 from eventbus.errors import InvalidExpression, StatesError
 from eventbus.workflows.intrinsics import evaluate_intrinsic, is_intrinsic, parse_intrinsic
-from eventbus.workflows.query import MISSING, Query, compile_query, read, to_json
+from eventbus.workflows.javatext import to_json
+from eventbus.workflows.query import MISSING, Query, compile_query, read
 
 __all__ = [
     "apply_input_path",
@@ -98,7 +103,7 @@ def apply_result_path(path: str | None, state_input: Any, result: Any) -> Any:
     if path == "$":
         return result
     query = _compile(path)
-    if query.root != "input" or not query.definite:
+    if query.root != "input" or not query.definite or query.merges:
         raise StatesError(
             "States.ResultPathMatchFailure",
             f"ResultPath {path!r} must be a reference path into the state's input",
@@ -203,13 +208,16 @@ def is_path(text: Any) -> bool:
     return True
 
 
-def is_reference_path(text: Any) -> bool:
-    """Whether ``text`` may be a ``ResultPath``: one definite place in the state's input."""
+def is_reference_path(text: Any, *, input_only: bool = False) -> bool:
+    """Whether ``text`` is a reference path: keys and single indices only, one definite
+    place (``ItemsPath``; ``$$...`` allowed). ``ResultPath`` also needs ``input_only``: it
+    places the result into the state's input, not the context object or a variable."""
     try:
         query = compile_query(text)
     except InvalidExpression:
         return False
-    return query.root == "input" and query.definite
+    single = query.definite and not query.merges
+    return single and (query.root == "input" or not input_only)
 
 
 def invalid_payload_fields(template: Any) -> list[str]:

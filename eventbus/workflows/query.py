@@ -30,20 +30,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final, Literal
 
-import orjson
-
 from eventbus.errors import InvalidExpression, StatesError
 from eventbus.jsonpath import MISSING
 from eventbus.workflows.filters import Predicate, bracket_end, parse_filter, read_quoted
+from eventbus.workflows.javatext import java_string, to_json
 
 __all__ = [
     "MISSING",
     "Query",
     "compile_query",
-    "java_double",
     "parse_query_prefix",
     "read",
-    "to_json",
 ]
 
 Root = Literal["input", "context", "variable"]
@@ -62,7 +59,7 @@ class Union:
     members: tuple[str, ...] | tuple[int, ...]
 
     def fragment(self) -> str:
-        return "[" + ",".join(_fragment_member(m) for m in self.members) + "]"
+        return "[" + ", ".join(_fragment_member(m) for m in self.members) + "]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +104,8 @@ class Query:
     variable: str | None
     steps: tuple[Step, ...]
     definite: bool
+    # A last step of several keys (['a','b']) gives one object holding them (Jayway's merge).
+    merges: bool = False
 
     @property
     def display(self) -> str:
@@ -120,6 +119,11 @@ class Query:
     def get(self, doc: Any) -> Any:
         """The value a definite path selects (``MISSING`` if none), or every match as a list."""
         if self.definite:
+            if self.merges:
+                last = self.steps[-1]
+                assert isinstance(last, Union)
+                parent = _walk(doc, self.steps[:-1])
+                return MISSING if parent is MISSING else _merge(parent, last.members)
             return _walk(doc, self.steps)
         found: list[Any] = []
         _collect(doc, self.steps, 0, doc, found)
@@ -136,7 +140,7 @@ class Query:
                         f"Expected to find an object with property {_fragment(step)} in path "
                         f"{self.jayway(i)} but found '{_java_class(cur)}'. This is not a json "
                         "object according to the JsonProvider: "
-                        "'com.jayway.jsonpath.spi.json.JacksonJsonNodeJsonProvider'."
+                        "'com.jayway.jsonpath.spi.json.JacksonJsonProvider'."
                     )
                 if step not in cur:
                     if i == last:
@@ -150,7 +154,7 @@ class Query:
                 if not isinstance(cur, list):
                     return (
                         f"Filter: {_fragment(step)} can only be applied to arrays. "
-                        f"Current context is: {_java_text(cur)}"
+                        f"Current context is: {java_string(cur)}"
                     )
                 j = step + len(cur) if step < 0 else step
                 if not 0 <= j < len(cur):
@@ -171,7 +175,7 @@ def parse_query_prefix(text: str, pos: int) -> tuple[Query, int]:
     it (an intrinsic function's ``,`` or ``)``); returns the path and where it stopped."""
     root, variable, at = _parse_root(text, pos)
     steps, end = _parse_steps(text, at, stop=",)")
-    query = Query(text[pos:end], root, variable, steps, _is_definite(steps))
+    query = _query(text[pos:end], root, variable, steps)
     return query, end
 
 
@@ -181,7 +185,7 @@ def _compile(text: str) -> Query:
     steps, end = _parse_steps(text, at, stop="")
     if end != len(text):
         raise InvalidExpression(text, f"unexpected {text[end]!r} at character {end + 1}")
-    return Query(text, root, variable, steps, _is_definite(steps))
+    return _query(text, root, variable, steps)
 
 
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -199,8 +203,22 @@ def _parse_root(text: str, pos: int) -> tuple[Root, str | None, int]:
     return "input", None, pos + 1
 
 
-def _is_definite(steps: tuple[Step, ...]) -> bool:
-    return all(isinstance(s, str | int) for s in steps)
+def _query(text: str, root: Root, variable: str | None, steps: tuple[Step, ...]) -> Query:
+    merges = bool(steps) and _is_key_union(steps[-1])
+    body = steps[:-1] if merges else steps
+    definite = all(isinstance(s, str | int) for s in body)
+    return Query(text, root, variable, steps, definite, merges)
+
+
+def _is_key_union(step: Step) -> bool:
+    return isinstance(step, Union) and isinstance(step.members[0], str)
+
+
+def _merge(node: Any, names: tuple[Any, ...]) -> Any:
+    # Jayway gathers the keys of a last ['a','b'] step into one object, leaving out missing ones.
+    if not isinstance(node, dict):
+        return MISSING
+    return {name: node[name] for name in names if name in node}
 
 
 def _parse_steps(text: str, pos: int, *, stop: str) -> tuple[tuple[Step, ...], int]:
@@ -283,7 +301,7 @@ def _quoted_names(text: str, body: str) -> list[str]:
 def _operand_query(source: str) -> tuple[Query, int]:
     """A filter operand's path (``source`` starts at its ``$``/``@``), and where it ends."""
     steps, end = _parse_steps(source, 1, stop=" )!=<>&|")
-    return Query(source[:end], "input", None, steps, _is_definite(steps)), end
+    return _query(source[:end], "input", None, steps), end
 
 
 def _fragment_member(member: str | int) -> str:
@@ -359,7 +377,13 @@ def _collect(node: Any, steps: tuple[Step, ...], i: int, root: Any, found: list[
     if i == len(steps):
         found.append(node)
         return
-    for child in _apply(node, steps[i], root):
+    step = steps[i]
+    if i == len(steps) - 1 and isinstance(step, Union) and _is_key_union(step):
+        merged = _merge(node, step.members)
+        if merged is not MISSING:
+            found.append(merged)
+        return
+    for child in _apply(node, step, root):
         _collect(child, steps, i + 1, root, found)
 
 
@@ -374,10 +398,6 @@ _JAVA_CLASSES: Final = {
 
 def _java_class(value: Any) -> str:
     return "null" if value is None else _JAVA_CLASSES.get(type(value), "java.util.LinkedHashMap")
-
-
-def _java_text(value: Any) -> str:
-    return value if isinstance(value, str) else to_json(value)
 
 
 # --- reading with Step Functions' errors ------------------------------------------------------
@@ -418,24 +438,3 @@ def _not_found(query: Query, doc: Any, field: str | None, reason: str) -> States
             f"found in the input '{to_json(doc)}'",
         )
     return StatesError("States.Runtime", f"Invalid path '{query.display}' : {reason}")
-
-
-def to_json(value: Any) -> str:
-    """Compact JSON text as Step Functions' Java runtime writes it, in messages and by
-    ``States.JsonToString``: like orjson's, except floats, written as Java prints doubles."""
-    if isinstance(value, float):
-        return java_double(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{to_json(k)}:{to_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(to_json(v) for v in value) + "]"
-    return orjson.dumps(value).decode()
-
-
-def java_double(value: float) -> str:
-    """Java's ``Double.toString``: plain from 1e-3 up to 1e7, else ``d.dddE<n>``; never
-    without a fractional part (``1.0``, ``1.0E21``)."""
-    if value == 0 or 1e-3 <= abs(value) < 1e7:
-        return repr(value)
-    mantissa, exponent = f"{value:.16e}".split("e")
-    return f"{float(mantissa)!r}E{int(exponent)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -198,6 +199,49 @@ def test_is_timestamp_accepts_fractions_and_offsets() -> None:
         "2016-02-29T00:00:00-08:00",
     ):
         assert check("IsTimestamp", text, True) is True
+
+
+def rfc3339(moment: datetime, offset_minutes: int, fraction: str) -> str:
+    local = moment.astimezone(timezone(timedelta(minutes=offset_minutes)))
+    zone = "Z" if offset_minutes == 0 else local.strftime("%z")
+    zone = zone if zone == "Z" else f"{zone[:3]}:{zone[3:]}"
+    return local.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + zone
+
+
+MOMENTS = st.datetimes(datetime(1970, 1, 2), datetime(2100, 1, 1), timezones=st.just(UTC))
+OFFSETS = st.integers(-14 * 60, 14 * 60)
+FRACTIONS = st.sampled_from(["", "0", "5", "123", "000000001", "999999999"])
+
+
+@given(MOMENTS.map(lambda m: m.replace(microsecond=0)), OFFSETS, OFFSETS, FRACTIONS)
+def test_a_moment_written_with_any_offset_is_the_same_timestamp(
+    moment: datetime, one: int, other: int, fraction: str
+) -> None:
+    left, right = rfc3339(moment, one, fraction), rfc3339(moment, other, fraction)
+    assert check("TimestampEquals", left, right) is True
+    assert check("TimestampLessThan", left, right) is False
+
+
+@given(MOMENTS.map(lambda m: m.replace(microsecond=0)), OFFSETS, st.integers(1, 10**9))
+def test_a_later_moment_is_a_greater_timestamp(moment: datetime, offset: int, nanos: int) -> None:
+    earlier = rfc3339(moment, offset, "")
+    later_moment = moment + timedelta(seconds=nanos // 10**9)
+    later = rfc3339(later_moment, 0, f"{nanos % 10**9:09d}" if nanos % 10**9 else "")
+    assert check("TimestampGreaterThan", later, earlier) is (later_moment > moment or nanos > 0)
+
+
+@given(st.text(max_size=12))
+def test_a_pattern_with_its_stars_and_backslashes_escaped_matches_only_itself(text: str) -> None:
+    pattern = text.replace("\\", "\\\\").replace("*", "\\*")
+    assert check("StringMatches", text, pattern) is True
+    assert check("StringMatches", text + "x", pattern) is False
+    assert check("StringMatches", text, "*") is True
+
+
+@given(st.integers(-(2**53), 2**53))
+def test_an_integer_equals_its_float(n: int) -> None:
+    assert check("NumericEquals", n, float(n)) is True
+    assert matches({"Variable": "$.a", "NumericEqualsPath": "$.b"}, {"a": n, "b": float(n)})
 
 
 # --- type tests ------------------------------------------------------------------------------

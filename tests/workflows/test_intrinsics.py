@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 from typing import Any
 
@@ -170,6 +171,10 @@ def test_json_to_string_writes_compact_json() -> None:
     assert ev("States.JsonToString($.v)", data) == '{"Arg1":1,"Arg2":[],"s":"x"}'
 
 
+def test_json_to_string_writes_a_lone_surrogate_as_a_question_mark() -> None:
+    assert ev("States.JsonToString($.v)", {"v": ["a\ud83c"]}) == '["a?"]'
+
+
 def test_json_to_string_writes_floats_as_java_does() -> None:
     data = {"v": [1.5, 1e21, 0.0001, 2.0]}
     assert ev("States.JsonToString($.v)", data) == "[1.5,1.0E21,1.0E-4,2.0]"
@@ -302,6 +307,10 @@ def test_base64_decode_undoes_base64_encode(text: str) -> None:
     assert ev("States.Base64Decode($.s)", {"s": encoded}) == text
 
 
+def test_a_lone_surrogate_is_encoded_as_a_question_mark() -> None:
+    assert ev("States.Base64Encode($.s)", {"s": "a\ud83c"}) == base64.b64encode(b"a?").decode()
+
+
 @pytest.mark.parametrize("expr", ["States.Base64Encode($.s)", "States.Base64Decode($.s)"])
 def test_base64_inputs_are_limited_to_10000_characters(expr: str) -> None:
     assert_invalid_arguments(expr, {"s": "QUJD" * 2501})
@@ -385,3 +394,14 @@ def test_string_split_feeds_nested_calls() -> None:
 
 def test_uuid_comes_from_the_injected_generator() -> None:
     assert ev("States.UUID()") == "11111111-2222-4333-8444-555555555555"
+
+
+_call_pieces = st.sampled_from(
+    [*"$.[]()'\\,{} -019a", "States.Array(", "States.Format(", "true", "null", "$.x"]
+)
+
+
+@given(text=st.lists(_call_pieces, max_size=12).map("".join))
+def test_any_text_either_parses_or_is_refused_as_invalid(text: str) -> None:
+    with contextlib.suppress(InvalidExpression):
+        parse_intrinsic("States.Array(" + text)

@@ -82,6 +82,8 @@ def test_a_reference_path_selects_one_value(path: str, expected: Any) -> None:
         ("$.order.items[?(!@.tags)].sku", ["B"]),
         ("$.order.items[?(@.sku in ['B', 'Z'])].price", [15]),
         ("$.order.items[?(@.sku =~ /a/i)].price", [5]),
+        ("$.order.items[?(@.sku =~ /[AB]/)].price", [5, 15]),
+        ("$.order.items[?(@.sku =~ /.*/)].price", [5, 15, 25]),
         ("$.order.items[?(@.price < $.order.items[1].price)].sku", ["A"]),
         ("$.order.items[*].missing", []),
     ],
@@ -90,6 +92,27 @@ def test_a_path_with_wildcards_slices_unions_or_filters_yields_every_match(
     path: str, expected: Any
 ) -> None:
     assert read(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("filter_", "expected"),
+    [("@ == 1", ["1", 1, 1.0]), ("@ == '1'", ["1", 1, 1.0]), ("@ == 1.0", [1, 1.0])],
+)
+def test_a_filter_compares_strings_and_numbers_as_jayway_does(filter_: str, expected: Any) -> None:
+    assert read(f"$.v[?({filter_})]", {"v": ["1", 1, 1.0, "x", True]}) == expected
+
+
+def test_a_regex_filter_matches_the_whole_string() -> None:
+    assert read("$.words[?(@ =~ /b/)]", {"words": ["abc", "b", "B"]}) == ["b"]
+
+
+def test_a_last_step_of_several_keys_gathers_them_into_one_object() -> None:
+    assert read("$.order['id','nope','items']") == {"id": "o-1", "items": DOC["order"]["items"]}
+    assert read("$.order.items[*]['sku','tags']") == [
+        {"sku": "A", "tags": ["new"]},
+        {"sku": "B"},
+        {"sku": "C", "tags": []},
+    ]
 
 
 def test_a_double_dollar_path_reads_the_context_object() -> None:
@@ -116,6 +139,15 @@ def test_a_missing_intermediate_key_names_the_path_up_to_it() -> None:
     with pytest.raises(StatesError) as caught:
         read("$.nope.deeper")
     assert caught.value.cause == "Invalid path '$.nope.deeper' : Missing property in path $['nope']"
+
+
+def test_a_key_step_into_a_non_object_fails_with_jayways_text() -> None:
+    with pytest.raises(StatesError) as caught:
+        read("$.order.id.x")
+    assert (caught.value.cause or "").startswith(
+        "Invalid path '$.order.id.x' : Expected to find an object with property ['x'] in path "
+        "$['order']['id'] but found 'java.lang.String'."
+    )
 
 
 def test_an_index_past_the_end_selects_nothing() -> None:
@@ -271,7 +303,7 @@ def test_result_path_through_something_not_an_object_fails(path: str, state_inpu
     assert caught.value.error == "States.ResultPathMatchFailure"
 
 
-@pytest.mark.parametrize("path", ["$.a[*]", "$$.Execution", "$var.x"])
+@pytest.mark.parametrize("path", ["$.a[*]", "$$.Execution", "$var.x", "$['a','b']"])
 def test_result_path_must_be_a_reference_path_into_the_input(path: str) -> None:
     with pytest.raises(StatesError) as caught:
         apply_result_path(path, {"a": [1]}, 1)
@@ -310,12 +342,16 @@ def test_validation_finds_every_dollar_field_that_is_neither_a_path_nor_a_call()
 
 
 @pytest.mark.parametrize(
-    ("path", "reference"),
-    [("$", True), ("$.a.b[0]", True), ("$['a']", True), ("$.a[*]", False), ("$$.Task", False),
-     ("$var", False), ("a", False)],
+    ("path", "reference", "result_path"),
+    [("$", True, True), ("$.a.b[0]", True, True), ("$['a']", True, True),
+     ("$$.Execution.Input", True, False), ("$var.x", True, False), ("$.a[*]", False, False),
+     ("$..a", False, False), ("$['a','b']", False, False), ("a", False, False)],
 )  # fmt: skip
-def test_only_definite_input_paths_are_reference_paths(path: str, reference: bool) -> None:
+def test_reference_paths_are_definite_and_result_paths_also_point_into_the_input(
+    path: str, reference: bool, result_path: bool
+) -> None:
     assert is_reference_path(path) is reference
+    assert is_reference_path(path, input_only=True) is result_path
     assert is_path(path) is (path != "a")
 
 
@@ -329,3 +365,18 @@ def test_paths_and_intrinsics_import_no_transport() -> None:
     ).stdout.split()
     banned = ("redis", "aiohttp", "httpx", "starlette", "uvicorn", "asyncio")
     assert [m for m in loaded if m.split(".")[0] in banned] == []
+
+
+_path_pieces = st.sampled_from(
+    [*"$.[]*?()@'\",:-019abxyz =!<>&|~/\\", "..", "[?(@.", "order", "items", "price"]
+)
+
+
+@given(text=st.lists(_path_pieces, max_size=12).map("".join))
+def test_any_text_either_compiles_and_evaluates_or_is_refused_as_invalid(text: str) -> None:
+    try:
+        query = compile_query("$" + text)
+    except InvalidExpression:
+        return
+    if query.root == "input":
+        query.get(DOC)
