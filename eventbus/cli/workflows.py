@@ -196,6 +196,9 @@ def graph(
     history: Annotated[str | None, typer.Option(
         "--history", help="Mark each state from a history: a JSON file (- for stdin) with a "
         "list of events or GetExecutionHistory's answer.")] = None,
+    input: Annotated[str | None, typer.Option(
+        "--input", help="Run the machine in-process on this input (inline JSON, a file, or "
+        "-), as `workflows run` does, and mark each state from its history.")] = None,
     ascii_only: Annotated[bool, typer.Option("--ascii", help="Draw with ASCII only.")] = False,
     width: Annotated[int | None, typer.Option(
         "--width", help="Above this many columns, list the states as an outline instead "
@@ -204,24 +207,43 @@ def graph(
         "--color/--no-color", help="Colour the statuses (default: when the output is a "
         "terminal and NO_COLOR is unset).")] = None,
 ) -> None:
-    """Draw a state machine, top to bottom; with --history or --execution, each state shows
-    its status: ✓ succeeded, ↯ failed and caught, ✗ failed, ▶ running, ■ aborted,
-    · not reached."""
+    """Draw a state machine, top to bottom; with --execution, --history or --input, each
+    state shows its status: ✓ succeeded, ↯ failed and caught, ✗ failed, ▶ running,
+    ■ aborted, · not reached."""
     from eventbus.workflows.graph import render_graph
     from eventbus.workflows.graph_status import statuses_from_history
 
     definition = _load_definition(_find_definition(name, workflows_dir))
-    if execution is not None and history is not None:
-        fail("give --execution or --history, not both")
+    if sum(option is not None for option in (execution, history, input)) > 1:
+        fail("give one of --execution, --history and --input")
     if execution is not None:
-        fail("--execution: executions are not stored yet; give the history with --history FILE")
+        fail("--execution: executions are not stored yet; give the history with --history FILE"
+             " or run the machine with --input JSON")
     statuses = None
     if history is not None:
         statuses = statuses_from_history(_history_events(read_json_arg(history, "--history")))
+    elif input is not None:
+        statuses = statuses_from_history(_run_locally(definition, input))
     if width is None and sys.stdout.isatty():
         width = shutil.get_terminal_size().columns
     drawing = render_graph(definition, statuses, ascii=ascii_only, max_width=width or None)
     _print_drawing(drawing, color)
+
+
+def _run_locally(definition: dict[str, Any], input: str) -> list[dict[str, Any]]:
+    """The history of ``definition`` run in-process on ``input``; exits 2 when either is
+    invalid."""
+    from eventbus.errors import InvalidDefinition, InvalidExecutionInput
+    from eventbus.workflows import run_local
+
+    try:
+        result = run_local(orjson.dumps(definition).decode(), read_text_arg(input, "--input"))
+    except InvalidDefinition as e:
+        fail(e.message)
+    except InvalidExecutionInput as e:
+        fail(f"--input: {e}")
+    events: list[dict[str, Any]] = result["events"]
+    return events
 
 
 def _print_drawing(drawing: Drawing, color: bool | None) -> None:

@@ -111,3 +111,21 @@ def test_execution_needs_the_execution_store(runner: CliRunner, workflows: Path)
                                  "--execution", "run-1"])
     assert result.exit_code == 2
     assert "--history" in result.stderr
+
+
+def test_input_runs_the_machine_in_process_and_marks_it(
+    runner: CliRunner, workflows: Path
+) -> None:
+    # No task is registered in-process, so Call fails and its Catch moves on to Oops.
+    result = runner.invoke(app, ["workflows", "graph", "pipeline", "--workflows", str(workflows),
+                                 "--input", '{"n": 1}'])
+    assert result.exit_code == 0, result.output
+    assert "↯ Call" in result.stdout and "✗ Oops" in result.stdout
+    assert "· Done" in result.stdout
+
+
+def test_input_that_is_not_json_exits_2(runner: CliRunner, workflows: Path) -> None:
+    result = runner.invoke(app, ["workflows", "graph", "tiny", "--workflows", str(workflows),
+                                 "--input", "{oops"])
+    assert result.exit_code == 2
+    assert "--input" in result.stderr

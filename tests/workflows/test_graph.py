@@ -291,3 +291,38 @@ def test_any_machine_draws_each_state_once_in_an_unbroken_box(machine: dict[str,
         bottom = next(r for r in range(row, len(lines)) if lines[r][bar] != "│")
         assert lines[bottom][bar] == "└"
         assert lines[bottom].index("┘", bar) == lines[row - 1].index("┐", bar)
+
+
+def test_statuses_of_a_local_run_follow_its_history() -> None:
+    import orjson
+
+    from eventbus.errors import StatesError
+    from eventbus.workflows import run_local
+
+    machine = {"StartAt": "Fan", "States": {
+        "Fan": {"Type": "Map", "Next": "Both", "ItemProcessor": {"StartAt": "Call", "States": {
+            "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
+                     "Catch": [{"ErrorEquals": ["Odd"], "Next": "Soft"}]},
+            "Soft": {"Type": "Pass", "End": True}}}},
+        "Both": {"Type": "Parallel", "Next": "Never", "Branches": [
+            {"StartAt": "Fine", "States": {"Fine": {"Type": "Pass", "End": True}}},
+            {"StartAt": "Hard", "States": {"Hard": {
+                "Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": True,
+                "Retry": [{"ErrorEquals": ["Down"], "MaxAttempts": 2}]}}}]},
+        "Never": {"Type": "Succeed"}}}
+
+    def call(item: Any) -> Any:
+        if item % 2:
+            raise StatesError("Odd", "odd item")
+        return item
+
+    def down(_: Any) -> Any:
+        raise StatesError("Down", "no answer")
+
+    result = run_local(orjson.dumps(machine).decode(), "[1, 2, 3, 4]", tasks={
+        "arn:aws:states:::lambda:invoke": call, "arn:aws:states:::http:invoke": down})
+    assert result["status"] == "FAILED"
+    assert statuses_from_history(result["events"]) == {
+        "Fan": StateMark(Status.SUCCEEDED), "Call": StateMark(Status.CAUGHT, 4),
+        "Soft": StateMark(Status.SUCCEEDED, 2), "Both": StateMark(Status.FAILED),
+        "Fine": StateMark(Status.SUCCEEDED), "Hard": StateMark(Status.FAILED, 1, 2)}
