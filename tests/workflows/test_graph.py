@@ -284,6 +284,9 @@ def machines(draw: st.DrawFn) -> dict[str, Any]:
 @given(machines())
 def test_any_machine_draws_each_state_once_in_an_unbroken_box(machine: dict[str, Any]) -> None:
     lines = render_graph(machine).lines
+    text = "\n".join(lines)
+    # Every edge is drawn (one arrow each) or, closing a loop, listed in its box.
+    assert text.count("▼") + text.count("↑") == len(machine_graph(machine).edges)
     for name in machine["States"]:
         row, col = position(lines, name)
         bar = lines[row].rfind("│", 0, col)
