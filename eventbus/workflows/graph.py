@@ -70,6 +70,14 @@ def _json(value: Any) -> str:
         return str(value)
 
 
+def _resource_brief(resource: str) -> str:
+    """A Task's resource without its ARN prefix: ``http:invoke`` for
+    ``arn:aws:states:::http:invoke``, ``activity:Name`` for an activity's ARN."""
+    if ":::" in resource:
+        return resource.rsplit(":::", 1)[1]
+    return ":".join(resource.split(":")[-2:])
+
+
 def _rule_label(rule: Mapping[str, Any]) -> str:
     """A Choice rule in brief: its JSONata condition, or variable, operator and value."""
     if "Condition" in rule:
@@ -185,8 +193,7 @@ class _Painter:
         parts = [kind]
         resource = state.get("Resource")
         if kind == "Task" and isinstance(resource, str):
-            parts.append(resource.rsplit(":::", 1)[-1].rsplit(":", 1)[-1]
-                         if ":::" not in resource else resource.rsplit(":::", 1)[-1])
+            parts.append(_resource_brief(resource))
         if kind == "Map":
             processor = state.get("ItemProcessor") or {}
             mode = processor.get("ProcessorConfig", {}).get("Mode", "INLINE") \
@@ -203,10 +210,10 @@ class _Painter:
              body_size: tuple[int, int] = (0, 0)) -> Block:
         body_h, body_w = body_size
         inner = max(max(len(line) for line in lines), body_w)
+        height = len(lines) + 2 + (body_h + 1 if body is not None else 0)
 
         def paint(width: int) -> Canvas:
             canvas = Canvas(self.charset)
-            height = len(lines) + 2 + (body_h + 1 if body is not None else 0)
             canvas.box(0, 0, height, width, style, container=body is not None)
             for row, line in enumerate(lines, start=1):
                 canvas.text(row, 2, line, style)
@@ -214,7 +221,6 @@ class _Painter:
                 canvas.blit(body, len(lines) + 2, 2)
             return canvas
 
-        height = len(lines) + 2 + (body_h + 1 if body is not None else 0)
         return Block(inner + 4, height, paint)
 
     def _terminal(self, text: str) -> Block:

@@ -24,7 +24,6 @@ class Charset:
     container: str  # the same six for Parallel and Map boxes
     tee_down: str  # a box's bottom border where an edge leaves
     arrow_down: str
-    arrow_up: str
     ellipsis: str
 
 
@@ -39,7 +38,6 @@ UNICODE = Charset(
     container="╭╮╰╯┄┆",
     tee_down="┬",
     arrow_down="▼",
-    arrow_up="▲",
     ellipsis="…",
 )
 
@@ -50,7 +48,6 @@ ASCII = Charset(
     container="++++.:",
     tee_down="+",
     arrow_down="v",
-    arrow_up="^",
     ellipsis="~",
 )
 
