@@ -195,9 +195,9 @@ class _Painter:
         if kind == "Task" and isinstance(resource, str):
             parts.append(_resource_brief(resource))
         if kind == "Map":
-            processor = state.get("ItemProcessor") or {}
-            mode = processor.get("ProcessorConfig", {}).get("Mode", "INLINE") \
-                if isinstance(processor, Mapping) else "INLINE"
+            processor = state.get("ItemProcessor")
+            config = processor.get("ProcessorConfig") if isinstance(processor, Mapping) else None
+            mode = config.get("Mode", "INLINE") if isinstance(config, Mapping) else "INLINE"
             parts.append(str(mode).lower())
         mark = _mark(self.statuses, name)
         if mark is not None and mark.entered > 1:

@@ -133,6 +133,15 @@ def test_a_loop_back_is_listed_in_its_state_instead_of_drawn_upwards() -> None:
     assert "▲" not in text and text.count("▼") == 4
 
 
+def test_an_invalid_definition_is_still_drawn_as_written() -> None:
+    machine = {"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "Nowhere"},
+        "M": {"Type": "Map", "ItemProcessor": {"ProcessorConfig": 3}, "End": True}}}
+    text = render_graph(machine).text
+    assert "Nowhere" in text and "missing state" in text
+    assert "Map · inline" in text
+
+
 def test_the_drawing_is_the_same_in_every_process() -> None:
     program = (
         "import orjson, sys\n"
