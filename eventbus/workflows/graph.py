@@ -120,7 +120,8 @@ def machine_graph(definition: Mapping[str, Any]) -> MachineGraph:
     raw_states = definition.get("States")
     states = {str(k): v for k, v in raw_states.items() if isinstance(v, Mapping)} \
         if isinstance(raw_states, Mapping) else {}
-    edges = [GraphEdge(START, str(definition.get("StartAt", "")))]
+    start_at = definition.get("StartAt")
+    edges = [GraphEdge(START, start_at)] if isinstance(start_at, str) and start_at else []
     nested: dict[str, list[MachineGraph]] = {}
     for name, state in states.items():
         edges.extend(_edges_of(name, state))
