@@ -194,8 +194,8 @@ def graph(
     execution: Annotated[str | None, typer.Option(
         "--execution", help="Mark each state with its status in this execution.")] = None,
     history: Annotated[str | None, typer.Option(
-        "--history", help="Mark each state from a history: a JSON file (- for stdin) with a "
-        "list of events or GetExecutionHistory's answer.")] = None,
+        "--history", help="Mark each state from a history: a list of events or "
+        "GetExecutionHistory's answer, as inline JSON, a file, or -.")] = None,
     input: Annotated[str | None, typer.Option(
         "--input", help="Run the machine in-process on this input (inline JSON, a file, or "
         "-), as `workflows run` does, and mark each state from its history.")] = None,
