@@ -355,7 +355,7 @@ class Router:
                           target.id, rule.name)  # fmt: skip
             return None
         lane = Lane(bus_rules, rule, target, instance, self.options.concurrency)
-        lane.on_free = self.queue_reader.room.set
+        lane.on_free = self.queue_reader.freed
         return lane
 
     async def _retire(self, lane: Lane) -> None:

@@ -98,7 +98,10 @@ HeaderValue = Annotated[str, AfterValidator(header_value)]
 
 
 class RequestParts:
-    """URL, query parameters and headers of one target, compiled once, built per event."""
+    """URL, query parameters and headers of one target, compiled once, built per event.
+
+    Constant headers are checked when rules load (:data:`HeaderValue`), so only the values read
+    from the event are built, and checked, per delivery."""
 
     def __init__(
         self,
@@ -112,9 +115,13 @@ class RequestParts:
             compile_value(v, f"path_parameters[{i}]") for i, v in enumerate(path_parameters)
         ]
         self._query = [(k, compile_value(v, f"query.{k}")) for k, v in query.items()]
-        self._headers = [(k, compile_value(v, f"headers.{k}")) for k, v in headers.items()]
+        self.fixed_headers = {k: v for k, v in headers.items() if not is_path(v)}
+        self._headers = [(k, compile_value(v, f"headers.{k}"))
+                         for k, v in headers.items() if is_path(v)]  # fmt: skip
 
     def url(self, event: Mapping[str, Any]) -> str:
+        if not self._path:
+            return self._url_pieces[0]
         pieces = [self._url_pieces[0]]
         for value, piece in zip(self._path, self._url_pieces[1:], strict=True):
             pieces += [quote(value(event), safe=""), piece]
@@ -124,4 +131,5 @@ class RequestParts:
         return {k: value(event) for k, value in self._query}
 
     def headers(self, event: Mapping[str, Any]) -> dict[str, str]:
+        """The headers read from ``event`` (not yet checked); the others are ``fixed_headers``."""
         return {k: value(event) for k, value in self._headers}

@@ -19,11 +19,11 @@ What each answer means:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from types import TracebackType as Traceback
 from typing import Any, Final
 
 import orjson
@@ -46,27 +46,46 @@ OUTCOME_BODY_MAX_BYTES: Final = 4096
 RESPONSE_BODY_MAX_BYTES: Final = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per request, and a frozen one is slower to build
 class Answer:
     """One HTTP answer as a delivery sees it, whatever client fetched it."""
 
     method: str
     url: str  # as requested, for messages
     status: int
-    headers: Mapping[str, str]  # names lower-cased
+    headers: Mapping[str, str]  # looked up by lower-case name (the client's are case-blind)
     body: bytes  # at most RESPONSE_BODY_MAX_BYTES
     truncated: bool  # the body was longer; the rest was not read
 
 
-@asynccontextmanager
-async def deadline(seconds: float, what: str) -> AsyncIterator[None]:
+class deadline:
     """Everything inside (connect, send, the whole answer) within ``seconds``, else a retryable
-    ``TIMEOUT``. A per-read timeout is not enough: a body sent one byte a second never trips it."""
-    try:
-        async with asyncio.timeout(seconds):
-            yield
-    except TimeoutError:
-        raise TargetTimeout(f"{what}: no complete answer within {seconds:g} s") from None
+    ``TIMEOUT``. A per-read timeout is not enough: a body sent one byte a second never trips it.
+    A class, not a generator: it wraps every request."""
+
+    __slots__ = ("_seconds", "_timeout", "_what")
+
+    def __init__(self, seconds: float, what: str) -> None:
+        self._seconds, self._what = seconds, what
+        self._timeout: asyncio.Timeout | None = None
+
+    async def __aenter__(self) -> None:
+        self._timeout = asyncio.timeout(self._seconds)
+        await self._timeout.__aenter__()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: Traceback | None
+    ) -> None:
+        assert self._timeout is not None
+        try:
+            await self._timeout.__aexit__(kind, error, tb)
+        except TimeoutError:
+            pass
+        else:
+            if kind is None or not issubclass(kind, TimeoutError):
+                return
+        message = f"{self._what}: no complete answer within {self._seconds:g} s"
+        raise TargetTimeout(message) from None
 
 
 async def read_capped(
