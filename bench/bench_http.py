@@ -2,6 +2,7 @@
 client and a bare aiohttp client posting the same bodies to the same server, in the same run.
 
     .venv/bin/python bench/bench_http.py [--deliveries 5000] [--concurrency 16] [--limit 500]
+                                         [--asyncio-loop]
 
 The server is uvicorn with a bare ASGI app answering 200 ``{"ok": true}``, in its own process;
 the rate limiter and the router use a redis-server of their own. Rows:
@@ -15,7 +16,8 @@ the rate limiter and the router use a redis-server of their own. Rows:
 
 Each row also gives the CPU its side took per delivery within the timed window: this process's
 (the client, or the router) and the server's, so a row bounded by the server (which shares the
-cores) shows as such.
+cores) shows as such. Every row runs on the event loop ``eventbus run`` uses (uvloop when it is
+installed), the bare clients included; ``--asyncio-loop`` runs them all on asyncio's own.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from bench_publish import redis_server  # the same redis-server launcher, not a 
 from redis.exceptions import ResponseError
 
 from eventbus import keys
+from eventbus.cli.app import loop_factory
 from eventbus.client import AsyncEventBusClient
 from eventbus.targets.base import DeliveryContext, TargetServices
 from eventbus.targets.http import HttpConfig, HttpTarget
@@ -256,7 +259,9 @@ async def run(args: argparse.Namespace, url: str, redis_url: str) -> None:
         (f"http target send, limit {limit:g}/s, 2 copies",
          lambda: targets(url, redis_url, 2, limit, limited, c)),
     ]  # fmt: skip
-    print(f"concurrency {c}; server: uvicorn, bare ASGI app; limiter and router: redis-server")
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    print(f"concurrency {c}; server: uvicorn, bare ASGI app; limiter and router: redis-server; "
+          f"event loop: {loop}")  # fmt: skip
     print(f"{'':46} {'deliveries':>10} {'per second':>11} {'vs httpx':>9} {'vs aiohttp':>10} "
           f"{'µs CPU/delivery':>15} {'server µs':>9}")  # fmt: skip
     results = []
@@ -276,9 +281,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--limit", type=float, default=500.0)
     parser.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
+    parser.add_argument("--asyncio-loop", action="store_true",
+                        help="asyncio's event loop rather than the router's (uvloop)")  # fmt: skip
     args = parser.parse_args()
-    with redis_server(args.redis_server) as redis_url, http_server() as url:
-        asyncio.run(run(args, url, redis_url))
+    factory = None if args.asyncio_loop else loop_factory()
+    with (
+        redis_server(args.redis_server) as redis_url,
+        http_server() as url,
+        asyncio.Runner(loop_factory=factory) as runner,
+    ):
+        runner.run(run(args, url, redis_url))
 
 
 if __name__ == "__main__":
