@@ -9,8 +9,9 @@ the rate limiter and the router use a redis-server of their own. Rows:
 
 * the bare clients, ``--concurrency`` requests in flight;
 * the target's ``send`` alone, called by ``--concurrency`` workers;
-* end to end: one router (lane concurrency ``--concurrency``) routing the events already on the
-  bus, queueing, delivering and acknowledging each, timed until every delivery is acknowledged;
+* end to end: one router (lane concurrency ``--concurrency``, its Redis client as ``eventbus
+  run`` makes it) routing the events already on the bus, queueing, delivering and acknowledging
+  each, timed until every delivery is acknowledged;
 * rate limited: ``--limit`` × 3 deliveries through one target and through two copies sharing the
   limit ("two routers"); their rate should sit at the limit.
 
@@ -49,7 +50,7 @@ from eventbus.cli.app import loop_factory
 from eventbus.client import AsyncEventBusClient
 from eventbus.targets.base import DeliveryContext, TargetServices
 from eventbus.targets.http import HttpConfig, HttpTarget
-from eventbus.worker import Router, RouterOptions
+from eventbus.worker import Router, RouterOptions, router_redis
 
 BODY = orjson.dumps({"order_id": "o-1", "total": 120.5, "items": [1, 2, 3]})
 EVENT: dict[str, Any] = {"id": "e", "source": "shop.orders", "detail": orjson.loads(BODY)}
@@ -200,7 +201,8 @@ async def routed(url: str, redis_url: str, total: int, concurrency: int) -> Meas
     delivered and acknowledged; the events are on the bus before it starts. Done when the queue
     has had ``total`` entries and holds none (an entry is deleted once acknowledged), checked
     with one Redis call every 5 ms; the endpoint's count is checked after."""
-    redis = aioredis.Redis.from_url(redis_url)
+    options = RouterOptions(concurrency=concurrency)
+    redis = router_redis(redis_url, options)  # as `eventbus run` makes it
     counter = url.rsplit("/", 1)[0] + "/count"
     queue = keys.delivery_queue("shop", "orders", "api")
     with tempfile.TemporaryDirectory() as rules_dir:
@@ -208,7 +210,7 @@ async def routed(url: str, redis_url: str, total: int, concurrency: int) -> Meas
             "bus: shop\nrules:\n  - name: orders\n    event_pattern: {source: [shop.orders]}\n"
             f"    targets:\n      - {{id: api, type: http, url: '{url}'}}\n"
         )
-        router = Router(redis, rules_dir, RouterOptions(concurrency=concurrency))
+        router = Router(redis, rules_dir, options)
         await router.start()
         publisher = AsyncEventBusClient(redis)
         entry = {"Source": "shop.orders", "DetailType": "Order", "Detail": BODY.decode(),

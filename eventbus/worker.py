@@ -88,6 +88,7 @@ __all__ = [
     "Router",
     "RouterOptions",
     "configure_logging",
+    "router_redis",
     "run_router",
 ]
 
@@ -429,6 +430,16 @@ def configure_logging(verbose: bool = False) -> None:
     root.propagate = False
 
 
+def router_redis(redis_url: str, options: RouterOptions) -> Redis:
+    """The Redis client a router runs on: a blocking pool (a burst of deliveries waits for a
+    connection instead of failing) whose commands are packed by hiredis."""
+    pool = BlockingConnectionPool.from_url(
+        redis_url, max_connections=options.max_connections, timeout=None, health_check_interval=30
+    )
+    use_hiredis_packing(pool)
+    return Redis(connection_pool=pool)
+
+
 async def run_router(
     redis_url: str,
     rules_path: str | Path,
@@ -443,12 +454,7 @@ async def run_router(
     gateway too (``OSError`` when its port cannot be bound). ``loaded``: the rules already read
     by that watch (``eventbus run`` reads them before starting Redis), not read again."""
     options = options or RouterOptions()
-    # A blocking pool: a burst of deliveries waits for a connection instead of failing.
-    pool = BlockingConnectionPool.from_url(
-        redis_url, max_connections=options.max_connections, timeout=None, health_check_interval=30
-    )
-    use_hiredis_packing(pool)
-    redis = Redis(connection_pool=pool)
+    redis = router_redis(redis_url, options)
     watch, ruleset = loaded if loaded is not None else (None, None)
     router = Router(redis, rules_path, options, settings=settings, rule_watch=watch)
     loop = asyncio.get_running_loop()
