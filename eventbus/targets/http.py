@@ -34,7 +34,7 @@ from eventbus.targets.configs import DEFAULT_TIMEOUT_SECONDS, HttpConfig
 from eventbus.targets.http_auth import build_auth
 from eventbus.targets.http_client import Client, fetch, new_client
 from eventbus.targets.http_params import RequestParts, header_values
-from eventbus.targets.http_response import Answer, deadline, outcome
+from eventbus.targets.http_response import Answer, outcome
 from eventbus.targets.ratelimit import RateLimiter
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "HttpConfig", "HttpTarget"]
@@ -95,7 +95,7 @@ class HttpTarget:
         client = self._client
         if self._limiter is not None:
             await self._limiter.acquire()  # bounded by its own wait limit, not the deadline
-        async with deadline(self._timeout, f"{self._method} {request.url}"):
+        async with client.deadlines.within(self._timeout, f"{self._method} {request.url}"):
             # Auth headers win over the rule's, as connection parameters do in EventBridge.
             auth = await self._auth.headers(client)
             if auth:

@@ -10,8 +10,9 @@ share, one target's bounded use of it, and one request sent with its answer brou
   connections and never waits for ones another target on the same host holds.
 * Proxies come from ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` (read when the session is made).
 
-The callers put each exchange under :func:`~eventbus.targets.http_response.deadline`; no timeout
-is set on the session, so the deadline alone decides (waiting for a free connection included).
+The callers put each exchange under the client's
+:class:`~eventbus.targets.http_deadline.Deadlines`; no timeout is set on the session, so the
+deadline alone decides (waiting for a free connection included).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from aiohttp.helpers import ProxyInfo, proxies_from_env
 from yarl import URL
 
 from eventbus.errors import TargetError
+from eventbus.targets.http_deadline import Deadlines
 from eventbus.targets.http_response import RESPONSE_BODY_MAX_BYTES, Answer, read_capped
 
 __all__ = ["DEFAULT_CONNECTIONS", "Client", "Sessions", "fetch", "new_client", "parse_url"]
@@ -85,6 +87,7 @@ class Client:
     def __init__(self, sessions: Sessions, connections: int, *, owned: bool) -> None:
         self.sessions = sessions
         self.slots = asyncio.Semaphore(connections)
+        self.deadlines = Deadlines()  # the total deadline of each exchange (token fetch included)
         self._owned = owned
         self.closed = False
 

@@ -1,9 +1,9 @@
 """What an HTTP answer means for a delivery (EventBridge API destinations' rules), and the two
 bounds every exchange keeps, whatever HTTP client carries it:
 
-* one total deadline per request (:func:`deadline`): connecting, sending and reading the whole
-  answer; past it the attempt fails with a retryable ``TIMEOUT``, so an endpoint that trickles
-  its answer cannot hold a delivery longer than ``timeout_seconds``;
+* one total deadline per request (:mod:`eventbus.targets.http_deadline`): connecting, sending
+  and reading the whole answer; past it the attempt fails with a retryable ``TIMEOUT``, so an
+  endpoint that trickles its answer cannot hold a delivery longer than ``timeout_seconds``;
 * at most :data:`RESPONSE_BODY_MAX_BYTES` of the body are read (:func:`read_capped`); the status
   decides the outcome, and the rest of a longer body is never read (the connection is dropped).
 
@@ -18,24 +18,21 @@ What each answer means:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from types import TracebackType as Traceback
 from typing import Any, Final
 
 import orjson
 
-from eventbus.errors import TargetError, TargetTimeout
+from eventbus.errors import TargetError
 
 __all__ = [
     "BODY_EXCERPT_CHARS",
     "OUTCOME_BODY_MAX_BYTES",
     "RESPONSE_BODY_MAX_BYTES",
     "Answer",
-    "deadline",
     "outcome",
     "parse_retry_after",
     "read_capped",
@@ -56,36 +53,6 @@ class Answer:
     headers: Mapping[str, str]  # looked up by lower-case name (the client's are case-blind)
     body: bytes  # at most RESPONSE_BODY_MAX_BYTES
     truncated: bool  # the body was longer; the rest was not read
-
-
-class deadline:
-    """Everything inside (connect, send, the whole answer) within ``seconds``, else a retryable
-    ``TIMEOUT``. A per-read timeout is not enough: a body sent one byte a second never trips it.
-    A class, not a generator: it wraps every request."""
-
-    __slots__ = ("_seconds", "_timeout", "_what")
-
-    def __init__(self, seconds: float, what: str) -> None:
-        self._seconds, self._what = seconds, what
-        self._timeout: asyncio.Timeout | None = None
-
-    async def __aenter__(self) -> None:
-        self._timeout = asyncio.timeout(self._seconds)
-        await self._timeout.__aenter__()
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: Traceback | None
-    ) -> None:
-        assert self._timeout is not None
-        try:
-            await self._timeout.__aexit__(kind, error, tb)
-        except TimeoutError:
-            pass
-        else:
-            if kind is None or not issubclass(kind, TimeoutError):
-                return
-        message = f"{self._what}: no complete answer within {self._seconds:g} s"
-        raise TargetTimeout(message) from None
 
 
 async def read_capped(
