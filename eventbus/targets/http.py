@@ -95,7 +95,7 @@ class HttpTarget:
         client = self._client
         if self._limiter is not None:
             await self._limiter.acquire()  # bounded by its own wait limit, not the deadline
-        async with client.deadlines.within(self._timeout, f"{self._method} {request.url}"):
+        async with client.deadlines.within(self._timeout, self._method, request.url):
             # Auth headers win over the rule's, as connection parameters do in EventBridge.
             auth = await self._auth.headers(client)
             if auth:

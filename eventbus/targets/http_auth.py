@@ -163,9 +163,7 @@ class _OAuthClientCredentials(Auth):
         headers = {**cfg.header_parameters, "Authorization": f"Basic {credentials}"}
         if not in_query:
             headers = {"Content-Type": "application/x-www-form-urlencoded", **headers}
-        async with client.deadlines.within(
-            self._timeout, f"OAuth token request to {cfg.token_url}"
-        ):
+        async with client.deadlines.within(self._timeout, "OAuth token request to", cfg.token_url):
             return await fetch(
                 client,
                 cfg.method,

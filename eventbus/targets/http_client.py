@@ -156,12 +156,16 @@ def parse_url(url: str) -> URL:
 
 async def _read(response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
     """The body, capped, and whether it was cut (then the connection is dropped rather than the
-    rest drained). A body whose declared length is within the cap is read in one go: the
-    client reads exactly that many bytes."""
+    rest drained). A body already received whole, or whose declared length is within the cap,
+    is taken in one go (the client reads exactly the declared length)."""
+    content, cap = response.content, RESPONSE_BODY_MAX_BYTES
+    if content.is_eof():
+        body = content.read_nowait()
+        return (body, False) if len(body) <= cap else (body[:cap], True)
     length = response.content_length
-    if length is not None and length <= RESPONSE_BODY_MAX_BYTES:
+    if length is not None and length <= cap:
         return await response.read(), False
-    body, truncated = await read_capped(response.content.iter_any())
+    body, truncated = await read_capped(content.iter_any())
     if truncated:
         response.close()
     return body, truncated

@@ -35,8 +35,9 @@ class Deadlines:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
 
-    def within(self, seconds: float, what: str) -> _Within:
-        """A block to run within ``seconds``; ``what`` names it in the ``TIMEOUT`` message."""
+    def within(self, seconds: float, *what: str) -> _Within:
+        """A block to run within ``seconds``; ``what``, joined by spaces, names it in the
+        ``TIMEOUT`` message (joined only then)."""
         return _Within(self, seconds, what)
 
     def _add(self, block: _Within, seconds: float, task: asyncio.Task[Any]) -> None:
@@ -80,7 +81,7 @@ class _Within:
 
     __slots__ = ("_cancelling", "_deadlines", "_seconds", "_task", "_what")
 
-    def __init__(self, deadlines: Deadlines, seconds: float, what: str) -> None:
+    def __init__(self, deadlines: Deadlines, seconds: float, what: tuple[str, ...]) -> None:
         self._deadlines, self._seconds, self._what = deadlines, seconds, what
         self._task: asyncio.Task[Any] | None = None
         self._cancelling = 0
@@ -105,5 +106,5 @@ class _Within:
             self._timed_out()
 
     def _timed_out(self) -> None:
-        message = f"{self._what}: no complete answer within {self._seconds:g} s"
+        message = f"{' '.join(self._what)}: no complete answer within {self._seconds:g} s"
         raise TargetTimeout(message) from None

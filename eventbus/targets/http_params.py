@@ -69,6 +69,8 @@ def header_value(value: str) -> str:
     """``value`` as a header carries it, without surrounding spaces and tabs (they are not part
     of a field value, RFC 9110 §5.5, and some clients refuse them); ``ValueError`` naming its
     first character a header cannot carry (not the value: it may be anything an event held)."""
+    if value.isascii() and value.isprintable():  # the common case, without the search
+        return value.strip(" ")
     bad = _NOT_HEADER_TEXT.search(value)
     if bad is not None:
         char = bad.group()
