@@ -174,8 +174,10 @@ class Lane:
         return self.bus_rules.name, self.rule.name, self.target.id
 
     def wants_more(self) -> bool:
-        """Whether to read more of this lane's queue: not while it holds a full load."""
-        return len(self.held) < self.concurrency
+        """Whether to read more of this lane's queue: not while it holds a full load in flight
+        and another waiting. The one waiting keeps the senders busy while the next read is on
+        its way, instead of their running dry each time the lane is refilled."""
+        return len(self.held) < 2 * self.concurrency
 
     def start(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]], runner: Deliverer) -> None:
         """Take queue entries (read together): each is sent when a sender is free, or all in one
