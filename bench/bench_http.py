@@ -9,9 +9,9 @@ the rate limiter and the router use a redis-server of their own. Rows:
 
 * the bare clients, ``--concurrency`` requests in flight;
 * the target's ``send`` alone, called by ``--concurrency`` workers;
-* end to end: one router (lane concurrency ``--concurrency``, its Redis client as ``eventbus
-  run`` makes it) routing the events already on the bus, queueing, delivering and acknowledging
-  each, timed until every delivery is acknowledged;
+* end to end: one router (lane concurrency ``--concurrency``, its Redis client made and itself
+  started as ``eventbus run`` does) routing the events already on the bus, queueing, delivering
+  and acknowledging each, timed until every delivery is acknowledged;
 * rate limited: ``--limit`` × 3 deliveries through one target and through two copies sharing the
   limit ("two routers"); their rate should sit at the limit.
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import shutil
 import socket
@@ -48,9 +49,10 @@ from redis.exceptions import ResponseError
 from eventbus import keys
 from eventbus.cli.app import loop_factory
 from eventbus.client import AsyncEventBusClient
+from eventbus.router_process import router_redis, start_for_good
 from eventbus.targets.base import DeliveryContext, TargetServices
 from eventbus.targets.http import HttpConfig, HttpTarget
-from eventbus.worker import Router, RouterOptions, router_redis
+from eventbus.worker import Router, RouterOptions
 
 BODY = orjson.dumps({"order_id": "o-1", "total": 120.5, "items": [1, 2, 3]})
 EVENT: dict[str, Any] = {"id": "e", "source": "shop.orders", "detail": orjson.loads(BODY)}
@@ -58,6 +60,7 @@ EVENT: dict[str, Any] = {"id": "e", "source": "shop.orders", "detail": orjson.lo
 
 RECEIVED = [0]  # requests the endpoint answered, checked once the end-to-end row is done
 SERVER_PID = [0]  # the endpoint's process, whose CPU each row reports
+COLLECTOR_THRESHOLDS = gc.get_threshold()  # restored after the end-to-end row
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -211,7 +214,7 @@ async def routed(url: str, redis_url: str, total: int, concurrency: int) -> Meas
             f"    targets:\n      - {{id: api, type: http, url: '{url}'}}\n"
         )
         router = Router(redis, rules_dir, options)
-        await router.start()
+        await start_for_good(router)  # as `eventbus run` starts it
         publisher = AsyncEventBusClient(redis)
         entry = {"Source": "shop.orders", "DetailType": "Order", "Detail": BODY.decode(),
                  "EventBusName": "shop"}  # fmt: skip
@@ -229,6 +232,8 @@ async def routed(url: str, redis_url: str, total: int, concurrency: int) -> Meas
     retries = await redis.zcard(keys.delivery_retries("shop", "orders", "api"))
     await redis.flushall()
     await redis.aclose()
+    gc.unfreeze()  # the rows after run as they did before it
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
     if answered != total or retries:
         raise SystemExit(f"end to end: {answered} of {total} answered, {retries} retries")
     return row

@@ -37,14 +37,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from eventbus import bus as bus_ops
 from eventbus import keys
-from eventbus.autopipe import AutoPipelineRedis, use_hiredis_packing
+from eventbus.autopipe import AutoPipelineRedis
 from eventbus.client import AsyncEventBusClient
-from eventbus.config import BusRules, RuleSet, collector_paused
+from eventbus.config import BusRules, RuleSet
 from eventbus.consumers import CONSUMER_IDLE_SECONDS, remove_consumers
 from eventbus.delivery import ack, iso_ms
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
@@ -70,6 +70,7 @@ from eventbus.loops.upkeep import (
 )
 from eventbus.metrics import Metrics, NullMetrics
 from eventbus.outage import OutageLog
+from eventbus.router_process import router_redis, start_for_good
 from eventbus.rule_watch import RELOAD_POLL_SECONDS, RuleWatch
 from eventbus.scheduler import Clock
 from eventbus.settings import Settings, get_settings
@@ -88,7 +89,6 @@ __all__ = [
     "Router",
     "RouterOptions",
     "configure_logging",
-    "router_redis",
     "run_router",
 ]
 
@@ -430,16 +430,6 @@ def configure_logging(verbose: bool = False) -> None:
     root.propagate = False
 
 
-def router_redis(redis_url: str, options: RouterOptions) -> Redis:
-    """The Redis client a router runs on: a blocking pool (a burst of deliveries waits for a
-    connection instead of failing) whose commands are packed by hiredis."""
-    pool = BlockingConnectionPool.from_url(
-        redis_url, max_connections=options.max_connections, timeout=None, health_check_interval=30
-    )
-    use_hiredis_packing(pool)
-    return Redis(connection_pool=pool)
-
-
 async def run_router(
     redis_url: str,
     rules_path: str | Path,
@@ -462,8 +452,7 @@ async def run_router(
     loop.add_signal_handler(signal.SIGINT, router.stop)
     loop.add_signal_handler(signal.SIGHUP, router.request_reload)
     try:
-        with collector_paused(freeze=True):  # the process keeps these rules to its end
-            await router.start(ruleset)
+        await start_for_good(router, ruleset)
         gateway = await _start_gateway(router, redis_url, http) if http else None
         if ready is not None:
             ready(router)
