@@ -37,14 +37,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from eventbus import bus as bus_ops
 from eventbus import keys
-from eventbus.autopipe import AutoPipelineRedis, use_hiredis_packing
+from eventbus.autopipe import AutoPipelineRedis
 from eventbus.client import AsyncEventBusClient
-from eventbus.config import BusRules, RuleSet, collector_paused
+from eventbus.config import BusRules, RuleSet
 from eventbus.consumers import CONSUMER_IDLE_SECONDS, remove_consumers
 from eventbus.delivery import ack, iso_ms
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
@@ -70,6 +70,7 @@ from eventbus.loops.upkeep import (
 )
 from eventbus.metrics import Metrics, NullMetrics
 from eventbus.outage import OutageLog
+from eventbus.router_process import router_redis, start_for_good
 from eventbus.rule_watch import RELOAD_POLL_SECONDS, RuleWatch
 from eventbus.scheduler import Clock
 from eventbus.settings import Settings, get_settings
@@ -355,7 +356,7 @@ class Router:
                           target.id, rule.name)  # fmt: skip
             return None
         lane = Lane(bus_rules, rule, target, instance, self.options.concurrency)
-        lane.on_free = self.queue_reader.room.set
+        lane.on_free = self.queue_reader.freed
         return lane
 
     async def _retire(self, lane: Lane) -> None:
@@ -443,12 +444,7 @@ async def run_router(
     gateway too (``OSError`` when its port cannot be bound). ``loaded``: the rules already read
     by that watch (``eventbus run`` reads them before starting Redis), not read again."""
     options = options or RouterOptions()
-    # A blocking pool: a burst of deliveries waits for a connection instead of failing.
-    pool = BlockingConnectionPool.from_url(
-        redis_url, max_connections=options.max_connections, timeout=None, health_check_interval=30
-    )
-    use_hiredis_packing(pool)
-    redis = Redis(connection_pool=pool)
+    redis = router_redis(redis_url, options)
     watch, ruleset = loaded if loaded is not None else (None, None)
     router = Router(redis, rules_path, options, settings=settings, rule_watch=watch)
     loop = asyncio.get_running_loop()
@@ -456,8 +452,7 @@ async def run_router(
     loop.add_signal_handler(signal.SIGINT, router.stop)
     loop.add_signal_handler(signal.SIGHUP, router.request_reload)
     try:
-        with collector_paused(freeze=True):  # the process keeps these rules to its end
-            await router.start(ruleset)
+        await start_for_good(router, ruleset)
         gateway = await _start_gateway(router, redis_url, http) if http else None
         if ready is not None:
             ready(router)

@@ -288,6 +288,69 @@ async def test_heartbeat_goes_on_after_one_that_raises(
     assert bad.raised == 1
 
 
+# --- the queue reader feeding the lanes ---------------------------------------------------------
+
+# A read that waits for wake-ups far longer than any test (in fact until the client's 5 s socket
+# timeout): what the lanes get, they get without that wait ending on its own.
+LONG_WAIT = replace(FAST, block_ms=20_000, concurrency=1, queue_batch=1)
+
+
+async def stop_waiting(router: Router, redis: Redis) -> None:
+    """Stop the router, and end its readers' long waits with one more event."""
+    router.stop()
+    await put(redis)
+
+
+@pytest.mark.timeout(30)
+async def test_a_full_lane_is_fed_again_as_soon_as_it_has_room_not_when_the_read_wait_ends(
+    redis: Redis, tmp_path: Path
+) -> None:
+    # Given a lane that holds one delivery at a time, and more queued than it can hold
+    async with running(redis, tmp_path, rules_text(MEM), options=LONG_WAIT) as router:
+        await put(redis, 4)
+        # Then each is delivered once the one before it is done
+        await until(lambda: len(recorded("m")) == 4, "every delivery made", timeout=10)
+        await stop_waiting(router, redis)
+
+
+HELD: list[asyncio.Event] = []  # the deliveries `held_delivery` holds, released by the test
+HOLDING = [True]  # False: `held_delivery` lets deliveries through
+
+
+async def held_delivery(payload: str, ctx: Any) -> None:
+    """A python target that holds each delivery until the test releases it."""
+    release = asyncio.Event()
+    HELD.append(release)
+    if HOLDING[0]:
+        await release.wait()
+
+
+# Each delivery's acknowledgement waited for the reader's wait to end (the client's 5 s socket
+# timeout, with LONG_WAIT) before it was written: three in a row would take 15 s.
+@pytest.mark.timeout(12)
+async def test_a_lane_that_runs_out_of_work_has_its_deliveries_acknowledged_at_once(
+    redis: Redis, tmp_path: Path
+) -> None:
+    queue = keys.delivery_queue("default", "orders", "held")
+    text = rules_text("{id: held, type: python, function: 'test_loops:held_delivery'}")
+
+    async def acknowledged() -> bool:
+        return (await redis.xpending(queue, keys.DELIVERY_GROUP))["pending"] == 0
+
+    HELD.clear()
+    HOLDING[0] = True
+    async with running(redis, tmp_path, text, options=LONG_WAIT) as router:
+        for n in range(1, 4):
+            # Given a delivery in flight, its lane full, the queue reader waiting for wake-ups
+            await put(redis)
+            await until(lambda: len(HELD) == n, f"delivery {n} in flight")  # noqa: B023
+            # When it is done, then it is acknowledged without waiting for the wait to end
+            HELD[-1].set()
+            await until(acknowledged, f"delivery {n} acknowledged")
+        HOLDING[0] = False
+        await stop_waiting(router, redis)
+
+
 # --- consumers ----------------------------------------------------------------------------------
 
 
