@@ -374,32 +374,49 @@ async def _lacks(coro: Any, name: str) -> bool:
     return name not in await coro
 
 
-async def test_claimer_sweeps_the_queues_at_start_and_when_a_router_dies_not_every_round(
+async def _hold(redis: Redis, queue: str, consumer: str) -> None:
+    """An entry of ``queue`` read by ``consumer`` and left pending (deleted, so nothing is sent
+    when it is claimed)."""
+    entry_id = await redis.xadd(queue, {"x": "1"})
+    await redis.xreadgroup(keys.DELIVERY_GROUP, consumer, {queue: ">"})
+    await redis.xdel(queue, entry_id)
+
+
+async def test_claimer_claims_only_the_queues_holding_entries_left_at_start_or_by_a_dead_router(
     redis: Redis, tmp_path: Path
 ) -> None:
-    # Given a router's claimer, with a live router beside it
+    # Given a router's claimer over two queues, one holding an entry of a router gone before
+    # it started, and a live router beside it
     text = rules_text("{id: one, type: memory, name: one}", "{id: two, type: memory, name: two}")
     (tmp_path / "rules.yaml").write_text(text)
     router = Router(redis, tmp_path, FAST)
     await router.start()
     claimer = router.claimer
+    one, two = (keys.delivery_queue("default", "orders", t) for t in ("one", "two"))
+    await _hold(redis, one, "gone")
     await health.record_router_heartbeat(redis, "other")
-    swept: list[int] = []
+    claimed: list[list[str]] = []
     original = claimer.claim_queue_entries
 
     async def counted(lanes: Any = None) -> None:
-        swept.append(len(router.lanes) if lanes is None else len(list(lanes)))
-        await original(lanes)
+        chosen = list(router.lanes.values() if lanes is None else lanes)
+        claimed.append(sorted(lane.queue for lane in chosen))
+        await original(chosen)
 
     claimer.claim_queue_entries = counted  # type: ignore[method-assign]
-    # When it runs rounds: those of start-up sweep every queue, the next ones none
+    # When it runs rounds: the queue holding an entry is claimed until that is idle past
+    # claim_idle (and a round), then no queue is
     await claimer.step()
-    await asyncio.sleep(FAST.claim_idle + claimer.every)  # start-up is over
+    await asyncio.sleep(FAST.claim_idle + claimer.every + 0.1)
     for _ in range(2):
         await claimer.step()
-    assert swept == [2, 0, 0]
-    # When the other router has been silent past the limit, one more sweep, then none
+    assert claimed == [[one], [], []]
+    # When the other router, holding an entry of the other queue, has been silent past the
+    # limit: that queue is claimed, no other
+    await _hold(redis, two, "other")
     await health.record_router_heartbeat(redis, "other", now=0.0)
-    for _ in range(2):
-        await claimer.step()
-    assert swept == [2, 0, 0, 2, 0]
+    await claimer.step()
+    assert claimed[-1] == [two]
+    assert await redis.xpending(two, keys.DELIVERY_GROUP) == {
+        "pending": 0, "min": None, "max": None, "consumers": []
+    }

@@ -31,10 +31,14 @@ class Claimer(RoutingLoop):
     stream is claimed on its own, so one that fails is skipped until the next round.
 
     The bus partitions (few) are claimed every round. The delivery queues (one per lane, up to
-    thousands) are swept only during the first ``claim_idle`` after start and when a router's
-    heartbeat in ``eb:routers`` has gone stale for long enough that what it held is idle past
-    ``claim_idle``: a live router keeps its held entries fresh, so only a dead one leaves
-    queue entries to take over, and idle rounds cost one ZRANGEBYSCORE, not one call per lane.
+    thousands) are claimed only while watched: a live router keeps its held entries fresh, so
+    only entries held at this router's start (by a router that died before, or by this one's
+    previous run) and those of a router whose heartbeat in ``eb:routers`` went stale can need
+    taking over. At start and when a router dies, one XPENDING summary per queue finds the
+    queues holding such entries; each is then claimed every round until what it held is idle
+    past ``claim_idle`` (one more round after that), with the queues a lane failed to take
+    entries from (:attr:`QueueReader.lapsed`). An idle round costs one ZRANGEBYSCORE, not one
+    call per lane.
     """
 
     name = "claimer"
@@ -62,8 +66,21 @@ class Claimer(RoutingLoop):
         # A router silent this long has held nothing fresh for ``claim_idle``: its last
         # heartbeat, then at most one more round of keeping its entries fresh.
         self.dead_after = claim_idle + HEARTBEAT_INTERVAL_SECONDS + self.every
-        self._sweep_until: float | None = None  # start-up: sweep until past claim_idle
-        self._taken_over: set[str] = set()  # dead routers whose queues were swept
+        self._started = False  # whether the queues held at start were looked for
+        self._taken_over: set[str] = set()  # dead routers whose queues were looked at
+        # Queues holding entries another router (or this one's previous run) may have left,
+        # and since when: claimed every round until those are idle past claim_idle.
+        self.watched: dict[bytes, float] = {}
+
+    async def run(self) -> None:
+        # The queues held at start are looked for at once (claims wait a round: waits_first),
+        # while start-up is busy anyway, rather than in the first idle round.
+        try:
+            await self.watch_held_queues(set())
+            self._started = True
+        except Exception as e:  # the first round looks again
+            self.item_failed("looking for held queues", e)
+        await super().run()
 
     async def step(self) -> None:
         try:
@@ -73,40 +90,60 @@ class Claimer(RoutingLoop):
         except Exception as e:
             self.item_failed("keeping held deliveries", e)
         await self.claim_bus_entries()
-        if await self._queues_due():
-            await self.claim_queue_entries()
-        else:
-            await self._claim_lapsed()
+        holders = await self._holders_to_look_for()
+        if holders is not None:
+            await self.watch_held_queues(holders)
+            self._started = True
+        await self._claim_watched()
 
-    async def _claim_lapsed(self) -> None:
-        """Claim the queues whose entries one of our lanes failed to take, until those are
-        idle past ``claim_idle`` (one more round after that, then they are forgotten)."""
-        lapsed = self.queue_reader.lapsed
+    async def _claim_watched(self) -> None:
+        """Claim the watched queues and those whose entries one of our lanes failed to take,
+        until what they held is idle past ``claim_idle`` (one more round after that, then they
+        are forgotten)."""
         now = time.monotonic()
-        for queue, since in list(lapsed.items()):
-            if now - since > self.claim_idle + self.every:
-                del lapsed[queue]
-        lanes = [self.routing.by_queue[q] for q in lapsed if q in self.routing.by_queue]
-        await self.claim_queue_entries(lanes)
+        for watched in (self.watched, self.queue_reader.lapsed):
+            for queue, since in list(watched.items()):
+                if now - since > self.claim_idle + self.every:
+                    del watched[queue]
+        by_queue = self.routing.by_queue
+        queues = self.watched.keys() | self.queue_reader.lapsed.keys()
+        await self.claim_queue_entries([by_queue[q] for q in queues if q in by_queue])
 
-    async def _queues_due(self) -> bool:
-        """Whether to sweep the delivery queues: at start-up, or a router newly dead."""
+    async def _holders_to_look_for(self) -> set[str] | None:
+        """Whose held queue entries to look for now: anyone's at start (empty set), the
+        routers newly dead, or None (nothing to look for)."""
         since = time.time() - self.dead_after
         members = await self.redis.zrangebyscore(keys.ROUTERS, "-inf", since)
         dead = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
         dead.discard(self.consumer)
         newly = dead - self._taken_over
         self._taken_over = dead
-        # During the first ``claim_idle`` (and a round) every round sweeps: what a router that
-        # died just before this one started (heartbeat or not) becomes idle enough meanwhile.
-        now = time.monotonic()
-        if self._sweep_until is None:
-            self._sweep_until = now + self.claim_idle + self.every
-        due = bool(newly) or now <= self._sweep_until
+        if not self._started:
+            return set()
         if newly:
             names = sorted(newly)
             log.warning("taking over dead routers' queues", extra={"fields": {"routers": names}})
-        return due
+            return newly
+        return None
+
+    async def watch_held_queues(self, holders: set[str]) -> None:
+        """Watch the queues holding entries of ``holders`` (of anyone, when empty): one XPENDING
+        summary per queue, ``QUEUE_CLAIMS_PER_ROUND_TRIP`` to a round trip."""
+        lanes = list(self.routing.lanes.values())
+        now = time.monotonic()
+        for start in range(0, len(lanes), QUEUE_CLAIMS_PER_ROUND_TRIP):
+            chunk = lanes[start : start + QUEUE_CLAIMS_PER_ROUND_TRIP]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for lane in chunk:
+                    pipe.xpending(lane.queue_bytes, keys.DELIVERY_GROUP)
+                replies = await pipe.execute(raise_on_error=False)
+            for lane, reply in zip(chunk, replies, strict=True):
+                if isinstance(reply, TRANSIENT):
+                    raise reply
+                if isinstance(reply, Exception):  # its group is gone, say: the reader recreates it
+                    self.item_failed(f"looking at queue {lane.queue}", reply)
+                elif _holds(reply, holders):
+                    self.watched[lane.queue_bytes] = now
 
     async def keep_held(self) -> None:
         """XCLAIM (JUSTID) what we hold, which resets its idle time: a slow delivery of ours
@@ -198,3 +235,13 @@ class Claimer(RoutingLoop):
             where = {"stream": stream.decode(), "count": len(claimed)}
             log.warning("claimed idle entries", extra={"fields": where})
         return claimed
+
+
+def _holds(summary: Any, holders: set[str]) -> bool:
+    """Whether an XPENDING summary counts entries of ``holders`` (of anyone, when empty)."""
+    if not summary or not summary.get("pending"):
+        return False
+    if not holders:
+        return True
+    names = {c["name"] for c in summary.get("consumers") or []}
+    return any((n.decode() if isinstance(n, bytes) else str(n)) in holders for n in names)
