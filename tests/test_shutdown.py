@@ -48,8 +48,9 @@ def write_rules(directory: Path, rules: int, redis_url: str) -> None:
 @contextmanager
 def router(rules: Path, redis_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``eventbus run`` as its own process (killed at the end if still running); what it says
-    on standard error goes to ``log``."""
+    on standard error goes to ``log``. The routers share a rule cache beside the rules."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTBUS_")}
+    env["EVENTBUS_RULE_CACHE_DIR"] = str(rules.parent / "cache")
     args = [sys.executable, "-m", "eventbus", "run", "--rules", str(rules), "--redis", redis_url,
             "--claim-idle", "1"]  # fmt: skip
     with log.open("wb") as err:

@@ -12,7 +12,7 @@ still works; its class (and whatever it imports) is loaded for its ``config_mode
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -48,7 +48,7 @@ def known_target_types() -> list[str]:
 
 # Once per type, not per rule: an entry point's load is an import lookup and an attribute walk,
 # a tenth of a second at start-up over 10,000 targets. A failure is not kept (tried again).
-@lru_cache(maxsize=None)
+@cache
 def load_target_class(type_name: str) -> Any:
     """The class registered for ``type_name``; ``KeyError`` naming the known types otherwise."""
     ep = _entry_points().get(type_name)
@@ -64,7 +64,7 @@ def load_target_class(type_name: str) -> Any:
         ) from e
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_target_config(type_name: str) -> type[TargetConfig]:
     """The settings model of ``type_name``, without importing its class when the type registers
     the model on its own; ``KeyError`` naming the problem otherwise."""
