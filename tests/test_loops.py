@@ -243,9 +243,10 @@ async def test_reloader_goes_on_after_a_reload_that_raises(
 ) -> None:
     import eventbus.rule_watch as rule_watch
 
-    bad = Failing(rule_watch.load_rules, lambda *a, **k: True, RuntimeError("a bug in loading"), 1)
+    error = RuntimeError("a bug in loading")
+    bad = Failing(rule_watch.load_rules_cached, lambda *a, **k: True, error, 1)
     async with running(redis, tmp_path, rules_text(MEM)) as router:
-        monkeypatch.setattr(rule_watch, "load_rules", bad)
+        monkeypatch.setattr(rule_watch, "load_rules_cached", bad)
         (tmp_path / "rules.yaml").write_text(rules_text(MEM, "{id: two, type: memory}"))
         await until(lambda: bad.raised, "the failed reload")
         (tmp_path / "rules.yaml").write_text(rules_text(MEM, "{id: three, type: memory}"))
@@ -420,3 +421,14 @@ async def test_claimer_claims_only_the_queues_holding_entries_left_at_start_or_b
     assert await redis.xpending(two, keys.DELIVERY_GROUP) == {
         "pending": 0, "min": None, "max": None, "consumers": []
     }
+    # When a reload adds a lane whose queue holds an entry left by a router gone before: that
+    # queue is claimed too
+    three = keys.delivery_queue("default", "orders", "three")
+    await redis.xgroup_create(three, keys.DELIVERY_GROUP, id="0", mkstream=True)
+    await _hold(redis, three, "gone")
+    (tmp_path / "rules.yaml").write_text(text.replace(
+        "      - {id: two", "      - {id: three, type: memory, name: three}\n      - {id: two"
+    ))  # fmt: skip
+    assert await router.reload()
+    await claimer.step()
+    assert claimed[-1] == sorted([three, two])  # the other still watched, claim_idle not past

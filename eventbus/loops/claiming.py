@@ -16,7 +16,7 @@ from eventbus.gateway.health import HEARTBEAT_INTERVAL_SECONDS
 from eventbus.lanes import Lane
 from eventbus.loops.base import TRANSIENT
 from eventbus.loops.delivering import QueueReader
-from eventbus.loops.routing import BusReader, RoutingLoop
+from eventbus.loops.routing import BusReader, Routing, RoutingLoop
 
 __all__ = ["Claimer"]
 
@@ -32,13 +32,13 @@ class Claimer(RoutingLoop):
 
     The bus partitions (few) are claimed every round. The delivery queues (one per lane, up to
     thousands) are claimed only while watched: a live router keeps its held entries fresh, so
-    only entries held at this router's start (by a router that died before, or by this one's
+    only entries held when a lane starts here (by a router that died before, or by this one's
     previous run) and those of a router whose heartbeat in ``eb:routers`` went stale can need
-    taking over. At start and when a router dies, one XPENDING summary per queue finds the
-    queues holding such entries; each is then claimed every round until what it held is idle
-    past ``claim_idle`` (one more round after that), with the queues a lane failed to take
-    entries from (:attr:`QueueReader.lapsed`). An idle round costs one ZRANGEBYSCORE, not one
-    call per lane.
+    taking over. For the lanes new to this router (all at start, those a reload adds), and for
+    every lane when a router dies, one XPENDING summary per queue finds the queues holding such
+    entries; each is then claimed every round until what it held is idle past ``claim_idle``
+    (one more round after that), with the queues a lane failed to take entries from
+    (:attr:`QueueReader.lapsed`). An idle round costs one ZRANGEBYSCORE, not one call per lane.
     """
 
     name = "claimer"
@@ -66,21 +66,33 @@ class Claimer(RoutingLoop):
         # A router silent this long has held nothing fresh for ``claim_idle``: its last
         # heartbeat, then at most one more round of keeping its entries fresh.
         self.dead_after = claim_idle + HEARTBEAT_INTERVAL_SECONDS + self.every
-        self._started = False  # whether the queues held at start were looked for
         self._taken_over: set[str] = set()  # dead routers whose queues were looked at
+        # Lanes new to this router (all at start, those a reload adds): their queues may hold
+        # entries a router gone before left, looked for once.
+        self._new_lanes: dict[bytes, Lane] = {}
         # Queues holding entries another router (or this one's previous run) may have left,
         # and since when: claimed every round until those are idle past claim_idle.
         self.watched: dict[bytes, float] = {}
+
+    def use(self, routing: Routing) -> None:
+        old = self.routing.by_queue
+        self._new_lanes.update((q, lane) for q, lane in routing.by_queue.items() if q not in old)
+        super().use(routing)
 
     async def run(self) -> None:
         # The queues held at start are looked for at once (claims wait a round: waits_first),
         # while start-up is busy anyway, rather than in the first idle round.
         try:
-            await self.watch_held_queues(set())
-            self._started = True
+            await self._look_at_new_lanes()
         except Exception as e:  # the first round looks again
             self.item_failed("looking for held queues", e)
         await super().run()
+
+    async def _look_at_new_lanes(self) -> None:
+        by_queue = self.routing.by_queue
+        lanes = [lane for q, lane in self._new_lanes.items() if by_queue.get(q) is lane]
+        await self.watch_held_queues(set(), lanes)
+        self._new_lanes.clear()
 
     async def step(self) -> None:
         try:
@@ -90,10 +102,11 @@ class Claimer(RoutingLoop):
         except Exception as e:
             self.item_failed("keeping held deliveries", e)
         await self.claim_bus_entries()
-        holders = await self._holders_to_look_for()
-        if holders is not None:
-            await self.watch_held_queues(holders)
-            self._started = True
+        if self._new_lanes:
+            await self._look_at_new_lanes()
+        dead = await self._newly_dead()
+        if dead:
+            await self.watch_held_queues(dead, self.routing.lanes.values())
         await self._claim_watched()
 
     async def _claim_watched(self) -> None:
@@ -109,27 +122,24 @@ class Claimer(RoutingLoop):
         queues = self.watched.keys() | self.queue_reader.lapsed.keys()
         await self.claim_queue_entries([by_queue[q] for q in queues if q in by_queue])
 
-    async def _holders_to_look_for(self) -> set[str] | None:
-        """Whose held queue entries to look for now: anyone's at start (empty set), the
-        routers newly dead, or None (nothing to look for)."""
+    async def _newly_dead(self) -> set[str]:
+        """The routers found dead since the last round."""
         since = time.time() - self.dead_after
         members = await self.redis.zrangebyscore(keys.ROUTERS, "-inf", since)
         dead = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
         dead.discard(self.consumer)
         newly = dead - self._taken_over
         self._taken_over = dead
-        if not self._started:
-            return set()
         if newly:
             names = sorted(newly)
             log.warning("taking over dead routers' queues", extra={"fields": {"routers": names}})
-            return newly
-        return None
+        return newly
 
-    async def watch_held_queues(self, holders: set[str]) -> None:
-        """Watch the queues holding entries of ``holders`` (of anyone, when empty): one XPENDING
-        summary per queue, ``QUEUE_CLAIMS_PER_ROUND_TRIP`` to a round trip."""
-        lanes = list(self.routing.lanes.values())
+    async def watch_held_queues(self, holders: set[str], among: Iterable[Lane]) -> None:
+        """Watch the queues of the lanes ``among`` holding entries of ``holders`` (of anyone,
+        when empty): one XPENDING summary per queue, ``QUEUE_CLAIMS_PER_ROUND_TRIP`` to a round
+        trip."""
+        lanes = list(among)
         now = time.monotonic()
         for start in range(0, len(lanes), QUEUE_CLAIMS_PER_ROUND_TRIP):
             chunk = lanes[start : start + QUEUE_CLAIMS_PER_ROUND_TRIP]
@@ -216,9 +226,7 @@ class Claimer(RoutingLoop):
         lanes = (*self.routing.lanes.values(), *self.retiring)
         return {e for lane in lanes if lane.queue == queue for e in lane.held}
 
-    async def _autoclaim(
-        self, stream: bytes, group: str, start: bytes | str = "0-0"
-    ) -> list[Any]:
+    async def _autoclaim(self, stream: bytes, group: str, start: bytes | str = "0-0") -> list[Any]:
         """Entries idle past ``claim_idle``, claimed for us. Redis 6.2 answers [cursor, entries]
         (deleted entries as nil), Redis 7 [cursor, entries, deleted ids]: both are read."""
         min_idle = int(self.claim_idle * 1000)
