@@ -150,7 +150,9 @@ def routers(
     url: str, rules: Path, count: int, env: dict[str, str] | None = None
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     args = [sys.executable, "-m", "eventbus", "run", "--rules", str(rules), "--redis", url]
-    environ = {**os.environ, **(env or {})}
+    # The rule cache beside the rules (the benchmark's temporary directory), not the user's.
+    cache = {"EVENTBUS_RULE_CACHE_DIR": str(rules.parent / "rule-cache")}
+    environ = {**os.environ, **cache, **(env or {})}
     procs = [subprocess.Popen(args, stderr=subprocess.DEVNULL, env=environ) for _ in range(count)]
     try:
         yield procs
