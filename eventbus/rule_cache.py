@@ -3,11 +3,11 @@
 Reading, checking and compiling 10,000 rules takes seconds; unpickling the result a fraction of
 that. :func:`load_rules_cached` answers from the cache only when everything the result depends
 on is what it was: each rule file's path and bytes, the settings, the Python, pydantic and
-eventbus code (each module's size and modification time) and the installed target types. Any
-difference, or a cache file that cannot be read (corrupt, truncated, of another version), is a
-miss: the files are loaded as usual and the cache rewritten. Only a rule set that loaded without
-problems is cached, so errors are always found (and reported with file, line and field) by
-reading the files.
+eventbus code (each module's size and modification time) and the installed target types (with
+their packages' versions). Any difference, or a cache file that cannot be read (corrupt,
+truncated, of another version), is a miss: the files are loaded as usual and the cache
+rewritten. Only a rule set that loaded without problems is cached, so errors are always found
+(and reported with file, line and field) by reading the files.
 
 One cache file per rule path (``<dir>/rules-<hash of the path>.pickle``), written whole to a
 temporary file and renamed; the directory is created private to the user, and a cache file
@@ -34,7 +34,7 @@ from eventbus.patterns import CompiledPattern
 from eventbus.rule_reader import target_input_of
 from eventbus.ruleset import LoadedTarget
 from eventbus.settings import Settings, get_settings
-from eventbus.targets import known_target_types
+from eventbus.targets import registrations
 
 __all__ = ["load_rules_cached"]
 
@@ -68,7 +68,7 @@ def _digest(text: str) -> str:
 def _key(path: Path, settings: Settings) -> bytes:
     """What the loaded rule set depends on, hashed."""
     h = hashlib.sha256(_FORMAT)
-    h.update(repr((sys.version, pydantic.VERSION, settings, known_target_types())).encode())
+    h.update(repr((sys.version, pydantic.VERSION, settings, registrations())).encode())
     package = Path(eventbus.__file__).parent
     for module in sorted(package.rglob("*.py")):
         st = module.stat()

@@ -25,6 +25,7 @@ __all__ = [
     "known_target_types",
     "load_target_class",
     "load_target_config",
+    "registrations",
 ]
 
 GROUP = "eventbus.targets"
@@ -39,6 +40,17 @@ def _entry_points() -> dict[str, EntryPoint]:
 @lru_cache(maxsize=1)
 def _config_entry_points() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=CONFIG_GROUP)}
+
+
+def registrations() -> list[tuple[str, str, str, str]]:
+    """Every registered type and settings model: (group, name, where, providing package and
+    version), which changes when a plugin is installed, removed or upgraded."""
+    out = []
+    for group, eps in ((GROUP, _entry_points()), (CONFIG_GROUP, _config_entry_points())):
+        for name, ep in sorted(eps.items()):
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else ""
+            out.append((group, name, ep.value, dist))
+    return out
 
 
 def known_target_types() -> list[str]:
