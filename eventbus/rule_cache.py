@@ -16,6 +16,7 @@ another user could have written is not read (unpickling runs what the file says)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -116,15 +117,37 @@ def _write(cache: Path, key: bytes, ruleset: RuleSet) -> None:
 
 class _Pickler(pickle.Pickler):
     """Compiled parts are pickled as what they were compiled from, and compiled again when
-    read: their predicates and getters are closures, which pickle cannot hold."""
+    read: their predicates and getters are closures, which pickle cannot hold. Slotted
+    dataclasses (the pattern nodes, the loaded rules: tens of thousands) are pickled as their
+    field values, which restores them as their own ``__setstate__`` does, a fifth faster."""
 
     def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is CompiledPattern:
+        cls = type(obj)
+        if cls is CompiledPattern:
             return CompiledPattern, (obj.branches, obj.source)
-        if type(obj) is LoadedTarget:
+        if cls is LoadedTarget:
             return _loaded_target, (obj.id, obj.type, obj.spec, obj.config, obj.retry,
                                     obj.dead_letter_stream)  # fmt: skip
+        if getattr(getattr(cls, "__setstate__", None), "__name__", "") == "_dataclass_setstate":
+            return _slotted, (cls, tuple(getattr(obj, name) for name in _field_names(cls)))
         return NotImplemented
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _slotted(cls: type, values: tuple[Any, ...]) -> Any:
+    obj: Any = object.__new__(cls)
+    for name, value in zip(_field_names(cls), values, strict=True):
+        object.__setattr__(obj, name, value)
+    return obj
 
 
 def _loaded_target(*fields: Any) -> LoadedTarget:
