@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import os
 import shutil
 import statistics
@@ -37,6 +38,9 @@ from bench_publish import redis_server
 from eventbus import EventBusClient, keys
 
 RULES = 100
+# The routers' rule cache: the benchmark's own, removed at its end, not the user's.
+RULE_CACHE = tempfile.mkdtemp(prefix="eventbus-bench-rule-cache-")
+atexit.register(shutil.rmtree, RULE_CACHE, ignore_errors=True)
 BATCH = 1000  # XREADGROUP COUNT, the router's default bus batch too
 FILE_RULES = 1000
 
@@ -150,9 +154,7 @@ def routers(
     url: str, rules: Path, count: int, env: dict[str, str] | None = None
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     args = [sys.executable, "-m", "eventbus", "run", "--rules", str(rules), "--redis", url]
-    # The rule cache beside the rules (the benchmark's temporary directory), not the user's.
-    cache = {"EVENTBUS_RULE_CACHE_DIR": str(rules.parent / "rule-cache")}
-    environ = {**os.environ, **cache, **(env or {})}
+    environ = {**os.environ, "EVENTBUS_RULE_CACHE_DIR": RULE_CACHE, **(env or {})}
     procs = [subprocess.Popen(args, stderr=subprocess.DEVNULL, env=environ) for _ in range(count)]
     try:
         yield procs
@@ -268,7 +270,7 @@ def startup_seconds(url: str, directory: Path, rules: int) -> list[tuple[float, 
     """Seconds from starting `eventbus run` with ``rules`` rules to the first event delivered,
     and the router's CPU-seconds by then (what a loaded machine does not inflate): the event
     waits on the bus before the router starts and matches rule 0. Twice: the first start reads
-    the rule files (and writes the rule cache, kept in ``directory``), the second the cache."""
+    the rule files (and writes the rule cache), the second the cache."""
     r = redis.Redis.from_url(url)
     rule_dir = directory / "rules"
     rule_dir.mkdir()
