@@ -46,7 +46,9 @@ __all__ = [
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
 
 
-def _rule_files(path: Path) -> list[Path]:
+def rule_files(path: Path) -> list[Path]:
+    """The rule files under ``path`` (itself, when a file), sorted; ``RuleFileError`` when it
+    does not exist."""
     if path.is_file():
         return [path]
     if path.is_dir():
@@ -59,7 +61,7 @@ def load_rules(path: str | Path, *, settings: Settings | None = None) -> RuleSet
     """Every rule under ``path`` (a file or a directory), compiled; ``RuleFileError`` with all
     the problems found otherwise."""
     with collector_paused():
-        readers = [read_rule_file(p, settings=settings) for p in _rule_files(Path(path))]
+        readers = [read_rule_file(p, settings=settings) for p in rule_files(Path(path))]
         index = target_index(readers)
         for reader in readers:
             reader.check(index)

@@ -19,8 +19,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from eventbus.config import RULE_FILE_SUFFIXES, RuleSet, load_rules
+from eventbus.config import RULE_FILE_SUFFIXES, RuleSet
 from eventbus.errors import RuleFileError
+from eventbus.rule_cache import load_rules_cached
 from eventbus.settings import Settings
 
 __all__ = ["RELOAD_POLL_SECONDS", "RuleWatch", "rules_signature"]
@@ -66,7 +67,7 @@ class RuleWatch:
         """Read the files now; ``RuleFileError`` when they are invalid."""
         # The signature before reading: a file edited during the read is read again next poll.
         self._signature, self._requested = rules_signature(self.path), False
-        ruleset = load_rules(self.path, settings=self.settings)
+        ruleset = load_rules_cached(self.path, settings=self.settings)
         for warning in ruleset.warnings:
             log.warning("rules loaded with a warning: %s", warning)
         return ruleset

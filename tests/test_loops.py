@@ -243,9 +243,10 @@ async def test_reloader_goes_on_after_a_reload_that_raises(
 ) -> None:
     import eventbus.rule_watch as rule_watch
 
-    bad = Failing(rule_watch.load_rules, lambda *a, **k: True, RuntimeError("a bug in loading"), 1)
+    error = RuntimeError("a bug in loading")
+    bad = Failing(rule_watch.load_rules_cached, lambda *a, **k: True, error, 1)
     async with running(redis, tmp_path, rules_text(MEM)) as router:
-        monkeypatch.setattr(rule_watch, "load_rules", bad)
+        monkeypatch.setattr(rule_watch, "load_rules_cached", bad)
         (tmp_path / "rules.yaml").write_text(rules_text(MEM, "{id: two, type: memory}"))
         await until(lambda: bad.raised, "the failed reload")
         (tmp_path / "rules.yaml").write_text(rules_text(MEM, "{id: three, type: memory}"))
@@ -437,32 +438,60 @@ async def _lacks(coro: Any, name: str) -> bool:
     return name not in await coro
 
 
-async def test_claimer_sweeps_the_queues_at_start_and_when_a_router_dies_not_every_round(
+async def _hold(redis: Redis, queue: str, consumer: str) -> None:
+    """An entry of ``queue`` read by ``consumer`` and left pending (deleted, so nothing is sent
+    when it is claimed)."""
+    entry_id = await redis.xadd(queue, {"x": "1"})
+    await redis.xreadgroup(keys.DELIVERY_GROUP, consumer, {queue: ">"})
+    await redis.xdel(queue, entry_id)
+
+
+async def test_claimer_claims_only_the_queues_holding_entries_left_at_start_or_by_a_dead_router(
     redis: Redis, tmp_path: Path
 ) -> None:
-    # Given a router's claimer, with a live router beside it
+    # Given a router's claimer over two queues, one holding an entry of a router gone before
+    # it started, and a live router beside it
     text = rules_text("{id: one, type: memory, name: one}", "{id: two, type: memory, name: two}")
     (tmp_path / "rules.yaml").write_text(text)
     router = Router(redis, tmp_path, FAST)
     await router.start()
     claimer = router.claimer
+    one, two = (keys.delivery_queue("default", "orders", t) for t in ("one", "two"))
+    await _hold(redis, one, "gone")
     await health.record_router_heartbeat(redis, "other")
-    swept: list[int] = []
+    claimed: list[list[str]] = []
     original = claimer.claim_queue_entries
 
     async def counted(lanes: Any = None) -> None:
-        swept.append(len(router.lanes) if lanes is None else len(list(lanes)))
-        await original(lanes)
+        chosen = list(router.lanes.values() if lanes is None else lanes)
+        claimed.append(sorted(lane.queue for lane in chosen))
+        await original(chosen)
 
     claimer.claim_queue_entries = counted  # type: ignore[method-assign]
-    # When it runs rounds: those of start-up sweep every queue, the next ones none
+    # When it runs rounds: the queue holding an entry is claimed until that is idle past
+    # claim_idle (and a round), then no queue is
     await claimer.step()
-    await asyncio.sleep(FAST.claim_idle + claimer.every)  # start-up is over
+    await asyncio.sleep(FAST.claim_idle + claimer.every + 0.1)
     for _ in range(2):
         await claimer.step()
-    assert swept == [2, 0, 0]
-    # When the other router has been silent past the limit, one more sweep, then none
+    assert claimed == [[one], [], []]
+    # When the other router, holding an entry of the other queue, has been silent past the
+    # limit: that queue is claimed, no other
+    await _hold(redis, two, "other")
     await health.record_router_heartbeat(redis, "other", now=0.0)
-    for _ in range(2):
-        await claimer.step()
-    assert swept == [2, 0, 0, 2, 0]
+    await claimer.step()
+    assert claimed[-1] == [two]
+    assert await redis.xpending(two, keys.DELIVERY_GROUP) == {
+        "pending": 0, "min": None, "max": None, "consumers": []
+    }
+    # When a reload adds a lane whose queue holds an entry left by a router gone before: that
+    # queue is claimed too
+    three = keys.delivery_queue("default", "orders", "three")
+    await redis.xgroup_create(three, keys.DELIVERY_GROUP, id="0", mkstream=True)
+    await _hold(redis, three, "gone")
+    (tmp_path / "rules.yaml").write_text(text.replace(
+        "      - {id: two", "      - {id: three, type: memory, name: three}\n      - {id: two"
+    ))  # fmt: skip
+    assert await router.reload()
+    await claimer.step()
+    assert claimed[-1] == sorted([three, two])  # the other still watched, claim_idle not past
