@@ -39,6 +39,7 @@ __all__ = [
     "name_problem",
     "read_workflow",
     "workflow_files",
+    "workflows_beside",
 ]
 
 WORKFLOW_SUFFIXES = (".asl.json", ".asl.yaml", ".asl.yml")
@@ -242,6 +243,13 @@ def workflow_files(path: Path) -> list[Path]:
         return [path]
     found = (p for p in path.rglob("*") if p.name.endswith(_NEAR_SUFFIXES) and p.is_file())
     return sorted(found)
+
+
+def workflows_beside(rules: str | Path) -> Path | None:
+    """The default workflow directory: ``workflows/`` beside the rules (``./workflows`` for
+    ``rules/`` or ``rules.yaml``), when there is one."""
+    found = Path(rules).parent / "workflows"
+    return found if found.is_dir() else None
 
 
 def load_workflows(path: str | Path) -> WorkflowCatalog:
