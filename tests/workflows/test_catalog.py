@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from eventbus.config import load_rules
 from eventbus.errors import RuleFileError, RuleProblem, WorkflowFileError
 from eventbus.rule_watch import RuleWatch, load_rules_and_workflows
-from eventbus.workflows import validate_definition
+from eventbus.workflows import TaskFailed, run_local, validate_definition
 from eventbus.workflows.catalog import (
     MAX_DEFINITION_CHARS,
     load_workflows,
@@ -241,6 +241,41 @@ def test_the_shipped_example_is_valid() -> None:
     task = states["ProcessPartitions"]["ItemProcessor"]["States"]["ProcessPartition"]
     assert task["Resource"] == "arn:aws:states:::http:invoke" and task["Retry"]
     assert states["ProcessPartitions"]["Catch"][0]["Next"] == "NotifyFailure"
+
+
+def test_the_shipped_example_succeeds_when_its_http_tasks_answer() -> None:
+    machine = load_workflows(ROOT / "workflows").get("hourly-partitions")
+    assert machine is not None
+
+    def process(call: dict[str, Any]) -> dict[str, Any]:
+        partition = call["RequestBody"]["partition"]
+        return {"StatusCode": 200, "ResponseBody": {"partition": partition, "rows": 7}}
+
+    tasks = {"arn:aws:states:::http:invoke": process}
+    result = run_local(machine.text, '{"time": "2026-05-01T10:00:00Z"}', tasks=tasks)
+    assert result["status"] == "SUCCEEDED"
+    output = orjson.loads(result["output"])
+    assert [r["partition"] for r in output["results"]] == output["partitions"]
+
+
+def test_the_shipped_example_notifies_and_fails_when_a_partition_keeps_failing() -> None:
+    machine = load_workflows(ROOT / "workflows").get("hourly-partitions")
+    assert machine is not None
+    published: list[Any] = []
+
+    def process(call: dict[str, Any]) -> dict[str, Any]:
+        raise TaskFailed("States.Http.StatusCode.400", "bad request")
+
+    def publish(call: dict[str, Any]) -> dict[str, Any]:
+        published.append(call)
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]}
+
+    tasks = {"arn:aws:states:::http:invoke": process, "arn:aws:states:::events:putEvents": publish}
+    result = run_local(machine.text, '{"time": "2026-05-01T10:00:00Z"}', tasks=tasks)
+    assert (result["status"], result["error"]) == ("FAILED", "PartitionPipelineFailed")
+    [entry] = published[0]["Entries"]
+    assert entry["DetailType"] == "Partition Pipeline Failed"
+    assert entry["Detail"]["error"] == "States.Http.StatusCode.400"
 
 
 def test_a_missing_directory_is_an_error(tmp_path: Path) -> None:
