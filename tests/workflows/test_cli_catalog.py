@@ -145,3 +145,11 @@ def test_run_loads_reloads_and_keeps_the_running_workflows_when_new_ones_are_ref
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+def test_workflows_graph_finds_an_express_machine_by_its_name(tmp_path: Path) -> None:
+    root = project(tmp_path, quick_express_asl_json=PASS)
+    result = CliRunner().invoke(app, ["workflows", "graph", "quick",
+                                      "--workflows", str(root / "workflows")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "A" in result.stdout
