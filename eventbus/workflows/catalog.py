@@ -173,8 +173,15 @@ def _read_json(file: str, text: str) -> _Parsed:
             return [RuleProblem(file, "not valid JSON: nesting too deep")]
     if not isinstance(data, dict):
         return [RuleProblem(file, _NOT_AN_OBJECT, 1)]
-    # The lines are found only for a definition with problems: most have none.
-    return data, text, lambda loc: line_in(json_lines(text), loc)
+    lines: list[dict[Loc, int]] = []
+
+    def line_of(loc: Loc) -> int | None:
+        # The lines are found only for a definition with problems (most have none), once.
+        if not lines:
+            lines.append(json_lines(text))
+        return line_in(lines[0], loc)
+
+    return data, text, line_of
 
 
 def _read_yaml(file: str, text: str) -> _Parsed:
