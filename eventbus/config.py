@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
+# State machine definitions in YAML (``workflows/NAME.asl.yaml``): never rule files, even in a
+# directory searched for rules.
+_WORKFLOW_SUFFIXES = (".asl.yaml", ".asl.yml")
 
 
 def rule_files(path: Path) -> list[Path]:
@@ -52,7 +55,13 @@ def rule_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        found = (p for p in path.rglob("*") if p.suffix in RULE_FILE_SUFFIXES and p.is_file())
+        found = (
+            p
+            for p in path.rglob("*")
+            if p.suffix in RULE_FILE_SUFFIXES
+            and not p.name.endswith(_WORKFLOW_SUFFIXES)
+            and p.is_file()
+        )
         return sorted(found)
     raise RuleFileError([RuleProblem(str(path), "no such file or directory")])
 

@@ -77,6 +77,7 @@ from eventbus.settings import Settings, get_settings
 from eventbus.targets import load_target_class
 from eventbus.targets.base import TargetServices
 from eventbus.targets.http_client import Sessions
+from eventbus.workflows.catalog import WorkflowCatalog
 
 if TYPE_CHECKING:
     from eventbus.gateway.state import Gateway
@@ -222,6 +223,12 @@ class Router:
     def lanes(self) -> dict[tuple[str, str, str], Lane]:
         """The running rule set's lanes, by (bus, rule, target id)."""
         return self.routing.lanes
+
+    @property
+    def workflows(self) -> WorkflowCatalog:
+        """The state machines of the workflow files in force, loaded and reloaded with the
+        rules (empty when the router has no workflow directory)."""
+        return self.rule_watch.workflows
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -373,7 +380,8 @@ class Router:
         if ruleset is None:
             return False
         await self._apply(ruleset)
-        log.warning("rules reloaded", extra={"fields": {"lanes": len(self.lanes)}})
+        fields = {"lanes": len(self.lanes), "workflows": len(self.workflows)}
+        log.warning("rules reloaded", extra={"fields": fields})
         return True
 
     async def _publish_outcome(self, outcome: Outcome) -> None:
