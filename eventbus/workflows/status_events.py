@@ -14,7 +14,7 @@ import orjson
 from redis.asyncio import Redis
 
 from eventbus import keys
-from eventbus.client import AsyncEventBusClient
+from eventbus.bus import PartitionMap, publish, run_async
 from eventbus.workflows.context import ACCOUNT, REGION
 
 __all__ = ["DETAIL_TYPE", "SOURCE", "publish_outbox", "status_event"]
@@ -59,7 +59,7 @@ def machine_arn(machine: str) -> str:
     return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine}"
 
 
-async def publish_outbox(redis: Redis, publisher: AsyncEventBusClient, partition: int,
+async def publish_outbox(redis: Redis, partitions: PartitionMap, partition: int,
                          batch: int = 100) -> int:
     """Publish what waits in one partition's outbox, then delete it; the count published.
     Entries the bus refuses are logged by the caller's loop on the next round (they stay)."""
@@ -69,7 +69,7 @@ async def publish_outbox(redis: Redis, publisher: AsyncEventBusClient, partition
         return 0
     ids: list[Any] = [entry_id for entry_id, _ in entries]
     events = [orjson.loads(_field(fields, "event")) for _, fields in entries]
-    result = await publisher.put_events(events)
+    result = await run_async(redis, publish(events, partitions, service=True))
     done = [i for i, answer in zip(ids, result["Entries"], strict=True) if "EventId" in answer]
     if done:
         await redis.xdel(outbox, *done)

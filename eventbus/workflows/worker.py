@@ -41,7 +41,7 @@ from eventbus.workflows.worker_loops import (
     ensure_work_groups,
 )
 
-__all__ = ["WorkerOptions", "WorkflowWorker"]
+__all__ = ["WorkerOptions", "WorkflowWorker", "load_tasks", "run_worker"]
 
 log = logging.getLogger("eventbus.workflows")
 
@@ -86,8 +86,7 @@ class WorkflowWorker:
             TimerMover(self.stopping, redis, every=o.timer_poll, pause=pause),
             WorkClaimer(self.stopping, redis, self.consumer, self.dispatch, self._held.__getitem__,
                         claim_idle=o.claim_idle, batch=100, pause=pause),
-            OutboxPublisher(self.stopping, redis, self.publisher, every=o.outbox_poll,
-                            pause=pause),
+            OutboxPublisher(self.stopping, redis, every=o.outbox_poll, pause=pause),
         ]
         outage = OutageLog(log)
         for loop in self.loops:
@@ -159,3 +158,35 @@ class WorkflowWorker:
         else:
             raise ValueError(f"unknown workflow work entry kind {kind!r}")
         return await self.driver.apply(arn, entry_id, reply)
+
+
+def load_tasks(spec: str) -> dict[str, TaskCallable]:
+    """The mapping ``package.module:NAME`` names (resource -> callable), for ``--tasks``."""
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    try:
+        tasks = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"--tasks {spec}: cannot import it: {e}") from e
+    if not isinstance(tasks, Mapping):
+        raise ValueError(f"--tasks {spec}: not a mapping of resource to callable")
+    return dict(tasks)
+
+
+async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
+                     tasks: Mapping[str, TaskCallable] | None = None) -> None:
+    """Run a worker until SIGTERM or SIGINT."""
+    import signal
+
+    from eventbus.connection import connect_async
+
+    redis = connect_async(redis_url, decode_responses=False)
+    worker = WorkflowWorker(redis, options, tasks=tasks)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, worker.stop)
+    loop.add_signal_handler(signal.SIGINT, worker.stop)
+    try:
+        await worker.run()
+    finally:
+        await redis.aclose()

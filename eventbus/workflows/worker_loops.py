@@ -20,8 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from eventbus import keys
-from eventbus.bus import ensure_groups, run_async
-from eventbus.client import AsyncEventBusClient
+from eventbus.bus import PartitionMap, ensure_groups, run_async
 from eventbus.loops.base import Loop
 from eventbus.workflows.status_events import publish_outbox
 from eventbus.workflows.store import move_due_timers
@@ -120,14 +119,13 @@ class WorkClaimer(Loop):
 class OutboxPublisher(Loop):
     name = "workflow outbox publisher"
 
-    def __init__(self, stop: asyncio.Event, redis: Redis, publisher: AsyncEventBusClient, *,
-                 every: float, pause: float) -> None:
+    def __init__(self, stop: asyncio.Event, redis: Redis, *, every: float, pause: float) -> None:
         super().__init__(stop, every=every, pause=pause)
-        self.redis, self.publisher = redis, publisher
+        self.redis, self.partitions = redis, PartitionMap()
 
     async def step(self) -> None:
         for p in PARTITIONS:
             try:
-                await publish_outbox(self.redis, self.publisher, p)
+                await publish_outbox(self.redis, self.partitions, p)
             except Exception as e:
                 self.item_failed(f"publishing workflow partition {p}'s status changes", e)
