@@ -297,14 +297,16 @@ async def apply_step(
     return text(answer)
 
 
-async def move_due_timers(redis: Redis, partition: int, now_ms: int, limit: int = 500) -> int:
-    """Move the timers of ``partition`` due by ``now_ms`` to its work stream."""
+async def move_due_timers(redis: Redis, now_ms: int, limit: int = 500) -> int:
+    """Move every partition's timers due by ``now_ms`` to its work stream: one script per
+    partition (one slot each), all in one round trip."""
     script = redis.register_script(_MOVE_TIMERS)
-    moved = await script(
-        keys=[keys.workflow_timers(partition), keys.workflow_work(partition)],
-        args=[now_ms, limit],
-    )
-    return int(moved)
+    async with redis.pipeline(transaction=False) as pipe:
+        for p in range(keys.WORKFLOW_PARTITIONS):
+            await script(keys=[keys.workflow_timers(p), keys.workflow_work(p)],
+                         args=[now_ms, limit], client=pipe)
+        moved = await pipe.execute()
+    return sum(int(m) for m in moved)
 
 
 async def status_of(redis: Redis, arn: str) -> str | None:

@@ -38,7 +38,6 @@ from eventbus.workflows.worker_loops import (
     TimerMover,
     WorkClaimer,
     WorkReader,
-    ensure_work_groups,
 )
 
 __all__ = ["WorkerOptions", "WorkflowWorker", "load_tasks", "run_worker"]
@@ -52,7 +51,7 @@ class WorkerOptions:
     consumer: str = ""  # consumer name in the group; default wf-<host>-<pid>
     concurrency: int = 256  # entries handled at once
     block_ms: int = 100  # how long a read waits for new work
-    timer_poll: float = 0.05  # how often due timers are moved (s)
+    timer_poll: float = 0.1  # how often due timers are moved (s)
     outbox_poll: float = 0.2  # how often status changes are published (s)
     shutdown_grace: float = 10.0  # how long stop() waits for entries in hand (s)
     pause_on_error: float = 0.5
@@ -96,7 +95,6 @@ class WorkflowWorker:
         self.stopping.set()
 
     async def run(self) -> None:
-        await ensure_work_groups(self.redis)
         tasks = [asyncio.create_task(loop.run()) for loop in self.loops]
         log.info("workflow worker started", extra={"fields": {"consumer": self.consumer}})
         await self.stopping.wait()

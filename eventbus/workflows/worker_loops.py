@@ -53,8 +53,12 @@ class WorkReader(Loop):
         self.redis, self.consumer, self.dispatch = redis, consumer, dispatch
         self.room, self.block_ms = room, block_ms
         self.streams = {keys.workflow_work(p): ">" for p in PARTITIONS}
+        self.prepared = False
 
     async def step(self) -> None:
+        if not self.prepared:  # here, so that a Redis not up yet is waited for as any error
+            await ensure_work_groups(self.redis)
+            self.prepared = True
         count = await self.room()
         reply: Any = await self.redis.xreadgroup(
             keys.WORKFLOW_GROUP, self.consumer, self.streams,  # type: ignore[arg-type]
@@ -76,8 +80,8 @@ class TimerMover(Loop):
         self.redis = redis
 
     async def step(self) -> None:
-        now = int(time.time() * 1000)
-        await asyncio.gather(*(move_due_timers(self.redis, p, now) for p in PARTITIONS))
+        await move_due_timers(self.redis, int(time.time() * 1000))
+        self.reached_redis()
 
 
 class WorkClaimer(Loop):
