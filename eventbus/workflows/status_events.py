@@ -22,6 +22,8 @@ __all__ = ["DETAIL_TYPE", "SOURCE", "publish_outbox", "status_event"]
 SOURCE = "aws.states"
 DETAIL_TYPE = "Step Functions Execution Status Change"
 BUS = "default"
+# The most input plus output text a status-change event carries (bytes).
+MAX_INCLUDED_BYTES = 200 * 1024
 
 
 def status_event(record: dict[str, str], status: str, *, stop_ms: int | None = None,
@@ -29,6 +31,10 @@ def status_event(record: dict[str, str], status: str, *, stop_ms: int | None = N
                  cause: str | None = None) -> bytes:
     """The PutEvents entry announcing that the execution of ``record`` is now ``status``."""
     closed = status != "RUNNING"
+    # An entry over the bus's size limit would never publish: as AWS does for large payloads,
+    # the input and output are left out and marked not included.
+    text = record["input"]
+    with_data = len(text.encode()) + len((output or "").encode()) <= MAX_INCLUDED_BYTES
     detail: dict[str, Any] = {
         "executionArn": record["arn"],
         "stateMachineArn": machine_arn(record["machine"]),
@@ -36,10 +42,10 @@ def status_event(record: dict[str, str], status: str, *, stop_ms: int | None = N
         "status": status,
         "startDate": int(record["start_ms"]),
         "stopDate": stop_ms if closed else None,
-        "input": record["input"],
-        "output": output,
-        "inputDetails": {"included": True},
-        "outputDetails": {"included": True} if output is not None else None,
+        "input": text if with_data else None,
+        "output": output if with_data else None,
+        "inputDetails": {"included": with_data},
+        "outputDetails": {"included": with_data} if output is not None else None,
         "error": error,
         "cause": cause,
     }
@@ -59,21 +65,27 @@ def machine_arn(machine: str) -> str:
     return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine}"
 
 
-async def publish_outbox(redis: Redis, partitions: PartitionMap, partition: int,
-                         batch: int = 100) -> int:
-    """Publish what waits in one partition's outbox, then delete it; the count published.
-    Entries the bus refuses are logged by the caller's loop on the next round (they stay)."""
-    outbox = keys.workflow_outbox(partition)
-    entries = await redis.xrange(outbox, count=batch)
-    if not entries:
+async def publish_outbox(redis: Redis, partitions: PartitionMap, batch: int = 100) -> int:
+    """Publish what waits in the partitions' outboxes, then delete it; the count published.
+    Three round trips whatever the number of partitions: read them all, publish, delete. An
+    entry the bus refuses stays, and is tried again next time."""
+    outboxes = [keys.workflow_outbox(p) for p in range(keys.WORKFLOW_PARTITIONS)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for outbox in outboxes:
+            pipe.xrange(outbox, count=batch)
+        read = await pipe.execute()
+    waiting = [(outbox, entry_id, fields) for outbox, entries in zip(outboxes, read, strict=True)
+               for entry_id, fields in entries]
+    if not waiting:
         return 0
-    ids: list[Any] = [entry_id for entry_id, _ in entries]
-    events = [orjson.loads(_field(fields, "event")) for _, fields in entries]
+    events = [orjson.loads(_field(fields, "event")) for _, _, fields in waiting]
     result = await run_async(redis, publish(events, partitions, service=True))
-    done = [i for i, answer in zip(ids, result["Entries"], strict=True) if "EventId" in answer]
-    if done:
-        await redis.xdel(outbox, *done)
-    return len(done)
+    async with redis.pipeline(transaction=False) as pipe:
+        for (outbox, entry_id, _), answer in zip(waiting, result["Entries"], strict=True):
+            if "EventId" in answer:
+                pipe.xdel(outbox, entry_id)
+        await pipe.execute()
+    return len(events) - int(result["FailedEntryCount"])
 
 
 def _field(fields: Any, name: str) -> Any:

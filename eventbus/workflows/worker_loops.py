@@ -128,8 +128,4 @@ class OutboxPublisher(Loop):
         self.redis, self.partitions = redis, PartitionMap()
 
     async def step(self) -> None:
-        for p in PARTITIONS:
-            try:
-                await publish_outbox(self.redis, self.partitions, p)
-            except Exception as e:
-                self.item_failed(f"publishing workflow partition {p}'s status changes", e)
+        await publish_outbox(self.redis, self.partitions)
