@@ -44,6 +44,9 @@ __all__ = ["WorkerOptions", "WorkflowWorker", "load_tasks", "run_worker"]
 
 log = logging.getLogger("eventbus.workflows")
 
+# Redis connections of a standalone worker; past it, commands wait for a free one.
+MAX_CONNECTIONS = 64
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerOptions:
@@ -177,9 +180,12 @@ async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
     """Run a worker until SIGTERM or SIGINT."""
     import signal
 
-    from eventbus.connection import connect_async
+    from redis.asyncio import BlockingConnectionPool
 
-    redis = connect_async(redis_url, decode_responses=False)
+    # A blocking pool: a burst of work waits for a connection instead of failing.
+    pool = BlockingConnectionPool.from_url(redis_url, max_connections=MAX_CONNECTIONS,
+                                           timeout=None, health_check_interval=30)
+    redis = Redis(connection_pool=pool)
     worker = WorkflowWorker(redis, options, tasks=tasks)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, worker.stop)
