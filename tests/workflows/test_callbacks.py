@@ -103,6 +103,21 @@ async def test_a_task_answered_twice_answers_task_timed_out_the_second_time(
     assert done["output"] == "1"
 
 
+async def test_a_token_of_an_execution_that_has_ended_answers_task_timed_out(
+    redis: Redis,
+) -> None:
+    api, tasks, inbox = Executions(redis, {"cb": callback_machine()}), Activities(redis), Inbox()
+    arn = (await api.start_execution("cb", '{"job": 1}', name="e1"))["executionArn"]
+    async with worker(redis, {CALLBACK: inbox.call}):
+        token = (await inbox.next())["token"]
+        await api.stop_execution(arn)
+        assert (await until_closed(api, arn))["status"] == "ABORTED"
+    with pytest.raises(TaskTimedOut):
+        await tasks.send_task_heartbeat(token)
+    with pytest.raises(TaskTimedOut):
+        await tasks.send_task_success(token, "{}")
+
+
 async def test_timeout_seconds_times_the_wait_out(redis: Redis) -> None:
     api, tasks, inbox = Executions(redis, {"cb": callback_machine(TimeoutSeconds=1)}), \
         Activities(redis), Inbox()
