@@ -72,6 +72,22 @@ async def test_a_wait_for_task_token_task_waits_for_send_task_success(redis: Red
     assert_contiguous(await history(api, arn))
 
 
+async def test_any_target_type_can_hand_its_token_to_another_system(redis: Redis) -> None:
+    definition = machine({"Send": {
+        "Type": "Task", "Resource": "arn:eventbus:states:::target:redis_stream.waitForTaskToken",
+        "Parameters": {"stream": "jobs", "Payload": {"token.$": "$$.Task.Token"}}, "End": True}})
+    api, tasks = Executions(redis, {"m": definition}), Activities(redis)
+    arn = (await api.start_execution("m", "{}", name="e1"))["executionArn"]
+    async with worker(redis):
+        async with asyncio.timeout(30):
+            while not (entries := await redis.xrange("jobs")):
+                await asyncio.sleep(0.02)
+        token = orjson.loads(entries[0][1][b"payload"])["token"]
+        await tasks.send_task_success(token, '{"from": "the consumer"}')
+        done = await until_closed(api, arn)
+    assert orjson.loads(done["output"]) == {"from": "the consumer"}
+
+
 async def test_send_task_failure_fails_the_task_with_its_error_and_cause(redis: Redis) -> None:
     catch = [{"ErrorEquals": ["Resize.Failed"], "Next": "Caught"}]
     definition = machine({
