@@ -79,11 +79,11 @@ class WorkflowWorker:
         self.publisher = AsyncEventBusClient(redis)
         self.resolver = TaskResolver(
             TargetServices(redis=redis, publish=self.publisher.put_events), tasks)
-        self.callbacks = CallbackTasks(redis, self.resolver)
         self.stopping = stop or asyncio.Event()
         self._held: dict[int, set[Any]] = {p: set() for p in range(keys.WORKFLOW_PARTITIONS)}
         self._running: set[asyncio.Task[None]] = set()
         self._room = asyncio.Semaphore(o.concurrency)
+        self.callbacks = CallbackTasks(redis, self.resolver)
         pause = o.pause_on_error
         self.loops: list[Loop] = [
             WorkReader(self.stopping, redis, self.consumer, self.dispatch, self._wait_room,
