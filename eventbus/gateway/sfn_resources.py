@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import orjson
+
 from eventbus.gateway.awsjson import ApiError, expect, length_at_most, require, value_between
 from eventbus.settings import Settings
 
@@ -73,14 +75,18 @@ def dated(ms: int) -> float:
 
 
 def _token(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode()
+    return base64.urlsafe_b64encode(orjson.dumps({"after": name})).decode()
 
 
 def _after(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ApiError("InvalidToken", f"Invalid Token: '{token}'") from None
+        value = orjson.loads(base64.b64decode(token.encode(), altchars=b"-_", validate=True))
+    except (binascii.Error, orjson.JSONDecodeError):
+        value = None
+    after = value.get("after") if isinstance(value, dict) else None
+    if not isinstance(after, str):
+        raise ApiError("InvalidToken", f"Invalid Token: '{token}'")
+    return after
 
 
 def page(
