@@ -113,12 +113,16 @@ def _does_not_exist(arn: str) -> ApiError:
     return ApiError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
 
 
-def _file_shape(machine: FileMachine, settings: Settings) -> dict[str, Any]:
+def _file_created(machine: FileMachine) -> float:
+    """A file has no creation date: the time it was last written stands for one."""
     try:
-        # A file has no creation date: the time it was last written stands for one.
-        created = os.stat(machine.source).st_mtime
+        return os.stat(machine.source).st_mtime
     except OSError:
-        created = 0.0
+        return 0.0
+
+
+def _file_shape(machine: FileMachine, settings: Settings) -> dict[str, Any]:
+    created = _file_created(machine)
     return {
         "stateMachineArn": resource_arn("stateMachine", machine.name, settings),
         "name": machine.name, "status": "ACTIVE", "definition": machine.text,
@@ -248,7 +252,7 @@ async def list_state_machines(gateway: Gateway, params: dict[str, Any]) -> dict[
         for m in await machines(gateway.redis, settings.account).all()
     }
     for in_file in gateway.catalog:
-        found[in_file.name] = (in_file.type, _file_shape(in_file, settings)["creationDate"])
+        found[in_file.name] = (in_file.type, _file_created(in_file))
     chosen, token = page(sorted(found), params, str)
     answer: dict[str, Any] = {
         "stateMachines": [
