@@ -1,18 +1,22 @@
-"""CLI commands: ``eventbus workflows validate FILE...`` and ``eventbus workflows run FILE``.
+"""CLI commands: ``eventbus workflows validate FILE...``, ``run FILE`` and ``graph NAME|FILE``.
 
 Each command of the group reads its definitions with ``read_definition``.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
-from eventbus.cli.app import fail, read_text_arg, workflows_app
+from eventbus.cli.app import fail, read_json_arg, read_text_arg, workflows_app
+
+if TYPE_CHECKING:
+    from eventbus.workflows.graph_canvas import Drawing
 
 __all__ = ["read_definition"]
 
@@ -127,3 +131,131 @@ def run(
         fail(f"--input: {e}")
     typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     raise typer.Exit(0 if result["status"] == "SUCCEEDED" else 1)
+
+
+# --- eventbus workflows graph ------------------------------------------------------------------
+
+_DEFINITION_SUFFIXES = (".asl.json", ".asl.yaml", ".asl.yml")
+
+
+def _find_definition(name: str, workflows_dir: Path) -> Path:
+    """``name`` as a file, else ``workflows_dir/NAME.asl.json`` (or ``.asl.yaml``); exits 2
+    saying where it looked when none exists."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    for suffix in _DEFINITION_SUFFIXES:
+        candidate = workflows_dir / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(str(workflows_dir / f"{name}{s}") for s in _DEFINITION_SUFFIXES)
+    fail(f"{name}: no such file, nor a state machine named so (looked for {looked})")
+
+
+def _load_definition(path: Path) -> dict[str, Any]:
+    """The definition in ``path`` as an object, JSON or (for ``.yaml``/``.yml``) YAML; exits 2
+    when it cannot be read or is not an object."""
+    from eventbus.errors import InvalidDefinition
+    from eventbus.workflows.definition import parse_definition
+    from eventbus.yaml_load import YamlError, load_yaml
+
+    try:
+        text = read_definition(str(path))
+        if path.suffix in (".yaml", ".yml"):
+            document = load_yaml(text)
+            data = document.data if document is not None else None
+            if not isinstance(data, dict):
+                fail(f"{path}: a definition is a mapping with StartAt and States")
+            return data
+        return parse_definition(text)
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"{path}: cannot read the file: {e}")
+    except YamlError as e:
+        fail(f"{path}: line {e.line}: {e.message}" if e.line else f"{path}: {e.message}")
+    except InvalidDefinition as e:
+        fail(f"{path}: {e.message}")
+
+
+def _history_events(value: Any) -> list[dict[str, Any]]:
+    """The events of a history given as a list, or as GetExecutionHistory's answer (or any
+    object) with an ``events`` list; exits 2 otherwise."""
+    events = value.get("events") if isinstance(value, dict) else value
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        fail("--history: expected a JSON list of history events, or an object with 'events'")
+    return events
+
+
+@workflows_app.command("graph")
+def graph(
+    name: Annotated[str, typer.Argument(
+        help="A definition file, or NAME for NAME.asl.json / NAME.asl.yaml under --workflows.")],
+    workflows_dir: Annotated[Path, typer.Option(
+        "--workflows", help="Where named state machines live.")] = Path("workflows"),
+    execution: Annotated[str | None, typer.Option(
+        "--execution", help="Mark each state with its status in this execution.")] = None,
+    history: Annotated[str | None, typer.Option(
+        "--history", help="Mark each state from a history: a list of events or "
+        "GetExecutionHistory's answer, as inline JSON, a file, or -.")] = None,
+    input: Annotated[str | None, typer.Option(
+        "--input", help="Run the machine in-process on this input (inline JSON, a file, or "
+        "-), as `workflows run` does, and mark each state from its history.")] = None,
+    ascii_only: Annotated[bool, typer.Option("--ascii", help="Draw with ASCII only.")] = False,
+    width: Annotated[int | None, typer.Option(
+        "--width", help="Above this many columns, list the states as an outline instead "
+        "(default: the terminal's width; 0 for no limit).")] = None,
+    color: Annotated[bool | None, typer.Option(
+        "--color/--no-color", help="Colour the statuses (default: when the output is a "
+        "terminal and NO_COLOR is unset).")] = None,
+) -> None:
+    """Draw a state machine, top to bottom; with --execution, --history or --input, each
+    state shows its status: ✓ succeeded, ↯ failed and caught, ✗ failed, ▶ running,
+    ■ aborted, · not reached."""
+    from eventbus.workflows.graph import render_graph
+    from eventbus.workflows.graph_status import statuses_from_history
+
+    definition = _load_definition(_find_definition(name, workflows_dir))
+    if sum(option is not None for option in (execution, history, input)) > 1:
+        fail("give one of --execution, --history and --input")
+    if execution is not None:
+        fail("--execution: executions are not stored yet; give the history with --history FILE"
+             " or run the machine with --input JSON")
+    statuses = None
+    if history is not None:
+        statuses = statuses_from_history(_history_events(read_json_arg(history, "--history")))
+    elif input is not None:
+        statuses = statuses_from_history(_run_locally(definition, input))
+    if width is None and sys.stdout.isatty():
+        width = shutil.get_terminal_size().columns
+    drawing = render_graph(definition, statuses, ascii=ascii_only, max_width=width or None)
+    _print_drawing(drawing, color)
+
+
+def _run_locally(definition: dict[str, Any], input: str) -> list[dict[str, Any]]:
+    """The history of ``definition`` run in-process on ``input``; exits 2 when either is
+    invalid."""
+    from eventbus.errors import InvalidDefinition, InvalidExecutionInput
+    from eventbus.workflows import run_local
+
+    try:
+        result = run_local(orjson.dumps(definition).decode(), read_text_arg(input, "--input"))
+    except InvalidDefinition as e:
+        fail(e.message)
+    except InvalidExecutionInput as e:
+        fail(f"--input: {e}")
+    events: list[dict[str, Any]] = result["events"]
+    return events
+
+
+def _print_drawing(drawing: Drawing, color: bool | None) -> None:
+    """Print ``drawing`` with its colours through rich, which leaves them out where the
+    output cannot show them (or when ``color`` is False)."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(no_color=color is False, force_terminal=color or None,
+                      highlight=False, soft_wrap=True)
+    lines = [Text(line) for line in drawing.lines]
+    for run in drawing.styles:
+        lines[run.row].stylize(run.style, run.start, run.end)
+    for line in lines:
+        console.print(line)
