@@ -8,6 +8,7 @@ The tree::
     ├─ InvalidScheduleError(EventBusError, ValueError)   .field (cron field or form), .reason
     ├─ InvalidEventError(EventBusError, ValueError)      .code, .message (one PutEvents entry)
     ├─ RuleFileError(EventBusError, ValueError)          .problems, .warnings: list[RuleProblem]
+    │  └─ WorkflowFileError                              workflow files (workflows/*.asl.json)
     ├─ ArnError(EventBusError, ValueError)               a target ARN eventbus cannot deliver to
     ├─ MatchBudgetExceededError                          .budget; an event too costly to match
     ├─ InvalidDefinition(EventBusError, ValueError)      .code, .message, .diagnostics (ASL)
@@ -36,6 +37,8 @@ __all__ = [
     "BusError",
     "BusTimeout",
     "EventBusError",
+    "ExecutionAlreadyExists",
+    "ExecutionDoesNotExist",
     "InvalidDefinition",
     "InvalidEventError",
     "InvalidExpression",
@@ -45,11 +48,13 @@ __all__ = [
     "MatchBudgetExceededError",
     "RuleFileError",
     "RuleProblem",
+    "StateMachineDoesNotExist",
     "StatesError",
     "TargetError",
     "TargetRejected",
     "TargetTimeout",
     "TaskFailed",
+    "WorkflowFileError",
 ]
 
 
@@ -130,6 +135,12 @@ class RuleFileError(EventBusError, ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class WorkflowFileError(RuleFileError):
+    """Workflow files (``workflows/NAME.asl.json``) that do not load, every problem listed as a
+    rule file's are. A kind of rule file error: the two sets are loaded, refused and reloaded
+    together, so whatever handles one handles the other."""
+
+
 class ArnError(EventBusError, ValueError):
     """An ARN that names nothing eventbus can deliver to; the message says what to write."""
 
@@ -182,6 +193,28 @@ class RequestRejected(EventBusError, ValueError):
         self.code = code
         self.message = message
         super().__init__(message)
+
+
+class ExecutionAlreadyExists(RequestRejected):
+    """StartExecution with the name of an execution that has closed, or that runs with another
+    input (AWS's rule for Standard workflows)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="ExecutionAlreadyExists")
+
+
+class ExecutionDoesNotExist(RequestRejected):
+    """No execution has this ARN."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="ExecutionDoesNotExist")
+
+
+class StateMachineDoesNotExist(RequestRejected):
+    """No state machine has this name or ARN."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="StateMachineDoesNotExist")
 
 
 class InvalidExpression(EventBusError, ValueError):
