@@ -7,51 +7,26 @@ read-only; ValidateStateMachineDefinition and TestState answer from the pure cor
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import orjson
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
-from gateway_server import KEY_ID, REGION, SECRET, RunningGateway, running_gateway
+from gateway_server import KEY_ID, REGION, SECRET, RunningGateway
+from sfn_gateway import PASS, ROLE, sfn_client, sfn_gateway
+from sfn_gateway import create as _create
+from sfn_gateway import refusal as _error
 
 from eventbus import keys
 from eventbus.sigv4 import sign_request
 
-ROLE = "arn:aws:iam::000000000000:role/workflows"
-PASS = orjson.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}).decode()
 OTHER = orjson.dumps(
     {"StartAt": "Q", "States": {"Q": {"Type": "Pass", "Result": 1, "End": True}}}
 ).decode()
 # Two problems: a state without Type, and one with both Next and End.
 BROKEN = orjson.dumps({"StartAt": "A", "States": {
     "A": {"Next": "C"}, "C": {"Type": "Pass", "Next": "A", "End": True}}}).decode()
-
-
-@dataclass(frozen=True)
-class FileMachine:
-    name: str
-    type: str
-    text: str
-    version: str
-    source: str
-
-
-class Files:
-    """Workflow files as the gateway reads them (the file catalog's interface)."""
-
-    def __init__(self, *machines: FileMachine) -> None:
-        self.machines = {m.name: m for m in machines}
-
-    def get(self, name: str) -> FileMachine | None:
-        return self.machines.get(name)
-
-    def __iter__(self) -> Iterator[FileMachine]:
-        return iter(self.machines.values())
 
 
 @pytest.fixture(scope="module")
@@ -65,45 +40,18 @@ def workflow_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def gateway(
     tmp_path_factory: pytest.TempPathFactory, redis_server: Any, workflow_file: Path
 ) -> Iterator[RunningGateway]:
-    files = Files(FileMachine("nightly", "STANDARD", PASS, "v1", str(workflow_file)))
-    rules = tmp_path_factory.mktemp("rules")
-    with running_gateway(rules, redis_server.url, catalog=files) as gw:
+    with sfn_gateway(tmp_path_factory.mktemp("rules"), redis_server.url, workflow_file) as gw:
         yield gw
-
-
-def _client(url: str, *, validate: bool = True) -> Any:
-    return boto3.client(
-        "stepfunctions", endpoint_url=url, region_name=REGION, aws_access_key_id=KEY_ID,
-        aws_secret_access_key=SECRET,
-        # TestState's endpoint is `sync-<host>` to AWS; an IP address takes no such prefix.
-        config=Config(retries={"max_attempts": 1}, parameter_validation=validate,
-                      inject_host_prefix=False),
-    )  # fmt: skip
 
 
 @pytest.fixture
 def sfn(gateway: RunningGateway, redis_url: str) -> Any:
-    return _client(gateway.url)
+    return sfn_client(gateway.url)
 
 
 @pytest.fixture
 def raw_sfn(gateway: RunningGateway, redis_url: str) -> Any:
-    """A client that sends what it is given, for the checks boto3 would make itself."""
-    return _client(gateway.url, validate=False)
-
-
-def _error(call: Any, **params: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as caught:
-        call(**params)
-    error = caught.value.response["Error"]
-    return error["Code"], error["Message"]
-
-
-def _create(sfn: Any, name: str, definition: str = PASS, **extra: Any) -> str:
-    arn: str = sfn.create_state_machine(
-        name=name, definition=definition, roleArn=ROLE, **extra
-    )["stateMachineArn"]
-    return arn
+    return sfn_client(gateway.url, validate=False)
 
 
 # State machines
@@ -453,11 +401,11 @@ def test_a_machine_arn_is_not_an_activity_arn(sfn: Any) -> None:
 # The protocol
 
 
-def test_executions_are_not_served_yet(sfn: Any) -> None:
-    arn = _create(sfn, "run")
-    code, message = _error(sfn.start_execution, stateMachineArn=arn)
+def test_activity_tasks_are_not_served_yet(sfn: Any) -> None:
+    arn = sfn.create_activity(name="work")["activityArn"]
+    code, message = _error(sfn.get_activity_task, activityArn=arn)
     assert code == "UnknownOperationException"
-    assert "AWSStepFunctions.StartExecution" in message
+    assert "AWSStepFunctions.GetActivityTask" in message
 
 
 def test_a_request_signed_for_eventbridge_is_refused(gateway: RunningGateway) -> None:

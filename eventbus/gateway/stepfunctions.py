@@ -2,9 +2,10 @@
 SigV4 service ``states``): the operations by name, and AWS's error codes for what they raise.
 
 State machines (``sfn_machines``) and activities (``sfn_activities``) live in Redis or in
-workflow files; ValidateStateMachineDefinition and TestState need only the pure core. The
-execution and activity-task operations answer ``UnknownOperationException`` until the gateway
-serves durable executions.
+workflow files; ValidateStateMachineDefinition and TestState need only the pure core;
+executions (``sfn_executions``) run on the durable store. The operations listed in
+``NOT_SERVED`` (synchronous Express executions, redrives, activity tasks) answer
+``UnknownOperationException``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventbus.errors import InvalidDefinition, RequestRejected
-from eventbus.gateway import sfn_activities, sfn_machines
+from eventbus.gateway import sfn_activities, sfn_executions, sfn_machines
 from eventbus.gateway.actions import Action, run_handler
 from eventbus.gateway.awsjson import ApiError, expect, length_at_most, one_of, require
 from eventbus.gateway.state import Gateway
@@ -20,10 +21,9 @@ from eventbus.workflows import test_state as run_test_state
 
 __all__ = ["NOT_SERVED", "OPERATIONS", "call"]
 
-# Executions and the tasks activity workers take need the durable execution store.
+# Step Functions operations the gateway does not serve yet.
 NOT_SERVED = frozenset({
-    "StartExecution", "StartSyncExecution", "DescribeExecution", "ListExecutions",
-    "GetExecutionHistory", "StopExecution", "RedriveExecution",
+    "StartSyncExecution", "RedriveExecution",
     "DescribeStateMachineForExecution", "GetActivityTask", "SendTaskSuccess",
     "SendTaskFailure", "SendTaskHeartbeat",
 })  # fmt: skip
@@ -55,6 +55,11 @@ OPERATIONS: dict[str, Action] = {
     "DeleteActivity": sfn_activities.delete_activity,
     "ListActivities": sfn_activities.list_activities,
     "TestState": test_state,
+    "StartExecution": sfn_executions.start_execution,
+    "DescribeExecution": sfn_executions.describe_execution,
+    "ListExecutions": sfn_executions.list_executions,
+    "GetExecutionHistory": sfn_executions.get_execution_history,
+    "StopExecution": sfn_executions.stop_execution,
 }
 
 
@@ -67,9 +72,10 @@ async def call(gateway: Gateway, operation: str, params: dict[str, Any]) -> dict
     if operation in NOT_SERVED:
         raise ApiError(
             "UnknownOperationException",
-            f"Operation AWSStepFunctions.{operation} is not supported: this gateway serves the "
-            "state machine and activity operations, ValidateStateMachineDefinition and "
-            "TestState, not executions or activity tasks.",
+            f"Operation AWSStepFunctions.{operation} is not supported yet by this gateway: it "
+            "serves the state machine, activity and execution operations (StartExecution, "
+            "DescribeExecution, ListExecutions, GetExecutionHistory, StopExecution), "
+            "ValidateStateMachineDefinition and TestState.",
         )
     raise ApiError(
         "UnknownOperationException", f"Operation AWSStepFunctions.{operation} is not supported."
