@@ -336,6 +336,7 @@ class Router:
                 loop.use(self.routing)
         if self.gateway is not None:
             self.gateway.rules = ruleset
+            self.gateway.catalog = self.workflows
         for lane in retired:
             self.retiring[lane] = asyncio.create_task(self._retire(lane))
 
@@ -497,6 +498,7 @@ async def _start_gateway(router: Router, redis_url: str, http: HttpOptions) -> a
 
     def attach(gateway: Gateway, port: int) -> None:
         router.gateway, router.gateway_port = gateway, port
+        gateway.catalog = router.workflows
         listening.set()
 
     task = asyncio.create_task(serve_in_router(
