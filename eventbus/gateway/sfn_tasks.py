@@ -2,7 +2,8 @@
 and SendTaskHeartbeat, through :class:`eventbus.workflows.activities.Activities`.
 
 GetActivityTask holds the request for up to 60 seconds, as AWS (clients should read with a
-longer timeout, as AWS advises: 65 s). An activity need not have been created to be polled.
+longer timeout, as AWS advises: 65 s). The activity polled must have been created
+(CreateActivity), as with AWS; the tasks of an activity are queued whether it has or not.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Any
 
 from eventbus.errors import RequestRejected
 from eventbus.gateway.awsjson import ApiError, expect, length_at_most, require
+from eventbus.gateway.sfn_resources import IDENTITY, parse_arn
 from eventbus.gateway.state import Gateway
 from eventbus.workflows.activities import Activities
+from eventbus.workflows.registry import activities
 
 __all__ = ["get_activity_task", "send_task_failure", "send_task_heartbeat", "send_task_success"]
 
@@ -34,8 +37,10 @@ def _token(params: dict[str, Any]) -> str:
 
 
 async def get_activity_task(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
-    arn: str = require(params, "activityArn", str)
-    length_at_most("activityArn", arn, 256)
+    name = parse_arn(params, "activityArn", "activity", IDENTITY)
+    arn: str = params["activityArn"]
+    if name is None or await activities(gateway.redis, IDENTITY.account).get(name) is None:
+        raise ApiError("ActivityDoesNotExist", f"Activity Does Not Exist: '{arn}'")
     worker: str | None = expect(params, "workerName", str)
     if worker is not None:
         length_at_most("workerName", worker, 80)

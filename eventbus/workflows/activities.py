@@ -32,6 +32,9 @@ __all__ = ["POLL_SECONDS", "Activities"]
 
 #: How long GetActivityTask waits for a task, as AWS.
 POLL_SECONDS = 60.0
+# A poll is BLPOPs of at most this long: well within any client's socket timeout (redis-py's
+# default is 5 s), at one round trip a second per waiting worker.
+_SLICE_SECONDS = 1.0
 
 
 def _refused(answer: str) -> None:
@@ -51,16 +54,17 @@ class Activities:
     async def get_activity_task(self, activity_arn: str, worker_name: str | None = None,
                                 timeout: float = POLL_SECONDS) -> dict[str, Any]:
         """The next task of the activity, ``{taskToken, input}``, or ``{}`` when none came
-        within ``timeout`` seconds. The worker's heartbeat clock starts anew as it takes it."""
+        within ``timeout`` seconds. The task's heartbeat clock starts as the worker takes it."""
         name = activity_name(activity_arn)
         if name is None:
             raise RequestRejected(f"Invalid Arn: '{activity_arn}' is not an activity ARN",
                                   code="InvalidArn")
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            popped = await self.redis.blpop([keys.activity_queue(name)], timeout=left)
+            popped = await self.redis.blpop([keys.activity_queue(name)],
+                                            timeout=min(left, _SLICE_SECONDS))
             if popped is None:
-                break
+                continue
             task = orjson.loads(popped[1])
             arn, _ = decode_token(task["token"])
             # A task whose wait has ended while it was queued is dropped, not handed out.

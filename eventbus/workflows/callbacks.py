@@ -38,7 +38,8 @@ _WAIT_SUFFIX = ".waitForTaskToken"
 
 # Registers a callback task's wait once. KEYS: waits, record, timers.
 # ARGV: token, HeartbeatSeconds ('' none), now (ms), timeout due (ms, '' none), the timeout
-# timer's member, the heartbeat timer's member, retention (ms).
+# timer's member, the heartbeat timer's member, retention (ms), '1' to start the heartbeat
+# clock now ('' for an activity: its clock starts when a worker takes the task).
 # Answers 'closed' (the execution has ended), 'answered', 'sent' (invoked already) or 'waiting'.
 _BEGIN = """
 if redis.call('HGET', KEYS[2], 'status') ~= 'RUNNING' then return 'closed' end
@@ -51,9 +52,12 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], 'waiting')
 if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5]) end
 if ARGV[2] ~= '' then
-  local due = tonumber(ARGV[3]) + 1000 * tonumber(ARGV[2])
-  redis.call('HSET', KEYS[1], ARGV[1] .. ':hb', ARGV[2], ARGV[1] .. ':due', due)
-  redis.call('ZADD', KEYS[3], due, ARGV[6])
+  redis.call('HSET', KEYS[1], ARGV[1] .. ':hb', ARGV[2])
+  if ARGV[8] ~= '' then
+    local due = tonumber(ARGV[3]) + 1000 * tonumber(ARGV[2])
+    redis.call('HSET', KEYS[1], ARGV[1] .. ':due', due)
+    redis.call('ZADD', KEYS[3], due, ARGV[6])
+  end
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 return 'waiting'
@@ -155,7 +159,8 @@ class CallbackTasks:
                   keys.workflow_timers(p)],
             args=[command.token, command.heartbeat_seconds or "", now, timeout_due,
                   wait_timer(arn, command.token, "timeout"),
-                  wait_timer(arn, command.token, "heartbeat"), _RETENTION_MS],
+                  wait_timer(arn, command.token, "heartbeat"), _RETENTION_MS,
+                  "" if activity_name(command.resource) else "1"],
         ))
         if state == "waiting":
             failure = await self._send(command, arn)
