@@ -72,12 +72,14 @@ def serve(
     from eventbus.gateway.auth import CredentialsError, resolve_secrets
     from eventbus.gateway.server import bind
     from eventbus.rule_watch import RuleWatch
+    from eventbus.workflows.catalog import workflows_beside
 
     try:
         secrets = resolve_secrets(host, no_auth=no_auth, credentials_file=credentials)
     except CredentialsError as e:
         fail(str(e))
-    watch = RuleWatch(rules)
+    # The workflows too: a rule's `workflow` target is checked against them.
+    watch = RuleWatch(rules, workflows=workflows_beside(rules))
     try:
         ruleset = watch.load()
     except RuleFileError as e:
