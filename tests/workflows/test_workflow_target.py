@@ -109,3 +109,32 @@ def test_without_workflow_files_a_workflow_target_is_refused(tmp_path: Path) -> 
     rules, _ = project(tmp_path)
     with pytest.raises(RuleFileError, match="no state machine named 'greet'"):
         load_rules_and_workflows(rules, None)
+
+
+ROOT = Path(__file__).parents[2]
+
+
+def status_change(machine_name: str, status: str) -> dict[str, object]:
+    """A status-change event as the bus stores it, from the runtime's own PutEvents entry."""
+    from eventbus.workflows.status_events import status_event
+
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:{machine_name}:run-1"
+    record = {"arn": arn, "machine": machine_name, "name": "run-1", "input": "{}",
+              "start_ms": "1"}
+    entry = orjson.loads(status_event(record, status, stop_ms=2, output="{}"))
+    return {"source": entry["Source"], "detail-type": entry["DetailType"],
+            "detail": orjson.loads(entry["Detail"]), "resources": entry["Resources"]}
+
+
+def test_the_shipped_hourly_pipeline_starts_its_workflow_and_reacts_to_its_success() -> None:
+    ruleset, catalog = load_rules_and_workflows(ROOT / "rules", ROOT / "workflows")
+    schedule = ruleset.rule("default", "hourly-partitions")
+    [target] = schedule.targets
+    assert schedule.schedule is not None
+    assert (target.type, target.config.state_machine) == ("workflow", "hourly-partitions")
+    assert catalog.get("hourly-partitions") is not None
+    reaction = ruleset.rule("default", "hourly-partitions-succeeded").pattern
+    assert reaction is not None
+    assert reaction.matches(status_change("hourly-partitions", "SUCCEEDED"))
+    assert not reaction.matches(status_change("hourly-partitions", "FAILED"))
+    assert not reaction.matches(status_change("another-machine", "SUCCEEDED"))
