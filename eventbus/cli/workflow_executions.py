@@ -95,19 +95,29 @@ def start(
         "--workflows", help="The workflow files.")] = Path("workflows"),
     redis_url: Redis = None,
 ) -> None:
-    """Start a durable execution of a state machine of the workflow files (run by the workflow
-    workers of `eventbus run` or `eventbus workflows worker`); print its ARN and start date."""
+    """Start a durable execution of a state machine of the workflow files, or of one created
+    over the Step Functions API (run by the workflow workers of `eventbus run` or `eventbus
+    workflows worker`); print its ARN and start date."""
     from eventbus.errors import WorkflowFileError
-    from eventbus.workflows.catalog import load_workflows
+    from eventbus.workflows.catalog import WorkflowCatalog, load_workflows
+    from eventbus.workflows.context import ACCOUNT
+    from eventbus.workflows.registry import machines
 
     try:
-        catalog = load_workflows(workflows_dir)
+        catalog = load_workflows(workflows_dir) if workflows_dir.exists() else WorkflowCatalog()
     except WorkflowFileError as e:
         fail(f"invalid workflows:\n{e}")
     text = read_text_arg(input, "--input")
-    definitions = {m.name: m.text for m in catalog}
-    _print(_call(redis_url, definitions,
-                 lambda api: api.start_execution(name, text, execution_name)))
+    definitions: dict[str, str] = {}
+
+    async def started(api: Executions) -> dict[str, Any]:
+        # A file's machine hides one created over the API with the same name, as in the API.
+        stored = await machines(api.redis, ACCOUNT).all()
+        definitions.update({m.name: m.definition for m in stored})
+        definitions.update({m.name: m.text for m in catalog})
+        return await api.start_execution(name, text, execution_name)
+
+    _print(_call(redis_url, definitions, started))
 
 
 @workflows_app.command("list")
