@@ -110,3 +110,21 @@ def test_starting_the_same_name_after_it_ended_answers_execution_already_exists(
     run_to_end(redis_url, f"{PREFIX}:greet:once")
     again = cli("workflows", "start", "greet", "--name", "once", code=1)
     assert "Execution Already Exists" in again.stderr
+
+
+def test_start_finds_a_machine_created_over_the_api(project: Path, redis_url: str) -> None:
+    from eventbus.workflows.context import ACCOUNT
+    from eventbus.workflows.registry import StoredMachine, machines
+
+    async def create() -> None:
+        redis = Redis.from_url(redis_url)
+        try:
+            record = StoredMachine("api-made", "STANDARD", GREET, "arn:aws:iam::1:role/r", 1, "r1")
+            await machines(redis, ACCOUNT).create(record)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(create())
+    cli("workflows", "start", "api-made", "--input", '{"who": "bo"}', "--name", "x")
+    done = run_to_end(redis_url, f"{PREFIX}:api-made:x")
+    assert orjson.loads(done["output"]) == {"hello": "bo"}
