@@ -53,6 +53,7 @@ __all__ = [
     "text",
     "timer_member",
     "to_ms",
+    "trim_work",
 ]
 
 # Applies one step of one execution, only if the execution is where the worker read it.
@@ -133,6 +134,26 @@ for _, member in ipairs(due) do
   redis.call('ZREM', KEYS[1], member)
 end
 return #due
+"""
+
+
+# Trims a work stream of what every worker is done with: the entries before the oldest one
+# pending, or (none pending) before the last one delivered to the group.
+# KEYS: work stream. ARGV: group. Answers how many entries went.
+_TRIM_WORK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
+local keep = summary[2]
+if not keep then
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    for j = 1, #group, 2 do
+      if group[j] == 'name' and group[j + 1] ~= ARGV[1] then break end
+      if group[j] == 'last-delivered-id' then keep = group[j + 1] end
+    end
+  end
+end
+if not keep then return 0 end
+return redis.call('XTRIM', KEYS[1], 'MINID', keep)
 """
 
 
@@ -313,6 +334,17 @@ async def move_due_timers(redis: Redis, now_ms: int, limit: int = 500) -> int:
                          args=[now_ms, limit], client=pipe)
         moved = await pipe.execute()
     return sum(int(m) for m in moved)
+
+
+async def trim_work(redis: Redis, group: str) -> int:
+    """Trim every partition's work stream of the entries the group is done with (one script
+    per partition, in one round trip); how many went."""
+    script = redis.register_script(_TRIM_WORK)
+    async with redis.pipeline(transaction=False) as pipe:
+        for p in range(keys.WORKFLOW_PARTITIONS):
+            await script(keys=[keys.workflow_work(p)], args=[group], client=pipe)
+        trimmed = await pipe.execute()
+    return sum(int(t) for t in trimmed)
 
 
 async def status_of(redis: Redis, arn: str) -> str | None:

@@ -38,6 +38,7 @@ from eventbus.workflows.worker_loops import (
     TimerMover,
     WorkClaimer,
     WorkReader,
+    WorkTrimmer,
 )
 
 __all__ = ["WorkerOptions", "WorkflowWorker", "load_tasks", "run_worker"]
@@ -56,6 +57,7 @@ class WorkerOptions:
     block_ms: int = 100  # how long a read waits for new work
     timer_poll: float = 0.1  # how often due timers are moved (s)
     outbox_poll: float = 0.2  # how often status changes are published (s)
+    trim_interval: float = 10.0  # how often finished work entries are trimmed (s)
     shutdown_grace: float = 10.0  # how long stop() waits for entries in hand (s)
     pause_on_error: float = 0.5
 
@@ -89,6 +91,7 @@ class WorkflowWorker:
             WorkClaimer(self.stopping, redis, self.consumer, self.dispatch, self._held.__getitem__,
                         claim_idle=o.claim_idle, batch=100, pause=pause),
             OutboxPublisher(self.stopping, redis, every=o.outbox_poll, pause=pause),
+            WorkTrimmer(self.stopping, redis, every=o.trim_interval, pause=pause),
         ]
         outage = OutageLog(log)
         for loop in self.loops:
