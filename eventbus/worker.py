@@ -222,7 +222,7 @@ class Router:
         o = self.options
         options = WorkerOptions(claim_idle=o.claim_idle, consumer=f"wf-{self.consumer}",
                                 shutdown_grace=o.shutdown_grace, pause_on_error=o.pause_on_error)
-        return WorkflowWorker(self.redis, options, stop=self._stopping)
+        return WorkflowWorker(self.redis, options, stop=self._stopping, outage=self.outage)
 
     @property
     def table(self) -> RoutingTable:

@@ -71,7 +71,9 @@ class WorkflowWorker:
 
     def __init__(self, redis: Redis, options: WorkerOptions | None = None, *,
                  tasks: Mapping[str, TaskCallable] | None = None,
-                 stop: asyncio.Event | None = None) -> None:
+                 stop: asyncio.Event | None = None, outage: OutageLog | None = None) -> None:
+        """``stop`` and ``outage``: a router running the worker shares its own, so that it
+        stops with the router's loops and a Redis outage is said once for the process."""
         self.redis = redis
         self.options = o = options or WorkerOptions()
         self.consumer = o.consumer or f"wf-{socket.gethostname()}-{os.getpid()}"
@@ -93,7 +95,7 @@ class WorkflowWorker:
             OutboxPublisher(self.stopping, redis, every=o.outbox_poll, pause=pause),
             WorkTrimmer(self.stopping, redis, every=o.trim_interval, pause=pause),
         ]
-        outage = OutageLog(log)
+        outage = outage or OutageLog(log)
         for loop in self.loops:
             loop.outage = outage
 
