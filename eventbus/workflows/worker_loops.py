@@ -88,8 +88,9 @@ class TimerMover(Loop):
         self.redis = redis
 
     async def step(self) -> None:
+        # Not a sign that Redis is back (reached_redis): the work reader alone says so, as a
+        # call in flight on a pooled connection may still succeed while Redis shuts down.
         await move_due_timers(self.redis, int(time.time() * 1000))
-        self.reached_redis()
 
 
 class WorkClaimer(Loop):

@@ -17,6 +17,6 @@ def test_a_tasks_mapping_that_does_not_import_is_refused_before_starting(redis_u
 
 def test_a_tasks_name_that_is_not_a_mapping_is_refused(redis_url: str) -> None:
     result = CliRunner().invoke(app, ["workflows", "worker", "--redis", redis_url,
-                                      "--tasks", "tests.workflows.durable_tasks:double"])
+                                      "--tasks", "eventbus.keys:WORKFLOW_GROUP"])
     assert result.exit_code == 2
     assert "not a mapping of resource to callable" in result.output
