@@ -1,11 +1,12 @@
 """EventBridge's metrics, counted by every router and gateway into one Redis hash.
 
 Each process counts in memory (``count``/``observe`` are plain dict updates, cheap enough for the
-delivery loop) and adds its counts to the hash ``eb:metrics`` once a second with HINCRBY, so any
-gateway's ``GET /metrics`` shows the totals of all processes. Code counts under EventBridge's
-CloudWatch metric names; the page names each family as Prometheus expects: the name in snake_case
-behind an ``eventbus_`` prefix, counters ending in ``_total``, latencies (kept in milliseconds)
-shown in seconds with ``_seconds``::
+delivery loop) and adds its counts to the hash ``eb:metrics`` once a second with HINCRBY (less
+often when there are many series), so any gateway's ``GET /metrics`` shows the totals of all
+processes (:mod:`eventbus.metrics_page`). Code counts under EventBridge's CloudWatch metric
+names; the page names each family as Prometheus expects: the name in snake_case behind an
+``eventbus_`` prefix, counters ending in ``_total``, latencies (kept in milliseconds) shown in
+seconds with ``_seconds``::
 
     metrics = Metrics(redis)
     metrics.count("Invocations", bus="default", rule="orders", target="audit")
@@ -25,8 +26,6 @@ import bisect
 import contextlib
 import functools
 import itertools
-import re
-from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,24 +36,33 @@ from redis.exceptions import RedisError
 from eventbus import keys
 
 __all__ = [
+    "BUCKET_BOUNDS",
     "COUNTERS",
+    "FIRST_ATTEMPT_COUNTERS",
+    "FIRST_ATTEMPT_HISTOGRAMS",
+    "FLUSH_FIELDS_PER_SECOND",
     "FLUSH_INTERVAL_SECONDS",
+    "FOLD_EVERY",
     "HISTOGRAMS",
     "LATENCY_BUCKETS_MS",
-    "PREFIX",
+    "MAX_FLUSH_INTERVAL_SECONDS",
     "Labels",
     "Metrics",
     "NullMetrics",
     "Series",
     "labels_of",
-    "prometheus_name",
-    "read_target_activity",
-    "render_metrics",
     "series_of",
 ]
 
-PREFIX = "eventbus_"
 FLUSH_INTERVAL_SECONDS = 1.0
+# A flush of many series is spaced out: the next one waits at least one second per this many
+# hash fields the last one wrote, up to MAX_FLUSH_INTERVAL_SECONDS. With thousands of rules each
+# matched now and then, nearly every series changes between two flushes, and writing them all
+# every second (ten fields for a lane's inline deliveries) cost the router and Redis more than
+# the deliveries themselves; waiting longer lets each series gather more counts per write.
+# Prometheus scrapes every 15 s by default, so the page is still fresh for it.
+FLUSH_FIELDS_PER_SECOND = 10_000
+MAX_FLUSH_INTERVAL_SECONDS = 10.0
 # How long closing waits for the last flush before leaving it behind.
 CLOSE_TIMEOUT_SECONDS = 5.0
 # Upper bounds in milliseconds; the last bucket (+Inf) is implicit.
@@ -90,30 +98,21 @@ HISTOGRAMS: dict[str, str] = {
 }
 
 
-@functools.cache
-def prometheus_name(name: str) -> str:
-    """The family an EventBridge metric is shown as: ``"FailedInvocations"`` →
-    ``"eventbus_failed_invocations_total"``, ``"PutEventsLatency"`` →
-    ``"eventbus_put_events_latency_seconds"``."""
-    snake = PREFIX + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-    if name in COUNTERS:
-        return f"{snake}_total"
-    if name in HISTOGRAMS:
-        return f"{snake}_seconds"
-    raise KeyError(f"unknown metric {name!r}")
+# What a delivery made on its first attempt counts (Metrics.first_attempts_succeeded).
+FIRST_ATTEMPT_COUNTERS = ("InvocationAttempts", "SuccessfulInvocationAttempts", "Invocations")
+FIRST_ATTEMPT_HISTOGRAMS = (
+    "IngestionToInvocationStartLatency", "IngestionToInvocationSuccessLatency",
+)
 
+# First attempts kept per series before they are counted (Metrics.first_attempts_succeeded).
+FOLD_EVERY = 256
 
 Labels = tuple[tuple[str, str], ...]
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-# The `le` label of each bucket as stored (milliseconds), in order, the last one catching
-# everything, and as shown (seconds).
-_BOUNDS = (*(_number(b) for b in LATENCY_BUCKETS_MS), "+Inf")
-_SHOWN_BOUNDS = (*(_number(b / 1000) for b in LATENCY_BUCKETS_MS), "+Inf")
+# The `le` part of each bucket's hash field (milliseconds), in order, the last one catching
+# everything: "le=1", ..., "le=300000", "le=+Inf".
+BUCKET_BOUNDS = (*(str(b) for b in LATENCY_BUCKETS_MS), "+Inf")
 
 
 def labels_of(**labels: Any) -> Labels:
@@ -131,9 +130,12 @@ def _sorted_labels(items: tuple[tuple[str, Any], ...]) -> Labels:
     return tuple(sorted((k, str(v)) for k, v in items))
 
 
-def _field(name: str, labels: Labels, part: str = "") -> str:
-    """The hash field of one series: JSON, so label values never need escaping in Redis."""
-    return orjson.dumps([name, labels, part]).decode()
+def _prefix(name: str, labels_json: str) -> str:
+    """The start of every hash field of ``name`` under labels already encoded: a field is
+    ``prefix + '<part>"]'``, the text of ``orjson.dumps([name, labels, part])`` (metric names
+    and parts are plain ASCII), without encoding the labels again for each name and part.
+    JSON, so label values never need escaping in Redis."""
+    return f'["{name}",{labels_json},"'
 
 
 class Series:
@@ -144,14 +146,19 @@ class Series:
     or a JSON encoding.
     """
 
-    __slots__ = ("_counters", "_histograms", "error_field", "labels", "success_field")
+    __slots__ = ("_counter_groups", "_counters", "_histogram_groups", "_histograms", "_json",
+                 "error_field", "labels", "success_field")  # fmt: skip
 
     def __init__(self, labels: Labels) -> None:
         self.labels = labels
-        self.success_field = _activity_field(labels, "success")
-        self.error_field = _activity_field(labels, "error")
+        self._json = orjson.dumps(labels).decode()
+        # Target activity fields: orjson.dumps([labels, "success"]) and [labels, "error"].
+        self.success_field = f'[{self._json},"success"]'
+        self.error_field = f'[{self._json},"error"]'
         self._counters: dict[str, str] = {}
         self._histograms: dict[str, _HistogramFields] = {}
+        self._counter_groups: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._histogram_groups: dict[tuple[str, ...], tuple[_HistogramFields, ...]] = {}
 
     def counter(self, name: str) -> str:
         """The hash field of counter ``name`` under these labels."""
@@ -159,8 +166,22 @@ class Series:
         if field is None:
             if name not in COUNTERS:
                 raise KeyError(f"unknown counter {name!r}; known: {', '.join(COUNTERS)}")
-            field = self._counters[name] = _field(name, self.labels)
+            field = self._counters[name] = _prefix(name, self._json) + '"]'
         return field
+
+    def counters(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """The hash fields of counters ``names``, kept by the tuple for the next call."""
+        fields = self._counter_groups.get(names)
+        if fields is None:
+            fields = self._counter_groups[names] = tuple(self.counter(name) for name in names)
+        return fields
+
+    def histograms(self, names: tuple[str, ...]) -> tuple[_HistogramFields, ...]:
+        """The fields of histograms ``names``, kept by the tuple for the next call."""
+        fields = self._histogram_groups.get(names)
+        if fields is None:
+            fields = self._histogram_groups[names] = tuple(self.histogram(n) for n in names)
+        return fields
 
     def histogram(self, name: str) -> _HistogramFields:
         """The hash fields of histogram ``name`` under these labels."""
@@ -168,7 +189,7 @@ class Series:
         if fields is None:
             if name not in HISTOGRAMS:
                 raise KeyError(f"unknown histogram {name!r}; known: {', '.join(HISTOGRAMS)}")
-            fields = self._histograms[name] = _HistogramFields(name, self.labels)
+            fields = self._histograms[name] = _HistogramFields(_prefix(name, self._json))
         return fields
 
 
@@ -179,13 +200,24 @@ def series_of(labels: Labels) -> Series:
 
 
 class _HistogramFields:
-    __slots__ = ("buckets", "count", "sum")
+    """The hash fields of one histogram series; a bucket's is made when it is first flushed
+    (most series only ever hit a few of the buckets)."""
 
-    def __init__(self, name: str, labels: Labels) -> None:
-        # Each bucket's own count (not cumulative) is stored: rendering adds them up.
-        self.buckets = tuple(_field(name, labels, f"le={bound}") for bound in _BOUNDS)
-        self.count = _field(name, labels, "count")
-        self.sum = _field(name, labels, "sum")
+    __slots__ = ("_buckets", "_prefix", "count", "sum")
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self._buckets: list[str | None] = [None] * len(BUCKET_BOUNDS)
+        self.count = prefix + 'count"]'
+        self.sum = prefix + 'sum"]'
+
+    def bucket(self, index: int) -> str:
+        """The field of bucket ``index``: each bucket's own count (not cumulative) is stored,
+        rendering adds them up."""
+        field = self._buckets[index]
+        if field is None:
+            field = self._buckets[index] = f'{self._prefix}le={BUCKET_BOUNDS[index]}"]'
+        return field
 
 
 class _Histogram:
@@ -201,10 +233,10 @@ class _Histogram:
 
     def take(self, increments: list[str | int], sums: list[str | float]) -> None:
         """Add what was observed to a flush (only the buckets hit) and start over at zero."""
-        buckets = self.buckets
-        for field, n in zip(self.fields.buckets, buckets, strict=True):
+        buckets, fields = self.buckets, self.fields
+        for index, n in enumerate(buckets):
             if n:
-                increments += (field, n)
+                increments += (fields.bucket(index), n)
         increments += (self.fields.count, self.count)
         sums += (self.fields.sum, self.total)
         self.buckets = [0] * len(buckets)
@@ -235,7 +267,10 @@ class Metrics:
         # `eventbus status`, by activity hash field: kept here and written with the counts,
         # never per delivery.
         self._successes: dict[str, float] = {}
+        # Latencies of first attempts that succeeded, by series, not yet counted.
+        self._first_attempts: dict[Series, list[float]] = {}
         self._errors: dict[str, tuple[float, str]] = {}
+        self._written = 0  # hash fields the last flush wrote
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._add = redis.register_script(_ADD)
@@ -259,13 +294,7 @@ class Metrics:
 
     def observe_in(self, name: str, series: Series, values: Iterable[float]) -> None:
         """``observe_all`` under a :class:`Series` made beforehand (hot paths)."""
-        fields = series.histogram(name)
-        histogram = self._observed.get(fields.count)
-        if histogram is None:
-            histogram = self._histograms.get(fields.count)
-            if histogram is None:
-                histogram = self._histograms[fields.count] = _Histogram(fields)
-            self._observed[fields.count] = histogram
+        histogram = self._histogram(series.histogram(name))
         buckets, bisect_left = histogram.buckets, bisect.bisect_left
         n, total = 0, 0.0
         for ms in values:
@@ -274,6 +303,50 @@ class Metrics:
             total += ms
         histogram.count += n
         histogram.total += total
+
+    def first_attempts_succeeded(self, series: Series, latencies: list[float], at: float) -> None:
+        """Deliveries made on their first attempt (inline, while routing), ``latencies`` ms
+        after their ingestion, at ``at`` (epoch s): one attempt, one success and one invocation
+        each, and both latencies.
+
+        A router calls this for every lane each batch touches: with thousands of rules, about
+        once per delivery. So the latencies are only kept here, and counted into the counters
+        and histograms once per series per flush (or every ``FOLD_EVERY`` of them), not per
+        batch."""
+        pending = self._first_attempts.get(series)
+        if pending is None:
+            self._first_attempts[series] = pending = []
+        pending += latencies
+        if len(pending) >= FOLD_EVERY:
+            self._fold(series, pending)
+            del self._first_attempts[series]
+        self._successes[series.success_field] = at
+
+    def _fold(self, series: Series, latencies: list[float]) -> None:
+        """Count first attempts kept by :meth:`first_attempts_succeeded`."""
+        n, counts = len(latencies), self._counts
+        for field in series.counters(FIRST_ATTEMPT_COUNTERS):
+            counts[field] = counts.get(field, 0) + n
+        bisect_left = bisect.bisect_left
+        slots = [bisect_left(LATENCY_BUCKETS_MS, ms) for ms in latencies]
+        total = sum(latencies)
+        for fields in series.histograms(FIRST_ATTEMPT_HISTOGRAMS):
+            histogram = self._histogram(fields)
+            buckets = histogram.buckets
+            for slot in slots:
+                buckets[slot] += 1
+            histogram.count += n
+            histogram.total += total
+
+    def _histogram(self, fields: _HistogramFields) -> _Histogram:
+        """The histogram of ``fields``, marked as observed since the last flush."""
+        histogram = self._observed.get(fields.count)
+        if histogram is None:
+            histogram = self._histograms.get(fields.count)
+            if histogram is None:
+                histogram = self._histograms[fields.count] = _Histogram(fields)
+            self._observed[fields.count] = histogram
+        return histogram
 
     def succeeded(self, series: Series | Labels, at: float) -> None:
         """Note a target's (``labels_of(bus=, rule=, target=)``) success at ``at`` (epoch s)."""
@@ -293,7 +366,10 @@ class Metrics:
 
         On a Redis error the counts are put back, so an outage delays them instead of losing them.
         """
-        await self._flush_activity()
+        self._written = await self._flush_activity()
+        first_attempts, self._first_attempts = self._first_attempts, {}
+        for series, latencies in first_attempts.items():
+            self._fold(series, latencies)
         counts, self._counts = self._counts, {}
         sums, self._sums = self._sums, {}
         observed, self._observed = self._observed, {}
@@ -308,12 +384,20 @@ class Metrics:
         except RedisError:
             self._restore(increments, floats)
             raise
+        self._written += (len(increments) + len(floats)) // 2
 
-    async def _flush_activity(self) -> None:
+    def next_interval(self, interval: float = FLUSH_INTERVAL_SECONDS) -> float:
+        """Seconds until the next flush: ``interval``, or longer after a flush of many fields
+        (``FLUSH_FIELDS_PER_SECOND``, at most ``MAX_FLUSH_INTERVAL_SECONDS``)."""
+        spaced = min(self._written / FLUSH_FIELDS_PER_SECOND, MAX_FLUSH_INTERVAL_SECONDS)
+        return max(interval, spaced)
+
+    async def _flush_activity(self) -> int:
+        """Write the targets' latest success and error; returns the fields written."""
         successes, self._successes = self._successes, {}
         errors, self._errors = self._errors, {}
         if not successes and not errors:
-            return
+            return 0
         pairs: list[str | float] = list(itertools.chain.from_iterable(successes.items()))
         for field, (at, error) in errors.items():
             pairs += (field, orjson.dumps([at, error]).decode())
@@ -325,6 +409,7 @@ class Metrics:
             for field, noted in errors.items():
                 self._errors.setdefault(field, noted)
             raise
+        return len(successes) + len(errors)
 
     def _restore(self, increments: list[str | int], floats: list[str | float]) -> None:
         """Put back what a failed flush took, to go with the next one."""
@@ -337,10 +422,11 @@ class Metrics:
             sums[key] = sums.get(key, 0.0) + x
 
     async def run(self, interval: float = FLUSH_INTERVAL_SECONDS) -> None:
-        """Flush every ``interval`` seconds until :meth:`aclose`, then flush once more."""
+        """Flush every ``interval`` seconds (spaced out after large flushes, see
+        :meth:`next_interval`) until :meth:`aclose`, then flush once more."""
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval)
+                await asyncio.wait_for(self._stop.wait(), self.next_interval(interval))
             with contextlib.suppress(RedisError):
                 await self.flush()
 
@@ -378,6 +464,9 @@ class NullMetrics(Metrics):
     def observe_in(self, name: str, series: Series, values: Iterable[float]) -> None:
         pass
 
+    def first_attempts_succeeded(self, series: Series, latencies: list[float], at: float) -> None:
+        pass
+
     def succeeded(self, series: Series | Labels, at: float) -> None:
         pass
 
@@ -401,83 +490,3 @@ local pairs = cjson.decode(ARGV[1])
 for i = 1, #pairs, 2 do redis.call('HSET', KEYS[1], pairs[i], pairs[i + 1]) end
 return #pairs / 2
 """
-
-
-def _activity_field(series: Labels, part: str) -> str:
-    return orjson.dumps([series, part]).decode()
-
-
-async def read_target_activity(redis: Redis) -> dict[Labels, dict[str, Any]]:
-    """Each target's ``last_success`` (epoch s) and ``last_error`` ({"time", "error"}), as the
-    routers' flushes left them, keyed by ``labels_of(bus=, rule=, target=)``."""
-    activity: dict[Labels, dict[str, Any]] = {}
-    for field, value in (await redis.hgetall(keys.TARGET_ACTIVITY)).items():
-        series, part = orjson.loads(field)
-        labels = tuple((k, v) for k, v in series)
-        seen = activity.setdefault(labels, {})
-        if part == "success":
-            seen["last_success"] = orjson.loads(value)
-        else:
-            at, error = orjson.loads(value)
-            seen["last_error"] = {"time": at, "error": error}
-    return activity
-
-
-# ---- Prometheus text exposition (format 0.0.4) ----
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _series(name: str, labels: Labels | list[list[str]], extra: str = "") -> str:
-    pairs = [f'{k}="{_escape(v)}"' for k, v in labels]
-    if extra:
-        pairs.append(extra)
-    return f"{name}{{{','.join(pairs)}}}" if pairs else name
-
-
-def _histogram_lines(name: str, stored: dict[tuple[str, str], float]) -> list[str]:
-    family = prometheus_name(name)
-    lines: list[str] = []
-    for labels_json in sorted({labels for labels, _ in stored}):
-        labels = orjson.loads(labels_json)
-        # Stored per bucket; Prometheus buckets are cumulative: each bound counts every
-        # observation at or below it.
-        running = 0.0
-        for bound, shown in zip(_BOUNDS, _SHOWN_BOUNDS, strict=True):
-            running += stored.get((labels_json, f"le={bound}"), 0.0)
-            series = _series(f"{family}_bucket", labels, f'le="{shown}"')
-            lines.append(f"{series} {_number(running)}")
-        total_ms = stored.get((labels_json, "sum"), 0.0)
-        lines.append(f"{_series(f'{family}_sum', labels)} {_number(total_ms / 1000)}")
-        count = stored.get((labels_json, "count"), 0.0)
-        lines.append(f"{_series(f'{family}_count', labels)} {_number(count)}")
-    return lines
-
-
-def _parse(raw: dict[Any, Any]) -> dict[str, dict[tuple[str, str], float]]:
-    """Stored hash → metric name → (labels as JSON, part) → value."""
-    by_name: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
-    for field, value in raw.items():
-        name, labels, part = orjson.loads(field)
-        by_name[name][orjson.dumps(labels).decode(), part] = float(value)
-    return by_name
-
-
-async def render_metrics(redis: Redis, *, key: str = keys.METRICS) -> str:
-    """Every series in Prometheus text format; each known family is listed even before it counts."""
-    by_name = _parse(await redis.hgetall(key))
-    lines: list[str] = []
-    for name, help_text in COUNTERS.items():
-        family = prometheus_name(name)
-        lines += _header(family, name, help_text, "counter")
-        for (labels_json, _), value in sorted(by_name.get(name, {}).items()):
-            lines.append(f"{_series(family, orjson.loads(labels_json))} {_number(value)}")
-    for name, help_text in HISTOGRAMS.items():
-        lines += _header(prometheus_name(name), name, help_text, "histogram")
-        lines += _histogram_lines(name, by_name.get(name, {}))
-    return "\n".join(lines) + "\n"
-
-
-def _header(family: str, name: str, help_text: str, kind: str) -> list[str]:
-    return [f"# HELP {family} EventBridge's {name}: {help_text}", f"# TYPE {family} {kind}"]

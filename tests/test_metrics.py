@@ -9,19 +9,23 @@ import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from eventbus.metrics import (
     COUNTERS,
+    FOLD_EVERY,
     HISTOGRAMS,
+    MAX_FLUSH_INTERVAL_SECONDS,
     Metrics,
     labels_of,
-    prometheus_name,
-    render_metrics,
     series_of,
 )
+from eventbus.metrics_page import prometheus_name, read_target_activity, render_metrics
 
 
 @pytest.fixture
@@ -228,8 +232,6 @@ async def test_promtool_finds_no_problem_in_the_page(redis: Redis) -> None:
 
 
 async def test_each_targets_last_success_and_error_are_written_by_the_flush(redis: Redis) -> None:
-    from eventbus.metrics import labels_of, read_target_activity
-
     metrics = Metrics(redis)
     out = labels_of(bus="b", rule="r", target="out")
     api = labels_of(bus="b", rule="r", target="api")
@@ -312,3 +314,59 @@ async def test_a_flush_writes_only_the_series_counted_since_the_last(redis: Redi
     assert _value(text, f'{family}_count{{bus="b",rule="r",target="one"}}') == "2"
     assert _value(text, f'{family}_sum{{bus="b",rule="r",target="one"}}') == "0.043"
     assert _value(text, f'{family}_count{{bus="b",rule="r",target="two"}}') == "1"
+
+
+@given(label=st.text(max_size=20), name=st.sampled_from(sorted(COUNTERS)))
+def test_a_series_hash_field_is_the_json_of_its_name_labels_and_part(label: str, name: str) -> None:
+    # Fields are made from labels encoded once; they must be the very text every process (and
+    # the page) reads, [name, labels, part] as JSON, whatever the label's characters.
+    series = series_of(labels_of(bus=label, rule="r"))
+    labels = [["bus", label], ["rule", "r"]]
+    assert series.counter(name) == orjson.dumps([name, labels, ""]).decode()
+    latency = "IngestionToInvocationStartLatency"
+    fields = series.histogram(latency)
+    assert fields.count == orjson.dumps([latency, labels, "count"]).decode()
+    assert fields.bucket(2) == orjson.dumps([latency, labels, "le=5"]).decode()
+    assert series.success_field == orjson.dumps([labels, "success"]).decode()
+
+
+async def test_first_attempts_count_an_attempt_a_success_an_invocation_and_both_latencies(
+    redis: Redis,
+) -> None:
+    # Given deliveries made on their first attempt, more of them than are kept before counting
+    metrics = Metrics(redis)
+    series = series_of(labels_of(bus="b", rule="r", target="t"))
+    for _ in range(FOLD_EVERY + 1):
+        metrics.first_attempts_succeeded(series, [3.0, 40.0], 12.0)
+    await metrics.flush()
+    # Then each counts once in every counter and both histograms, and its success time is kept
+    text = await render_metrics(redis)
+    n, labels = 2 * (FOLD_EVERY + 1), 'bus="b",rule="r",target="t"'
+    for family in ("invocation_attempts", "successful_invocation_attempts", "invocations"):
+        assert _value(text, f"eventbus_{family}_total{{{labels}}}") == str(n)
+    for family in ("start", "success"):
+        name = f"eventbus_ingestion_to_invocation_{family}_latency_seconds"
+        assert _value(text, f'{name}_bucket{{{labels},le="0.005"}}') == str(n // 2)
+        assert _value(text, f"{name}_count{{{labels}}}") == str(n)
+    assert (await read_target_activity(redis))[series.labels] == {"last_success": 12.0}
+
+
+async def test_flushes_of_many_series_are_spaced_out(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eventbus.metrics.FLUSH_FIELDS_PER_SECOND", 10)  # a small "many"
+    metrics = Metrics(redis)
+    assert metrics.next_interval(1.0) == 1.0
+    # After a flush of a few series the interval stays as asked
+    metrics.count("Invocations", bus="b")
+    await metrics.flush()
+    assert metrics.next_interval(1.0) == 1.0
+    # After one of many, the next waits a second per FLUSH_FIELDS_PER_SECOND fields written
+    for i in range(30):
+        metrics.add("Invocations", series_of(labels_of(bus="b", rule=str(i))))
+    await metrics.flush()
+    assert metrics.next_interval(1.0) == 3.0
+    # And never longer than MAX_FLUSH_INTERVAL_SECONDS; once quiet again, back to the interval
+    assert metrics.next_interval(1.0) <= MAX_FLUSH_INTERVAL_SECONDS
+    await metrics.flush()
+    assert metrics.next_interval(1.0) == 1.0

@@ -258,14 +258,9 @@ class BusReader(RoutingLoop):
         latencies: dict[LaneKey, list[float]] = {}
         for d in made:
             latencies.setdefault((d.bus, d.rule, d.target_id), []).append(now_ms - d.since_ms)
-        m = self.metrics
+        counted, at = self.metrics.first_attempts_succeeded, now_ms / 1000
         for key, values in latencies.items():
-            series = self._series(key)
-            for name in ("InvocationAttempts", "SuccessfulInvocationAttempts", "Invocations"):
-                m.add(name, series, len(values))
-            m.observe_in("IngestionToInvocationStartLatency", series, values)
-            m.observe_in("IngestionToInvocationSuccessLatency", series, values)
-            m.succeeded(series, now_ms / 1000)
+            counted(self._series(key), values, at)
 
     def _route_entry(
         self, table: RoutingTable, bus_name: str, entry_id: bytes, fields: dict[bytes, bytes]

@@ -89,14 +89,18 @@ class Heartbeat(Loop):
 
 
 class MetricsFlusher(Loop):
-    """Adds the counts kept in memory to Redis every second (:mod:`eventbus.metrics`); an
-    outage delays them, the next flush carries them."""
+    """Adds the counts kept in memory to Redis every second, less often after a flush of many
+    series (:meth:`eventbus.metrics.Metrics.next_interval`); an outage delays them, the next
+    flush carries them."""
 
     name = "metrics flusher"
 
     def __init__(self, stop: asyncio.Event, metrics: Metrics, *, pause: float) -> None:
         super().__init__(stop, every=FLUSH_INTERVAL_SECONDS, pause=pause)
         self.metrics = metrics
+
+    def interval(self) -> float:
+        return self.metrics.next_interval(self.every)
 
     async def step(self) -> None:
         await self.metrics.flush()
