@@ -26,6 +26,7 @@ import bisect
 import contextlib
 import functools
 import itertools
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -55,11 +56,11 @@ __all__ = [
 ]
 
 FLUSH_INTERVAL_SECONDS = 1.0
-# A flush of many series is spaced out: the next one waits at least one second per this many
-# hash fields the last one wrote, up to MAX_FLUSH_INTERVAL_SECONDS. With thousands of rules each
-# matched now and then, nearly every series changes between two flushes, and writing them all
-# every second (ten fields for a lane's inline deliveries) cost the router and Redis more than
-# the deliveries themselves; waiting longer lets each series gather more counts per write.
+# A flush of many series waits longer: it is due once a second per this many hash fields it
+# would write has passed since the last one, at most MAX_FLUSH_INTERVAL_SECONDS. With thousands
+# of rules each matched now and then, nearly every series changes within a second, and writing
+# them all every second (ten fields for a lane's inline deliveries) cost the router and Redis
+# more than the deliveries themselves; waiting lets each series gather more counts per write.
 # Prometheus scrapes every 15 s by default, so the page is still fresh for it.
 FLUSH_FIELDS_PER_SECOND = 10_000
 MAX_FLUSH_INTERVAL_SECONDS = 10.0
@@ -270,7 +271,6 @@ class Metrics:
         # Latencies of first attempts that succeeded, by series, not yet counted.
         self._first_attempts: dict[Series, list[float]] = {}
         self._errors: dict[str, tuple[float, str]] = {}
-        self._written = 0  # hash fields the last flush wrote
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._add = redis.register_script(_ADD)
@@ -366,7 +366,7 @@ class Metrics:
 
         On a Redis error the counts are put back, so an outage delays them instead of losing them.
         """
-        self._written = await self._flush_activity()
+        await self._flush_activity()
         first_attempts, self._first_attempts = self._first_attempts, {}
         for series, latencies in first_attempts.items():
             self._fold(series, latencies)
@@ -384,20 +384,22 @@ class Metrics:
         except RedisError:
             self._restore(increments, floats)
             raise
-        self._written += (len(increments) + len(floats)) // 2
 
-    def next_interval(self, interval: float = FLUSH_INTERVAL_SECONDS) -> float:
-        """Seconds until the next flush: ``interval``, or longer after a flush of many fields
-        (``FLUSH_FIELDS_PER_SECOND``, at most ``MAX_FLUSH_INTERVAL_SECONDS``)."""
-        spaced = min(self._written / FLUSH_FIELDS_PER_SECOND, MAX_FLUSH_INTERVAL_SECONDS)
-        return max(interval, spaced)
+    def due(self, waited: float) -> bool:
+        """Whether to flush ``waited`` seconds after the last flush: at once with a few series
+        counted, with many once a second per ``FLUSH_FIELDS_PER_SECOND`` fields they would
+        write has passed, and always after ``MAX_FLUSH_INTERVAL_SECONDS``."""
+        # About the fields each would write: a counter one, a histogram its count, sum and a
+        # bucket or so, a lane's first attempts three counters and two histograms.
+        fields = len(self._counts) + len(self._sums) + 3 * len(self._observed)
+        fields += 9 * len(self._first_attempts) + len(self._successes) + len(self._errors)
+        return waited >= min(fields / FLUSH_FIELDS_PER_SECOND, MAX_FLUSH_INTERVAL_SECONDS)
 
-    async def _flush_activity(self) -> int:
-        """Write the targets' latest success and error; returns the fields written."""
+    async def _flush_activity(self) -> None:
         successes, self._successes = self._successes, {}
         errors, self._errors = self._errors, {}
         if not successes and not errors:
-            return 0
+            return
         pairs: list[str | float] = list(itertools.chain.from_iterable(successes.items()))
         for field, (at, error) in errors.items():
             pairs += (field, orjson.dumps([at, error]).decode())
@@ -409,7 +411,6 @@ class Metrics:
             for field, noted in errors.items():
                 self._errors.setdefault(field, noted)
             raise
-        return len(successes) + len(errors)
 
     def _restore(self, increments: list[str | int], floats: list[str | float]) -> None:
         """Put back what a failed flush took, to go with the next one."""
@@ -422,13 +423,16 @@ class Metrics:
             sums[key] = sums.get(key, 0.0) + x
 
     async def run(self, interval: float = FLUSH_INTERVAL_SECONDS) -> None:
-        """Flush every ``interval`` seconds (spaced out after large flushes, see
-        :meth:`next_interval`) until :meth:`aclose`, then flush once more."""
+        """Flush every ``interval`` seconds (less often with many series, see :meth:`due`)
+        until :meth:`aclose`, then flush once more."""
+        last = time.monotonic()
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.next_interval(interval))
-            with contextlib.suppress(RedisError):
-                await self.flush()
+                await asyncio.wait_for(self._stop.wait(), interval)
+            if self._stop.is_set() or self.due(time.monotonic() - last):
+                last = time.monotonic()
+                with contextlib.suppress(RedisError):
+                    await self.flush()
 
     def start(self, interval: float = FLUSH_INTERVAL_SECONDS) -> None:
         """Run :meth:`run` in the background of the current event loop."""
