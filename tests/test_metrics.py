@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from eventbus import keys
 from eventbus.metrics import (
     COUNTERS,
-    FOLD_EVERY,
     HISTOGRAMS,
     MAX_FLUSH_INTERVAL_SECONDS,
     Metrics,
@@ -333,15 +333,16 @@ def test_a_series_hash_field_is_the_json_of_its_name_labels_and_part(label: str,
 async def test_first_attempts_count_an_attempt_a_success_an_invocation_and_both_latencies(
     redis: Redis,
 ) -> None:
-    # Given deliveries made on their first attempt, more of them than are kept before counting
+    # Given deliveries made on their first attempt, over two flushes
     metrics = Metrics(redis)
     series = series_of(labels_of(bus="b", rule="r", target="t"))
-    for _ in range(FOLD_EVERY + 1):
-        metrics.first_attempts_succeeded(series, [3.0, 40.0], 12.0)
-    await metrics.flush()
+    for _flush in range(2):
+        for _ in range(100):
+            metrics.first_attempts_succeeded(series, [3.0, 40.0], 12.0)
+        await metrics.flush()
     # Then each counts once in every counter and both histograms, and its success time is kept
     text = await render_metrics(redis)
-    n, labels = 2 * (FOLD_EVERY + 1), 'bus="b",rule="r",target="t"'
+    n, labels = 400, 'bus="b",rule="r",target="t"'
     for family in ("invocation_attempts", "successful_invocation_attempts", "invocations"):
         assert _value(text, f"eventbus_{family}_total{{{labels}}}") == str(n)
     for family in ("start", "success"):
@@ -369,3 +370,22 @@ async def test_flushes_of_many_series_wait_longer(
     for i in range(1000):
         metrics.add("Invocations", series_of(labels_of(bus="b", rule=str(i))))
     assert metrics.due(MAX_FLUSH_INTERVAL_SECONDS)
+
+
+async def test_first_attempts_add_to_the_same_fields_as_other_counts(redis: Redis) -> None:
+    # Given a series with labels that need escaping, counted by both paths
+    metrics = Metrics(redis)
+    series = series_of(labels_of(bus='we"ird\\bus ü\n', rule="r", target="t"))
+    metrics.first_attempts_succeeded(series, [3.0], 1.0)
+    metrics.add("Invocations", series)
+    metrics.observe_in("IngestionToInvocationSuccessLatency", series, [4.0])
+    await metrics.flush()
+    # Then each total is one field (the script names fields as this process does): three
+    # counters, and a bucket, count and sum for each of two histograms
+    raw = await redis.hgetall(keys.METRICS)
+    assert len(raw) == 9
+    totals = {tuple(orjson.loads(k)[::2]): float(v) for k, v in raw.items()}
+    assert totals["Invocations", ""] == 2
+    assert totals["IngestionToInvocationSuccessLatency", "count"] == 2
+    assert totals["IngestionToInvocationSuccessLatency", "le=5"] == 2
+    assert totals["IngestionToInvocationStartLatency", "count"] == 1
