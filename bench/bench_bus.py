@@ -140,12 +140,21 @@ def router_cpu_per_event(url: str, directory: Path, n: int, rules: int, metrics:
         return (usage.ru_utime + usage.ru_stime - start) / n * 1e6
 
 
-def metrics_cost(url: str, directory: Path, n: int) -> None:
+def metrics_cost(url: str, directory: Path, n: int, repeat: int = 1) -> None:
+    """Metrics on, then off, ``repeat`` times per rule count: the medians, and the median of
+    each pair's share (a pair runs back to back, so a change in the machine's load between
+    pairs moves both)."""
     rows: list[list[object]] = []
     for rules in (100, 10_000):
-        on = router_cpu_per_event(url, directory, n, rules, metrics=True)
-        off = router_cpu_per_event(url, directory, n, rules, metrics=False)
-        rows.append([f"{rules:,}", f"{on:.1f}", f"{off:.1f}", f"{(on - off) / on:.1%}"])
+        pairs = [(router_cpu_per_event(url, directory, n, rules, metrics=True),
+                  router_cpu_per_event(url, directory, n, rules, metrics=False))
+                 for _ in range(repeat)]  # fmt: skip
+        print(f"{rules} rules, (on, off) µs: {pairs}", file=sys.stderr, flush=True)
+        on = statistics.median(p[0] for p in pairs)
+        off = statistics.median(p[1] for p in pairs)
+        share = statistics.median((a - b) / a for a, b in pairs)
+        rows.append([f"{rules:,}", f"{on:.1f}", f"{off:.1f}", f"{share:.1%}"])
+    print(f"{repeat} run(s) each, medians; load {Path('/proc/loadavg').read_text().split()[:3]}")
     print_table(["rules", "µs CPU/event, metrics on", "metrics off", "metrics share"], rows)
 
 
@@ -390,6 +399,8 @@ def main() -> None:
     parser.add_argument("--metrics-cost", action="store_true",
                         help="only: router CPU per event with metrics on and off, 100 and 10,000 "
                              "rules")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="--metrics-cost: on/off pairs per rule count (medians)")
     args = parser.parse_args()
     if args.startup:
         with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
@@ -403,7 +414,7 @@ def main() -> None:
         return
     if args.metrics_cost:
         with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
-            metrics_cost(url, Path(tmp), args.events)
+            metrics_cost(url, Path(tmp), args.events, args.repeat)
         return
     print(f"{args.events} events, {RULES} rules, redis_stream target; {os.cpu_count()} CPUs; "
           f"redis-server {args.redis_server}")  # fmt: skip
