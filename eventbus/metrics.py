@@ -276,6 +276,7 @@ class Metrics:
         self._successes: dict[str, float] = {}
         # First attempts that succeeded, tallied by series (first_attempts_succeeded).
         self._first_attempts: dict[Series, _FirstAttempts] = {}
+        self._counted = self._ticked = 0  # calls that counted: so far, and at the last tick
         self._errors: dict[str, tuple[float, str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -290,6 +291,7 @@ class Metrics:
         field = series.counter(name)
         counts = self._counts
         counts[field] = counts.get(field, 0) + n
+        self._counted += 1
 
     def observe(self, name: str, ms: float, **labels: Any) -> None:
         self.observe_in(name, series_of(_labels(labels)), (ms,))
@@ -309,6 +311,7 @@ class Metrics:
             total += ms
         histogram.count += n
         histogram.total += total
+        self._counted += 1
 
     def first_attempts_succeeded(self, series: Series, latencies: list[float], at: float) -> None:
         """Deliveries made on their first attempt (inline, while routing), ``latencies`` ms
@@ -323,6 +326,7 @@ class Metrics:
             tally = self._first_attempts[series] = _FirstAttempts()
         tally.add(latencies)
         self._successes[series.success_field] = at
+        self._counted += 1
 
     def _histogram(self, fields: _HistogramFields) -> _Histogram:
         """The histogram of ``fields``, marked as observed since the last flush."""
@@ -378,14 +382,18 @@ class Metrics:
             raise
 
     def due(self, waited: float) -> bool:
-        """Whether to flush ``waited`` seconds after the last flush: at once with a few series
-        counted, with many once a second per ``FLUSH_FIELDS_PER_SECOND`` fields they would
-        write has passed, and always after ``MAX_FLUSH_INTERVAL_SECONDS``."""
+        """Whether to flush ``waited`` seconds after the last flush (asked once a tick): at once
+        with a few series counted, with many once a second per ``FLUSH_FIELDS_PER_SECOND``
+        fields they would write has passed, always after ``MAX_FLUSH_INTERVAL_SECONDS``, and
+        as soon as nothing was counted since the last tick: what a burst counted is written as
+        it ends, not left for the quiet after it."""
+        counting, self._ticked = self._counted != self._ticked, self._counted
         # About the fields each would write: a counter one, a histogram its count, sum and a
         # bucket or so, a lane's first attempts three counters and two histograms.
         fields = len(self._counts) + len(self._sums) + 3 * len(self._observed)
         fields += 9 * len(self._first_attempts) + len(self._successes) + len(self._errors)
-        return waited >= min(fields / FLUSH_FIELDS_PER_SECOND, MAX_FLUSH_INTERVAL_SECONDS)
+        spaced = min(fields / FLUSH_FIELDS_PER_SECOND, MAX_FLUSH_INTERVAL_SECONDS)
+        return not counting or waited >= spaced
 
     async def _flush_activity(self) -> None:
         successes, self._successes = self._successes, {}

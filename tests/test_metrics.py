@@ -352,24 +352,33 @@ async def test_first_attempts_count_an_attempt_a_success_an_invocation_and_both_
     assert (await read_target_activity(redis))[series.labels] == {"last_success": 12.0}
 
 
-async def test_flushes_of_many_series_wait_longer(
+async def test_flushes_of_many_series_wait_longer_while_counting_goes_on(
     redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("eventbus.metrics.FLUSH_FIELDS_PER_SECOND", 10)  # a small "many"
     metrics = Metrics(redis)
+
+    def count(series: int) -> None:
+        for i in range(series):
+            metrics.add("Invocations", series_of(labels_of(bus="b", rule=str(i))))
+
     # A few series counted: a flush is due a second after the last, as usual
-    metrics.count("Invocations", bus="b")
+    count(1)
     assert metrics.due(1.0)
     await metrics.flush()
-    # Many: once a second per FLUSH_FIELDS_PER_SECOND fields it would write has passed
-    for i in range(30):
-        metrics.add("Invocations", series_of(labels_of(bus="b", rule=str(i))))
+    # Many, still being counted: once a second per FLUSH_FIELDS_PER_SECOND fields it would write
+    count(30)
     assert not metrics.due(2.9)
+    count(30)
     assert metrics.due(3.0)
     # And never later than MAX_FLUSH_INTERVAL_SECONDS
-    for i in range(1000):
-        metrics.add("Invocations", series_of(labels_of(bus="b", rule=str(i))))
+    count(1000)
     assert metrics.due(MAX_FLUSH_INTERVAL_SECONDS)
+    await metrics.flush()
+    # Many, but nothing counted since the last tick: the burst is over, it is written now
+    count(1000)
+    assert not metrics.due(0.5)
+    assert metrics.due(0.6)
 
 
 async def test_first_attempts_add_to_the_same_fields_as_other_counts(redis: Redis) -> None:

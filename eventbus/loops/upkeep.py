@@ -90,9 +90,9 @@ class Heartbeat(Loop):
 
 
 class MetricsFlusher(Loop):
-    """Adds the counts kept in memory to Redis every second, less often with many series
-    counted (:meth:`eventbus.metrics.Metrics.due`); an outage delays them, the next flush
-    carries them."""
+    """Adds the counts kept in memory to Redis every second, less often while many series are
+    being counted (:meth:`eventbus.metrics.Metrics.due`); an outage delays them, the next
+    flush carries them."""
 
     name = "metrics flusher"
 
