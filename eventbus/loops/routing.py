@@ -136,8 +136,14 @@ class BusReader(RoutingLoop):
         self.series: dict[LaneKey, Series] = {}
 
     def use(self, routing: Routing) -> None:
+        """Follow ``routing``, with the series of its lanes, rules and buses made now, once
+        per rule set, rather than on the first event each of thousands of rules matches."""
         super().use(routing)
-        self.series = {}
+        self.series = {key: lane.series for key, lane in routing.lanes.items()}
+        for bus, routed in routing.table.buses.items():
+            self._series((bus, "", ""))
+            for rule in routed.rules.rules:
+                self._series((bus, rule, ""))
 
     def _series(self, key: LaneKey) -> Series:
         series = self.series.get(key)
@@ -145,7 +151,7 @@ class BusReader(RoutingLoop):
             lane = self.routing.lanes.get(key)
             if lane is not None:
                 series = lane.series
-            else:  # a rule's or a bus's: thousands with as many rules, so labels made directly
+            else:  # a rule's or a bus's: labels made directly, thousands of them at times
                 names = ("bus", "rule", "target")  # (sorted, as labels_of sorts them)
                 series = Series(tuple((k, v) for k, v in zip(names, key, strict=True) if v))
             self.series[key] = series
