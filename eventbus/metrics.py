@@ -293,6 +293,14 @@ class Metrics:
         counts[field] = counts.get(field, 0) + n
         self._counted += 1
 
+    def add_fields(self, counted: Iterable[tuple[str, int]]) -> None:
+        """Add each (hash field, n), the fields from ``Series.counter``: a routed batch's
+        counts in one call, not one per rule it matched."""
+        counts = self._counts
+        for field, n in counted:
+            counts[field] = counts.get(field, 0) + n
+        self._counted += 1
+
     def observe(self, name: str, ms: float, **labels: Any) -> None:
         self.observe_in(name, series_of(_labels(labels)), (ms,))
 
@@ -463,6 +471,9 @@ class NullMetrics(Metrics):
     with ``EVENTBUS_BENCH_NO_METRICS=1``, see ``bench/bench_bus.py --metrics-cost``)."""
 
     def add(self, name: str, series: Series, n: int = 1) -> None:
+        pass
+
+    def add_fields(self, counted: Iterable[tuple[str, int]]) -> None:
         pass
 
     def observe_in(self, name: str, series: Series, values: Iterable[float]) -> None:

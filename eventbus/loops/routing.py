@@ -134,16 +134,26 @@ class BusReader(RoutingLoop):
         # The metrics series of (bus, rule, target), "" where a metric has no such label:
         # a lane's own, or made once per rule set for rule and bus counts.
         self.series: dict[LaneKey, Series] = {}
+        # The hash field of each (metric, bus, rule, target) a batch tallies.
+        self.counters: dict[tuple[str, str, str, str], str] = {}
 
     def use(self, routing: Routing) -> None:
         """Follow ``routing``, with the series of its lanes, rules and buses made now, once
         per rule set, rather than on the first event each of thousands of rules matches."""
         super().use(routing)
         self.series = {key: lane.series for key, lane in routing.lanes.items()}
+        self.counters = {}
         for bus, routed in routing.table.buses.items():
-            self._series((bus, "", ""))
+            self._counter(("MatchedEvents", bus, "", ""))
             for rule in routed.rules.rules:
-                self._series((bus, rule, ""))
+                self._counter(("TriggeredRules", bus, rule, ""))
+
+    def _counter(self, key: tuple[str, str, str, str]) -> str:
+        field = self.counters.get(key)
+        if field is None:
+            name, bus, rule, target = key
+            field = self.counters[key] = self._series((bus, rule, target)).counter(name)
+        return field
 
     def _series(self, key: LaneKey) -> Series:
         series = self.series.get(key)
@@ -206,8 +216,8 @@ class BusReader(RoutingLoop):
                     _tally_routed(tally, bus_name, routed)
                     deliveries.extend(routed)
             acks.append((stream.decode(), keys.ROUTER_GROUP, [e for e, _ in entries]))
-        for (name, bus, rule, target), n in tally.items():
-            self.metrics.add(name, self._series((bus, rule, target)), n)
+        field = self.counters.get
+        self.metrics.add_fields([(field(key) or self._counter(key), n) for key, n in tally.items()])
         if acks:
             try:
                 made = await enqueue_deliveries(
