@@ -91,3 +91,44 @@ def next_times(expression: str, start_utc: Any, n: int) -> list[Any]:
 
     just_before = start_utc - timedelta(microseconds=1)
     return parse_schedule(expression).upcoming(just_before, n)
+
+
+def execute(definition: str, input: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An ASL execution for ``run_asl.py --executor bench/adapters.py:execute``."""
+    from eventbus.workflows import run_local
+
+    options = options or {}
+    result = run_local(
+        definition,
+        input,
+        state_machine_type=options.get("state_machine_type", "STANDARD"),
+        invocation=options.get("invocation", "StartExecution"),
+    )
+    # The runner names *StateEntered/Exited events by a top-level "name", as the corpus does.
+    for event in result["events"]:
+        details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
+        if details:
+            event["name"] = details["name"]
+    return result
+
+
+def validate_asl(definition: str, state_machine_type: str = "STANDARD") -> None:
+    """ValidateStateMachineDefinition for run_asl.py's invalid.jsonl (``--validator``).
+
+    Re-raised with the first diagnostic's code: the runner accepts it for both APIs, where
+    ``InvalidDefinition`` is CreateStateMachine's code only.
+    """
+    from eventbus.errors import InvalidDefinition
+    from eventbus.workflows import validate_definition
+
+    try:
+        validate_definition(definition, state_machine_type)
+    except InvalidDefinition as e:
+        raise InvalidDefinition(e.message, e.diagnostics, code=e.diagnostics[0]["code"]) from e
+
+
+def test_state(request: dict[str, Any]) -> dict[str, Any]:
+    """TestState, for ``run_asl.py --test-state bench/adapters.py:test_state``."""
+    from eventbus.workflows import test_state as run_test_state
+
+    return run_test_state(request)

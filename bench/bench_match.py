@@ -1,6 +1,7 @@
 """Events/s of the compiled Matcher as rules grow, against a naive loop in the same run.
 
     .venv/bin/python bench/bench_match.py [--seconds 0.5] [--sizes 10,100,1000,10000]
+        [--baseline DIR]   # e.g. a `git worktree add DIR <older commit>`: timed side by side
 
 For each kind of rule it builds a Matcher of 10, 100, 1,000 and 10,000 rules (wildcard up to
 1,000) and times ``Matcher.match`` over realistic events (~20 leaf fields, nested objects and
@@ -15,6 +16,7 @@ product of the arrays' lengths. Prints a table; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -111,8 +113,8 @@ def _domain(size: int) -> int:
     return max(1, size // 4)  # about four rules of a kind share each value
 
 
-def _matcher(rule: Rule, size: int) -> Matcher:
-    matcher = Matcher()
+def _matcher(rule: Rule, size: int, cls: type[Matcher] = Matcher) -> Matcher:
+    matcher = cls()
     for i in range(size):
         matcher.add(f"r{i:05d}", rule(i, _domain(size)))
     return matcher
@@ -157,13 +159,67 @@ def _naive_columns(
     return [naive, f"{rate / naive:.0f}x", per_event, "yes" if agree else "NO"]
 
 
+def _baseline_matcher(root: str) -> type[Matcher]:
+    """``Matcher`` of the eventbus checked out under ``root`` (another version of this code),
+    imported beside this one: the modules of each stay apart in memory."""
+    ours = {name: mod for name, mod in sys.modules.items() if name.split(".")[0] == "eventbus"}
+    for name in ours:
+        del sys.modules[name]
+    sys.path.insert(0, root)
+    try:
+        from eventbus.patterns import Matcher as Baseline
+
+        where = Path(sys.modules["eventbus"].__file__ or "").resolve()
+        if not where.is_relative_to(Path(root).resolve()):
+            raise SystemExit(f"--baseline: eventbus was imported from {where}, not {root}")
+        theirs = [name for name in sys.modules if name.split(".")[0] == "eventbus"]
+    finally:
+        sys.path.remove(root)
+    for name in theirs:
+        del sys.modules[name]
+    sys.modules.update(ours)
+    return Baseline  # type: ignore[no-any-return]
+
+
+def side_by_side(root: str, sizes: list[int], count: int, slices: int = 15) -> None:
+    """The mixed and arrays-of-arrays rows against the Matcher under ``root``: both time the same
+    events in turn, 400 at a time, so the machine's load falls on both alike."""
+    baseline = _baseline_matcher(root)
+    rows = []
+    for kind in ("mixed", "arrays of arrays"):
+        rule, _, shape = KINDS[kind]
+        for size in sizes[1:]:
+            events = [shape(e) for e in make_events(count, _domain(size))][:400]
+            theirs, ours = _matcher(rule, size, baseline), _matcher(rule, size)
+            agree = all(theirs.match(e) == ours.match(e) for e in events)
+            pairs = [(_cpu_rate(theirs, events), _cpu_rate(ours, events)) for _ in range(slices)]
+            ratio = statistics.median(b / a for a, b in pairs)
+            then, now = (statistics.median(rates) for rates in zip(*pairs, strict=True))
+            rows.append([kind, size, then, now, f"{ratio:.2f}", "yes" if agree else "NO"])
+    print(f"\nagainst {root} (medians of {slices} alternating slices):\n")
+    print_table(["kind", "rules", "baseline", "this", "this/baseline", "agree"], rows)
+
+
+def _cpu_rate(matcher: Matcher, events: list[dict[str, Any]]) -> float:
+    start = time.process_time()
+    for event in events:
+        matcher.match(event)
+    return len(events) / (time.process_time() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=0.5, help="time per measurement")
     parser.add_argument("--sizes", default="10,100,1000,10000", help="rule counts to measure")
     parser.add_argument("--events", type=int, default=2000, help="distinct events per size")
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="also time another checkout's Matcher side by side"
+    )
     args = parser.parse_args()
-    run(args.seconds, [int(s) for s in args.sizes.split(",")], args.events)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    run(args.seconds, sizes, args.events)
+    if args.baseline:
+        side_by_side(args.baseline, sizes, args.events)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import redis.asyncio
 from eventbus import keys
 from eventbus.autopipe import AutoPipelineRedis
 from eventbus.errors import BusError, InvalidEventError
-from eventbus.events import ValidEntry, make_event, validate_entry
+from eventbus.events import ValidEntry, make_events, validate_entry
 from eventbus.settings import Settings
 
 __all__ = [
@@ -181,9 +181,6 @@ class Envelope:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-_DEFAULT_ENVELOPE = Envelope()
-
-
 def publish(
     entries: Sequence[Mapping[str, Any]],
     partitions: PartitionMap,
@@ -191,17 +188,19 @@ def publish(
     hops: int = 0,
     settings: Settings | None = None,
     envelopes: Sequence[Envelope] | None = None,
+    service: bool = False,
 ) -> Steps[dict[str, Any]]:
     """PutEvents: validate each entry, write the valid ones in one round trip, and answer
     ``{"FailedEntryCount": n, "Entries": [{"EventId"} | {"ErrorCode", "ErrorMessage"}]}``
     in request order. A bus's partition count is read first when not known yet.
-    ``envelopes``, one per entry when given, shape each published envelope."""
+    ``envelopes``, one per entry when given, shape each published envelope; ``service``:
+    published by the runtime on a service's behalf (``aws.`` sources allowed)."""
     if isinstance(hops, bool) or not isinstance(hops, int) or hops < 0:
         raise ValueError(f"hops must be a non-negative integer, not {hops!r}")
     if envelopes is not None and len(envelopes) != len(entries):
         raise ValueError(f"{len(envelopes)} envelopes for {len(entries)} entries")
     results: list[dict[str, str]] = [{} for _ in entries]
-    valid = _validate(entries, results, settings)
+    valid = _validate(entries, results, settings, service)
     unknown = partitions.unknown({entry.bus for _, entry in valid})
     if unknown:
         replies = yield [("HGET", keys.bus_config(bus), "partitions") for bus in unknown]
@@ -217,26 +216,25 @@ def publish(
 
 
 def _validate(
-    entries: Sequence[Mapping[str, Any]], results: list[dict[str, str]], settings: Settings | None
+    entries: Sequence[Mapping[str, Any]],
+    results: list[dict[str, str]],
+    settings: Settings | None,
+    service: bool,
 ) -> list[tuple[int, ValidEntry]]:
     valid = []
     for index, entry in enumerate(entries):
         try:
-            valid.append((index, validate_entry(entry, settings=settings)))
+            valid.append((index, validate_entry(entry, settings=settings, service=service)))
         except InvalidEventError as e:
             results[index] = {"ErrorCode": e.code, "ErrorMessage": e.message}
     return valid
 
 
-def _envelope(
-    entry: ValidEntry, shape: Envelope, now: datetime, settings: Settings | None
-) -> dict[str, Any]:
-    event = make_event(entry, event_id=shape.event_id, now=now, settings=settings)
-    clashes = sorted(event.keys() & shape.extra.keys())
+def _add_extra(event: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    clashes = sorted(event.keys() & extra.keys())
     if clashes:
         raise ValueError(f"extra envelope fields may not replace {', '.join(clashes)}")
-    event.update(shape.extra)
-    return event
+    event.update(extra)
 
 
 def _writes(
@@ -251,12 +249,22 @@ def _writes(
     cannot be written as JSON gets its error in ``results`` instead."""
     now = datetime.now(UTC)
     ingested = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    shapes = [envelopes[index] for index, _ in valid] if envelopes is not None else None
+    events = make_events(
+        [entry for _, entry in valid],
+        event_ids=[shape.event_id for shape in shapes] if shapes is not None else None,
+        now=now,
+        settings=settings,
+    )
+    streams: dict[tuple[str, int], str] = {}  # one name per partition written, not per entry
     writes = []
-    for index, entry in valid:
-        shape = envelopes[index] if envelopes is not None else _DEFAULT_ENVELOPE
-        event = _envelope(entry, shape, now, settings)
+    for n, ((index, entry), event) in enumerate(zip(valid, events, strict=True)):
+        if shapes is not None and shapes[n].extra:
+            _add_extra(event, shapes[n].extra)
         partition = partitions.choose(entry.bus, entry.idempotency_key)
-        stream = keys.bus_stream(entry.bus, partition)
+        stream = streams.get((entry.bus, partition))
+        if stream is None:
+            stream = streams[entry.bus, partition] = keys.bus_stream(entry.bus, partition)
         try:
             data = orjson.dumps(event)
         except orjson.JSONEncodeError as e:

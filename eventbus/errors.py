@@ -8,9 +8,12 @@ The tree::
     ├─ InvalidScheduleError(EventBusError, ValueError)   .field (cron field or form), .reason
     ├─ InvalidEventError(EventBusError, ValueError)      .code, .message (one PutEvents entry)
     ├─ RuleFileError(EventBusError, ValueError)          .problems, .warnings: list[RuleProblem]
+    │  └─ WorkflowFileError                              workflow files (workflows/*.asl.json)
     ├─ ArnError(EventBusError, ValueError)               a target ARN eventbus cannot deliver to
     ├─ MatchBudgetExceededError                          .budget; an event too costly to match
     ├─ InvalidDefinition(EventBusError, ValueError)      .code, .message, .diagnostics (ASL)
+    ├─ InvalidExpression(EventBusError, ValueError)      .expression, .reason; an ASL JSONPath or
+    │                                                    intrinsic function call that does not parse
     ├─ StatesError                                       .error, .cause; a workflow failure,
     │  │                                                 named as Step Functions names it
     │  └─ TaskFailed                                     raised by a task to fail its Task state
@@ -34,19 +37,24 @@ __all__ = [
     "BusError",
     "BusTimeout",
     "EventBusError",
+    "ExecutionAlreadyExists",
+    "ExecutionDoesNotExist",
     "InvalidDefinition",
     "InvalidEventError",
+    "InvalidExpression",
     "InvalidPatternError",
     "InvalidScheduleError",
     "InvalidTransformError",
     "MatchBudgetExceededError",
     "RuleFileError",
     "RuleProblem",
+    "StateMachineDoesNotExist",
     "StatesError",
     "TargetError",
     "TargetRejected",
     "TargetTimeout",
     "TaskFailed",
+    "WorkflowFileError",
 ]
 
 
@@ -127,6 +135,12 @@ class RuleFileError(EventBusError, ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class WorkflowFileError(RuleFileError):
+    """Workflow files (``workflows/NAME.asl.json``) that do not load, every problem listed as a
+    rule file's are. A kind of rule file error: the two sets are loaded, refused and reloaded
+    together, so whatever handles one handles the other."""
+
+
 class ArnError(EventBusError, ValueError):
     """An ARN that names nothing eventbus can deliver to; the message says what to write."""
 
@@ -165,6 +179,55 @@ class InvalidDefinition(EventBusError, ValueError):
         self.message = message
         self.diagnostics = list(diagnostics)
         super().__init__(message)
+
+
+class InvalidExecutionInput(EventBusError, ValueError):
+    """An execution's input is not JSON text, as ``StartExecution`` refuses it."""
+
+
+class RequestRejected(EventBusError, ValueError):
+    """A Step Functions API request refused as AWS refuses it: ``code`` is AWS's error code
+    (``ValidationException``), ``message`` its text."""
+
+    def __init__(self, message: str, *, code: str = "ValidationException") -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+class ExecutionAlreadyExists(RequestRejected):
+    """StartExecution with the name of an execution that has closed, or that runs with another
+    input (AWS's rule for Standard workflows)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="ExecutionAlreadyExists")
+
+
+class ExecutionDoesNotExist(RequestRejected):
+    """No execution has this ARN."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="ExecutionDoesNotExist")
+
+
+class StateMachineDoesNotExist(RequestRejected):
+    """No state machine has this name or ARN."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="StateMachineDoesNotExist")
+
+
+class InvalidExpression(EventBusError, ValueError):
+    """An ASL JSONPath or intrinsic function call (``States.Format(...)``) that does not parse.
+
+    Raised when the text is compiled, before any data is read: definition validation turns it
+    into AWS's ``SCHEMA_VALIDATION_FAILED`` diagnostic, and at run time it never gets that far.
+    """
+
+    def __init__(self, expression: str, reason: str) -> None:
+        self.expression = expression
+        self.reason = reason
+        super().__init__(f"{expression!r}: {reason}")
 
 
 class StatesError(EventBusError):

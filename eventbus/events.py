@@ -14,9 +14,9 @@ event by :func:`make_event`::
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -35,6 +35,8 @@ __all__ = [
     "entry_size",
     "format_event_time",
     "make_event",
+    "make_events",
+    "new_event_ids",
     "resolve_bus_name",
     "validate_entry",
 ]
@@ -72,7 +74,8 @@ _TIME_OUT_OF_RANGE = ("InvalidArgument", "Parameter Time is not valid.")
 MALFORMED_DETAIL = ("MalformedDetail", "Detail is malformed.")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass takes three times as long to build, once per published entry.
+@dataclass(slots=True)
 class ValidEntry:
     """A PutEvents entry that passed validation, with its Detail parsed and its bus resolved."""
 
@@ -106,6 +109,8 @@ def _invalid(field: str, reason: str) -> InvalidEventError:
 
 
 def _utf8_size(field: str, text: str) -> int:
+    if text.isascii():  # most texts: their length, without encoding a copy
+        return len(text)
     # A lone surrogate (possible in a Python str, never in JSON orjson read) has no UTF-8 form.
     try:
         return len(text.encode())
@@ -253,16 +258,23 @@ def _parse_detail(text: str) -> dict[str, Any]:
         raise InvalidEventError(*MALFORMED_DETAIL) from None
     if not isinstance(detail, dict):
         raise InvalidEventError(*MALFORMED_DETAIL)
-    brackets = text.count("{") + text.count("[")
-    if (brackets > MAX_DETAIL_DEPTH and _depth_exceeds(detail, MAX_DETAIL_DEPTH)) or (
-        _LONG_DIGITS.search(text) and _int_out_of_range(text)
-    ):
+    # Nesting past the cap takes more brackets, and an integer past 64 bits 19 digits, than
+    # most Details have characters: their scans are skipped for those.
+    if (
+        len(text) > MAX_DETAIL_DEPTH
+        and text.count("{") + text.count("[") > MAX_DETAIL_DEPTH
+        and _depth_exceeds(detail, MAX_DETAIL_DEPTH)
+    ) or (len(text) >= 19 and _LONG_DIGITS.search(text) and _int_out_of_range(text)):
         raise InvalidEventError(*MALFORMED_DETAIL)
     return detail
 
 
-def validate_entry(entry: Mapping[str, Any], *, settings: Settings | None = None) -> ValidEntry:
+def validate_entry(
+    entry: Mapping[str, Any], *, settings: Settings | None = None, service: bool = False
+) -> ValidEntry:
     """Check one PutEvents entry the way EventBridge does; ``InvalidEventError`` otherwise.
+    ``service``: the runtime publishes it on a service's behalf (Step Functions' status
+    changes), so an ``aws.`` source is allowed.
 
     Order: the required fields (``Source``, ``DetailType``, ``Detail``), the ``aws.`` source
     prefix, the optional fields, the entry size against ``max_entry_bytes`` (a deliberate
@@ -273,7 +285,7 @@ def validate_entry(entry: Mapping[str, Any], *, settings: Settings | None = None
     source = _required_text(entry, "Source")
     detail_type = _required_text(entry, "DetailType")
     detail_text = _required_text(entry, "Detail")
-    if source.startswith("aws."):
+    if source.startswith("aws.") and not service:
         raise InvalidEventError("NotAuthorizedForSourceException", "Not authorized for the source.")
     if len(detail_type) > MAX_DETAIL_TYPE_CHARS:
         raise _invalid("DetailType", "DetailType must be at most 128 characters.")
@@ -311,16 +323,47 @@ def make_event(
 ) -> dict[str, Any]:
     """The delivered event, keys in EventBridge's order; ``time`` defaults to ``now`` (or the
     current time) and ``id`` to a new UUIDv4."""
+    return make_events([entry], event_ids=[event_id], now=now, settings=settings)[0]
+
+
+def make_events(
+    entries: Sequence[ValidEntry],
+    *,
+    event_ids: Sequence[str | None] | None = None,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`make_event` for each entry (``event_ids``, one per entry when given): the time is
+    formatted once and the new ids drawn at once, the per-entry cost of a PutEvents call."""
     s = settings or get_settings()
-    time = entry.time or format_event_time(now or datetime.now(UTC))
-    return {
-        "version": "0",
-        "id": event_id or str(uuid.uuid4()),
-        "detail-type": entry.detail_type,
-        "source": entry.source,
-        "account": s.account,
-        "time": time,
-        "region": s.region,
-        "resources": list(entry.resources),
-        "detail": entry.detail,
-    }
+    account, region = s.account, s.region
+    now_text = format_event_time(now or datetime.now(UTC))
+    ids = event_ids if event_ids is not None else [None] * len(entries)
+    fresh = iter(new_event_ids(sum(1 for i in ids if not i)))
+    return [
+        {
+            "version": "0",
+            "id": event_id or next(fresh),
+            "detail-type": entry.detail_type,
+            "source": entry.source,
+            "account": account,
+            "time": entry.time or now_text,
+            "region": region,
+            "resources": list(entry.resources),
+            "detail": entry.detail,
+        }
+        for entry, event_id in zip(entries, ids, strict=True)
+    ]
+
+
+def new_event_ids(count: int) -> list[str]:
+    """``count`` random UUIDv4 texts, from one read of the system's random source (a fifth of
+    the cost of ``str(uuid.uuid4())`` each)."""
+    raw = os.urandom(16 * count).hex()
+    ids = []
+    for start in range(0, 32 * count, 32):
+        h = raw[start : start + 32]
+        # The version nibble is 4 and the variant's two high bits are 10 (RFC 9562).
+        variant = "89ab"[int(h[16], 16) & 3]
+        ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}")
+    return ids

@@ -48,6 +48,22 @@ def bus_config(bus: str) -> str:
     return f"eb:bus:{{{bus}}}:config"
 
 
+# State machines and activities created over the Step Functions API: one hash per kind and
+# account, both under the hash tag ``{sfn:<account>}``, so each change is one single-slot command
+# or script. (Machines from workflow files are not stored: the files are their source.)
+def sfn_machines(account: str) -> str:
+    """Hash of an account's API-created state machines: name → JSON record."""
+    return f"eb:{{sfn:{account}}}:machines"
+
+
+def sfn_activities(account: str) -> str:
+    """Hash of an account's activities: name → JSON record."""
+    return f"eb:{{sfn:{account}}}:activities"
+
+
+__all__ += ["sfn_activities", "sfn_machines"]
+
+
 # Delivery side (router and deliverers). A (bus, rule, target) triple is one hash tag, so its
 # queue and its retry set share a slot and a retry can move between them atomically.
 DELIVERY_GROUP = "deliverers"
@@ -153,3 +169,73 @@ def rate_limit(bus: str, rule: str, target: str) -> str:
 
 
 __all__ += ["METRICS", "ROUTERS", "TARGET_ACTIVITY", "rate_limit"]
+
+
+# Durable workflow executions. Executions are spread over WORKFLOW_PARTITIONS partitions by a
+# hash of their ARN; everything of one partition (its executions' records, its work stream, its
+# timers, its status-change outbox) shares the hash tag ``{wf:p<N>}``, so each step of an
+# execution is one script on one slot and the partitions spread over a Redis Cluster.
+WORKFLOW_PARTITIONS = 16
+WORKFLOW_GROUP = "workflow-workers"
+
+
+def workflow_tag(partition: int) -> str:
+    """The hash tag of one workflow partition: ``{wf:p<N>}``."""
+    return f"{{wf:p{partition}}}"
+
+
+def workflow_execution(partition: int, arn: str) -> str:
+    """Hash of one execution's record (name, status, input, output, history length, ...)."""
+    return f"eb:{workflow_tag(partition)}:x:{arn}"
+
+
+def workflow_history(partition: int, arn: str) -> str:
+    """List of one execution's history events (JSON text), event id n at index n-1."""
+    return f"eb:{workflow_tag(partition)}:h:{arn}"
+
+
+def workflow_replies(partition: int, arn: str) -> str:
+    """List of the replies fed to one execution's step function, in order (JSON text)."""
+    return f"eb:{workflow_tag(partition)}:r:{arn}"
+
+
+def workflow_definition(partition: int, version: str) -> str:
+    """One definition text, by its version (SHA-256 of the text), kept once per partition."""
+    return f"eb:{workflow_tag(partition)}:def:{version}"
+
+
+def workflow_work(partition: int) -> str:
+    """Stream of a partition's work (starts, tasks, fired timers, stops), group
+    ``workflow-workers``; an entry stays pending until the step it leads to is stored."""
+    return f"eb:{workflow_tag(partition)}:work"
+
+
+def workflow_timers(partition: int) -> str:
+    """Sorted set of a partition's pending timers: member = JSON ``{arn, token}``, score =
+    due time (ms)."""
+    return f"eb:{workflow_tag(partition)}:timers"
+
+
+def workflow_outbox(partition: int) -> str:
+    """Stream of status-change events waiting to be published on the ``default`` bus."""
+    return f"eb:{workflow_tag(partition)}:outbox"
+
+
+def workflow_index(partition: int) -> str:
+    """Sorted set of a partition's execution ARNs, scored by start time (ms)."""
+    return f"eb:{workflow_tag(partition)}:executions"
+
+
+__all__ += [
+    "WORKFLOW_GROUP",
+    "WORKFLOW_PARTITIONS",
+    "workflow_definition",
+    "workflow_execution",
+    "workflow_history",
+    "workflow_index",
+    "workflow_outbox",
+    "workflow_replies",
+    "workflow_tag",
+    "workflow_timers",
+    "workflow_work",
+]

@@ -37,14 +37,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from eventbus import bus as bus_ops
 from eventbus import keys
-from eventbus.autopipe import AutoPipelineRedis, use_hiredis_packing
+from eventbus.autopipe import AutoPipelineRedis
 from eventbus.client import AsyncEventBusClient
-from eventbus.config import BusRules, RuleSet, collector_paused
+from eventbus.config import BusRules, RuleSet
 from eventbus.consumers import CONSUMER_IDLE_SECONDS, remove_consumers
 from eventbus.delivery import ack, iso_ms
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
@@ -70,15 +70,18 @@ from eventbus.loops.upkeep import (
 )
 from eventbus.metrics import Metrics, NullMetrics
 from eventbus.outage import OutageLog
+from eventbus.router_process import router_redis, start_for_good
 from eventbus.rule_watch import RELOAD_POLL_SECONDS, RuleWatch
 from eventbus.scheduler import Clock
 from eventbus.settings import Settings, get_settings
 from eventbus.targets import load_target_class
 from eventbus.targets.base import TargetServices
 from eventbus.targets.http_client import Sessions
+from eventbus.workflows.catalog import WorkflowCatalog
 
 if TYPE_CHECKING:
     from eventbus.gateway.state import Gateway
+    from eventbus.workflows.worker import WorkflowWorker
 
 __all__ = [
     "DEFAULT_CLAIM_IDLE_SECONDS",
@@ -117,6 +120,7 @@ class RouterOptions:
     pause_on_error: float = 0.5  # wait after a failed round of a loop before the next (s)
     max_connections: int = 128  # Redis connections; past it, commands wait for a free one
     consumer_idle: float = CONSUMER_IDLE_SECONDS  # remove consumers idle this long, holding nothing
+    workflows: bool = False  # also run a workflow worker (``eventbus run`` unless --no-workflows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +213,18 @@ class Router:
             Heartbeat(stop, redis, consumer, pause=pause),
         ]
         self.metrics_flusher = MetricsFlusher(self._closing, self.metrics, pause=pause)
+        self.workflow_worker = self._workflow_worker() if o.workflows else None
         for loop in (*self.loops, self.metrics_flusher):
             loop.outage = self.outage
+
+    def _workflow_worker(self) -> WorkflowWorker:
+        """The workflow worker run alongside, stopped with the loops."""
+        from eventbus.workflows.worker import WorkerOptions, WorkflowWorker
+
+        o = self.options
+        options = WorkerOptions(claim_idle=o.claim_idle, consumer=f"wf-{self.consumer}",
+                                shutdown_grace=o.shutdown_grace, pause_on_error=o.pause_on_error)
+        return WorkflowWorker(self.redis, options, stop=self._stopping, outage=self.outage)
 
     @property
     def table(self) -> RoutingTable:
@@ -221,6 +235,12 @@ class Router:
     def lanes(self) -> dict[tuple[str, str, str], Lane]:
         """The running rule set's lanes, by (bus, rule, target id)."""
         return self.routing.lanes
+
+    @property
+    def workflows(self) -> WorkflowCatalog:
+        """The state machines of the workflow files in force, loaded and reloaded with the
+        rules (empty when the router has no workflow directory)."""
+        return self.rule_watch.workflows
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -251,6 +271,8 @@ class Router:
         if not self.lanes and not self.table.buses:
             await self.start()
         tasks = [asyncio.create_task(loop.run()) for loop in self.loops]
+        if self.workflow_worker is not None:
+            tasks.append(asyncio.create_task(self.workflow_worker.run()))
         flusher = asyncio.create_task(self.metrics_flusher.run())
         log.info("router started", extra={"fields": {"consumer": self.consumer}})
         await self._stopping.wait()
@@ -314,6 +336,7 @@ class Router:
                 loop.use(self.routing)
         if self.gateway is not None:
             self.gateway.rules = ruleset
+            self.gateway.catalog = self.workflows
         for lane in retired:
             self.retiring[lane] = asyncio.create_task(self._retire(lane))
 
@@ -355,7 +378,7 @@ class Router:
                           target.id, rule.name)  # fmt: skip
             return None
         lane = Lane(bus_rules, rule, target, instance, self.options.concurrency)
-        lane.on_free = self.queue_reader.room.set
+        lane.on_free = self.queue_reader.freed
         return lane
 
     async def _retire(self, lane: Lane) -> None:
@@ -372,7 +395,8 @@ class Router:
         if ruleset is None:
             return False
         await self._apply(ruleset)
-        log.warning("rules reloaded", extra={"fields": {"lanes": len(self.lanes)}})
+        fields = {"lanes": len(self.lanes), "workflows": len(self.workflows)}
+        log.warning("rules reloaded", extra={"fields": fields})
         return True
 
     async def _publish_outcome(self, outcome: Outcome) -> None:
@@ -443,12 +467,7 @@ async def run_router(
     gateway too (``OSError`` when its port cannot be bound). ``loaded``: the rules already read
     by that watch (``eventbus run`` reads them before starting Redis), not read again."""
     options = options or RouterOptions()
-    # A blocking pool: a burst of deliveries waits for a connection instead of failing.
-    pool = BlockingConnectionPool.from_url(
-        redis_url, max_connections=options.max_connections, timeout=None, health_check_interval=30
-    )
-    use_hiredis_packing(pool)
-    redis = Redis(connection_pool=pool)
+    redis = router_redis(redis_url, options)
     watch, ruleset = loaded if loaded is not None else (None, None)
     router = Router(redis, rules_path, options, settings=settings, rule_watch=watch)
     loop = asyncio.get_running_loop()
@@ -456,8 +475,7 @@ async def run_router(
     loop.add_signal_handler(signal.SIGINT, router.stop)
     loop.add_signal_handler(signal.SIGHUP, router.request_reload)
     try:
-        with collector_paused(freeze=True):  # the process keeps these rules to its end
-            await router.start(ruleset)
+        await start_for_good(router, ruleset)
         gateway = await _start_gateway(router, redis_url, http) if http else None
         if ready is not None:
             ready(router)
@@ -480,6 +498,7 @@ async def _start_gateway(router: Router, redis_url: str, http: HttpOptions) -> a
 
     def attach(gateway: Gateway, port: int) -> None:
         router.gateway, router.gateway_port = gateway, port
+        gateway.catalog = router.workflows
         listening.set()
 
     task = asyncio.create_task(serve_in_router(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -11,6 +12,7 @@ import orjson
 import pytest
 from event_strategies import ENTRIES
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventbus.errors import InvalidEventError
 from eventbus.events import (
@@ -20,6 +22,8 @@ from eventbus.events import (
     check_test_event,
     entry_size,
     make_event,
+    make_events,
+    new_event_ids,
     resolve_bus_name,
     validate_entry,
 )
@@ -293,6 +297,24 @@ def test_make_event_defaults_time_to_now_and_id_to_a_new_uuid() -> None:
     second = make_event(valid, now=now, settings=SETTINGS)
     assert first["time"] == now.strftime(EVENT_TIME_FORMAT) == "2025-06-01T08:00:59Z"
     assert first["id"] != second["id"] and len(first["id"]) == 36
+
+
+@given(st.integers(min_value=0, max_value=50))
+def test_new_event_ids_are_distinct_random_uuids(count: int) -> None:
+    ids = new_event_ids(count)
+    assert len(set(ids)) == count
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_make_events_keeps_given_ids_and_draws_the_others() -> None:
+    valid = validate_entry(entry(), settings=SETTINGS)
+    events = make_events([valid, valid, valid], event_ids=["e-1", None, None], settings=SETTINGS)
+    assert events[0]["id"] == "e-1"
+    assert uuid.UUID(events[1]["id"]).version == 4 and events[1]["id"] != events[2]["id"]
+    assert len({e["time"] for e in events}) == 1
 
 
 def test_check_test_event_requires_testeventpatterns_fields() -> None:

@@ -1,8 +1,8 @@
 """The typer application and the argument helpers every command shares.
 
-Commands live in one module per area (patterns, transform, rules, schedules, runtime, gateway);
-each parses its arguments, calls one core function, prints, and maps errors to exit codes:
-0 success, 1 a negative answer or a failure the command reports, 2 bad usage or input.
+Commands live in one module per area (patterns, transform, rules, schedules, runtime, gateway,
+workflows); each parses its arguments, calls one core function, prints, and maps errors to exit
+codes: 0 success, 1 a negative answer or a failure the command reports, 2 bad usage or input.
 """
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ from typing import Any, NoReturn
 import orjson
 import typer
 
-__all__ = ["app", "dlq_app", "embedded_app", "fail", "read_json_arg", "rules_app", "schedules_app"]
+__all__ = [
+    "app",
+    "dlq_app",
+    "embedded_app",
+    "fail",
+    "read_json_arg",
+    "rules_app",
+    "schedules_app",
+    "workflows_app",
+]
 
 
 # The --redis option of every command that talks to Redis.
@@ -38,10 +47,12 @@ rules_app = _group("Validate rule files and print their JSON Schema.")
 schedules_app = _group("Inspect, list and backfill schedules.")
 dlq_app = _group("List and redrive dead letters.")
 embedded_app = _group("Manage the embedded Redis under ./.eventbus/.")
+workflows_app = _group("Validate and run Amazon States Language state machines.")
 app.add_typer(rules_app, name="rules")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(embedded_app, name="embedded")
+app.add_typer(workflows_app, name="workflows")
 
 
 def _print_version(value: bool) -> None:

@@ -129,7 +129,7 @@ class Table:
         self.targets: dict[frozenset[n.Condition], State] = {}
         self.exact: dict[Key, list[State]] = {}
         # ``lookup``, or while the table holds exact values only, its dict's ``get``: one C call
-        # per leaf on the hot path instead of a Python frame.
+        # per leaf on the hot path instead of a Python frame (see ``_cheapest_find``).
         self.find: Callable[[Key], list[State] | tuple[State, ...] | None] = self.exact.get
         self.lower: dict[str, list[State]] = {}
         self.affixes: dict[tuple[bool, bool, bool], _Affixes] = {}
@@ -148,11 +148,13 @@ class Table:
         return state
 
     def _index(self, c: n.Condition, state: State) -> None:
+        self._index_one(c, state)
+        self.find = self._cheapest_find()
+
+    def _index_one(self, c: n.Condition, state: State) -> None:
         if isinstance(c, n.Exact):
             self.exact.setdefault(c.key, []).append(state)
-            return
-        self.find = self.lookup
-        if isinstance(c, n.EqualsIgnoreCase):
+        elif isinstance(c, n.EqualsIgnoreCase):
             self.lower.setdefault(c.text, []).append(state)
         elif isinstance(c, (n.Prefix, n.Suffix)):
             self._affixes(isinstance(c, n.Suffix), c.ignore_case, False).add(c.text, state)
@@ -173,6 +175,36 @@ class Table:
             by_network.setdefault(int(net.network_address) >> host_bits, []).append(state)
         else:
             self.others.append((compile_condition(c), state))
+
+    def _cheapest_find(self) -> Callable[[Key], list[State] | tuple[State, ...] | None]:
+        """``lookup``, or when the table holds one kind of index only, that index's own probe:
+        the hot path then skips the checks of the indexes the table does not have."""
+        kinds = [self.exact, self.lower, self.affixes, self.numeric, self.anything, self.cidrs]
+        if sum(1 for kind in kinds if kind) > 1:
+            return self.lookup
+        if self.numeric is not None:
+            return self._find_number
+        if len(self.affixes) == 1:
+            return self._find_affix
+        if self.lower:
+            return self._find_lower
+        if self.anything or self.cidrs or self.affixes:
+            return self.lookup
+        return self.exact.get
+
+    def _find_number(self, key: Key) -> list[State] | None:
+        return self.numeric.find(key) if type(key) is float else None  # type: ignore[union-attr]
+
+    def _find_affix(self, key: Key) -> list[State] | None:
+        if type(key) is not str:
+            return None
+        out: list[State] = []
+        for affixes in self.affixes.values():
+            affixes.collect(key, out)
+        return out
+
+    def _find_lower(self, key: Key) -> list[State] | None:
+        return self.lower.get(key.lower()) if type(key) is str else None
 
     def _affixes(self, suffix: bool, ignore_case: bool, guarded: bool) -> _Affixes:
         kind = (suffix, ignore_case, guarded)
@@ -449,8 +481,18 @@ class _Walk:
 
 def _advance(table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]) -> None:
     # Measured hot loop: one lookup per leaf the event has at this table's path.
+    find = table.find
+    if not chosen:  # nothing chosen yet (most walks): a leaf's own elements are the choice
+        for key, trail in candidates:
+            targets = find(key)
+            if targets:
+                if len(targets) == 1:
+                    out.append((targets[0], trail))
+                else:
+                    out.extend([(target, trail) for target in targets])
+        return
     for key, trail in candidates:
-        targets = table.find(key)
+        targets = find(key)
         if targets:
             merged = merge_trails(chosen, trail) if trail else chosen
             if merged is not None:

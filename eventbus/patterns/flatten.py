@@ -111,19 +111,22 @@ class _Walk:
                 if leaves is None:
                     leaves = self.out[node.path] = []
                 for item in items:
-                    leaves.append((item if type(item) is str else leaf_key(item), trail))
+                    kind = type(item)
+                    leaves.append((item if kind is str or kind is float else leaf_key(item), trail))
             return
         array_id = len(self.array_paths)
         self.array_paths.append(node.path)
+        # An object's members matter only where the tree goes on below this path.
+        objects, named = bool(node.children), node.named
         for index, item in enumerate(items):
-            inner = (*trail, (array_id, index))
             if isinstance(item, dict):
-                if node.children:
-                    self.walk_object(item, node, inner)
+                if objects:
+                    self.walk_object(item, node, (*trail, (array_id, index)))
             elif isinstance(item, list):
-                self.walk_array(item, node, inner)
-            elif node.named:
-                self.out.setdefault(node.path, []).append((leaf_key(item), inner))
+                self.walk_array(item, node, (*trail, (array_id, index)))
+            elif named:
+                leaf = (item if type(item) is str else leaf_key(item), (*trail, (array_id, index)))
+                self.out.setdefault(node.path, []).append(leaf)
 
 
 def flatten(event: dict[str, Any], tree: PathTree) -> tuple[Leaves, list[str]]:

@@ -1,0 +1,98 @@
+"""What the step function asks its driver to do, and what the driver answers (pure data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "BLOCK",
+    "Block",
+    "Command",
+    "ExecutionTimeout",
+    "InvokeTask",
+    "Reply",
+    "StartTimer",
+    "StopExecution",
+    "TaskResult",
+    "TimerFired",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeTask:
+    """Call the task ``resource`` with ``input``; answer with a TaskResult carrying ``token``."""
+
+    token: str
+    resource: str
+    input: Any
+    timeout_seconds: int | None = None
+    heartbeat_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    """Answer with TimerFired(token) once the clock reaches ``fire_at``."""
+
+    token: str
+    fire_at: datetime
+
+
+Command = InvokeTask | StartTimer
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """A task's outcome: ``output`` on success, else ``error``/``cause`` (or ``timed_out``)."""
+
+    token: str
+    at: datetime
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    failed: bool = False
+    timed_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    token: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionTimeout:
+    """The execution's top-level ``TimeoutSeconds`` elapsed at ``at``."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StopExecution:
+    """StopExecution: the execution ends ABORTED with the optional ``error`` and ``cause``."""
+
+    at: datetime
+    error: str | None = None
+    cause: str | None = None
+
+
+Reply = TaskResult | TimerFired | ExecutionTimeout | StopExecution
+
+
+class Block:
+    """Yielded by a branch that has issued its commands and now waits for a reply.
+
+    The protocol of every generator in the interpreter: yielding a Command issues it (the
+    generator is resumed at once with None); yielding BLOCK suspends it until a reply arrives
+    (it is resumed with that reply). Branches that run side by side (Parallel, Map) each issue
+    their commands before any of them blocks, so their tasks and timers run concurrently.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "BLOCK"
+
+
+BLOCK = Block()
