@@ -22,7 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from eventbus.workflows import jsontext, store
-from eventbus.workflows.commands import Command, Reply
+from eventbus.workflows.commands import Command, Reply, StartTimer
 from eventbus.workflows.context import ExecutionInfo, iso_time
 from eventbus.workflows.definition import parse_definition
 from eventbus.workflows.status_events import status_event
@@ -76,6 +76,10 @@ class Driver:
         # Parsed definitions by version: a version's text never changes. The interpreter only
         # reads them, so executions of one version share one.
         self._parsed: dict[str, dict[str, Any]] = {}
+        # Told what a stored step queued, so the worker's timer mover and outbox publisher can
+        # poll slowly while idle and still act at once on this process's own writes.
+        self.timer_set: Callable[[int], None] = _ignore
+        self.status_queued: Callable[[], None] = _ignore
 
     async def status(self, arn: str) -> str | None:
         """The execution's status as this worker last stored it, else as stored in Redis."""
@@ -153,9 +157,15 @@ class Driver:
             events.append(status_event(live.record, result.status, stop_ms=stop_ms,
                                        output=result.output, error=result.error,
                                        cause=result.cause))
-        return await store.apply_step(
+        answer = await store.apply_step(
             self.redis, arn, expected=(live.events, live.replies), entry=entry, reply=reply,
             step=result, commands=commands, stop_date=stop_date, status_events=events)
+        for c in commands:
+            if isinstance(c, StartTimer):
+                self.timer_set(store.to_ms(c.fire_at))
+        if events:
+            self.status_queued()
+        return answer
 
     def _keep(self, arn: str, live: Live) -> None:
         self.live[arn] = live
@@ -182,3 +192,7 @@ class Driver:
                                f"{stored.events} are stored: the interpreter changed under a "
                                "running execution")
         return Live(execution, record, stored.events, len(stored.replies))
+
+
+def _ignore(*_: Any) -> None:
+    """The default of the driver's hooks."""

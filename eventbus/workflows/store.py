@@ -126,14 +126,16 @@ return {'new', ARGV[1], redis.call('HGET', KEYS[1], 'start')}
 """
 
 # Moves a partition's due timers to its work stream, each exactly once.
-# KEYS: timers, work stream. ARGV: now (ms), most to move.
+# KEYS: timers, work stream. ARGV: now (ms), most to move. Answers how many moved and when the
+# first timer left is due (ms; -1 when none is).
 _MOVE_TIMERS = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, member in ipairs(due) do
   redis.call('XADD', KEYS[2], '*', 'kind', 'timer', 'timer', member)
   redis.call('ZREM', KEYS[1], member)
 end
-return #due
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {#due, first[2] or '-1'}
 """
 
 
@@ -324,16 +326,19 @@ async def apply_step(
     return text(answer)
 
 
-async def move_due_timers(redis: Redis, now_ms: int, limit: int = 500) -> int:
+async def move_due_timers(redis: Redis, now_ms: int, limit: int = 500) -> tuple[int, int | None]:
     """Move every partition's timers due by ``now_ms`` to its work stream: one script per
-    partition (one slot each), all in one round trip."""
+    partition (one slot each), all in one round trip. Answers how many moved and when the
+    first timer left is due (ms), if any."""
     script = redis.register_script(_MOVE_TIMERS)
     async with redis.pipeline(transaction=False) as pipe:
         for p in range(keys.WORKFLOW_PARTITIONS):
             await script(keys=[keys.workflow_timers(p), keys.workflow_work(p)],
                          args=[now_ms, limit], client=pipe)
-        moved = await pipe.execute()
-    return sum(int(m) for m in moved)
+        answers = await pipe.execute()
+    moved = sum(int(m) for m, _ in answers)
+    due = [int(float(d)) for _, d in answers if int(float(d)) >= 0]
+    return moved, min(due) if due else None
 
 
 async def trim_work(redis: Redis, group: str) -> int:

@@ -54,9 +54,12 @@ class WorkerOptions:
     claim_idle: float = 30.0  # take over entries another worker held this long (s)
     consumer: str = ""  # consumer name in the group; default wf-<host>-<pid>
     concurrency: int = 256  # entries handled at once
-    block_ms: int = 100  # how long a read waits for new work
-    timer_poll: float = 0.1  # how often due timers are moved (s)
-    outbox_poll: float = 0.2  # how often status changes are published (s)
+    block_ms: int = 1000  # how long a read waits for new work (new work ends it at once)
+    timer_poll: float = 0.05  # how often due timers are moved at most (s)
+    outbox_poll: float = 0.2  # how often status changes are published while some are (s)
+    # How often the timer mover and the outbox publisher look while idle (s): this worker's
+    # own timers and status changes wake them at once; another's are seen within this.
+    idle_poll: float = 1.0
     trim_interval: float = 10.0  # how often finished work entries are trimmed (s)
     shutdown_grace: float = 10.0  # how long stop() waits for entries in hand (s)
     pause_on_error: float = 0.5
@@ -89,12 +92,15 @@ class WorkflowWorker:
         self.loops: list[Loop] = [
             WorkReader(self.stopping, redis, self.consumer, self.dispatch, self._wait_room,
                        block_ms=o.block_ms, pause=pause),
-            TimerMover(self.stopping, redis, every=o.timer_poll, pause=pause),
+            timers := TimerMover(self.stopping, redis, every=o.timer_poll,
+                                 idle_every=o.idle_poll, pause=pause),
             WorkClaimer(self.stopping, redis, self.consumer, self.dispatch, self._held.__getitem__,
                         claim_idle=o.claim_idle, batch=100, pause=pause),
-            OutboxPublisher(self.stopping, redis, every=o.outbox_poll, pause=pause),
+            outbox := OutboxPublisher(self.stopping, redis, every=o.outbox_poll,
+                                      idle_every=o.idle_poll, pause=pause),
             WorkTrimmer(self.stopping, redis, every=o.trim_interval, pause=pause),
         ]
+        self.driver.timer_set, self.driver.status_queued = timers.due, outbox.wake
         outage = outage or OutageLog(log)
         for loop in self.loops:
             loop.outage = outage
