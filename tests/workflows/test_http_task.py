@@ -345,3 +345,16 @@ async def test_the_connections_rate_limit_is_shared_through_redis(
     assert error.error == "States.Http.Socket"
     assert "1 requests a second" in (error.cause or "")
     assert len(http_server.received) == 1
+
+
+async def test_a_connection_changed_by_a_reload_is_rebuilt(
+    http_server: HttpServer, services: TaskServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOP_KEY", SECRET)
+    arn = connect(services, auth={"type": "api_key", "header": "x-old", "value_env": "SHOP_KEY"})
+    await invoke_http(task(http_server, arn=arn), ARN, TOKEN, services)
+    connect(services, auth={"type": "api_key", "header": "x-new", "value_env": "SHOP_KEY"})
+    await invoke_http(task(http_server, arn=arn), ARN, TOKEN, services)
+    first, second = http_server.received
+    assert (first.headers.get("x-old"), second.headers.get("x-new")) == (SECRET, SECRET)
+    assert "x-old" not in second.headers
