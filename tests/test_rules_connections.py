@@ -7,7 +7,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from eventbus.cli import app
 from eventbus.config import load_rules
 from eventbus.connections import connection_arn, connection_name
 from eventbus.errors import RuleFileError, RuleProblem
@@ -110,3 +112,9 @@ def test_connection_arns_use_our_region_and_account() -> None:
     arn = connection_arn("shop", SETTINGS)
     assert arn == "arn:aws:events:eu-test-1:123456789012:connection/shop"
     assert connection_name(arn) == "shop"
+
+
+def test_rules_validate_counts_the_connections(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "connections:\n  - name: a\n  - name: b\n")
+    result = CliRunner().invoke(app, ["rules", "validate", str(tmp_path)])
+    assert (result.exit_code, result.output) == (0, "ok: 0 rule(s) on 1 bus(es), 2 connection(s)\n")

@@ -47,7 +47,8 @@ def validate(
         typer.echo(str(warning))
     count = sum(len(bus.rules) for bus in ruleset.buses.values())
     warnings = f", {len(ruleset.warnings)} warning(s)" if ruleset.warnings else ""
-    typer.echo(f"ok: {count} rule(s) on {len(ruleset.buses)} bus(es){warnings}")
+    connections = f", {len(ruleset.connections)} connection(s)" if ruleset.connections else ""
+    typer.echo(f"ok: {count} rule(s) on {len(ruleset.buses)} bus(es){connections}{warnings}")
 
 
 @rules_app.command("schema")
