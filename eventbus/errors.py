@@ -8,6 +8,7 @@ The tree::
     ├─ InvalidScheduleError(EventBusError, ValueError)   .field (cron field or form), .reason
     ├─ InvalidEventError(EventBusError, ValueError)      .code, .message (one PutEvents entry)
     ├─ RuleFileError(EventBusError, ValueError)          .problems, .warnings: list[RuleProblem]
+    │  └─ WorkflowFileError                              workflow files (workflows/*.asl.json)
     ├─ ArnError(EventBusError, ValueError)               a target ARN eventbus cannot deliver to
     ├─ MatchBudgetExceededError                          .budget; an event too costly to match
     ├─ InvalidDefinition(EventBusError, ValueError)      .code, .message, .diagnostics (ASL)
@@ -50,6 +51,7 @@ __all__ = [
     "TargetRejected",
     "TargetTimeout",
     "TaskFailed",
+    "WorkflowFileError",
 ]
 
 
@@ -128,6 +130,12 @@ class RuleFileError(EventBusError, ValueError):
         self.problems = problems
         self.warnings = list(warnings)  # found alongside the errors, printed with them
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class WorkflowFileError(RuleFileError):
+    """Workflow files (``workflows/NAME.asl.json``) that do not load, every problem listed as a
+    rule file's are. A kind of rule file error: the two sets are loaded, refused and reloaded
+    together, so whatever handles one handles the other."""
 
 
 class ArnError(EventBusError, ValueError):

@@ -1,8 +1,10 @@
 """Delivery lanes: one per (bus, rule, target), each sending from its own queue at its own pace.
 
-A lane holds the target instance, the deliveries it has read but not finished, and a semaphore
-bounding how many are sent at once, so a slow, down or failing target fills only its own lane:
-the worker stops reading that lane's queue while it is full and keeps reading the others.
+A lane holds the target instance, the deliveries it has read but not finished, and at most
+``concurrency`` sender tasks taking them in turn, so a slow, down or failing target fills only
+its own lane: the worker stops reading that lane's queue while it is full and keeps reading the
+others. Senders take deliveries until none wait, so a busy lane costs a few long-lived tasks,
+not a task per delivery.
 
 The outcome of each attempt is recorded in Redis before the queue entry is acknowledged:
 success → acknowledged (in batches, see :class:`AckBuffer`); retryable failure → parked in the
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -132,17 +135,19 @@ class Lane:
     retries: str = ""
     queue_bytes: bytes = b""
     held: set[bytes] = field(default_factory=set)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # its senders
+    # Held entries no sender has taken yet: one entry each, or a whole read for ``send_batch``.
+    waiting: deque[list[tuple[bytes, dict[bytes, bytes]]]] = field(default_factory=deque)
     backoff: Backoff = field(default_factory=Backoff)
     limits: RetryLimits = field(default_factory=RetryLimits)
     # Its metrics' labels (bus, rule and target) with their hash fields, encoded once.
     series: Series = field(init=False, repr=False)
-    on_free: Callable[[], None] | None = None  # told when a held delivery is finished
+    on_free: Callable[[Lane], None] | None = None  # told when held deliveries are finished
     # The target's one-command delivery on the bus's Redis, made while routing (see
     # ``enqueue_deliveries``); not for a target whose outcomes are published.
     inline_command: Callable[[Delivery], Sequence[str | bytes | int] | None] | None = None
     send_batch: Callable[..., Awaitable[Sequence[Any]]] | None = None  # the target's, if any
-    _slots: asyncio.Semaphore | None = None
+    _senders: int = 0  # tasks running _send_waiting
 
     def __post_init__(self) -> None:
         bus, rule, target = self.bus_rules.name, self.rule.name, self.target.id
@@ -151,7 +156,6 @@ class Lane:
         self.queue_bytes = self.queue.encode()
         self.series = Series(labels_of(bus=bus, rule=rule, target=target))
         self.refresh(self.bus_rules, self.rule, self.target)
-        self._slots = asyncio.Semaphore(self.concurrency)
 
     def refresh(self, bus_rules: BusRules, rule: LoadedRule, target: LoadedTarget) -> None:
         """Adopt a reloaded rule set's objects (same target settings, maybe a new policy)."""
@@ -170,28 +174,43 @@ class Lane:
         return self.bus_rules.name, self.rule.name, self.target.id
 
     def wants_more(self) -> bool:
-        """Whether to read more of this lane's queue: not while it holds a full load."""
-        return len(self.held) < self.concurrency
+        """Whether to read more of this lane's queue: not while it holds a full load in flight
+        and another waiting. The one waiting keeps the senders busy while the next read is on
+        its way, instead of their running dry each time the lane is refilled."""
+        return len(self.held) < 2 * self.concurrency
 
     def start(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]], runner: Deliverer) -> None:
-        """Take queue entries (read together): each is sent when a slot frees up, or all in one
+        """Take queue entries (read together): each is sent when a sender is free, or all in one
         call when the target has ``send_batch``."""
         fresh = [(entry_id, fields) for entry_id, fields in entries if entry_id not in self.held]
         if not fresh:
             return
         self.held.update(entry_id for entry_id, _ in fresh)
-        for chunk in [fresh] if self.send_batch else [[entry] for entry in fresh]:
-            task = asyncio.create_task(self._run(chunk, runner))
+        if self.send_batch:
+            self.waiting.append(fresh)
+        else:
+            self.waiting.extend([entry] for entry in fresh)
+        for _ in range(min(self.concurrency - self._senders, len(self.waiting))):
+            self._senders += 1
+            task = asyncio.create_task(self._send_waiting(runner))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
-    async def _run(
+    async def _send_waiting(self, runner: Deliverer) -> None:
+        """One sender: deliver waiting entries until none are left."""
+        try:
+            while self.waiting:
+                await self._send(self.waiting.popleft(), runner)
+        finally:
+            # Counted here, not when the task is done: a read handled before the task's done
+            # callback runs must see this sender gone, or its entries could wait for none.
+            self._senders -= 1
+
+    async def _send(
         self, entries: list[tuple[bytes, dict[bytes, bytes]]], runner: Deliverer
     ) -> None:
-        assert self._slots is not None
         try:
-            async with self._slots:
-                await runner.deliver(self, entries)
+            await runner.deliver(self, entries)
         except Exception:
             # Left unacknowledged: another claim (ours or another router's) retries them later.
             ids = ", ".join(entry_id.decode() for entry_id, _ in entries)
@@ -199,7 +218,7 @@ class Lane:
         finally:
             self.held.difference_update(entry_id for entry_id, _ in entries)
             if self.on_free is not None:
-                self.on_free()
+                self.on_free(self)
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait for the deliveries this lane holds (up to ``timeout`` seconds)."""
@@ -348,8 +367,15 @@ class Deliverer:
                 extra={"fields": _where(lane, record, code=code, error=message,
                                         attempt=after.attempts, retry_in=decision.at - now)},
             )  # fmt: skip
-            await retry_later(self.redis, lane.queue, lane.retries, entry_id, after, decision.at,
-                              bus=lane.bus_rules.name)
+            await retry_later(
+                self.redis,
+                lane.queue,
+                lane.retries,
+                entry_id,
+                after,
+                decision.at,
+                bus=lane.bus_rules.name,
+            )
             return
         fields = dead_letter_fields(
             after,

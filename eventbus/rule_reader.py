@@ -34,11 +34,11 @@ from eventbus.ruleset import LoadedRule, LoadedTarget
 from eventbus.schedule import Schedule, parse_schedule
 from eventbus.settings import DEFAULT_BUS, Settings, get_settings, rule_arn
 from eventbus.targets import TargetConfig, known_target_types, load_target_config
-from eventbus.transform import NO_INPUT, compile_target_input
+from eventbus.transform import NO_INPUT, TargetInput, compile_target_input
 from eventbus.typos import closest
 from eventbus.yaml_load import Document, Intrinsic, YamlError, load_yaml
 
-__all__ = ["FileReader", "Loc", "TargetIndex", "read_rule_file", "target_index"]
+__all__ = ["FileReader", "Loc", "TargetIndex", "read_rule_file", "target_index", "target_input_of"]
 
 Loc = tuple[str | int, ...]
 _M = TypeVar("_M", bound=BaseModel)
@@ -428,14 +428,7 @@ class FileReader:
         if any(self.holds_intrinsic(item, (*base, name)) for name in shaping):
             return None
         try:
-            target_input = compile_target_input(
-                input=spec.input if spec.has_input else NO_INPUT,
-                input_path=spec.input_path,
-                input_transformer=(
-                    spec.input_transformer.model_dump() if spec.input_transformer else None
-                ),
-                target_id=spec.id,
-            )
+            target_input = target_input_of(spec)
         except InvalidTransformError as e:
             self.report_rule(item, (*base, *_dotted_loc(e.field)), e.reason)
             return None
@@ -505,6 +498,17 @@ class FileReader:
             for name, message in config.load_problems():
                 self.report_rule(item, (*base, name), message)
         return config
+
+
+def target_input_of(spec: TargetSpec) -> TargetInput:
+    """A target's input shaping (``input``, ``input_path`` or ``input_transformer``), compiled;
+    ``InvalidTransformError`` when it is wrong."""
+    return compile_target_input(
+        input=spec.input if spec.has_input else NO_INPUT,
+        input_path=spec.input_path,
+        input_transformer=spec.input_transformer.model_dump() if spec.input_transformer else None,
+        target_id=spec.id,
+    )
 
 
 def _stand_in(raw: Any, position: int) -> TargetSpec:

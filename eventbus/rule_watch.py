@@ -1,9 +1,12 @@
-"""Reloading rule files: when to (a file was edited, added or removed, or SIGHUP asked) and how
-(read them again off the event loop; an invalid set is refused and logged, the running one stays).
+"""Reloading rule files, and the workflow files beside them: when to (a file was edited, added or
+removed, or SIGHUP asked) and how (read them again off the event loop; an invalid set is refused
+and logged, the running one stays).
 
-The router (``eventbus run``) and the standalone gateway (``eventbus serve``) both poll one::
+The rules and the workflows are one set: both are read and checked on every load, and either
+both are taken or neither (``watch.workflows`` is the catalog in force). The router (``eventbus
+run``) and the standalone gateway (``eventbus serve``, rules only) both poll one::
 
-    watch = RuleWatch("rules/")
+    watch = RuleWatch("rules/", workflows="workflows/")
     ruleset = watch.load()                     # the first load: RuleFileError when invalid
     loop.add_signal_handler(signal.SIGHUP, watch.request)
     ...
@@ -19,11 +22,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from eventbus.config import RULE_FILE_SUFFIXES, RuleSet, load_rules
-from eventbus.errors import RuleFileError
+from eventbus.config import RULE_FILE_SUFFIXES, RuleSet
+from eventbus.errors import RuleFileError, WorkflowFileError
+from eventbus.rule_cache import load_rules_cached
 from eventbus.settings import Settings
+from eventbus.workflows.catalog import WorkflowCatalog, load_workflows, workflow_files
 
-__all__ = ["RELOAD_POLL_SECONDS", "RuleWatch", "rules_signature"]
+__all__ = ["RELOAD_POLL_SECONDS", "RuleWatch", "load_rules_and_workflows", "rules_signature"]
 
 log = logging.getLogger("eventbus.rules")
 
@@ -38,6 +43,10 @@ def rules_signature(path: Path) -> tuple[Any, ...]:
         files = sorted(p for p in path.rglob("*") if p.suffix in RULE_FILE_SUFFIXES)
     else:
         return ()
+    return _files_signature(files)
+
+
+def _files_signature(files: list[Path]) -> tuple[Any, ...]:
     out = []
     for p in files:
         with contextlib.suppress(OSError):
@@ -46,12 +55,47 @@ def rules_signature(path: Path) -> tuple[Any, ...]:
     return tuple(out)
 
 
-class RuleWatch:
-    """The rule files at ``path``: whether they need loading again, and loading them."""
+def load_rules_and_workflows(
+    rules: Path, workflows: Path | None, settings: Settings | None = None
+) -> tuple[RuleSet, WorkflowCatalog]:
+    """The rules and the workflows (none without ``workflows``), each checked in full:
+    ``RuleFileError`` listing every problem of both (a ``WorkflowFileError`` when only the
+    workflows have problems)."""
+    ruleset, catalog = None, WorkflowCatalog()
+    refused: list[RuleFileError] = []
+    try:
+        ruleset = load_rules_cached(rules, settings=settings)
+    except RuleFileError as e:
+        refused.append(e)
+    if workflows is not None:
+        try:
+            catalog = load_workflows(workflows)
+        except WorkflowFileError as e:
+            refused.append(e)
+    if len(refused) == 1:
+        raise refused[0]
+    if refused:
+        problems = [p for e in refused for p in e.problems]
+        raise RuleFileError(problems, [w for e in refused for w in e.warnings])
+    assert ruleset is not None
+    return ruleset, catalog
 
-    def __init__(self, path: str | Path, settings: Settings | None = None) -> None:
+
+class RuleWatch:
+    """The rule files at ``path``, and the workflow files at ``workflows``: whether they need
+    loading again, and loading them. ``workflows`` (the attribute) is the catalog in force."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        settings: Settings | None = None,
+        *,
+        workflows: str | Path | None = None,
+    ) -> None:
         self.path = Path(path)
         self.settings = settings
+        self.workflows_path = Path(workflows) if workflows is not None else None
+        self.workflows = WorkflowCatalog()
         self._signature: tuple[Any, ...] = ()
         self._requested = False
 
@@ -59,16 +103,27 @@ class RuleWatch:
         """Reload at the next poll even if no file changed (SIGHUP)."""
         self._requested = True
 
+    def _current(self) -> tuple[Any, ...]:
+        signature = rules_signature(self.path)
+        if self.workflows_path is not None:
+            signature += _files_signature(workflow_files(self.workflows_path))
+        return signature
+
     def due(self) -> bool:
-        return self._requested or rules_signature(self.path) != self._signature
+        return self._requested or self._current() != self._signature
 
     def load(self) -> RuleSet:
-        """Read the files now; ``RuleFileError`` when they are invalid."""
+        """Read the files now; ``RuleFileError`` when they are invalid (the workflows in force
+        then stay as they were)."""
         # The signature before reading: a file edited during the read is read again next poll.
-        self._signature, self._requested = rules_signature(self.path), False
-        ruleset = load_rules(self.path, settings=self.settings)
+        self._signature, self._requested = self._current(), False
+        ruleset, self.workflows = load_rules_and_workflows(
+            self.path, self.workflows_path, self.settings
+        )
         for warning in ruleset.warnings:
             log.warning("rules loaded with a warning: %s", warning)
+        for warning in self.workflows.warnings:
+            log.warning("workflows loaded with a warning: %s", warning)
         return ruleset
 
     async def reload(self) -> RuleSet | None:
@@ -76,6 +131,7 @@ class RuleWatch:
         try:
             return await asyncio.to_thread(self.load)
         except RuleFileError as e:
+            kept = "rules and workflows" if self.workflows_path is not None else "rules"
             for problem in e.problems:
-                log.error("rules refused, the running rules stay: %s", problem)
+                log.error("%s refused, the running %s stay: %s", kept, kept, problem)
             return None

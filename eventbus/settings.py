@@ -42,6 +42,9 @@ class Settings:
     body_timeout: float = DEFAULT_BODY_TIMEOUT  # EVENTBUS_BODY_TIMEOUT: s for a gateway body
     max_connections: int = DEFAULT_MAX_CONNECTIONS  # EVENTBUS_MAX_CONNECTIONS: gateway's cap
     match_budget: int = DEFAULT_MATCH_BUDGET  # EVENTBUS_MATCH_BUDGET: matcher steps per event
+    # EVENTBUS_RULE_CACHE_DIR: where compiled rule sets are kept between starts ("": nowhere;
+    # the environment's default is the user's cache directory, see default_cache_dir)
+    rule_cache_dir: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,7 +61,17 @@ class Settings:
             body_timeout=float(env.get("EVENTBUS_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT)),
             max_connections=int(env.get("EVENTBUS_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS)),
             match_budget=int(env.get("EVENTBUS_MATCH_BUDGET", DEFAULT_MATCH_BUDGET)),
+            rule_cache_dir=env.get("EVENTBUS_RULE_CACHE_DIR", default_cache_dir()),
         )
+
+
+def default_cache_dir() -> str:
+    """``$XDG_CACHE_HOME/eventbus``, else ``~/.cache/eventbus``; "" without a home."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    if base:
+        return os.path.join(base, "eventbus")
+    home = os.path.expanduser("~")
+    return os.path.join(home, ".cache", "eventbus") if home != "~" else ""
 
 
 @lru_cache(maxsize=1)

@@ -37,14 +37,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from eventbus import bus as bus_ops
 from eventbus import keys
-from eventbus.autopipe import AutoPipelineRedis, use_hiredis_packing
+from eventbus.autopipe import AutoPipelineRedis
 from eventbus.client import AsyncEventBusClient
-from eventbus.config import BusRules, RuleSet, collector_paused
+from eventbus.config import BusRules, RuleSet
 from eventbus.consumers import CONSUMER_IDLE_SECONDS, remove_consumers
 from eventbus.delivery import ack, iso_ms
 from eventbus.lanes import AckBuffer, Deliverer, Lane, Outcome
@@ -70,12 +70,14 @@ from eventbus.loops.upkeep import (
 )
 from eventbus.metrics import Metrics, NullMetrics
 from eventbus.outage import OutageLog
+from eventbus.router_process import router_redis, start_for_good
 from eventbus.rule_watch import RELOAD_POLL_SECONDS, RuleWatch
 from eventbus.scheduler import Clock
 from eventbus.settings import Settings, get_settings
 from eventbus.targets import load_target_class
 from eventbus.targets.base import TargetServices
 from eventbus.targets.http_client import Sessions
+from eventbus.workflows.catalog import WorkflowCatalog
 
 if TYPE_CHECKING:
     from eventbus.gateway.state import Gateway
@@ -222,6 +224,12 @@ class Router:
         """The running rule set's lanes, by (bus, rule, target id)."""
         return self.routing.lanes
 
+    @property
+    def workflows(self) -> WorkflowCatalog:
+        """The state machines of the workflow files in force, loaded and reloaded with the
+        rules (empty when the router has no workflow directory)."""
+        return self.rule_watch.workflows
+
     # --- lifecycle --------------------------------------------------------------------------
 
     def stop(self) -> None:
@@ -355,7 +363,7 @@ class Router:
                           target.id, rule.name)  # fmt: skip
             return None
         lane = Lane(bus_rules, rule, target, instance, self.options.concurrency)
-        lane.on_free = self.queue_reader.room.set
+        lane.on_free = self.queue_reader.freed
         return lane
 
     async def _retire(self, lane: Lane) -> None:
@@ -372,7 +380,8 @@ class Router:
         if ruleset is None:
             return False
         await self._apply(ruleset)
-        log.warning("rules reloaded", extra={"fields": {"lanes": len(self.lanes)}})
+        fields = {"lanes": len(self.lanes), "workflows": len(self.workflows)}
+        log.warning("rules reloaded", extra={"fields": fields})
         return True
 
     async def _publish_outcome(self, outcome: Outcome) -> None:
@@ -443,12 +452,7 @@ async def run_router(
     gateway too (``OSError`` when its port cannot be bound). ``loaded``: the rules already read
     by that watch (``eventbus run`` reads them before starting Redis), not read again."""
     options = options or RouterOptions()
-    # A blocking pool: a burst of deliveries waits for a connection instead of failing.
-    pool = BlockingConnectionPool.from_url(
-        redis_url, max_connections=options.max_connections, timeout=None, health_check_interval=30
-    )
-    use_hiredis_packing(pool)
-    redis = Redis(connection_pool=pool)
+    redis = router_redis(redis_url, options)
     watch, ruleset = loaded if loaded is not None else (None, None)
     router = Router(redis, rules_path, options, settings=settings, rule_watch=watch)
     loop = asyncio.get_running_loop()
@@ -456,8 +460,7 @@ async def run_router(
     loop.add_signal_handler(signal.SIGINT, router.stop)
     loop.add_signal_handler(signal.SIGHUP, router.request_reload)
     try:
-        with collector_paused(freeze=True):  # the process keeps these rules to its end
-            await router.start(ruleset)
+        await start_for_good(router, ruleset)
         gateway = await _start_gateway(router, redis_url, http) if http else None
         if ready is not None:
             ready(router)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +17,12 @@ from hypothesis import HealthCheck, settings
 sys.path.insert(0, str(Path(__file__).parent))
 
 from redis_server import RedisServer
+
+# Rule caches (eventbus.rule_cache) of this session's processes, routers run as subprocesses
+# included, go to a directory of its own rather than the user's cache.
+_CACHE_HOME = tempfile.mkdtemp(prefix="eventbus-tests-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE_HOME
+atexit.register(shutil.rmtree, _CACHE_HOME, ignore_errors=True)
 
 # Property tests are bounded in `make test` (a shared 2-core machine: no deadlines, which would
 # flake under load); `make test-full` runs them with many more examples.

@@ -222,11 +222,13 @@ async def test_due_retries_of_many_lanes_all_return_to_their_own_queues(redis: R
 
 
 async def test_the_full_check_indexes_retry_sets_whose_due_note_was_lost(redis: Redis) -> None:
-    await redis.zadd("retry1", {b"m": 70})
-    await redis.zadd("retry2", {b"m": 90})
-    await redis.set("retry3", "not a sorted set")
+    retries = [keys.delivery_retries("default", f"r{i}", "t") for i in range(4)]
+    await redis.zadd(retries[1], {b"m": 70})
+    await redis.zadd(retries[2], {b"m": 90})
+    await redis.set(retries[3], "not a sorted set")
+    await redis.zadd(keys.delivery_retries("default", "not-running", "t"), {b"m": 10})
     await redis.zadd(keys.retry_due("default"), {"queue2": 80})
-    lanes = [("default", f"retry{i}", f"queue{i}") for i in range(4)]
+    lanes = [("default", retries[i], f"queue{i}") for i in range(4)]
     assert await index_retries(redis, lanes) == 2
     index = await redis.zrange(keys.retry_due("default"), 0, -1, withscores=True)
     assert index == [(b"queue1", 70.0), (b"queue2", 80.0)]  # never later than it was

@@ -243,9 +243,10 @@ async def test_reloader_goes_on_after_a_reload_that_raises(
 ) -> None:
     import eventbus.rule_watch as rule_watch
 
-    bad = Failing(rule_watch.load_rules, lambda *a, **k: True, RuntimeError("a bug in loading"), 1)
+    error = RuntimeError("a bug in loading")
+    bad = Failing(rule_watch.load_rules_cached, lambda *a, **k: True, error, 1)
     async with running(redis, tmp_path, rules_text(MEM)) as router:
-        monkeypatch.setattr(rule_watch, "load_rules", bad)
+        monkeypatch.setattr(rule_watch, "load_rules_cached", bad)
         (tmp_path / "rules.yaml").write_text(rules_text(MEM, "{id: two, type: memory}"))
         await until(lambda: bad.raised, "the failed reload")
         (tmp_path / "rules.yaml").write_text(rules_text(MEM, "{id: three, type: memory}"))
@@ -286,6 +287,69 @@ async def test_heartbeat_goes_on_after_one_that_raises(
     async with running(redis, tmp_path, rules_text(MEM), options=options):
         await until(lambda: redis.zscore("eb:routers", "beating"), "a heartbeat recorded")
     assert bad.raised == 1
+
+
+# --- the queue reader feeding the lanes ---------------------------------------------------------
+
+# A read that waits for wake-ups far longer than any test (in fact until the client's 5 s socket
+# timeout): what the lanes get, they get without that wait ending on its own.
+LONG_WAIT = replace(FAST, block_ms=20_000, concurrency=1, queue_batch=1)
+
+
+async def stop_waiting(router: Router, redis: Redis) -> None:
+    """Stop the router, and end its readers' long waits with one more event."""
+    router.stop()
+    await put(redis)
+
+
+@pytest.mark.timeout(30)
+async def test_a_full_lane_is_fed_again_as_soon_as_it_has_room_not_when_the_read_wait_ends(
+    redis: Redis, tmp_path: Path
+) -> None:
+    # Given a lane that holds one delivery at a time, and more queued than it can hold
+    async with running(redis, tmp_path, rules_text(MEM), options=LONG_WAIT) as router:
+        await put(redis, 4)
+        # Then each is delivered once the one before it is done
+        await until(lambda: len(recorded("m")) == 4, "every delivery made", timeout=10)
+        await stop_waiting(router, redis)
+
+
+HELD: list[asyncio.Event] = []  # the deliveries `held_delivery` holds, released by the test
+HOLDING = [True]  # False: `held_delivery` lets deliveries through
+
+
+async def held_delivery(payload: str, ctx: Any) -> None:
+    """A python target that holds each delivery until the test releases it."""
+    release = asyncio.Event()
+    HELD.append(release)
+    if HOLDING[0]:
+        await release.wait()
+
+
+# Each delivery's acknowledgement waited for the reader's wait to end (the client's 5 s socket
+# timeout, with LONG_WAIT) before it was written: three in a row would take 15 s.
+@pytest.mark.timeout(12)
+async def test_a_lane_that_runs_out_of_work_has_its_deliveries_acknowledged_at_once(
+    redis: Redis, tmp_path: Path
+) -> None:
+    queue = keys.delivery_queue("default", "orders", "held")
+    text = rules_text("{id: held, type: python, function: 'test_loops:held_delivery'}")
+
+    async def acknowledged() -> bool:
+        return (await redis.xpending(queue, keys.DELIVERY_GROUP))["pending"] == 0
+
+    HELD.clear()
+    HOLDING[0] = True
+    async with running(redis, tmp_path, text, options=LONG_WAIT) as router:
+        for n in range(1, 4):
+            # Given a delivery in flight, its lane full, the queue reader waiting for wake-ups
+            await put(redis)
+            await until(lambda: len(HELD) == n, f"delivery {n} in flight")  # noqa: B023
+            # When it is done, then it is acknowledged without waiting for the wait to end
+            HELD[-1].set()
+            await until(acknowledged, f"delivery {n} acknowledged")
+        HOLDING[0] = False
+        await stop_waiting(router, redis)
 
 
 # --- consumers ----------------------------------------------------------------------------------
@@ -374,32 +438,60 @@ async def _lacks(coro: Any, name: str) -> bool:
     return name not in await coro
 
 
-async def test_claimer_sweeps_the_queues_at_start_and_when_a_router_dies_not_every_round(
+async def _hold(redis: Redis, queue: str, consumer: str) -> None:
+    """An entry of ``queue`` read by ``consumer`` and left pending (deleted, so nothing is sent
+    when it is claimed)."""
+    entry_id = await redis.xadd(queue, {"x": "1"})
+    await redis.xreadgroup(keys.DELIVERY_GROUP, consumer, {queue: ">"})
+    await redis.xdel(queue, entry_id)
+
+
+async def test_claimer_claims_only_the_queues_holding_entries_left_at_start_or_by_a_dead_router(
     redis: Redis, tmp_path: Path
 ) -> None:
-    # Given a router's claimer, with a live router beside it
+    # Given a router's claimer over two queues, one holding an entry of a router gone before
+    # it started, and a live router beside it
     text = rules_text("{id: one, type: memory, name: one}", "{id: two, type: memory, name: two}")
     (tmp_path / "rules.yaml").write_text(text)
     router = Router(redis, tmp_path, FAST)
     await router.start()
     claimer = router.claimer
+    one, two = (keys.delivery_queue("default", "orders", t) for t in ("one", "two"))
+    await _hold(redis, one, "gone")
     await health.record_router_heartbeat(redis, "other")
-    swept: list[int] = []
+    claimed: list[list[str]] = []
     original = claimer.claim_queue_entries
 
     async def counted(lanes: Any = None) -> None:
-        swept.append(len(router.lanes) if lanes is None else len(list(lanes)))
-        await original(lanes)
+        chosen = list(router.lanes.values() if lanes is None else lanes)
+        claimed.append(sorted(lane.queue for lane in chosen))
+        await original(chosen)
 
     claimer.claim_queue_entries = counted  # type: ignore[method-assign]
-    # When it runs rounds: those of start-up sweep every queue, the next ones none
+    # When it runs rounds: the queue holding an entry is claimed until that is idle past
+    # claim_idle (and a round), then no queue is
     await claimer.step()
-    await asyncio.sleep(FAST.claim_idle + claimer.every)  # start-up is over
+    await asyncio.sleep(FAST.claim_idle + claimer.every + 0.1)
     for _ in range(2):
         await claimer.step()
-    assert swept == [2, 0, 0]
-    # When the other router has been silent past the limit, one more sweep, then none
+    assert claimed == [[one], [], []]
+    # When the other router, holding an entry of the other queue, has been silent past the
+    # limit: that queue is claimed, no other
+    await _hold(redis, two, "other")
     await health.record_router_heartbeat(redis, "other", now=0.0)
-    for _ in range(2):
-        await claimer.step()
-    assert swept == [2, 0, 0, 2, 0]
+    await claimer.step()
+    assert claimed[-1] == [two]
+    assert await redis.xpending(two, keys.DELIVERY_GROUP) == {
+        "pending": 0, "min": None, "max": None, "consumers": []
+    }
+    # When a reload adds a lane whose queue holds an entry left by a router gone before: that
+    # queue is claimed too
+    three = keys.delivery_queue("default", "orders", "three")
+    await redis.xgroup_create(three, keys.DELIVERY_GROUP, id="0", mkstream=True)
+    await _hold(redis, three, "gone")
+    (tmp_path / "rules.yaml").write_text(text.replace(
+        "      - {id: two", "      - {id: three, type: memory, name: three}\n      - {id: two"
+    ))  # fmt: skip
+    assert await router.reload()
+    await claimer.step()
+    assert claimed[-1] == sorted([three, two])  # the other still watched, claim_idle not past

@@ -1,8 +1,9 @@
 """Every ```bash and ```python block of the README runs as written, against a real Redis.
 
 A block preceded by ``<!-- not run: reason -->`` is skipped (servers, docker, outside services);
-every other one runs in a fresh directory holding copies of ``rules/`` and ``examples/``, with
-``EVENTBUS_REDIS_URL`` set and the project's ``eventbus`` first on the PATH, and must exit 0.
+every other one runs in a fresh directory holding copies of ``rules/``, ``examples/`` and
+``workflows/``, with ``EVENTBUS_REDIS_URL`` set and the project's ``eventbus`` first on the PATH,
+and must exit 0.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def test_every_skipped_block_says_why() -> None:
 def test_readme_block_runs(
     line: int, language: str, code: str, tmp_path: Path, redis_url: str
 ) -> None:
-    for name in ("rules", "examples"):
+    for name in ("rules", "examples", "workflows"):
         shutil.copytree(ROOT / name, tmp_path / name)
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "EVENTBUS_REDIS_URL": redis_url,

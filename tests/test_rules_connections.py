@@ -3,6 +3,7 @@ their problems located by file, line and field like every other rule problem."""
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from eventbus.cli import app
 from eventbus.config import load_rules
 from eventbus.connections import connection_arn, connection_name
 from eventbus.errors import RuleFileError, RuleProblem
+from eventbus.rule_cache import load_rules_cached
 from eventbus.settings import Settings
 
 SETTINGS = Settings(account="123456789012", region="eu-test-1")
@@ -118,3 +120,15 @@ def test_rules_validate_counts_the_connections(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", "connections:\n  - name: a\n  - name: b\n")
     result = CliRunner().invoke(app, ["rules", "validate", str(tmp_path)])
     assert (result.exit_code, result.output) == (0, "ok: 0 rule(s) on 1 bus(es), 2 connection(s)\n")
+
+
+def test_connections_come_back_from_the_rule_cache(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    write(rules, "a.yaml", "connections:\n  - {name: a, auth: {type: bearer, token_env: T}}\n")
+    settings = dataclasses.replace(SETTINGS, rule_cache_dir=str(tmp_path / "cache"))
+    first = load_rules_cached(rules, settings=settings)
+    again = load_rules_cached(rules, settings=settings)
+    assert list((tmp_path / "cache").iterdir())  # the second load was answered from the cache
+    assert again.connections == first.connections
+    assert again.connections["a"].auth is not None

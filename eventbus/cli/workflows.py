@@ -135,20 +135,21 @@ def run(
 
 # --- eventbus workflows graph ------------------------------------------------------------------
 
-_DEFINITION_SUFFIXES = (".asl.json", ".asl.yaml", ".asl.yml")
-
-
 def _find_definition(name: str, workflows_dir: Path) -> Path:
-    """``name`` as a file, else ``workflows_dir/NAME.asl.json`` (or ``.asl.yaml``); exits 2
-    saying where it looked when none exists."""
+    """``name`` as a file, else ``workflows_dir/NAME.asl.json`` (or ``.asl.yaml``, or an
+    EXPRESS machine's ``NAME.express.asl.json``); exits 2 saying where it looked when none
+    exists."""
+    from eventbus.workflows.catalog import EXPRESS_MARK, WORKFLOW_SUFFIXES
+
     path = Path(name)
     if path.is_file():
         return path
-    for suffix in _DEFINITION_SUFFIXES:
+    suffixes = [f"{mark}{s}" for mark in ("", EXPRESS_MARK) for s in WORKFLOW_SUFFIXES]
+    for suffix in suffixes:
         candidate = workflows_dir / f"{name}{suffix}"
         if candidate.is_file():
             return candidate
-    looked = ", ".join(str(workflows_dir / f"{name}{s}") for s in _DEFINITION_SUFFIXES)
+    looked = ", ".join(str(workflows_dir / f"{name}{s}") for s in suffixes)
     fail(f"{name}: no such file, nor a state machine named so (looked for {looked})")
 
 

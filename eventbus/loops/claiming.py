@@ -16,7 +16,7 @@ from eventbus.gateway.health import HEARTBEAT_INTERVAL_SECONDS
 from eventbus.lanes import Lane
 from eventbus.loops.base import TRANSIENT
 from eventbus.loops.delivering import QueueReader
-from eventbus.loops.routing import BusReader, RoutingLoop
+from eventbus.loops.routing import BusReader, Routing, RoutingLoop
 
 __all__ = ["Claimer"]
 
@@ -31,10 +31,14 @@ class Claimer(RoutingLoop):
     stream is claimed on its own, so one that fails is skipped until the next round.
 
     The bus partitions (few) are claimed every round. The delivery queues (one per lane, up to
-    thousands) are swept only during the first ``claim_idle`` after start and when a router's
-    heartbeat in ``eb:routers`` has gone stale for long enough that what it held is idle past
-    ``claim_idle``: a live router keeps its held entries fresh, so only a dead one leaves
-    queue entries to take over, and idle rounds cost one ZRANGEBYSCORE, not one call per lane.
+    thousands) are claimed only while watched: a live router keeps its held entries fresh, so
+    only entries held when a lane starts here (by a router that died before, or by this one's
+    previous run) and those of a router whose heartbeat in ``eb:routers`` went stale can need
+    taking over. For the lanes new to this router (all at start, those a reload adds), and for
+    every lane when a router dies, one XPENDING summary per queue finds the queues holding such
+    entries; each is then claimed every round until what it held is idle past ``claim_idle``
+    (one more round after that), with the queues a lane failed to take entries from
+    (:attr:`QueueReader.lapsed`). An idle round costs one ZRANGEBYSCORE, not one call per lane.
     """
 
     name = "claimer"
@@ -62,8 +66,33 @@ class Claimer(RoutingLoop):
         # A router silent this long has held nothing fresh for ``claim_idle``: its last
         # heartbeat, then at most one more round of keeping its entries fresh.
         self.dead_after = claim_idle + HEARTBEAT_INTERVAL_SECONDS + self.every
-        self._sweep_until: float | None = None  # start-up: sweep until past claim_idle
-        self._taken_over: set[str] = set()  # dead routers whose queues were swept
+        self._taken_over: set[str] = set()  # dead routers whose queues were looked at
+        # Lanes new to this router (all at start, those a reload adds): their queues may hold
+        # entries a router gone before left, looked for once.
+        self._new_lanes: dict[bytes, Lane] = {}
+        # Queues holding entries another router (or this one's previous run) may have left,
+        # and since when: claimed every round until those are idle past claim_idle.
+        self.watched: dict[bytes, float] = {}
+
+    def use(self, routing: Routing) -> None:
+        old = self.routing.by_queue
+        self._new_lanes.update((q, lane) for q, lane in routing.by_queue.items() if q not in old)
+        super().use(routing)
+
+    async def run(self) -> None:
+        # The queues held at start are looked for at once (claims wait a round: waits_first),
+        # while start-up is busy anyway, rather than in the first idle round.
+        try:
+            await self._look_at_new_lanes()
+        except Exception as e:  # the first round looks again
+            self.item_failed("looking for held queues", e)
+        await super().run()
+
+    async def _look_at_new_lanes(self) -> None:
+        by_queue = self.routing.by_queue
+        lanes = [lane for q, lane in self._new_lanes.items() if by_queue.get(q) is lane]
+        await self.watch_held_queues(set(), lanes)
+        self._new_lanes.clear()
 
     async def step(self) -> None:
         try:
@@ -73,40 +102,58 @@ class Claimer(RoutingLoop):
         except Exception as e:
             self.item_failed("keeping held deliveries", e)
         await self.claim_bus_entries()
-        if await self._queues_due():
-            await self.claim_queue_entries()
-        else:
-            await self._claim_lapsed()
+        if self._new_lanes:
+            await self._look_at_new_lanes()
+        dead = await self._newly_dead()
+        if dead:
+            await self.watch_held_queues(dead, self.routing.lanes.values())
+        await self._claim_watched()
 
-    async def _claim_lapsed(self) -> None:
-        """Claim the queues whose entries one of our lanes failed to take, until those are
-        idle past ``claim_idle`` (one more round after that, then they are forgotten)."""
-        lapsed = self.queue_reader.lapsed
+    async def _claim_watched(self) -> None:
+        """Claim the watched queues and those whose entries one of our lanes failed to take,
+        until what they held is idle past ``claim_idle`` (one more round after that, then they
+        are forgotten)."""
         now = time.monotonic()
-        for queue, since in list(lapsed.items()):
-            if now - since > self.claim_idle + self.every:
-                del lapsed[queue]
-        lanes = [self.routing.by_queue[q] for q in lapsed if q in self.routing.by_queue]
-        await self.claim_queue_entries(lanes)
+        for watched in (self.watched, self.queue_reader.lapsed):
+            for queue, since in list(watched.items()):
+                if now - since > self.claim_idle + self.every:
+                    del watched[queue]
+        by_queue = self.routing.by_queue
+        queues = self.watched.keys() | self.queue_reader.lapsed.keys()
+        await self.claim_queue_entries([by_queue[q] for q in queues if q in by_queue])
 
-    async def _queues_due(self) -> bool:
-        """Whether to sweep the delivery queues: at start-up, or a router newly dead."""
+    async def _newly_dead(self) -> set[str]:
+        """The routers found dead since the last round."""
         since = time.time() - self.dead_after
         members = await self.redis.zrangebyscore(keys.ROUTERS, "-inf", since)
         dead = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
         dead.discard(self.consumer)
         newly = dead - self._taken_over
         self._taken_over = dead
-        # During the first ``claim_idle`` (and a round) every round sweeps: what a router that
-        # died just before this one started (heartbeat or not) becomes idle enough meanwhile.
-        now = time.monotonic()
-        if self._sweep_until is None:
-            self._sweep_until = now + self.claim_idle + self.every
-        due = bool(newly) or now <= self._sweep_until
         if newly:
             names = sorted(newly)
             log.warning("taking over dead routers' queues", extra={"fields": {"routers": names}})
-        return due
+        return newly
+
+    async def watch_held_queues(self, holders: set[str], among: Iterable[Lane]) -> None:
+        """Watch the queues of the lanes ``among`` holding entries of ``holders`` (of anyone,
+        when empty): one XPENDING summary per queue, ``QUEUE_CLAIMS_PER_ROUND_TRIP`` to a round
+        trip."""
+        lanes = list(among)
+        now = time.monotonic()
+        for start in range(0, len(lanes), QUEUE_CLAIMS_PER_ROUND_TRIP):
+            chunk = lanes[start : start + QUEUE_CLAIMS_PER_ROUND_TRIP]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for lane in chunk:
+                    pipe.xpending(lane.queue_bytes, keys.DELIVERY_GROUP)
+                replies = await pipe.execute(raise_on_error=False)
+            for lane, reply in zip(chunk, replies, strict=True):
+                if isinstance(reply, TRANSIENT):
+                    raise reply
+                if isinstance(reply, Exception):  # its group is gone, say: the reader recreates it
+                    self.item_failed(f"looking at queue {lane.queue}", reply)
+                elif _holds(reply, holders):
+                    self.watched[lane.queue_bytes] = now
 
     async def keep_held(self) -> None:
         """XCLAIM (JUSTID) what we hold, which resets its idle time: a slow delivery of ours
@@ -179,9 +226,7 @@ class Claimer(RoutingLoop):
         lanes = (*self.routing.lanes.values(), *self.retiring)
         return {e for lane in lanes if lane.queue == queue for e in lane.held}
 
-    async def _autoclaim(
-        self, stream: bytes, group: str, start: bytes | str = "0-0"
-    ) -> list[Any]:
+    async def _autoclaim(self, stream: bytes, group: str, start: bytes | str = "0-0") -> list[Any]:
         """Entries idle past ``claim_idle``, claimed for us. Redis 6.2 answers [cursor, entries]
         (deleted entries as nil), Redis 7 [cursor, entries, deleted ids]: both are read."""
         min_idle = int(self.claim_idle * 1000)
@@ -198,3 +243,13 @@ class Claimer(RoutingLoop):
             where = {"stream": stream.decode(), "count": len(claimed)}
             log.warning("claimed idle entries", extra={"fields": where})
         return claimed
+
+
+def _holds(summary: Any, holders: set[str]) -> bool:
+    """Whether an XPENDING summary counts entries of ``holders`` (of anyone, when empty)."""
+    if not summary or not summary.get("pending"):
+        return False
+    if not holders:
+        return True
+    names = {c["name"] for c in summary.get("consumers") or []}
+    return any((n.decode() if isinstance(n, bytes) else str(n)) in holders for n in names)

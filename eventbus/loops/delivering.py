@@ -19,8 +19,9 @@ from eventbus.delivery import (
     index_retries,
     move_due_retries,
     settle_due_lanes,
+    wake,
 )
-from eventbus.lanes import AckBuffer, Deliverer
+from eventbus.lanes import AckBuffer, Deliverer, Lane
 from eventbus.loops.base import TRANSIENT
 from eventbus.loops.routing import Routing, RoutingLoop
 
@@ -41,7 +42,13 @@ class QueueReader(RoutingLoop):
     only its own lane. A queue stays to be read until a read returns less than a batch. Every
     queue is read at start, after a failed round, on a rule reload and every ``sweep_every``
     seconds, so a write whose wake-up was lost (trimmed, or never written) waits that long at
-    most; between those, idle queues cost nothing."""
+    most; between those, idle queues cost nothing.
+
+    A lane whose queue holds more than it can take waits while it is full; the reader meanwhile
+    waits on the wake-ups (up to ``block_ms``). When a sender frees room in such a lane, or a
+    lane runs out of work with acknowledgements waiting, the reader writes that queue's wake-up
+    itself (:meth:`freed`), so the wait ends then: the lane is fed again at once, not after
+    ``block_ms`` with its senders idle."""
 
     name = "queue reader"
 
@@ -72,6 +79,8 @@ class QueueReader(RoutingLoop):
         # Queues whose entries a lane failed to take (left pending), and when: the claimer
         # claims them until they are idle enough, instead of sweeping every queue.
         self.lapsed: dict[bytes, float] = {}
+        self._waiting = False  # in a blocking read of the wake-ups
+        self._nudge: asyncio.Task[None] | None = None  # the wake-up that ends it, being written
 
     async def step(self) -> None:
         await self._sync()
@@ -84,11 +93,14 @@ class QueueReader(RoutingLoop):
         # Nothing to read now: wait for wake-ups (a full lane's room is seen at the next round).
         block = max(self.block_ms, 1) if self.cursors and not streams else None  # 0: forever
         acks = self.acks.take()
+        self._waiting = block is not None
         try:
             wakes, reply = await self._ack_and_read(acks, streams, block)
         except BaseException:
             self._restore_acks(acks)
             raise
+        finally:
+            self._waiting = False
         # The wake-ups were read before the queues, so they name writes those reads saw.
         for _stream, entries in wakes or []:
             for entry_id, fields in entries:
@@ -97,6 +109,25 @@ class QueueReader(RoutingLoop):
         full = {stream for stream, entries in reply or [] if len(entries) >= self.batch}
         self.woken.difference_update(streams.keys() - full)
         self.dispatch(reply or [])
+
+    def freed(self, lane: Lane) -> None:
+        """A lane finished deliveries (its ``on_free``). While the reader waits on the wake-ups,
+        end the wait if the lane has room for more of a queue known to hold more, or if it is
+        idle and acknowledgements wait: one wake-up for the queue, written once per wait."""
+        self.room.set()
+        if not self._waiting or self._nudge is not None:
+            return
+        more = lane.queue_bytes in self.woken and lane.wants_more()
+        if more or (not lane.held and self.acks.pending):
+            self._nudge = asyncio.create_task(self._wake(lane))
+
+    async def _wake(self, lane: Lane) -> None:
+        try:
+            await wake(self.redis, lane.bus_rules.name, [lane.queue])
+        except Exception as e:  # the wait ends at its timeout instead
+            self.item_failed(f"wake-up of {lane.queue}", e)
+        finally:
+            self._nudge = None
 
     async def recover(self, error: Exception) -> None:
         self._synced = None  # read every queue again: a failed round may have lost wake-ups

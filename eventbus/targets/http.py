@@ -34,7 +34,7 @@ from eventbus.targets.configs import DEFAULT_TIMEOUT_SECONDS, HttpConfig
 from eventbus.targets.http_auth import build_auth
 from eventbus.targets.http_client import Client, fetch, new_client
 from eventbus.targets.http_params import RequestParts, header_values
-from eventbus.targets.http_response import Answer, deadline, outcome
+from eventbus.targets.http_response import Answer, outcome
 from eventbus.targets.ratelimit import RateLimiter
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "HttpConfig", "HttpTarget"]
@@ -58,6 +58,11 @@ class HttpTarget:
         self._method = config.method
         self._timeout = config.timeout_seconds
         self._parts = RequestParts(config.url, config.path_parameters, config.query, config.headers)
+        self._fixed_headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            **self._parts.fixed_headers,
+        }
         self._auth = build_auth(config.auth, config.timeout_seconds)
         self._client: Client = new_client(services.http, services.connections)
         self._limiter = _limiter(config, services)
@@ -79,25 +84,22 @@ class HttpTarget:
     def _request(self, body: bytes, ctx: DeliveryContext) -> _Request:
         event = ctx.event
         # Checked before any I/O: no retry can make a value read from the event fit in a header.
-        headers = header_values(
-            {
-                "Content-Type": "application/json; charset=utf-8",
-                "User-Agent": USER_AGENT,
-                **self._parts.headers(event),
-                DELIVERY_ID_HEADER: ctx.delivery_id,
-            },
-            ctx.event_id,
+        read = header_values(
+            {**self._parts.headers(event), DELIVERY_ID_HEADER: ctx.delivery_id}, ctx.event_id
         )
         content = None if self._method in _BODYLESS else body
+        headers = {**self._fixed_headers, **read}
         return _Request(self._parts.url(event), self._parts.query(event), headers, content)
 
     async def _exchange(self, request: _Request) -> Answer:
         client = self._client
         if self._limiter is not None:
             await self._limiter.acquire()  # bounded by its own wait limit, not the deadline
-        async with deadline(self._timeout, f"{self._method} {request.url}"):
+        async with client.deadlines.within(self._timeout, self._method, request.url):
             # Auth headers win over the rule's, as connection parameters do in EventBridge.
-            request.headers = {**request.headers, **await self._auth.headers(client)}
+            auth = await self._auth.headers(client)
+            if auth:
+                request.headers = {**request.headers, **auth}
             answer = await fetch(
                 client,
                 self._method,

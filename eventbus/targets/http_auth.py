@@ -29,7 +29,7 @@ from eventbus.targets.configs import (
 )
 from eventbus.targets.http_client import Client, fetch
 from eventbus.targets.http_params import header_value
-from eventbus.targets.http_response import Answer, deadline
+from eventbus.targets.http_response import Answer
 
 __all__ = [
     "ApiKeyAuthConfig",
@@ -163,7 +163,7 @@ class _OAuthClientCredentials(Auth):
         headers = {**cfg.header_parameters, "Authorization": f"Basic {credentials}"}
         if not in_query:
             headers = {"Content-Type": "application/x-www-form-urlencoded", **headers}
-        async with deadline(self._timeout, f"OAuth token request to {cfg.token_url}"):
+        async with client.deadlines.within(self._timeout, "OAuth token request to", cfg.token_url):
             return await fetch(
                 client,
                 cfg.method,

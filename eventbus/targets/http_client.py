@@ -10,13 +10,15 @@ share, one target's bounded use of it, and one request sent with its answer brou
   connections and never waits for ones another target on the same host holds.
 * Proxies come from ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` (read when the session is made).
 
-The callers put each exchange under :func:`~eventbus.targets.http_response.deadline`; no timeout
-is set on the session, so the deadline alone decides (waiting for a free connection included).
+The callers put each exchange under the client's
+:class:`~eventbus.targets.http_deadline.Deadlines`; no timeout is set on the session, so the
+deadline alone decides (waiting for a free connection included).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Final
@@ -26,9 +28,10 @@ from aiohttp.helpers import ProxyInfo, proxies_from_env
 from yarl import URL
 
 from eventbus.errors import TargetError
-from eventbus.targets.http_response import Answer, read_capped
+from eventbus.targets.http_deadline import Deadlines
+from eventbus.targets.http_response import RESPONSE_BODY_MAX_BYTES, Answer, read_capped
 
-__all__ = ["DEFAULT_CONNECTIONS", "Client", "Sessions", "fetch", "new_client"]
+__all__ = ["DEFAULT_CONNECTIONS", "Client", "Sessions", "fetch", "new_client", "parse_url"]
 
 DEFAULT_CONNECTIONS: Final = 64  # a target built outside a router: the router's default lanes
 
@@ -84,6 +87,7 @@ class Client:
     def __init__(self, sessions: Sessions, connections: int, *, owned: bool) -> None:
         self.sessions = sessions
         self.slots = asyncio.Semaphore(connections)
+        self.deadlines = Deadlines()  # the total deadline of each exchange (token fetch included)
         self._owned = owned
         self.closed = False
 
@@ -121,7 +125,7 @@ async def fetch(
     try:
         async with client.slots:
             session = client.sessions.session()  # first: it reads the proxy settings
-            target = URL(url)
+            target = parse_url(url)
             proxy = client.sessions.proxy(target)
             async with session.request(
                 method,
@@ -133,14 +137,35 @@ async def fetch(
                 proxy=proxy.proxy if proxy else None,
                 proxy_auth=proxy.proxy_auth if proxy else None,
             ) as response:
-                body, truncated = await read_capped(response.content.iter_any())
-                if truncated:
-                    response.close()  # drop the connection rather than drain the rest
-                found = {name.lower(): value for name, value in response.headers.items()}
-                return Answer(method, url, response.status, found, body, truncated)
+                body, truncated = await _read(response)
+                # The headers as the client holds them: looked up without regard to case.
+                return Answer(method, url, response.status, response.headers, body, truncated)
     # `from None`: a chained cause could carry the request, credentials included, into any
     # traceback the runtime logs. ValueError: a URL or header the library refuses.
     except (aiohttp.ClientError, ValueError) as e:
         raise TargetError(
             redact(f"{method} {url}: {type(e).__name__}: {e}"), code=error_code
         ) from None
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_url(url: str) -> URL:
+    """``url`` parsed, once for a target whose URL does not change with the event."""
+    return URL(url)
+
+
+async def _read(response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
+    """The body, capped, and whether it was cut (then the connection is dropped rather than the
+    rest drained). A body already received whole, or whose declared length is within the cap,
+    is taken in one go (the client reads exactly the declared length)."""
+    content, cap = response.content, RESPONSE_BODY_MAX_BYTES
+    if content.is_eof():
+        body = content.read_nowait()
+        return (body, False) if len(body) <= cap else (body[:cap], True)
+    length = response.content_length
+    if length is not None and length <= cap:
+        return await response.read(), False
+    body, truncated = await read_capped(content.iter_any())
+    if truncated:
+        response.close()
+    return body, truncated

@@ -69,6 +69,8 @@ def header_value(value: str) -> str:
     """``value`` as a header carries it, without surrounding spaces and tabs (they are not part
     of a field value, RFC 9110 §5.5, and some clients refuse them); ``ValueError`` naming its
     first character a header cannot carry (not the value: it may be anything an event held)."""
+    if value.isascii() and value.isprintable():  # the common case, without the search
+        return value.strip(" ")
     bad = _NOT_HEADER_TEXT.search(value)
     if bad is not None:
         char = bad.group()
@@ -98,7 +100,10 @@ HeaderValue = Annotated[str, AfterValidator(header_value)]
 
 
 class RequestParts:
-    """URL, query parameters and headers of one target, compiled once, built per event."""
+    """URL, query parameters and headers of one target, compiled once, built per event.
+
+    Constant headers are checked when rules load (:data:`HeaderValue`), so only the values read
+    from the event are built, and checked, per delivery."""
 
     def __init__(
         self,
@@ -112,9 +117,13 @@ class RequestParts:
             compile_value(v, f"path_parameters[{i}]") for i, v in enumerate(path_parameters)
         ]
         self._query = [(k, compile_value(v, f"query.{k}")) for k, v in query.items()]
-        self._headers = [(k, compile_value(v, f"headers.{k}")) for k, v in headers.items()]
+        self.fixed_headers = {k: v for k, v in headers.items() if not is_path(v)}
+        self._headers = [(k, compile_value(v, f"headers.{k}"))
+                         for k, v in headers.items() if is_path(v)]  # fmt: skip
 
     def url(self, event: Mapping[str, Any]) -> str:
+        if not self._path:
+            return self._url_pieces[0]
         pieces = [self._url_pieces[0]]
         for value, piece in zip(self._path, self._url_pieces[1:], strict=True):
             pieces += [quote(value(event), safe=""), piece]
@@ -124,4 +133,5 @@ class RequestParts:
         return {k: value(event) for k, value in self._query}
 
     def headers(self, event: Mapping[str, Any]) -> dict[str, str]:
+        """The headers read from ``event`` (not yet checked); the others are ``fixed_headers``."""
         return {k: value(event) for k, value in self._headers}

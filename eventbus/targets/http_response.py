@@ -1,9 +1,9 @@
 """What an HTTP answer means for a delivery (EventBridge API destinations' rules), and the two
 bounds every exchange keeps, whatever HTTP client carries it:
 
-* one total deadline per request (:func:`deadline`): connecting, sending and reading the whole
-  answer; past it the attempt fails with a retryable ``TIMEOUT``, so an endpoint that trickles
-  its answer cannot hold a delivery longer than ``timeout_seconds``;
+* one total deadline per request (:mod:`eventbus.targets.http_deadline`): connecting, sending
+  and reading the whole answer; past it the attempt fails with a retryable ``TIMEOUT``, so an
+  endpoint that trickles its answer cannot hold a delivery longer than ``timeout_seconds``;
 * at most :data:`RESPONSE_BODY_MAX_BYTES` of the body are read (:func:`read_capped`); the status
   decides the outcome, and the rest of a longer body is never read (the connection is dropped).
 
@@ -18,9 +18,7 @@ What each answer means:
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -28,14 +26,13 @@ from typing import Any, Final
 
 import orjson
 
-from eventbus.errors import TargetError, TargetTimeout
+from eventbus.errors import TargetError
 
 __all__ = [
     "BODY_EXCERPT_CHARS",
     "OUTCOME_BODY_MAX_BYTES",
     "RESPONSE_BODY_MAX_BYTES",
     "Answer",
-    "deadline",
     "outcome",
     "parse_retry_after",
     "read_capped",
@@ -46,27 +43,16 @@ OUTCOME_BODY_MAX_BYTES: Final = 4096
 RESPONSE_BODY_MAX_BYTES: Final = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per request, and a frozen one is slower to build
 class Answer:
     """One HTTP answer as a delivery sees it, whatever client fetched it."""
 
     method: str
     url: str  # as requested, for messages
     status: int
-    headers: Mapping[str, str]  # names lower-cased
+    headers: Mapping[str, str]  # looked up by lower-case name (the client's are case-blind)
     body: bytes  # at most RESPONSE_BODY_MAX_BYTES
     truncated: bool  # the body was longer; the rest was not read
-
-
-@asynccontextmanager
-async def deadline(seconds: float, what: str) -> AsyncIterator[None]:
-    """Everything inside (connect, send, the whole answer) within ``seconds``, else a retryable
-    ``TIMEOUT``. A per-read timeout is not enough: a body sent one byte a second never trips it."""
-    try:
-        async with asyncio.timeout(seconds):
-            yield
-    except TimeoutError:
-        raise TargetTimeout(f"{what}: no complete answer within {seconds:g} s") from None
 
 
 async def read_capped(

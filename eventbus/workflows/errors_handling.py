@@ -8,6 +8,7 @@ from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows.commands import StartTimer
+from eventbus.workflows.context import state_context
 from eventbus.workflows.paths import apply_result_path
 from eventbus.workflows.runtime import (
     TERMINAL_ERRORS,
@@ -64,6 +65,12 @@ def with_retry_and_catch(
     counts = [run.retries_done] * len(retriers)
     retry_count = 0
     while True:
+        if retry_count:
+            # $$.State.RetryCount tells a retried attempt which one it is.
+            run.retry_count = retry_count
+            run.context = state_context(run.env.info, run.name, run.entered_time,
+                                        retry_count=retry_count,
+                                        execution=run.env.execution_context)
         try:
             try:
                 return (yield from attempt(retry_count))
@@ -75,12 +82,15 @@ def with_retry_and_catch(
                 if matches(retrier["ErrorEquals"], failure.error):
                     if counts[i] < int(retrier.get("MaxAttempts", 3)):
                         delay = backoff_delay(retrier, counts[i], run.env.random)
+                        run.note("errorDetails", {"retryBackoffIntervalSeconds": round(delay),
+                                                  "retryIndex": i})
                         counts[i] += 1
                         retry_count += 1
                         token = run.env.uuid()
                         yield from request(
                             StartTimer(token, run.env.now + timedelta(seconds=delay)))
                         break
+                    run.note("errorDetails", {"retryIndex": i})
                     retrier = None
                     break
             else:
@@ -93,8 +103,9 @@ def with_retry_and_catch(
 
 
 def catch(run: StateRun, failure: StateFailure) -> Outcome:
-    for catcher in run.state.get("Catch", ()):
+    for index, catcher in enumerate(run.state.get("Catch", ())):
         if matches(catcher["ErrorEquals"], failure.error):
+            run.note("errorDetails", {"catchIndex": index})
             error_output = failure.error_output()
             try:
                 if run.jsonata:

@@ -58,11 +58,15 @@ def details_key(event_type: str) -> str:
 class History:
     """Appends events; ``since(n)`` gives what one step added."""
 
-    __slots__ = ("clock", "events")
+    __slots__ = ("clock", "events", "head")
 
     def __init__(self, clock: Clock) -> None:
         self.events: list[dict[str, Any]] = []
         self.clock = clock
+        #: The event the next one follows (``previousEventId``). Bookkeeping events such as
+        #: MapIterationSucceeded point at the last event without becoming the head, as AWS
+        #: records them: the next iteration follows the last state of the one before.
+        self.head = 0
 
     @property
     def now(self) -> datetime:
@@ -73,10 +77,16 @@ class History:
         return len(self.events)
 
     def add(
-        self, event_type: str, details: dict[str, Any] | None = None, *, previous: int | None = None
+        self,
+        event_type: str,
+        details: dict[str, Any] | None = None,
+        *,
+        previous: int | None = None,
+        advance: bool = True,
     ) -> int:
         """Append one event and return its id; fails the execution past 25,000 events (the
-        event that ends the execution is always recorded)."""
+        event that ends the execution is always recorded). ``previous`` overrides the head as
+        the event it follows; ``advance=False`` leaves the head where it was."""
         if len(self.events) >= MAX_HISTORY_EVENTS and not event_type.startswith("Execution"):
             raise StatesError(
                 "States.Runtime",
@@ -86,14 +96,20 @@ class History:
         event_id = len(self.events) + 1
         event: dict[str, Any] = {
             "id": event_id,
-            "previousEventId": self.last_id if previous is None else previous,
+            "previousEventId": self.head if previous is None else previous,
             "timestamp": self.clock.iso,
             "type": event_type,
         }
         if details is not None:
             event[details_key(event_type)] = details
         self.events.append(event)
+        if advance:
+            self.head = event_id
         return event_id
+
+    def bookkeeping(self, event_type: str, details: dict[str, Any] | None = None) -> int:
+        """An event that follows the last one but does not become the head."""
+        return self.add(event_type, details, previous=self.last_id, advance=False)
 
     def state_entered(self, state_type: str, name: str, text: str, *, first: bool) -> int:
         """``text`` is the state's input as JSON text."""

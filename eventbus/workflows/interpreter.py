@@ -7,11 +7,13 @@ the driver's reply, so ``step.py`` can stop between any two commands and carry o
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows import jsontext, map_state, parallel, states_basic, task
+from eventbus.workflows.history import History
 from eventbus.workflows.limits import MAX_TRANSITIONS
 from eventbus.workflows.runtime import (
     JSONPATH,
@@ -55,8 +57,10 @@ def run_branch(env: Env, frame: Frame, data: Any) -> Branch:
         state_type = state["Type"]
         entered = frame.history.state_entered(state_type, name, text, first=first)
         first = False
+        # States that can be retried show $$.State.RetryCount, from 0.
         run = StateRun(env, frame, name, state, data, frame.history.clock.iso, entered,
-                       state.get("QueryLanguage", env.top_language))
+                       state.get("QueryLanguage", env.top_language),
+                       0 if state_type in _SELF_HANDLING else None)
         try:
             outcome = yield from FAMILIES[state_type](run)
         except StatesError as err:
@@ -76,11 +80,13 @@ def run_branch(env: Env, frame: Frame, data: Any) -> Branch:
 
 
 def child_frame(parent: Frame, states: Mapping[str, Any], start_at: str, *,
-                history: Any = None) -> Frame:
-    """A Parallel branch's or Map iteration's frame: it reads the variables of the frames
-    around it and assigns its own."""
-    return Frame(states, start_at, parent.variables.new_child(),
-                 parent.history if history is None else history)
+                history: History | None = None) -> Frame:
+    """A Parallel branch's or inline Map iteration's frame: it reads the variables of the
+    frames around it and assigns its own. A child execution (a DISTRIBUTED Map's iteration,
+    given its own ``history``) starts with no variables at all."""
+    if history is not None:
+        return Frame(states, start_at, ChainMap({}), history)
+    return Frame(states, start_at, parent.variables.new_child(), parent.history)
 
 
 def language_of(definition: Mapping[str, Any]) -> str:

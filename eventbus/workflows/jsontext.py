@@ -1,7 +1,7 @@
 """JSON text as Step Functions writes it into outputs, causes and history details (pure).
 
 AWS serialises compactly (``{"a":1}``) and keeps non-ASCII characters as they are; orjson
-writes exactly that form, and is also the fastest way to measure a payload's size.
+writes exactly that form, and its bytes measure a payload against the 256 KiB limit.
 """
 
 from __future__ import annotations
@@ -23,7 +23,3 @@ def dumps_bytes(value: Any) -> bytes:
 def loads(text: str | bytes) -> Any:
     return orjson.loads(text)
 
-
-def size(value: Any) -> int:
-    """Bytes of the value's JSON text, the measure the 256 KiB payload limit applies to."""
-    return len(orjson.dumps(value))

@@ -8,15 +8,17 @@ instead, and only it honours ToleratedFailureCount/Percentage.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows import jsonata, jsontext, paths
+from eventbus.workflows.commands import Block, Command, InvokeTask
 from eventbus.workflows.concurrency import Finished, run_all
 from eventbus.workflows.context import ACCOUNT, REGION, state_context
 from eventbus.workflows.errors_handling import with_retry_and_catch
 from eventbus.workflows.history import History
-from eventbus.workflows.runtime import Branch, StateFailure, StateRun, Steps
+from eventbus.workflows.runtime import Branch, StateFailure, StateRun, Steps, request
 
 __all__ = ["THRESHOLD_EXCEEDED", "items_of", "run_map", "tolerance", "tolerated"]
 
@@ -34,8 +36,8 @@ def items_of(run: StateRun, data: Any) -> list[Any]:
         items = data
     else:
         try:
-            items = paths.apply_items_path(run.state.get("ItemsPath"), data,
-                                           context=run.context, variables=run.variables)
+            items = run.note("afterItemsPath", paths.apply_items_path(
+                run.state.get("ItemsPath"), data, context=run.context, variables=run.variables))
         except StatesError as err:
             if not (err.cause or "").startswith("Reference path"):
                 raise
@@ -52,7 +54,7 @@ def _quoted(value: Any) -> str:
     return '"' + (value if isinstance(value, str) else jsontext.dumps(value)) + '"'
 
 
-def _number_field(run: StateRun, data: Any, name: str, kind: type) -> Any:
+def number_field(run: StateRun, data: Any, name: str, kind: type) -> Any:
     """MaxConcurrency / ToleratedFailureCount / ToleratedFailurePercentage, or their Path."""
     if name in run.state:
         value = run.state[name]
@@ -113,9 +115,33 @@ def _batcher_number(run: StateRun, batcher: Any, data: Any, name: str) -> int | 
     return None
 
 
+def _read_items(run: StateRun, data: Any) -> Generator[Command | Block, Any, list[Any]]:
+    """The items from ItemsPath/Items, or with an ItemReader from its resource, which the
+    driver calls as it calls a task."""
+    reader = run.state.get("ItemReader")
+    if reader is None:
+        return items_of(run, data)
+    if run.jsonata:
+        arguments = run.resolve(reader.get("Arguments", {}), "ItemReader/Arguments")
+    else:
+        arguments = run.payload(reader.get("Parameters", {}), data)
+    reply = yield from request(InvokeTask(run.env.uuid(), reader["Resource"], arguments))
+    if reply.failed or reply.timed_out:
+        raise StateFailure("States.ItemReaderFailed",
+                           reply.cause or f"The item reader {reader['Resource']} failed.")
+    if not isinstance(reply.output, list):
+        raise StateFailure("States.ItemReaderFailed",
+                           "The item reader did not return a JSON array of items.")
+    return reply.output
+
+
 def tolerance(run: StateRun, data: Any) -> tuple[int | None, float | None]:
-    count = _number_field(run, data, "ToleratedFailureCount", int)
-    percentage = _number_field(run, data, "ToleratedFailurePercentage", float)
+    count = number_field(run, data, "ToleratedFailureCount", int)
+    percentage = number_field(run, data, "ToleratedFailurePercentage", float)
+    if count is not None:
+        run.note("toleratedFailureCount", count)
+    if percentage is not None:
+        run.note("toleratedFailurePercentage", percentage)
     if percentage is not None and not 0 <= float(percentage) <= 100:
         raise StatesError("States.Runtime", "ToleratedFailurePercentage must be between 0 and 100.")
     return count, percentage
@@ -125,8 +151,8 @@ def _attempt(run: StateRun) -> Steps:
     from eventbus.workflows.interpreter import child_frame, run_branch
 
     data = run.raw_input if run.jsonata else run.input_path()
-    items = items_of(run, data)
-    limit = _number_field(run, data, "MaxConcurrency", int) or 0
+    items = yield from _read_items(run, data)
+    limit = run.note("maxConcurrency", number_field(run, data, "MaxConcurrency", int) or 0)
     processor = run.state.get("ItemProcessor") or run.state["Iterator"]
     distributed = processor.get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
     history = run.frame.history
@@ -151,11 +177,11 @@ def _attempt(run: StateRun) -> Steps:
         if end.failure is None:
             results[end.index] = end.output
             if not distributed:
-                history.add("MapIterationSucceeded", {"index": end.index, "name": run.name})
+                history.bookkeeping("MapIterationSucceeded", {"index": end.index, "name": run.name})
             return True
         failures.append(end.failure)
         if not distributed:
-            history.add("MapIterationFailed", {"index": end.index, "name": run.name})
+            history.bookkeeping("MapIterationFailed", {"index": end.index, "name": run.name})
             return False
         return tolerated(len(failures), len(inputs), tolerated_count, tolerated_pct)
 
@@ -169,7 +195,9 @@ def _attempt(run: StateRun) -> Steps:
         raise StateFailure(*THRESHOLD_EXCEEDED) from failures[-1]
     if distributed:
         history.add("MapRunSucceeded")
-    history.add("MapStateSucceeded")
+    # What follows the Map (its exit) follows the last event before MapStateSucceeded.
+    history.head = history.last_id
+    history.bookkeeping("MapStateSucceeded")
     output, assigned = run.finish(results)
     return run.outcome(output, assigned)
 

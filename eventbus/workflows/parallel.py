@@ -14,13 +14,7 @@ __all__ = ["run_parallel"]
 def _attempt(run: StateRun) -> Steps:
     from eventbus.workflows.interpreter import child_frame, run_branch
 
-    if run.jsonata:
-        branch_input = run.resolve(run.state["Arguments"], "Arguments") \
-            if "Arguments" in run.state else run.raw_input
-    else:
-        branch_input = run.input_path()
-        if "Parameters" in run.state:
-            branch_input = run.payload(run.state["Parameters"], branch_input)
+    branch_input = run.arguments() if run.jsonata else run.parameters(run.input_path())
     history = run.frame.history
     history.add("ParallelStateStarted")
     branches = run.state["Branches"]

@@ -121,6 +121,8 @@ class StateRun:
     retries_done: int = 0
     #: The failure Retry/Catch last handled in this visit.
     last_failure: StateFailure | None = None
+    #: TestState's inspection data, collected when asked for (None: not collected).
+    inspection: dict[str, Any] | None = None
     _context: dict[str, Any] | None = None
 
     @property
@@ -166,19 +168,43 @@ class StateRun:
             variables=self.frame.variables, uuid=self.env.uuid, random=self.env.random,
         )
 
+    def note(self, stage: str, value: Any) -> Any:
+        """Keep ``value`` as TestState's inspection data for ``stage`` (when it is asked for)."""
+        if self.inspection is not None:
+            self.inspection[stage] = value if isinstance(value, (int, float, dict)) \
+                and stage in ("maxConcurrency", "toleratedFailureCount",
+                              "toleratedFailurePercentage", "errorDetails") \
+                else jsontext.dumps(value)
+        return value
+
     def input_path(self) -> Any:
         if "InputPath" not in self.state:
+            return self.note("afterInputPath", self.raw_input)
+        return self.note("afterInputPath", paths.apply_input_path(
+            self.state["InputPath"], self.raw_input, context=self.context,
+            variables=self.frame.variables))
+
+    def parameters(self, data: Any) -> Any:
+        """The ``Parameters`` payload over the effective input (the input without it)."""
+        if "Parameters" in self.state:
+            data = self.payload(self.state["Parameters"], data)
+        return self.note("afterParameters", data)
+
+    def arguments(self) -> Any:
+        """JSONata ``Arguments`` (the state input without it)."""
+        if "Arguments" not in self.state:
             return self.raw_input
-        return paths.apply_input_path(self.state["InputPath"], self.raw_input,
-                                      context=self.context, variables=self.frame.variables)
+        return self.note("afterArguments", self.resolve(self.state["Arguments"], "Arguments"))
 
     def finish_jsonpath(self, result: Any, *, selector: bool = True) -> tuple[Any, dict[str, Any]]:
         """ResultSelector, Assign, ResultPath and OutputPath over a state's result."""
         if selector and "ResultSelector" in self.state:
             result = self.payload(self.state["ResultSelector"], result)
+        self.note("afterResultSelector", result)
         assigned = self.payload(self.state["Assign"], result) if "Assign" in self.state else {}
         combined = paths.apply_result_path(self.state.get("ResultPath", "$"), self.raw_input,
                                            result) if "ResultPath" in self.state else result
+        self.note("afterResultPath", combined)
         return self.output_path(combined), assigned
 
     def output_path(self, data: Any) -> Any:
@@ -196,6 +222,8 @@ class StateRun:
         return output, assigned
 
     def finish(self, result: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        if self.state.get("Type") == "Task":
+            self.note("result", result)
         if self.jsonata:
             return self.finish_jsonata(result, result=result)
         return self.finish_jsonpath(result, **kwargs)
@@ -216,7 +244,12 @@ class StateRun:
             details = {"cause": cause, "error": err.error, "state": self.name}
             if location:
                 details["location"] = location
-            self.frame.history.add("EvaluationFailed", details)
+            history = self.frame.history
+            # AWS links it to what the state's entry followed (to the entry for a Wait state).
+            entered = history.events[self.entered_id - 1]
+            previous = self.entered_id if self.state.get("Type") == "Wait" \
+                else entered["previousEventId"]
+            history.add("EvaluationFailed", details, previous=previous)
         return StateFailure(err.error, cause)
 
 

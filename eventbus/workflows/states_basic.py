@@ -19,10 +19,9 @@ def run_pass(run: StateRun) -> Steps:
         output, assigned = run.finish_jsonata(run.raw_input)
         return run.outcome(output, assigned)
         yield  # a generator like every state family
-    data = run.input_path()
-    if "Parameters" in run.state:
-        data = run.payload(run.state["Parameters"], data)
-    result = run.state.get("Result", data)
+    # A Result replaces the effective input, which is then not computed.
+    result = run.note("result", run.state["Result"]) if "Result" in run.state \
+        else run.parameters(run.input_path())
     output, assigned = run.finish_jsonpath(result, selector=False)
     return run.outcome(output, assigned)
 
@@ -48,6 +47,8 @@ def run_fail(run: StateRun) -> Steps:
                                    variables=run.variables, field=name + "Path")
         return run.state.get(name)
 
+    if not run.jsonata:
+        run.input_path()
     raise StateFailure(field("Error"), field("Cause"))
     yield
 

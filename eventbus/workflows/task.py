@@ -7,6 +7,7 @@ from typing import Any
 from eventbus.errors import StatesError
 from eventbus.workflows import jsontext
 from eventbus.workflows.commands import InvokeTask, TaskResult
+from eventbus.workflows.context import REGION
 from eventbus.workflows.errors_handling import with_retry_and_catch
 from eventbus.workflows.runtime import StateFailure, StateRun, Steps, request
 
@@ -43,45 +44,68 @@ def _seconds(run: StateRun, data: Any, name: str) -> int | None:
 def _attempt(run: StateRun, retry_count: int) -> Steps:
     resource = str(run.state["Resource"])
     kind, name = resource_parts(resource)
+    token = run.env.uuid()
+    if resource.endswith(".waitForTaskToken"):
+        # The callback pattern: the task's input names the token ($$.Task.Token) to answer with.
+        run.context = {**run.context, "Task": {"Token": token}}
     if run.jsonata:
         data = run.raw_input
-        task_input = run.resolve(run.state["Arguments"], "Arguments") \
-            if "Arguments" in run.state else data
+        task_input = run.arguments()
     else:
         data = run.input_path()
-        task_input = run.payload(run.state["Parameters"], data) \
-            if "Parameters" in run.state else data
+        task_input = run.parameters(data)
     timeout = _seconds(run, data, "TimeoutSeconds")
     heartbeat = _seconds(run, data, "HeartbeatSeconds")
-    history = run.frame.history
-    scheduled: dict[str, Any] = {"resourceType": kind, "resource": name, "region": "us-east-1",
-                                 "parameters": jsontext.dumps(task_input)}
-    if timeout is not None:
-        scheduled["timeoutInSeconds"] = timeout
-    if heartbeat is not None:
-        scheduled["heartbeatInSeconds"] = heartbeat
-    history.add("TaskScheduled", scheduled)
-    history.add("TaskStarted", {"resourceType": kind, "resource": name})
-    reply = yield from request(
-        InvokeTask(run.env.uuid(), resource, task_input, timeout, heartbeat))
+    events = _Events(run, resource, kind, name)
+    events.scheduled(task_input, timeout, heartbeat)
+    reply = yield from request(InvokeTask(token, resource, task_input, timeout, heartbeat))
     assert isinstance(reply, TaskResult)
     if reply.timed_out:
-        history.add("TaskTimedOut", {"resourceType": kind, "resource": name,
-                                     "error": "States.Timeout"})
+        events.ended("TimedOut", error="States.Timeout")
         raise StateFailure("States.Timeout", None)
     if reply.failed:
-        details = {"resourceType": kind, "resource": name}
-        if reply.error is not None:
-            details["error"] = reply.error
-        if reply.cause is not None:
-            details["cause"] = reply.cause
-        history.add("TaskFailed", details)
+        events.ended("Failed", error=reply.error, cause=reply.cause)
         raise StateFailure(reply.error, reply.cause)
-    history.add("TaskSucceeded", {"resourceType": kind, "resource": name,
-                                  "output": jsontext.dumps(reply.output),
-                                  "outputDetails": {"truncated": False}})
+    events.ended("Succeeded", output=jsontext.dumps(reply.output),
+                 outputDetails={"truncated": False})
     output, assigned = run.finish(reply.output)
     return run.outcome(output, assigned)
+
+
+class _Events:
+    """The history events of one task call, in the family AWS records for its resource:
+    ``LambdaFunction*`` for a Lambda function ARN, ``Activity*`` for an activity ARN,
+    ``Task*`` (with ``resourceType``/``resource``) for a service integration."""
+
+    def __init__(self, run: StateRun, arn: str, kind: str, name: str) -> None:
+        self.history = run.frame.history
+        self.arn = arn
+        self.ids: dict[str, str] = {}
+        parts = arn.split(":")
+        service = parts[2] if len(parts) > 5 and parts[0] == "arn" else ""
+        if service == "lambda" and parts[5] == "function":
+            self.family = "LambdaFunction"
+        elif service == "states" and parts[5] == "activity":
+            self.family = "Activity"
+        else:
+            self.family, self.ids = "Task", {"resourceType": kind, "resource": name}
+
+    def scheduled(self, task_input: Any, timeout: int | None, heartbeat: int | None) -> None:
+        text = jsontext.dumps(task_input)
+        if self.family == "Task":
+            details: dict[str, Any] = {**self.ids, "region": REGION, "parameters": text}
+        else:
+            details = {"resource": self.arn, "input": text, "inputDetails": {"truncated": False}}
+        if timeout is not None:
+            details["timeoutInSeconds"] = timeout
+        if heartbeat is not None and self.family != "LambdaFunction":
+            details["heartbeatInSeconds"] = heartbeat
+        self.history.add(f"{self.family}Scheduled", details)
+        self.history.add(f"{self.family}Started", dict(self.ids) if self.ids else None)
+
+    def ended(self, how: str, **details: Any) -> None:
+        present = {k: v for k, v in details.items() if v is not None}
+        self.history.add(f"{self.family}{how}", {**self.ids, **present})
 
 
 def run_task(run: StateRun) -> Steps:

@@ -164,10 +164,18 @@ def test_state(request: Mapping[str, Any]) -> dict[str, Any]:
     run = StateRun(env, frame, name, state, data, clock.iso, entered,
                    state.get("QueryLanguage", top_language), retry_count=0,
                    retries_done=int(config.get("retrierRetryCount", 0)))
+    if request.get("inspectionLevel") in ("DEBUG", "TRACE"):
+        run.inspection = {}
+        run.note("input", data)
+        if "variables" in request:
+            run.note("variables", variables)
     override = _context(request, state)
     if override is not None:
         run.context = override
-    return _drive(run, _steps(run, request, mock_result), request.get("mock"))
+    answer = _drive(run, _steps(run, request, mock_result), request.get("mock"))
+    if run.inspection is not None:
+        answer["inspectionData"] = run.inspection
+    return answer
 
 
 def _steps(run: StateRun, request: Mapping[str, Any], mock_result: Any) -> Steps:
@@ -180,6 +188,8 @@ def _steps(run: StateRun, request: Mapping[str, Any], mock_result: Any) -> Steps
     def attempt(_: int) -> Steps:
         if kind == "Map":
             data = run.raw_input if run.jsonata else run.input_path()
+            run.note("maxConcurrency",
+                     map_state.number_field(run, data, "MaxConcurrency", int) or 0)
             reader_data = (request.get("stateConfiguration") or {}).get("mapItemReaderData")
             if "errorOutput" in mock and "ItemReader" in run.state:
                 raise _mock_failure(mock)

@@ -122,3 +122,19 @@ def test_states_task_failed_matches_every_error_but_timeouts_and_terminal_ones()
     assert matches(["States.TaskFailed"], "States.Permissions")
     assert not matches(["States.TaskFailed"], "States.Timeout")
     assert not matches(["States.TaskFailed"], "States.Runtime")
+
+
+def test_a_retried_attempt_sees_its_retry_count_in_the_context_object() -> None:
+    seen = []
+
+    def task(value: dict[str, int]) -> str:
+        seen.append(value["n"])
+        if len(seen) < 3:
+            raise TaskFailed("Flaky", "again")
+        return "ok"
+
+    state = {"Type": "Task", "Resource": "f", "End": True,
+             "Parameters": {"n.$": "$$.State.RetryCount"},
+             "Retry": [{"ErrorEquals": ["Flaky"]}]}
+    assert output(run({"T": state}, tasks={"f": task})) == "ok"
+    assert seen[1:] == [1, 2]

@@ -126,3 +126,27 @@ def test_a_failing_iteration_aborts_the_iterations_still_running() -> None:
     result = run({"M": {"Type": "Map", "End": True, "ItemProcessor": processor}}, [0, 1])
     assert result["error"] == "E"
     assert "MapIterationAborted" in types(result)
+
+
+def test_a_distributed_maps_iterations_cannot_read_the_parents_variables() -> None:
+    processor = {"StartAt": "I", "ProcessorConfig": DISTRIBUTED, "States": {
+        "I": {"Type": "Pass", "Parameters": {"x.$": "$x"}, "End": True}}}
+    states = {"A": {"Type": "Pass", "Assign": {"x": 1}, "Next": "M"},
+              "M": {"Type": "Map", "End": True, "ItemProcessor": processor}}
+    assert run(states, [0])["status"] == "FAILED"
+
+
+def test_an_item_reader_gets_the_items_from_its_resource_through_the_driver() -> None:
+    reader = {"Resource": "arn:aws:states:::s3:getObject",
+              "ReaderConfig": {"InputType": "JSON"}, "Parameters": {"Key.$": "$.key"}}
+    processor = {**ITEM_PASS, "ProcessorConfig": DISTRIBUTED}
+    state = {"Type": "Map", "End": True, "ItemReader": reader, "ItemProcessor": processor}
+    asked = []
+
+    def get_object(arguments: dict[str, str]) -> list[int]:
+        asked.append(arguments)
+        return [1, 2]
+
+    result = run({"M": state}, {"key": "k"}, tasks={reader["Resource"]: get_object})
+    assert (output(result), asked) == ([1, 2], [{"Key": "k"}])
+    assert run({"M": state}, {"key": "k"})["error"] == "States.ItemReaderFailed"

@@ -97,3 +97,26 @@ def test_jsonata_random_uuid_and_now_come_from_the_execution() -> None:
                 start_time=start)
     assert output(first) == output(again)
     assert output(first)["t"].startswith("2024-01-01T00:00:00")
+
+
+def test_task_events_follow_the_resources_family() -> None:
+    lambda_arn = "arn:aws:lambda:us-east-1:123456789012:function:f"
+    integration = "arn:aws:states:::lambda:invoke"
+    states = {
+        "L": {"Type": "Task", "Resource": lambda_arn, "Next": "I"},
+        "I": {"Type": "Task", "Resource": integration, "End": True},
+    }
+    result = run(states, tasks={lambda_arn: lambda v: v, integration: lambda v: v})
+    assert types(result)[2:5] == ["LambdaFunctionScheduled", "LambdaFunctionStarted",
+                                  "LambdaFunctionSucceeded"]
+    scheduled = next(e for e in result["events"] if e["type"] == "TaskScheduled")
+    details = scheduled["taskScheduledEventDetails"]
+    assert (details["resourceType"], details["resource"]) == ("lambda", "invoke")
+
+
+def test_a_callback_task_gets_its_token_through_the_context_object() -> None:
+    resource = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+    state = {"Type": "Task", "Resource": resource, "End": True,
+             "Parameters": {"token.$": "$$.Task.Token"}}
+    result = run({"T": state}, tasks={resource: lambda v: {"got": v["token"]}})
+    assert output(result)["got"]

@@ -80,3 +80,14 @@ def test_strict_mode_requires_the_models_required_fields_and_present_mode_does_n
         run_test_state(_request(state, mock={"result": "{}"}))
     present = {"result": "{}", "fieldValidationMode": "PRESENT"}
     assert run_test_state(_request(state, mock=present))["status"] == "SUCCEEDED"
+
+
+def test_debug_inspection_data_shows_the_input_after_each_stage() -> None:
+    state = {"Type": "Pass", "InputPath": "$.in", "Parameters": {"v.$": "$.x"},
+             "ResultPath": "$.out", "End": True}
+    answer = run_test_state(_request(state, {"in": {"x": 1}}, inspectionLevel="DEBUG"))
+    data = {k: orjson.loads(v) for k, v in answer["inspectionData"].items()}
+    assert data["afterInputPath"] == {"x": 1}
+    assert data["afterParameters"] == {"v": 1}
+    assert data["afterResultPath"] == {"in": {"x": 1}, "out": {"v": 1}}
+    assert "inspectionData" not in run_test_state(_request(state, {"in": {"x": 1}}))
