@@ -188,17 +188,19 @@ def publish(
     hops: int = 0,
     settings: Settings | None = None,
     envelopes: Sequence[Envelope] | None = None,
+    service: bool = False,
 ) -> Steps[dict[str, Any]]:
     """PutEvents: validate each entry, write the valid ones in one round trip, and answer
     ``{"FailedEntryCount": n, "Entries": [{"EventId"} | {"ErrorCode", "ErrorMessage"}]}``
     in request order. A bus's partition count is read first when not known yet.
-    ``envelopes``, one per entry when given, shape each published envelope."""
+    ``envelopes``, one per entry when given, shape each published envelope; ``service``:
+    published by the runtime on a service's behalf (``aws.`` sources allowed)."""
     if isinstance(hops, bool) or not isinstance(hops, int) or hops < 0:
         raise ValueError(f"hops must be a non-negative integer, not {hops!r}")
     if envelopes is not None and len(envelopes) != len(entries):
         raise ValueError(f"{len(envelopes)} envelopes for {len(entries)} entries")
     results: list[dict[str, str]] = [{} for _ in entries]
-    valid = _validate(entries, results, settings)
+    valid = _validate(entries, results, settings, service)
     unknown = partitions.unknown({entry.bus for _, entry in valid})
     if unknown:
         replies = yield [("HGET", keys.bus_config(bus), "partitions") for bus in unknown]
@@ -214,12 +216,15 @@ def publish(
 
 
 def _validate(
-    entries: Sequence[Mapping[str, Any]], results: list[dict[str, str]], settings: Settings | None
+    entries: Sequence[Mapping[str, Any]],
+    results: list[dict[str, str]],
+    settings: Settings | None,
+    service: bool,
 ) -> list[tuple[int, ValidEntry]]:
     valid = []
     for index, entry in enumerate(entries):
         try:
-            valid.append((index, validate_entry(entry, settings=settings)))
+            valid.append((index, validate_entry(entry, settings=settings, service=service)))
         except InvalidEventError as e:
             results[index] = {"ErrorCode": e.code, "ErrorMessage": e.message}
     return valid

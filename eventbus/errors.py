@@ -37,6 +37,8 @@ __all__ = [
     "BusError",
     "BusTimeout",
     "EventBusError",
+    "ExecutionAlreadyExists",
+    "ExecutionDoesNotExist",
     "InvalidDefinition",
     "InvalidEventError",
     "InvalidExpression",
@@ -46,6 +48,7 @@ __all__ = [
     "MatchBudgetExceededError",
     "RuleFileError",
     "RuleProblem",
+    "StateMachineDoesNotExist",
     "StatesError",
     "TargetError",
     "TargetRejected",
@@ -190,6 +193,28 @@ class RequestRejected(EventBusError, ValueError):
         self.code = code
         self.message = message
         super().__init__(message)
+
+
+class ExecutionAlreadyExists(RequestRejected):
+    """StartExecution with the name of an execution that has closed, or that runs with another
+    input (AWS's rule for Standard workflows)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="ExecutionAlreadyExists")
+
+
+class ExecutionDoesNotExist(RequestRejected):
+    """No execution has this ARN."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="ExecutionDoesNotExist")
+
+
+class StateMachineDoesNotExist(RequestRejected):
+    """No state machine has this name or ARN."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="StateMachineDoesNotExist")
 
 
 class InvalidExpression(EventBusError, ValueError):

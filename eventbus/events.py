@@ -269,8 +269,12 @@ def _parse_detail(text: str) -> dict[str, Any]:
     return detail
 
 
-def validate_entry(entry: Mapping[str, Any], *, settings: Settings | None = None) -> ValidEntry:
+def validate_entry(
+    entry: Mapping[str, Any], *, settings: Settings | None = None, service: bool = False
+) -> ValidEntry:
     """Check one PutEvents entry the way EventBridge does; ``InvalidEventError`` otherwise.
+    ``service``: the runtime publishes it on a service's behalf (Step Functions' status
+    changes), so an ``aws.`` source is allowed.
 
     Order: the required fields (``Source``, ``DetailType``, ``Detail``), the ``aws.`` source
     prefix, the optional fields, the entry size against ``max_entry_bytes`` (a deliberate
@@ -281,7 +285,7 @@ def validate_entry(entry: Mapping[str, Any], *, settings: Settings | None = None
     source = _required_text(entry, "Source")
     detail_type = _required_text(entry, "DetailType")
     detail_text = _required_text(entry, "Detail")
-    if source.startswith("aws."):
+    if source.startswith("aws.") and not service:
         raise InvalidEventError("NotAuthorizedForSourceException", "Not authorized for the source.")
     if len(detail_type) > MAX_DETAIL_TYPE_CHARS:
         raise _invalid("DetailType", "DetailType must be at most 128 characters.")

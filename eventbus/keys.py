@@ -159,3 +159,73 @@ def connection_rate_limit(name: str) -> str:
 
 
 __all__ += ["METRICS", "ROUTERS", "TARGET_ACTIVITY", "connection_rate_limit", "rate_limit"]
+
+
+# Durable workflow executions. Executions are spread over WORKFLOW_PARTITIONS partitions by a
+# hash of their ARN; everything of one partition (its executions' records, its work stream, its
+# timers, its status-change outbox) shares the hash tag ``{wf:p<N>}``, so each step of an
+# execution is one script on one slot and the partitions spread over a Redis Cluster.
+WORKFLOW_PARTITIONS = 16
+WORKFLOW_GROUP = "workflow-workers"
+
+
+def workflow_tag(partition: int) -> str:
+    """The hash tag of one workflow partition: ``{wf:p<N>}``."""
+    return f"{{wf:p{partition}}}"
+
+
+def workflow_execution(partition: int, arn: str) -> str:
+    """Hash of one execution's record (name, status, input, output, history length, ...)."""
+    return f"eb:{workflow_tag(partition)}:x:{arn}"
+
+
+def workflow_history(partition: int, arn: str) -> str:
+    """List of one execution's history events (JSON text), event id n at index n-1."""
+    return f"eb:{workflow_tag(partition)}:h:{arn}"
+
+
+def workflow_replies(partition: int, arn: str) -> str:
+    """List of the replies fed to one execution's step function, in order (JSON text)."""
+    return f"eb:{workflow_tag(partition)}:r:{arn}"
+
+
+def workflow_definition(partition: int, version: str) -> str:
+    """One definition text, by its version (SHA-256 of the text), kept once per partition."""
+    return f"eb:{workflow_tag(partition)}:def:{version}"
+
+
+def workflow_work(partition: int) -> str:
+    """Stream of a partition's work (starts, tasks, fired timers, stops), group
+    ``workflow-workers``; an entry stays pending until the step it leads to is stored."""
+    return f"eb:{workflow_tag(partition)}:work"
+
+
+def workflow_timers(partition: int) -> str:
+    """Sorted set of a partition's pending timers: member = JSON ``{arn, token}``, score =
+    due time (ms)."""
+    return f"eb:{workflow_tag(partition)}:timers"
+
+
+def workflow_outbox(partition: int) -> str:
+    """Stream of status-change events waiting to be published on the ``default`` bus."""
+    return f"eb:{workflow_tag(partition)}:outbox"
+
+
+def workflow_index(partition: int) -> str:
+    """Sorted set of a partition's execution ARNs, scored by start time (ms)."""
+    return f"eb:{workflow_tag(partition)}:executions"
+
+
+__all__ += [
+    "WORKFLOW_GROUP",
+    "WORKFLOW_PARTITIONS",
+    "workflow_definition",
+    "workflow_execution",
+    "workflow_history",
+    "workflow_index",
+    "workflow_outbox",
+    "workflow_replies",
+    "workflow_tag",
+    "workflow_timers",
+    "workflow_work",
+]

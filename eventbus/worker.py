@@ -81,6 +81,7 @@ from eventbus.workflows.catalog import WorkflowCatalog
 
 if TYPE_CHECKING:
     from eventbus.gateway.state import Gateway
+    from eventbus.workflows.worker import WorkflowWorker
 
 __all__ = [
     "DEFAULT_CLAIM_IDLE_SECONDS",
@@ -119,6 +120,7 @@ class RouterOptions:
     pause_on_error: float = 0.5  # wait after a failed round of a loop before the next (s)
     max_connections: int = 128  # Redis connections; past it, commands wait for a free one
     consumer_idle: float = CONSUMER_IDLE_SECONDS  # remove consumers idle this long, holding nothing
+    workflows: bool = False  # also run a workflow worker (``eventbus run`` unless --no-workflows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +213,18 @@ class Router:
             Heartbeat(stop, redis, consumer, pause=pause),
         ]
         self.metrics_flusher = MetricsFlusher(self._closing, self.metrics, pause=pause)
+        self.workflow_worker = self._workflow_worker() if o.workflows else None
         for loop in (*self.loops, self.metrics_flusher):
             loop.outage = self.outage
+
+    def _workflow_worker(self) -> WorkflowWorker:
+        """The workflow worker run alongside, stopped with the loops."""
+        from eventbus.workflows.worker import WorkerOptions, WorkflowWorker
+
+        o = self.options
+        options = WorkerOptions(claim_idle=o.claim_idle, consumer=f"wf-{self.consumer}",
+                                shutdown_grace=o.shutdown_grace, pause_on_error=o.pause_on_error)
+        return WorkflowWorker(self.redis, options, stop=self._stopping)
 
     @property
     def table(self) -> RoutingTable:
@@ -259,6 +271,8 @@ class Router:
         if not self.lanes and not self.table.buses:
             await self.start()
         tasks = [asyncio.create_task(loop.run()) for loop in self.loops]
+        if self.workflow_worker is not None:
+            tasks.append(asyncio.create_task(self.workflow_worker.run()))
         flusher = asyncio.create_task(self.metrics_flusher.run())
         log.info("router started", extra={"fields": {"consumer": self.consumer}})
         await self._stopping.wait()

@@ -11,6 +11,7 @@ from eventbus.cli import (  # noqa: F401
     runtime,
     schedules,
     transform,
+    workflow_worker,
     workflows,
 )
 from eventbus.cli.app import app

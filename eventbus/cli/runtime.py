@@ -41,6 +41,9 @@ def run(
         help="Remove consumers idle this long (s) that hold nothing.",
     ),
     verbose: bool = typer.Option(False, "--verbose", help="Log info lines too, not only problems."),
+    no_workflows: bool = typer.Option(
+        False, "--no-workflows", help="Do not run workflow executions in this process."
+    ),
     http: int | None = typer.Option(
         None, "--http", min=0, max=65535, help="Also serve the HTTP gateway on this port."
     ),
@@ -81,7 +84,8 @@ def run(
         fail(f"{refused(e)}:\n{e}")
     url = resolve_redis_url(redis_url)
     options = RouterOptions(claim_idle=claim_idle, concurrency=concurrency,
-                            consumer=consumer or "", consumer_idle=consumer_idle)  # fmt: skip
+                            consumer=consumer or "", consumer_idle=consumer_idle,
+                            workflows=not no_workflows)  # fmt: skip
     gateway = None
     if http is not None:
         gateway = HttpOptions(http, http_host, no_auth, credentials, max_unverified_bytes,

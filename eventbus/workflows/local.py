@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from eventbus.errors import InvalidExecutionInput, StatesError
+from eventbus.errors import InvalidExecutionInput, StatesError, TargetError
 from eventbus.workflows import jsontext
 from eventbus.workflows.commands import (
     ExecutionTimeout,
@@ -28,7 +28,7 @@ from eventbus.workflows.context import ExecutionInfo
 from eventbus.workflows.definition import parse_definition, validate_definition
 from eventbus.workflows.step import EXECUTION_TIMEOUT_TOKEN, Execution, Step, start, step
 
-__all__ = ["run_local"]
+__all__ = ["failure_of", "result_of", "run_local"]
 
 TaskCallable = Callable[[Any], Any]
 
@@ -105,14 +105,27 @@ def _call(command: InvokeTask, tasks: Mapping[str, TaskCallable], now: datetime)
     if fn is None:
         return TaskResult(command.token, now, failed=True, error="States.TaskFailed",
                           cause=f"No task is registered for the resource '{command.resource}'.")
+    return result_of(command.token, now, lambda: fn(command.input))
+
+
+def result_of(token: str, at: datetime, call: Callable[[], Any]) -> TaskResult:
+    """The TaskResult of calling ``call``: its output, or the failure its exception says."""
     try:
-        output = fn(command.input)
-    except StatesError as err:
-        return TaskResult(command.token, now, failed=True, error=err.error, cause=err.cause)
-    except TimeoutError:
-        # How a local task says it ran past its TimeoutSeconds/HeartbeatSeconds.
-        return TaskResult(command.token, now, timed_out=True)
+        output = call()
     except Exception as err:
-        return TaskResult(command.token, now, failed=True, error=type(err).__name__,
-                          cause=str(err))
-    return TaskResult(command.token, now, output=jsontext.loads(jsontext.dumps(output)))
+        return failure_of(token, at, err)
+    return TaskResult(token, at, output=jsontext.loads(jsontext.dumps(output)))
+
+
+def failure_of(token: str, at: datetime, err: Exception) -> TaskResult:
+    """The TaskResult of a task that raised ``err``: a ``StatesError`` (``TaskFailed``) fails
+    with its error and cause, ``TimeoutError`` times the task out, a ``TargetError`` fails
+    with its code, anything else with the exception's class name."""
+    if isinstance(err, StatesError):
+        return TaskResult(token, at, failed=True, error=err.error, cause=err.cause)
+    if isinstance(err, TimeoutError):
+        # How a task says it ran past its TimeoutSeconds/HeartbeatSeconds.
+        return TaskResult(token, at, timed_out=True)
+    if isinstance(err, TargetError):
+        return TaskResult(token, at, failed=True, error=err.code, cause=str(err))
+    return TaskResult(token, at, failed=True, error=type(err).__name__, cause=str(err))

@@ -1,0 +1,45 @@
+"""CLI command: ``eventbus workflows worker``, a worker of durable executions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from eventbus.cli.app import REDIS_HELP, fail, loop_factory, workflows_app
+
+__all__ = ["worker"]
+
+
+@workflows_app.command("worker")
+def worker(
+    redis_url: str | None = typer.Option(None, "--redis", help=REDIS_HELP),
+    claim_idle: float = typer.Option(
+        30.0, "--claim-idle", min=0.0, help="Take over work another worker held this long (s)."
+    ),
+    concurrency: int = typer.Option(256, "--concurrency", min=1, help="Work entries at once."),
+    consumer: str | None = typer.Option(
+        None, "--consumer", help="Consumer name in the group; default wf-<host>-<pid>."
+    ),
+    tasks: str | None = typer.Option(
+        None, "--tasks", help="module:NAME of a mapping of Task Resource to Python callable."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", help="Log info lines too, not only problems."),
+) -> None:
+    """Run a worker of durable workflow executions: start them, call their tasks, fire their
+    timers, store each step. Any number of workers may share one Redis; SIGTERM finishes or
+    hands back held work and exits 0."""
+    from eventbus.connection import resolve_redis_url
+    from eventbus.worker import configure_logging
+    from eventbus.workflows.worker import WorkerOptions, load_tasks, run_worker
+
+    configure_logging(verbose)
+    try:
+        registry = load_tasks(tasks) if tasks else None
+    except ValueError as e:
+        fail(str(e))
+    url = resolve_redis_url(redis_url)
+    options = WorkerOptions(claim_idle=claim_idle, concurrency=concurrency,
+                            consumer=consumer or "")
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(run_worker(url, options, tasks=registry))

@@ -1,0 +1,176 @@
+"""Applies one reply to one stored execution, exactly once.
+
+A worker keeps the live ``Execution`` of each execution it has stepped, with the (history
+length, reply count) it was stored at. To apply a reply it steps that execution (or, when it
+holds none, rebuilds it by replaying the stored replies) and stores the step with
+``store.apply_step``, which refuses it when the stored execution has moved on (another worker
+stepped it: the live one is dropped, the stored one replayed, and the reply tried again) or
+when the work entry was already applied. The live execution is kept only after a step stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random as random_module
+import uuid as uuid_module
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from eventbus.workflows import jsontext, store
+from eventbus.workflows.commands import Command, Reply
+from eventbus.workflows.context import ExecutionInfo, iso_time
+from eventbus.workflows.definition import parse_definition
+from eventbus.workflows.status_events import status_event
+from eventbus.workflows.step import Execution, Step, replay, start, step
+
+__all__ = ["Driver", "Live", "seeded"]
+
+# Live executions a worker keeps; past it the least recently stepped is replayed when needed.
+LIVE_LIMIT = 10_000
+# Tries of one reply against executions that other workers keep moving on.
+STALE_TRIES = 20
+
+
+def seeded(seed: int) -> tuple[Callable[[], str], Callable[[], float]]:
+    """The uuid and random generators of an execution, the same on every replay."""
+    rng = random_module.Random(seed)
+    return (lambda: str(uuid_module.UUID(int=rng.getrandbits(128), version=4))), rng.random
+
+
+@dataclass(slots=True)
+class Live:
+    """An execution as this worker holds it: None until started, or once closed."""
+
+    execution: Execution | None
+    record: dict[str, str]
+    events: int
+    replies: int
+
+    @property
+    def status(self) -> str:
+        return self.execution.status if self.execution is not None else self.record["status"]
+
+
+def execution_info(record: dict[str, str]) -> ExecutionInfo:
+    return ExecutionInfo(
+        name=record["name"], state_machine_name=record["machine"],
+        start_time=store.from_ms(record["start_ms"]), input=jsontext.loads(record["input"]),
+        execution_uuid=record["uuid"],
+    )
+
+
+class Driver:
+    """Steps the executions of one worker; one reply at a time per execution."""
+
+    def __init__(self, redis: Redis, group: str) -> None:
+        self.redis = redis
+        self.group = group
+        self.live: OrderedDict[str, Live] = OrderedDict()
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # lock, how many want it
+        self.stale = 0  # steps refused because another worker moved the execution on
+
+    async def status(self, arn: str) -> str | None:
+        """The execution's status as this worker last stored it, else as stored in Redis."""
+        live = self.live.get(arn)
+        return live.status if live is not None else await store.status_of(self.redis, arn)
+
+    async def apply(self, arn: str, entry_id: str | None, reply: Reply | None) -> str:
+        """Apply ``reply`` (None: the start) to ``arn``, acknowledging the work entry
+        ``entry_id`` in the same script: ok, or why nothing was stored (duplicate, closed,
+        missing; the entry is acknowledged all the same)."""
+        lock, users = self._locks.get(arn, (asyncio.Lock(), 0))
+        self._locks[arn] = (lock, users + 1)
+        try:
+            async with lock:
+                return await self._apply(arn, entry_id, reply)
+        finally:
+            lock, users = self._locks[arn]
+            if users == 1:
+                del self._locks[arn]
+            else:
+                self._locks[arn] = (lock, users - 1)
+
+    async def _apply(self, arn: str, entry_id: str | None, reply: Reply | None) -> str:
+        entry = (entry_id, self.group) if entry_id is not None else None
+        for _ in range(STALE_TRIES):
+            live = self.live.pop(arn, None) or await self._load(arn)
+            answer = "missing" if live is None else "closed" if live.status != "RUNNING" \
+                else "duplicate" if reply is None and live.events > 0 else None
+            if answer is not None or live is None:
+                if entry_id is not None:
+                    await store.ack(self.redis, arn, entry_id, self.group)
+                if live is not None and live.status == "RUNNING":
+                    self._keep(arn, live)
+                return answer or "missing"
+            result, commands = self._step(live, reply)
+            answer = await self._store(arn, live, entry, reply, result, commands)
+            if answer == "ok":
+                live.events += len(result.events)
+                live.replies += reply is not None
+                self._keep(arn, live)
+                return answer
+            if answer != "stale":
+                return answer
+            self.stale += 1
+        raise RuntimeError(f"{arn}: the execution kept moving on under {STALE_TRIES} tries")
+
+    def _step(self, live: Live, reply: Reply | None) -> tuple[Step, list[Command]]:
+        """The step of ``reply`` (started first when the execution is not yet)."""
+        if live.events == 0:
+            execution, first = self._start(live.record)
+            live.execution = execution
+            if reply is None:
+                return first, first.commands
+            then = step(execution, reply)
+            merged = Step(first.events + then.events, [], then.status, then.output,
+                          then.error, then.cause)
+            return merged, first.commands + then.commands
+        assert live.execution is not None and reply is not None
+        result = step(live.execution, reply)
+        return result, result.commands
+
+    def _start(self, record: dict[str, str]) -> tuple[Execution, Step]:
+        uuid, rand = seeded(int(record["seed"]))
+        definition = parse_definition(record["definition"])
+        return start(definition, execution_info(record), uuid=uuid, random=rand)
+
+    async def _store(self, arn: str, live: Live, entry: tuple[str, str] | None,
+                     reply: Reply | None, result: Step, commands: list[Command]) -> str:
+        stop_date, event = "", None
+        changed = result.status != "RUNNING" or (reply is None and live.events == 0)
+        if result.events and changed:
+            stop_ms = store.to_ms(datetime.now(UTC)) if result.status != "RUNNING" else None
+            stop_date = iso_time(store.from_ms(stop_ms)) if stop_ms is not None else ""
+            event = status_event(live.record, result.status, stop_ms=stop_ms,
+                                 output=result.output, error=result.error, cause=result.cause)
+        return await store.apply_step(
+            self.redis, arn, expected=(live.events, live.replies), entry=entry, reply=reply,
+            step=result, commands=commands, stop_date=stop_date, status_event=event)
+
+    def _keep(self, arn: str, live: Live) -> None:
+        self.live[arn] = live
+        if live.status != "RUNNING":
+            del self.live[arn]  # nothing more will step it
+        while len(self.live) > LIVE_LIMIT:
+            self.live.popitem(last=False)
+
+    async def _load(self, arn: str) -> Live | None:
+        stored = await store.load(self.redis, arn)
+        if stored is None:
+            return None
+        record = dict(stored.record, definition=stored.definition)
+        if stored.events == 0 or stored.status != "RUNNING":
+            return Live(None, record, stored.events, len(stored.replies))
+        uuid, rand = seeded(int(record["seed"]))
+        execution, _ = replay(parse_definition(stored.definition), execution_info(record),
+                              stored.replies, uuid=uuid, random=rand)
+        replayed = len(execution.env.history.events)
+        if replayed != stored.events:
+            raise RuntimeError(f"{arn}: its replies replay to {replayed} events but "
+                               f"{stored.events} are stored: the interpreter changed under a "
+                               "running execution")
+        return Live(execution, record, stored.events, len(stored.replies))

@@ -1,0 +1,212 @@
+"""The Step Functions execution API in Python, on the durable store: StartExecution,
+DescribeExecution, GetExecutionHistory, ListExecutions, StopExecution, with AWS's request and
+answer shapes (dates as ``datetime``, as boto3 gives them).
+
+Definitions come from a mapping of state machine name to definition text; each execution
+stores the text it started with (once per version and partition), so changing a definition
+changes only the executions started after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import uuid as uuid_module
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from eventbus import keys
+from eventbus.errors import (
+    ExecutionAlreadyExists,
+    ExecutionDoesNotExist,
+    InvalidExecutionInput,
+    RequestRejected,
+    StateMachineDoesNotExist,
+)
+from eventbus.workflows import jsontext, store
+from eventbus.workflows.context import ACCOUNT, REGION, iso_time
+from eventbus.workflows.definition import validate_definition
+from eventbus.workflows.status_events import machine_arn
+
+__all__ = ["STATUSES", "Executions"]
+
+STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+# AWS: 1 to 80 characters, none of whitespace, brackets, wildcards, these marks, or controls.
+_NAME = re.compile(r"^[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}$")
+_PAGE_LIMIT = 1000
+
+
+def _machine_name(machine: str) -> str:
+    prefix = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:"
+    return machine[len(prefix):] if machine.startswith(prefix) else machine
+
+
+def _date(iso: str) -> datetime:
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def _page(token: str | None) -> int:
+    if token is None:
+        return 0
+    try:
+        return int(token)
+    except ValueError:
+        raise RequestRejected(f"Invalid pagination token: {token}",
+                              code="InvalidToken") from None
+
+
+class Executions:
+    """Durable executions of the state machines in ``definitions`` (name -> text)."""
+
+    def __init__(self, redis: Redis, definitions: Mapping[str, str]) -> None:
+        self.redis = redis
+        self.definitions = definitions
+        self._valid: set[str] = set()  # versions already validated
+
+    async def start_execution(self, state_machine: str, input: str = "{}",
+                              name: str | None = None) -> dict[str, Any]:
+        """Start an execution (queued for the workers); idempotent as AWS Standard: the same
+        name and input while it runs answers the same execution; ExecutionAlreadyExists once
+        it has closed or with another input."""
+        machine = _machine_name(state_machine)
+        text = self.definitions.get(machine)
+        if text is None:
+            raise _no_machine(machine)
+        try:
+            jsontext.loads(input)
+        except ValueError as err:
+            raise InvalidExecutionInput(f"Invalid execution input: {err}") from err
+        name = name if name is not None else str(uuid_module.uuid4())
+        if not _NAME.match(name):
+            raise RequestRejected(f"Invalid Name: '{name}'", code="InvalidName")
+        version = store.definition_version(text)
+        if version not in self._valid:
+            validate_definition(text, "STANDARD")
+            self._valid.add(version)
+        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:{name}"
+        now = datetime.now(UTC)
+        record = {
+            "arn": arn, "name": name, "machine": machine, "version": version, "input": input,
+            "start_ms": str(store.to_ms(now)), "start": iso_time(now), "status": "RUNNING",
+            "events": "0", "replies": "0", "seed": str(secrets.randbits(63)),
+            "uuid": str(uuid_module.uuid4()),
+        }
+        answer, start = await store.start_record(self.redis, arn, record, text)
+        if answer == "exists":
+            raise ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
+        return {"executionArn": arn, "startDate": _date(start)}
+
+    async def _record(self, arn: str) -> dict[str, str]:
+        raw = await self.redis.hgetall(keys.workflow_execution(store.partition_of(arn), arn))
+        if not raw:
+            raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
+        return {store.text(k): store.text(v) for k, v in raw.items()}
+
+    async def describe_execution(self, execution_arn: str) -> dict[str, Any]:
+        r = await self._record(execution_arn)
+        answer: dict[str, Any] = {
+            "executionArn": r["arn"], "stateMachineArn": machine_arn(r["machine"]),
+            "name": r["name"], "status": r["status"], "startDate": _date(r["start"]),
+            "input": r["input"], "inputDetails": {"included": True},
+        }
+        if r["status"] != "RUNNING":
+            answer["stopDate"] = _date(r["stop"])
+            if r["status"] == "SUCCEEDED":
+                answer.update(output=r["output"], outputDetails={"included": True})
+            for field in ("error", "cause"):
+                if r.get(field):
+                    answer[field] = r[field]
+        return answer
+
+    async def get_execution_history(self, execution_arn: str, *, max_results: int = 100,
+                                    reverse_order: bool = False, next_token: str | None = None,
+                                    include_execution_data: bool = True) -> dict[str, Any]:
+        """A page of the history: ``max_results`` events (1 to 1000, 0 for 100) from
+        ``next_token``, oldest first unless ``reverse_order``."""
+        await self._record(execution_arn)
+        size = max_results or 100
+        if not 1 <= size <= _PAGE_LIMIT:
+            raise RequestRejected(f"maxResults must be between 0 and {_PAGE_LIMIT}")
+        offset = _page(next_token)
+        key = keys.workflow_history(store.partition_of(execution_arn), execution_arn)
+        if reverse_order:
+            raw = await self.redis.lrange(key, -offset - size, -offset - 1)
+            raw.reverse()
+        else:
+            raw = await self.redis.lrange(key, offset, offset + size - 1)
+        events = [self._event(orjson.loads(e), include_execution_data) for e in raw]
+        answer: dict[str, Any] = {"events": events}
+        if len(raw) == size and offset + size < await self.redis.llen(key):
+            answer["nextToken"] = str(offset + size)
+        return answer
+
+    @staticmethod
+    def _event(event: dict[str, Any], include_data: bool) -> dict[str, Any]:
+        event["timestamp"] = _date(event["timestamp"])
+        if not include_data:
+            for key, details in event.items():
+                if key.endswith("EventDetails") and isinstance(details, dict):
+                    details.pop("input", None)
+                    details.pop("output", None)
+        return event
+
+    async def list_executions(self, state_machine: str, *, status_filter: str | None = None,
+                              max_results: int = 100,
+                              next_token: str | None = None) -> dict[str, Any]:
+        """A page of the machine's executions, newest first."""
+        machine = _machine_name(state_machine)
+        if machine not in self.definitions:
+            raise _no_machine(machine)
+        if status_filter is not None and status_filter not in STATUSES:
+            raise RequestRejected(f"Invalid statusFilter: {status_filter}")
+        prefix = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:"
+        found: list[tuple[float, str]] = []
+        for p in range(keys.WORKFLOW_PARTITIONS):
+            members: list[Any] = await self.redis.zrange(keys.workflow_index(p), 0, -1,
+                                                         withscores=True)
+            for member, score in members:
+                arn = store.text(member)
+                if arn.startswith(prefix):
+                    found.append((float(score), arn))
+        found.sort(reverse=True)
+        records = await asyncio.gather(*(self._record(arn) for _, arn in found))
+        chosen = [r for r in records if status_filter in (None, r["status"])]
+        offset, size = _page(next_token), max_results or 100
+        page = chosen[offset:offset + size]
+        answer: dict[str, Any] = {"executions": [self._summary(r) for r in page]}
+        if offset + size < len(chosen):
+            answer["nextToken"] = str(offset + size)
+        return answer
+
+    @staticmethod
+    def _summary(r: dict[str, str]) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            "executionArn": r["arn"], "stateMachineArn": machine_arn(r["machine"]),
+            "name": r["name"], "status": r["status"], "startDate": _date(r["start"]),
+        }
+        if r["status"] != "RUNNING":
+            summary["stopDate"] = _date(r["stop"])
+        return summary
+
+    async def stop_execution(self, execution_arn: str, *, error: str | None = None,
+                             cause: str | None = None) -> dict[str, Any]:
+        """Ask for the execution to end ABORTED; a worker applies it as its next step."""
+        r = await self._record(execution_arn)
+        now = datetime.now(UTC)
+        if r["status"] == "RUNNING":
+            fields: dict[str, str] = {"kind": "stop", "arn": execution_arn,
+                                      "at": str(store.to_ms(now))}
+            fields.update({k: v for k, v in (("error", error), ("cause", cause)) if v is not None})
+            work = keys.workflow_work(store.partition_of(execution_arn))
+            await self.redis.xadd(work, fields)  # type: ignore[arg-type]
+        return {"stopDate": now}
+
+
+def _no_machine(machine: str) -> StateMachineDoesNotExist:
+    return StateMachineDoesNotExist(f"State Machine Does Not Exist: '{machine_arn(machine)}'")
+

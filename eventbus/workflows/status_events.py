@@ -1,0 +1,93 @@
+"""Execution status changes as Step Functions publishes them on EventBridge.
+
+Each change is written to its partition's outbox by the step that makes it (same slot, same
+script) and published from there on the ``default`` bus, at least once; its IdempotencyKey
+(ARN and status) makes the bus drop a second copy published within the bus's idempotency window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from eventbus import keys
+from eventbus.bus import PartitionMap, publish, run_async
+from eventbus.workflows.context import ACCOUNT, REGION
+
+__all__ = ["DETAIL_TYPE", "SOURCE", "publish_outbox", "status_event"]
+
+SOURCE = "aws.states"
+DETAIL_TYPE = "Step Functions Execution Status Change"
+BUS = "default"
+# The most input plus output text a status-change event carries (bytes).
+MAX_INCLUDED_BYTES = 200 * 1024
+
+
+def status_event(record: dict[str, str], status: str, *, stop_ms: int | None = None,
+                 output: str | None = None, error: str | None = None,
+                 cause: str | None = None) -> bytes:
+    """The PutEvents entry announcing that the execution of ``record`` is now ``status``."""
+    closed = status != "RUNNING"
+    # An entry over the bus's size limit would never publish: as AWS does for large payloads,
+    # the input and output are left out and marked not included.
+    text = record["input"]
+    with_data = len(text.encode()) + len((output or "").encode()) <= MAX_INCLUDED_BYTES
+    detail: dict[str, Any] = {
+        "executionArn": record["arn"],
+        "stateMachineArn": machine_arn(record["machine"]),
+        "name": record["name"],
+        "status": status,
+        "startDate": int(record["start_ms"]),
+        "stopDate": stop_ms if closed else None,
+        "input": text if with_data else None,
+        "output": output if with_data else None,
+        "inputDetails": {"included": with_data},
+        "outputDetails": {"included": with_data} if output is not None else None,
+        "error": error,
+        "cause": cause,
+    }
+    key = hashlib.sha256(f"{record['arn']}#{status}".encode()).hexdigest()
+    entry = {
+        "Source": SOURCE,
+        "DetailType": DETAIL_TYPE,
+        "Detail": orjson.dumps(detail).decode(),
+        "Resources": [record["arn"]],
+        "EventBusName": BUS,
+        "IdempotencyKey": key,
+    }
+    return orjson.dumps(entry)
+
+
+def machine_arn(machine: str) -> str:
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine}"
+
+
+async def publish_outbox(redis: Redis, partitions: PartitionMap, batch: int = 100) -> int:
+    """Publish what waits in the partitions' outboxes, then delete it; the count published.
+    Three round trips whatever the number of partitions: read them all, publish, delete. An
+    entry the bus refuses stays, and is tried again next time."""
+    outboxes = [keys.workflow_outbox(p) for p in range(keys.WORKFLOW_PARTITIONS)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for outbox in outboxes:
+            pipe.xrange(outbox, count=batch)
+        read = await pipe.execute()
+    waiting = [(outbox, entry_id, fields) for outbox, entries in zip(outboxes, read, strict=True)
+               for entry_id, fields in entries]
+    if not waiting:
+        return 0
+    events = [orjson.loads(_field(fields, "event")) for _, _, fields in waiting]
+    result = await run_async(redis, publish(events, partitions, service=True))
+    async with redis.pipeline(transaction=False) as pipe:
+        for (outbox, entry_id, _), answer in zip(waiting, result["Entries"], strict=True):
+            if "EventId" in answer:
+                pipe.xdel(outbox, entry_id)
+        await pipe.execute()
+    return len(events) - int(result["FailedEntryCount"])
+
+
+def _field(fields: Any, name: str) -> Any:
+    """A stream entry's field, whether the client decodes replies or not."""
+    return fields[name.encode()] if name.encode() in fields else fields[name]

@@ -1,0 +1,319 @@
+"""Durable executions on Redis: the key layout, the scripts that change an execution, and the
+JSON form of what is stored.
+
+An execution lives in partition ``crc32(arn) % WORKFLOW_PARTITIONS``; its record, history and
+replies, and its partition's work stream, timers and outbox share the tag ``{wf:p<N>}`` (see
+:mod:`eventbus.keys`), so every script below touches one hash slot.
+
+The stored truth of an execution is its definition, its record (input, start time, seed) and
+the replies fed to its step function, in order: replaying them through ``step.replay`` gives
+the same execution again. The history is stored too, for readers, and its length is the
+version a step is checked against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from eventbus import keys
+from eventbus.workflows.commands import (
+    Command,
+    ExecutionTimeout,
+    InvokeTask,
+    Reply,
+    StartTimer,
+    StopExecution,
+    TaskResult,
+    TimerFired,
+)
+from eventbus.workflows.step import Step
+
+__all__ = [
+    "Stored",
+    "ack",
+    "apply_step",
+    "definition_version",
+    "from_ms",
+    "load",
+    "move_due_timers",
+    "partition_of",
+    "reply_from_json",
+    "reply_to_json",
+    "start_record",
+    "status_of",
+    "task_from_json",
+    "text",
+    "timer_member",
+    "to_ms",
+]
+
+# Applies one step of one execution, only if the execution is where the worker read it.
+# KEYS: record, history, replies, work stream, timers, outbox.
+# ARGV: expected history length, expected reply count, work entry id ('' for none), group,
+#       reply JSON ('' for the start), status, output, error, cause, stop date,
+#       status-change event JSON ('' for none), then counted lists: events, task commands,
+#       timers as (score, member) pairs.
+# Answers 'ok', 'stale' (the history moved on: reload and try again), 'duplicate' (the work
+# entry was already applied), 'closed' or 'missing' (nothing to do; the entry is acknowledged).
+_APPLY_STEP = """
+local state = redis.call('HMGET', KEYS[1], 'status', 'events', 'replies')
+if not state[1] then
+  if ARGV[3] ~= '' then redis.call('XACK', KEYS[4], ARGV[4], ARGV[3]) end
+  return 'missing'
+end
+if state[1] ~= 'RUNNING' then
+  if ARGV[3] ~= '' then redis.call('XACK', KEYS[4], ARGV[4], ARGV[3]) end
+  return 'closed'
+end
+if state[2] ~= ARGV[1] or state[3] ~= ARGV[2] then return 'stale' end
+if ARGV[3] ~= '' and redis.call('XACK', KEYS[4], ARGV[4], ARGV[3]) == 0 then
+  return 'duplicate'
+end
+local i = 12
+local n = tonumber(ARGV[i])
+for j = 1, n do redis.call('RPUSH', KEYS[2], ARGV[i + j]) end
+local events = tonumber(ARGV[1]) + n
+i = i + n + 1
+local replies = tonumber(ARGV[2])
+if ARGV[5] ~= '' then
+  redis.call('RPUSH', KEYS[3], ARGV[5])
+  replies = replies + 1
+end
+redis.call('HSET', KEYS[1], 'events', events, 'replies', replies, 'status', ARGV[6])
+if ARGV[6] ~= 'RUNNING' then
+  redis.call('HSET', KEYS[1], 'output', ARGV[7], 'error', ARGV[8], 'cause', ARGV[9],
+             'stop', ARGV[10])
+end
+n = tonumber(ARGV[i])
+local arn = redis.call('HGET', KEYS[1], 'arn')
+for j = 1, n do
+  redis.call('XADD', KEYS[4], '*', 'kind', 'task', 'arn', arn, 'task', ARGV[i + j])
+end
+i = i + n + 1
+n = tonumber(ARGV[i])
+for j = 1, n do
+  redis.call('ZADD', KEYS[5], ARGV[i + 2 * j - 1], ARGV[i + 2 * j])
+end
+if ARGV[11] ~= '' then redis.call('XADD', KEYS[6], '*', 'event', ARGV[11]) end
+return 'ok'
+"""
+
+# Starts an execution unless one of that ARN exists.
+# KEYS: record, index, definition, work stream.
+# ARGV: input, start ms, definition text, then the record's fields and values.
+# Answers {'new'|'running'|'exists', stored input, stored start date}.
+_START = """
+local old = redis.call('HMGET', KEYS[1], 'status', 'input', 'start')
+if old[1] then
+  local same = old[1] == 'RUNNING' and old[2] == ARGV[1]
+  return {same and 'running' or 'exists', old[2], old[3]}
+end
+redis.call('SET', KEYS[3], ARGV[3], 'NX')
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('ZADD', KEYS[2], ARGV[2], redis.call('HGET', KEYS[1], 'arn'))
+redis.call('XADD', KEYS[4], '*', 'kind', 'start', 'arn', redis.call('HGET', KEYS[1], 'arn'))
+return {'new', ARGV[1], redis.call('HGET', KEYS[1], 'start')}
+"""
+
+# Moves a partition's due timers to its work stream, each exactly once.
+# KEYS: timers, work stream. ARGV: now (ms), most to move.
+_MOVE_TIMERS = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, member in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', 'kind', 'timer', 'timer', member)
+  redis.call('ZREM', KEYS[1], member)
+end
+return #due
+"""
+
+
+def partition_of(arn: str) -> int:
+    return zlib.crc32(arn.encode()) % keys.WORKFLOW_PARTITIONS
+
+
+def definition_version(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def from_ms(ms: int | str) -> datetime:
+    return datetime.fromtimestamp(int(ms) / 1000, UTC)
+
+
+def _us(moment: datetime) -> int:
+    # Replies keep microseconds: a replayed clock must be the clock that was.
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+def _from_us(us: int) -> datetime:
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+def reply_to_json(reply: Reply) -> bytes:
+    data: dict[str, Any] = {"at": _us(reply.at)}
+    if isinstance(reply, TaskResult):
+        data.update(kind="task", token=reply.token, output=reply.output, error=reply.error,
+                    cause=reply.cause, failed=reply.failed, timed_out=reply.timed_out)
+    elif isinstance(reply, TimerFired):
+        data.update(kind="timer", token=reply.token)
+    elif isinstance(reply, ExecutionTimeout):
+        data.update(kind="timeout")
+    else:
+        data.update(kind="stop", error=reply.error, cause=reply.cause)
+    return orjson.dumps(data)
+
+
+def reply_from_json(text: bytes | str) -> Reply:
+    data = orjson.loads(text)
+    at = _from_us(data["at"])
+    kind = data["kind"]
+    if kind == "task":
+        return TaskResult(data["token"], at, output=data["output"], error=data["error"],
+                          cause=data["cause"], failed=data["failed"],
+                          timed_out=data["timed_out"])
+    if kind == "timer":
+        return TimerFired(data["token"], at)
+    if kind == "timeout":
+        return ExecutionTimeout(at)
+    return StopExecution(at, data["error"], data["cause"])
+
+
+def text(value: Any) -> str:
+    """A Redis reply as text, whether the client decodes replies or not."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """An execution as read from Redis: its record, its definition and its replies."""
+
+    record: dict[str, str]
+    definition: str
+    replies: list[Reply]
+
+    @property
+    def events(self) -> int:
+        return int(self.record["events"])
+
+    @property
+    def status(self) -> str:
+        return self.record["status"]
+
+
+async def load(redis: Redis, arn: str) -> Stored | None:
+    """The stored execution ``arn``, or None when there is none. One MULTI reads record and
+    replies, so they agree with each other."""
+    p = partition_of(arn)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hgetall(keys.workflow_execution(p, arn))
+        pipe.lrange(keys.workflow_replies(p, arn), 0, -1)
+        raw, replies = await pipe.execute()
+    if not raw:
+        return None
+    record = {text(k): text(v) for k, v in raw.items()}
+    definition = await redis.get(keys.workflow_definition(p, record["version"]))
+    if definition is None:
+        raise LookupError(f"the definition {record['version']} of {arn} is missing from Redis")
+    return Stored(record, text(definition), [reply_from_json(r) for r in replies])
+
+
+async def start_record(
+    redis: Redis, arn: str, record: dict[str, str], definition: str
+) -> tuple[str, str]:
+    """Store a new execution and queue its start, unless ``arn`` exists: ('new' | 'running' |
+    'exists', the start date of the execution of that ARN)."""
+    p = partition_of(arn)
+    script = redis.register_script(_START)
+    fields = [x for item in record.items() for x in item]
+    answer = await script(
+        keys=[keys.workflow_execution(p, arn), keys.workflow_index(p),
+              keys.workflow_definition(p, record["version"]), keys.workflow_work(p)],
+        args=[record["input"], record["start_ms"], definition, *fields],
+    )
+    return text(answer[0]), text(answer[2])
+
+
+def _task_json(command: InvokeTask) -> bytes:
+    return orjson.dumps({"token": command.token, "resource": command.resource,
+                         "input": command.input, "timeout": command.timeout_seconds,
+                         "heartbeat": command.heartbeat_seconds})
+
+
+def task_from_json(text: bytes | str) -> InvokeTask:
+    data = orjson.loads(text)
+    return InvokeTask(data["token"], data["resource"], data["input"], data["timeout"],
+                      data["heartbeat"])
+
+
+def timer_member(arn: str, token: str) -> bytes:
+    return orjson.dumps({"arn": arn, "token": token})
+
+
+async def apply_step(
+    redis: Redis,
+    arn: str,
+    *,
+    expected: tuple[int, int],
+    entry: tuple[str, str] | None,
+    reply: Reply | None,
+    step: Step,
+    commands: list[Command],
+    stop_date: str = "",
+    status_event: bytes | None = None,
+) -> str:
+    """Store one step of ``arn`` (see _APPLY_STEP): ``expected`` is the (history length, reply
+    count) the step was computed from, ``entry`` the (entry id, group) of the work entry it
+    answers, acknowledged in the same script."""
+    p = partition_of(arn)
+    tasks = [_task_json(c) for c in commands if isinstance(c, InvokeTask)]
+    timers: list[Any] = []
+    for c in commands:
+        if isinstance(c, StartTimer):
+            timers += [to_ms(c.fire_at), timer_member(arn, c.token)]
+    events = [orjson.dumps(e) for e in step.events]
+    args: list[Any] = [
+        expected[0], expected[1], entry[0] if entry else "", entry[1] if entry else "",
+        reply_to_json(reply) if reply is not None else "", step.status, step.output or "",
+        step.error or "", step.cause or "", stop_date, status_event or "",
+        len(events), *events, len(tasks), *tasks, len(timers) // 2, *timers,
+    ]
+    script = redis.register_script(_APPLY_STEP)
+    answer = await script(
+        keys=[keys.workflow_execution(p, arn), keys.workflow_history(p, arn),
+              keys.workflow_replies(p, arn), keys.workflow_work(p), keys.workflow_timers(p),
+              keys.workflow_outbox(p)],
+        args=args,
+    )
+    return text(answer)
+
+
+async def move_due_timers(redis: Redis, now_ms: int, limit: int = 500) -> int:
+    """Move every partition's timers due by ``now_ms`` to its work stream: one script per
+    partition (one slot each), all in one round trip."""
+    script = redis.register_script(_MOVE_TIMERS)
+    async with redis.pipeline(transaction=False) as pipe:
+        for p in range(keys.WORKFLOW_PARTITIONS):
+            await script(keys=[keys.workflow_timers(p), keys.workflow_work(p)],
+                         args=[now_ms, limit], client=pipe)
+        moved = await pipe.execute()
+    return sum(int(m) for m in moved)
+
+
+async def status_of(redis: Redis, arn: str) -> str | None:
+    status = await redis.hget(keys.workflow_execution(partition_of(arn), arn), "status")
+    return None if status is None else text(status)
+
+
+async def ack(redis: Redis, arn: str, entry_id: str, group: str) -> None:
+    """Acknowledge a work entry of ``arn``'s partition that needs no step."""
+    await redis.xack(keys.workflow_work(partition_of(arn)), group, entry_id)

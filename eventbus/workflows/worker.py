@@ -1,0 +1,196 @@
+"""A workflow worker: carries out the work of durable executions until stopped.
+
+Each work entry (a start, a task to call, a timer that fired, a stop) is handled on its own
+asyncio task, at most ``concurrency`` at once: a task entry calls its resource, then every kind
+is applied to its execution by the :class:`~eventbus.workflows.driver.Driver`, which
+acknowledges the entry in the script that stores the step. An entry whose handling fails stays
+pending and is claimed again after ``claim_idle`` (by this worker or another).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from eventbus import keys
+from eventbus.client import AsyncEventBusClient
+from eventbus.loops.base import Loop
+from eventbus.outage import OutageLog
+from eventbus.targets.base import TargetServices
+from eventbus.workflows import store
+from eventbus.workflows.commands import ExecutionTimeout, Reply, StopExecution, TimerFired
+from eventbus.workflows.driver import Driver
+from eventbus.workflows.local import TaskCallable
+from eventbus.workflows.step import EXECUTION_TIMEOUT_TOKEN
+from eventbus.workflows.tasks import TaskResolver
+from eventbus.workflows.worker_loops import (
+    OutboxPublisher,
+    TimerMover,
+    WorkClaimer,
+    WorkReader,
+)
+
+__all__ = ["WorkerOptions", "WorkflowWorker", "load_tasks", "run_worker"]
+
+log = logging.getLogger("eventbus.workflows")
+
+# Redis connections of a standalone worker; past it, commands wait for a free one.
+MAX_CONNECTIONS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    claim_idle: float = 30.0  # take over entries another worker held this long (s)
+    consumer: str = ""  # consumer name in the group; default wf-<host>-<pid>
+    concurrency: int = 256  # entries handled at once
+    block_ms: int = 100  # how long a read waits for new work
+    timer_poll: float = 0.1  # how often due timers are moved (s)
+    outbox_poll: float = 0.2  # how often status changes are published (s)
+    shutdown_grace: float = 10.0  # how long stop() waits for entries in hand (s)
+    pause_on_error: float = 0.5
+
+
+def _fields(raw: Mapping[Any, Any]) -> dict[str, str]:
+    return {store.text(k): store.text(v) for k, v in raw.items()}
+
+
+class WorkflowWorker:
+    """The loops of one worker on one Redis; ``await run()`` until ``stop()``."""
+
+    def __init__(self, redis: Redis, options: WorkerOptions | None = None, *,
+                 tasks: Mapping[str, TaskCallable] | None = None,
+                 stop: asyncio.Event | None = None) -> None:
+        self.redis = redis
+        self.options = o = options or WorkerOptions()
+        self.consumer = o.consumer or f"wf-{socket.gethostname()}-{os.getpid()}"
+        self.driver = Driver(redis, keys.WORKFLOW_GROUP)
+        self.publisher = AsyncEventBusClient(redis)
+        self.resolver = TaskResolver(
+            TargetServices(redis=redis, publish=self.publisher.put_events), tasks)
+        self.stopping = stop or asyncio.Event()
+        self._held: dict[int, set[Any]] = {p: set() for p in range(keys.WORKFLOW_PARTITIONS)}
+        self._running: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Semaphore(o.concurrency)
+        pause = o.pause_on_error
+        self.loops: list[Loop] = [
+            WorkReader(self.stopping, redis, self.consumer, self.dispatch, self._wait_room,
+                       block_ms=o.block_ms, pause=pause),
+            TimerMover(self.stopping, redis, every=o.timer_poll, pause=pause),
+            WorkClaimer(self.stopping, redis, self.consumer, self.dispatch, self._held.__getitem__,
+                        claim_idle=o.claim_idle, batch=100, pause=pause),
+            OutboxPublisher(self.stopping, redis, every=o.outbox_poll, pause=pause),
+        ]
+        outage = OutageLog(log)
+        for loop in self.loops:
+            loop.outage = outage
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(loop.run()) for loop in self.loops]
+        log.info("workflow worker started", extra={"fields": {"consumer": self.consumer}})
+        await self.stopping.wait()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._running:
+            await asyncio.wait(self._running, timeout=self.options.shutdown_grace)
+        for task in list(self._running):  # left pending: another worker claims them
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.resolver.aclose()
+        log.info("workflow worker stopped", extra={"fields": {"consumer": self.consumer}})
+
+    async def _wait_room(self) -> int:
+        """How many entries to read: at least one, once there is room for it."""
+        async with self._room:
+            pass
+        return max(1, self.options.concurrency - len(self._running))
+
+    def dispatch(self, partition: int, entries: list[Any]) -> None:
+        for entry_id, raw in entries:
+            self._held[partition].add(entry_id)
+            task = asyncio.create_task(self._handle(partition, entry_id, raw))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _handle(self, partition: int, entry_id: Any, raw: Mapping[Any, Any]) -> None:
+        async with self._room:
+            try:
+                await self.handle(store.text(entry_id), _fields(raw))
+            except Exception as e:
+                where = {"partition": partition, "entry": store.text(entry_id), "error": repr(e)}
+                log.warning("workflow work entry failed; it will be claimed again: %s", e,
+                            extra={"fields": where})
+            finally:
+                self._held[partition].discard(entry_id)
+
+    async def handle(self, entry_id: str, fields: dict[str, str]) -> str:
+        """Carry out one work entry; what the store answered."""
+        kind = fields["kind"]
+        now = datetime.now(UTC)
+        if kind == "timer":
+            timer = orjson.loads(fields["timer"])
+            token = timer["token"]
+            reply: Reply | None = ExecutionTimeout(now) if token == EXECUTION_TIMEOUT_TOKEN \
+                else TimerFired(token, now)
+            return await self.driver.apply(timer["arn"], entry_id, reply)
+        arn = fields["arn"]
+        if kind == "start":
+            reply = None
+        elif kind == "stop":
+            reply = StopExecution(max(now, store.from_ms(fields["at"])), fields.get("error"),
+                                  fields.get("cause"))
+        elif kind == "task":
+            if await self.driver.status(arn) != "RUNNING":
+                return await self.driver.apply(arn, entry_id, None)  # acknowledged as closed
+            command = store.task_from_json(fields["task"])
+            reply = await self.resolver.invoke(command, arn)
+        else:
+            raise ValueError(f"unknown workflow work entry kind {kind!r}")
+        return await self.driver.apply(arn, entry_id, reply)
+
+
+def load_tasks(spec: str) -> dict[str, TaskCallable]:
+    """The mapping ``package.module:NAME`` names (resource -> callable), for ``--tasks``."""
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    try:
+        tasks = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"--tasks {spec}: cannot import it: {e}") from e
+    if not isinstance(tasks, Mapping):
+        raise ValueError(f"--tasks {spec}: not a mapping of resource to callable")
+    return dict(tasks)
+
+
+async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
+                     tasks: Mapping[str, TaskCallable] | None = None) -> None:
+    """Run a worker until SIGTERM or SIGINT."""
+    import signal
+
+    from redis.asyncio import BlockingConnectionPool
+
+    # A blocking pool: a burst of work waits for a connection instead of failing.
+    pool = BlockingConnectionPool.from_url(redis_url, max_connections=MAX_CONNECTIONS,
+                                           timeout=None, health_check_interval=30)
+    redis = Redis(connection_pool=pool)
+    worker = WorkflowWorker(redis, options, tasks=tasks)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, worker.stop)
+    loop.add_signal_handler(signal.SIGINT, worker.stop)
+    try:
+        await worker.run()
+    finally:
+        await redis.aclose()

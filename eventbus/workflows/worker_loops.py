@@ -1,0 +1,131 @@
+"""The loops of a workflow worker, each on the :class:`~eventbus.loops.Loop` base:
+
+- **work reader**: reads the partitions' work streams (group ``workflow-workers``) and hands
+  each entry to the worker;
+- **timer mover**: moves due timers to their partition's work stream (any worker, each timer
+  exactly once);
+- **work claimer**: keeps the entries this worker holds from looking idle, and takes over those
+  another worker has held past ``claim_idle`` (a worker that died);
+- **outbox publisher**: publishes status-change events on the ``default`` bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from eventbus import keys
+from eventbus.bus import PartitionMap, ensure_groups, run_async
+from eventbus.loops.base import Loop
+from eventbus.workflows.status_events import publish_outbox
+from eventbus.workflows.store import move_due_timers
+
+__all__ = ["OutboxPublisher", "TimerMover", "WorkClaimer", "WorkReader", "ensure_work_groups"]
+
+PARTITIONS = range(keys.WORKFLOW_PARTITIONS)
+# (partition, entry id, fields) handed to the worker.
+Dispatch = Callable[[int, list[Any]], None]
+
+
+async def ensure_work_groups(redis: Redis) -> None:
+    streams = [keys.workflow_work(p) for p in PARTITIONS]
+    await run_async(redis, ensure_groups(streams, keys.WORKFLOW_GROUP))
+
+
+def _partition(stream: Any) -> int:
+    name = stream.decode() if isinstance(stream, bytes) else str(stream)
+    return int(name.split("{wf:p", 1)[1].split("}", 1)[0])
+
+
+class WorkReader(Loop):
+    """XREADGROUP on every partition, as many entries as the worker has room for."""
+
+    name = "workflow work reader"
+
+    def __init__(self, stop: asyncio.Event, redis: Redis, consumer: str, dispatch: Dispatch,
+                 room: Callable[[], Awaitable[int]], *, block_ms: int, pause: float) -> None:
+        super().__init__(stop, pause=pause)
+        self.redis, self.consumer, self.dispatch = redis, consumer, dispatch
+        self.room, self.block_ms = room, block_ms
+        self.streams = {keys.workflow_work(p): ">" for p in PARTITIONS}
+        self.prepared = False
+
+    async def step(self) -> None:
+        if not self.prepared:  # here, so that a Redis not up yet is waited for as any error
+            await ensure_work_groups(self.redis)
+            self.prepared = True
+        count = await self.room()
+        reply: Any = await self.redis.xreadgroup(
+            keys.WORKFLOW_GROUP, self.consumer, self.streams,  # type: ignore[arg-type]
+            count=count, block=self.block_ms)
+        self.reached_redis()
+        for stream, entries in reply or []:
+            self.dispatch(_partition(stream), entries)
+
+    async def recover(self, error: Exception) -> None:
+        if isinstance(error, ResponseError) and "NOGROUP" in str(error):
+            await ensure_work_groups(self.redis)
+
+
+class TimerMover(Loop):
+    name = "workflow timer mover"
+
+    def __init__(self, stop: asyncio.Event, redis: Redis, *, every: float, pause: float) -> None:
+        super().__init__(stop, every=every, pause=pause)
+        self.redis = redis
+
+    async def step(self) -> None:
+        await move_due_timers(self.redis, int(time.time() * 1000))
+        self.reached_redis()
+
+
+class WorkClaimer(Loop):
+    """Every ``claim_idle / 3`` seconds: XCLAIM (JUSTID) what this worker holds, which resets its
+    idle time (a slow task is not taken for a dead worker's), then XAUTOCLAIM what is idle."""
+
+    name = "workflow work claimer"
+    waits_first = True
+
+    def __init__(self, stop: asyncio.Event, redis: Redis, consumer: str, dispatch: Dispatch,
+                 held: Callable[[int], set[Any]], *, claim_idle: float, batch: int,
+                 pause: float) -> None:
+        super().__init__(stop, every=max(min(claim_idle / 3, 10.0), 0.05), pause=pause)
+        self.redis, self.consumer, self.dispatch, self.held = redis, consumer, dispatch, held
+        self.claim_idle, self.batch = claim_idle, batch
+
+    async def step(self) -> None:
+        for p in PARTITIONS:
+            held = list(self.held(p))
+            if held:
+                await self.redis.xclaim(keys.workflow_work(p), keys.WORKFLOW_GROUP,
+                                        self.consumer, 0, held, justid=True)
+        for p in PARTITIONS:
+            try:
+                await self._claim(p)
+            except Exception as e:
+                self.item_failed(f"claiming workflow partition {p}", e)
+
+    async def _claim(self, partition: int) -> None:
+        reply = await self.redis.xautoclaim(
+            keys.workflow_work(partition), keys.WORKFLOW_GROUP, self.consumer,
+            int(self.claim_idle * 1000), start_id="0-0", count=self.batch)
+        held = self.held(partition)
+        entries = [e for e in reply[1] if e[0] is not None and e[0] not in held]
+        if entries:
+            self.dispatch(partition, entries)
+
+
+class OutboxPublisher(Loop):
+    name = "workflow outbox publisher"
+
+    def __init__(self, stop: asyncio.Event, redis: Redis, *, every: float, pause: float) -> None:
+        super().__init__(stop, every=every, pause=pause)
+        self.redis, self.partitions = redis, PartitionMap()
+
+    async def step(self) -> None:
+        await publish_outbox(self.redis, self.partitions)

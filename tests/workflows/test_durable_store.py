@@ -1,0 +1,127 @@
+"""The step store's guarantees: a step is stored once, only at the version it was computed
+from, whichever workers race for the execution."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from eventbus import keys
+from eventbus.workflows import run_local, store
+from eventbus.workflows.commands import TaskResult
+from eventbus.workflows.driver import Driver
+from eventbus.workflows.executions import Executions
+from eventbus.workflows.step import Step
+from eventbus.workflows.worker_loops import ensure_work_groups
+
+from .durable import assert_contiguous, history, until_closed, worker
+from .helpers import machine
+
+PAIR = machine({"Both": {"Type": "Parallel", "End": True, "Branches": [
+    {"StartAt": "L", "States": {"L": {"Type": "Task", "Resource": "left", "End": True}}},
+    {"StartAt": "R", "States": {"R": {"Type": "Task", "Resource": "right", "End": True}}},
+]}})
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def _work(redis: Redis, arn: str) -> list[tuple[str, dict[str, str]]]:
+    """The work entries of ``arn``'s partition not read yet, read as consumer ``test``."""
+    stream = keys.workflow_work(store.partition_of(arn))
+    reply = await redis.xreadgroup(keys.WORKFLOW_GROUP, "test", {stream: ">"})
+    return [(store.text(i), {store.text(k): store.text(v) for k, v in f.items()})
+            for _, entries in reply for i, f in entries]
+
+
+async def _started(redis: Redis, name: str = "x") -> tuple[Executions, str, str]:
+    await ensure_work_groups(redis)
+    api = Executions(redis, {"pair": PAIR})
+    arn = (await api.start_execution("pair", "{}", name=name))["executionArn"]
+    [(entry, fields)] = await _work(redis, arn)
+    assert fields["kind"] == "start"
+    return api, arn, entry
+
+
+async def test_a_step_computed_from_an_older_history_is_refused(redis: Redis) -> None:
+    _, arn, entry = await _started(redis)
+    assert await Driver(redis, keys.WORKFLOW_GROUP).apply(arn, entry, None) == "ok"
+    stale = await store.apply_step(redis, arn, expected=(0, 0), entry=None, reply=None,
+                                   step=Step([{"id": 1}], []), commands=[])
+    assert stale == "stale"
+    assert len(await redis.lrange(keys.workflow_history(store.partition_of(arn), arn), 0, -1)) \
+        == int(await redis.hget(keys.workflow_execution(store.partition_of(arn), arn), "events"))
+
+
+async def test_a_work_entry_already_applied_is_not_applied_again(redis: Redis) -> None:
+    _, arn, entry = await _started(redis)
+    driver = Driver(redis, keys.WORKFLOW_GROUP)
+    assert await driver.apply(arn, entry, None) == "ok"
+    [(task_entry, _), _] = await _work(redis, arn)
+    p = store.partition_of(arn)
+    events = int(await redis.hget(keys.workflow_execution(p, arn), "events"))
+    reply = TaskResult("not-awaited", datetime.now(UTC), output=1)
+    # The entry is acknowledged by the first step that answers it; a second one is refused
+    # even at the current version.
+    assert await driver.apply(arn, task_entry, reply) == "ok"
+    again = await store.apply_step(redis, arn, expected=(events, 1), entry=(task_entry,
+                                   keys.WORKFLOW_GROUP), reply=reply, step=Step([], []),
+                                   commands=[])
+    assert again == "duplicate"
+
+
+async def test_a_worker_holding_an_old_copy_replays_the_stored_one_and_steps_it(
+    redis: Redis,
+) -> None:
+    api, arn, entry = await _started(redis)
+    first, second = Driver(redis, keys.WORKFLOW_GROUP), Driver(redis, keys.WORKFLOW_GROUP)
+    assert await first.apply(arn, entry, None) == "ok"
+    assert await second.apply(arn, entry, None) == "duplicate"  # now holds the execution too
+    tasks = await _work(redis, arn)
+    tokens = {orjson.loads(f["task"])["resource"]: (i, orjson.loads(f["task"])["token"])
+              for i, f in tasks}
+    now = datetime.now(UTC)
+    left_entry, left = tokens["left"]
+    right_entry, right = tokens["right"]
+    assert await first.apply(arn, left_entry, TaskResult(left, now, output="L")) == "ok"
+    assert await second.apply(arn, right_entry, TaskResult(right, now, output="R")) == "ok"
+    assert second.stale == 1
+    described = await api.describe_execution(arn)
+    assert (described["status"], orjson.loads(described["output"])) == ("SUCCEEDED", ["L", "R"])
+    assert_contiguous(await history(api, arn))
+
+
+async def _left(data: Any) -> Any:
+    await asyncio.sleep(0)
+    return "L"
+
+
+async def _right(data: Any) -> Any:
+    await asyncio.sleep(0)
+    return "R"
+
+
+async def test_two_workers_racing_for_the_same_executions_store_each_step_once(
+    redis: Redis,
+) -> None:
+    tasks = {"left": _left, "right": _right}
+    api = Executions(redis, {"pair": PAIR})
+    arns = [(await api.start_execution("pair", "{}"))["executionArn"] for _ in range(20)]
+    async with worker(redis, tasks, consumer="a"), worker(redis, tasks, consumer="b"):
+        done = [await until_closed(api, arn) for arn in arns]
+    local = run_local(PAIR, "{}", tasks={"left": lambda _: "L", "right": lambda _: "R"})
+    for arn, described in zip(arns, done, strict=True):
+        assert described["output"] == local["output"]
+        events = await history(api, arn)
+        assert_contiguous(events)
+        assert sorted(e["type"] for e in events) == sorted(e["type"] for e in local["events"])
