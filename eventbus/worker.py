@@ -336,6 +336,8 @@ class Router:
                 loop.use(self.routing)
         if self.gateway is not None:
             self.gateway.rules = ruleset
+        if self.workflow_worker is not None:
+            self.workflow_worker.resolver.integrations.set_connections(ruleset.connections)
         for lane in retired:
             self.retiring[lane] = asyncio.create_task(self._retire(lane))
 

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 
 from eventbus import keys
 from eventbus.client import AsyncEventBusClient
+from eventbus.connections import ConnectionSpec
 from eventbus.loops.base import Loop
 from eventbus.outage import OutageLog
 from eventbus.targets.base import TargetServices
@@ -69,6 +70,7 @@ class WorkflowWorker:
 
     def __init__(self, redis: Redis, options: WorkerOptions | None = None, *,
                  tasks: Mapping[str, TaskCallable] | None = None,
+                 connections: Mapping[str, ConnectionSpec] | None = None,
                  stop: asyncio.Event | None = None) -> None:
         self.redis = redis
         self.options = o = options or WorkerOptions()
@@ -76,7 +78,8 @@ class WorkflowWorker:
         self.driver = Driver(redis, keys.WORKFLOW_GROUP)
         self.publisher = AsyncEventBusClient(redis)
         self.resolver = TaskResolver(
-            TargetServices(redis=redis, publish=self.publisher.put_events), tasks)
+            TargetServices(redis=redis, publish=self.publisher.put_events), tasks,
+            connections=connections)
         self.stopping = stop or asyncio.Event()
         self._held: dict[int, set[Any]] = {p: set() for p in range(keys.WORKFLOW_PARTITIONS)}
         self._running: set[asyncio.Task[None]] = set()
