@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
 
 import orjson
 import pytest
@@ -15,6 +16,7 @@ from targets.conftest import HttpServer, Reply
 
 from eventbus import keys
 from eventbus.connections import ConnectionSpec, connection_arn
+from eventbus.worker import Router, RouterOptions
 from eventbus.workflows.executions import Executions
 from eventbus.workflows.worker import WorkflowWorker
 
@@ -122,3 +124,35 @@ async def test_an_execution_publishes_with_an_eventbridge_task(redis: Redis) -> 
     event = orjson.loads(fields[b"event"])
     assert output == {"Entries": [{"EventId": event["id"]}], "FailedEntryCount": 0}
     assert (event["source"], event["detail"]) == ("pipeline", {"run": 3})
+
+
+async def test_eventbus_run_gives_http_tasks_the_connections_of_the_rule_files(
+    redis: Redis, http_server: HttpServer, tmp_path: Path
+) -> None:
+    (tmp_path / "rules.yaml").write_text("connections:\n  - name: from-rules\n")
+    definition = machine(
+        {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::http:invoke",
+                "Parameters": {
+                    "ApiEndpoint": f"{http_server.url}/ping",
+                    "Method": "GET",
+                    "Authentication": {"ConnectionArn": connection_arn("from-rules")},
+                },
+                "OutputPath": "$.StatusCode",
+                "End": True,
+            },
+        }
+    )
+    router = Router(redis, tmp_path, RouterOptions(claim_idle=0.5, block_ms=20, workflows=True))
+    await router.start()
+    task = asyncio.create_task(router.run())
+    try:
+        api = Executions(redis, {"ping": definition})
+        started = await api.start_execution("ping", "{}", name=f"ping-{uuid.uuid4().hex}")
+        done = await until_closed(api, started["executionArn"])
+    finally:
+        router.stop()
+        await asyncio.wait_for(task, 30)
+    assert (done["status"], done["output"]) == ("SUCCEEDED", "200")
