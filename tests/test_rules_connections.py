@@ -132,3 +132,10 @@ def test_connections_come_back_from_the_rule_cache(tmp_path: Path) -> None:
     assert list((tmp_path / "cache").iterdir())  # the second load was answered from the cache
     assert again.connections == first.connections
     assert again.connections["a"].auth is not None
+
+
+def test_a_workflow_worker_refuses_rules_with_a_bad_connection(tmp_path: Path) -> None:
+    path = write(tmp_path, "bad.yaml", "connections:\n  - {name: c, timeout_seconds: -1}\n")
+    result = CliRunner().invoke(app, ["workflows", "worker", "--rules", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}:2: connections[0].timeout_seconds" in result.output

@@ -179,7 +179,8 @@ def load_tasks(spec: str) -> dict[str, TaskCallable]:
 
 
 async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
-                     tasks: Mapping[str, TaskCallable] | None = None) -> None:
+                     tasks: Mapping[str, TaskCallable] | None = None,
+                     connections: Mapping[str, ConnectionSpec] | None = None) -> None:
     """Run a worker until SIGTERM or SIGINT."""
     import signal
 
@@ -189,7 +190,7 @@ async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
     pool = BlockingConnectionPool.from_url(redis_url, max_connections=MAX_CONNECTIONS,
                                            timeout=None, health_check_interval=30)
     redis = Redis(connection_pool=pool)
-    worker = WorkflowWorker(redis, options, tasks=tasks)
+    worker = WorkflowWorker(redis, options, tasks=tasks, connections=connections)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, worker.stop)
     loop.add_signal_handler(signal.SIGINT, worker.stop)
