@@ -4,9 +4,11 @@ Arguments, parsed), the execution ARN, the task token and the worker's
 :class:`~eventbus.workflows.task_services.TaskServices`, returning the task's result or raising
 :class:`~eventbus.errors.TaskFailed` with AWS's error name and cause.
 
-``.waitForTaskToken`` forms map to the same function: the call is the same, and the worker
-then waits for ``SendTaskSuccess``/``SendTaskFailure`` with the token instead of taking the
-result.
+A ``.waitForTaskToken`` form makes the same call; the worker then waits for
+``SendTaskSuccess``/``SendTaskFailure`` with the token instead of taking the result. Until the
+worker waits, :func:`integration_for` does not answer for those forms (such a task fails with
+``States.TaskFailed``, rather than going on without the answer it waits for);
+:func:`base_resource` gives the resource whose function a waiting worker calls.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from eventbus.workflows.events_task import PUT_EVENTS, put_events
 from eventbus.workflows.http_task import HTTP_INVOKE, invoke_http
 from eventbus.workflows.task_services import TaskServices
 
-__all__ = ["WAIT_FOR_TASK_TOKEN", "Integration", "integration_for"]
+__all__ = ["WAIT_FOR_TASK_TOKEN", "Integration", "base_resource", "integration_for"]
 
 Integration = Callable[[Any, str, str, TaskServices], Awaitable[Any]]
 WAIT_FOR_TASK_TOKEN: Final = ".waitForTaskToken"
@@ -26,10 +28,14 @@ WAIT_FOR_TASK_TOKEN: Final = ".waitForTaskToken"
 _INTEGRATIONS: Final[dict[str, Integration]] = {
     HTTP_INVOKE: invoke_http,
     PUT_EVENTS: put_events,
-    PUT_EVENTS + WAIT_FOR_TASK_TOKEN: put_events,
 }
 
 
 def integration_for(resource: str) -> Integration | None:
     """The function ``resource`` calls; None when it names no integration of ours."""
     return _INTEGRATIONS.get(resource)
+
+
+def base_resource(resource: str) -> str:
+    """``resource`` without its ``.waitForTaskToken`` suffix."""
+    return resource.removesuffix(WAIT_FOR_TASK_TOKEN)

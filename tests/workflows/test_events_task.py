@@ -15,7 +15,8 @@ import redis.asyncio as aioredis
 from eventbus import keys
 from eventbus.client import AsyncEventBusClient
 from eventbus.errors import TaskFailed
-from eventbus.workflows.events_task import put_events
+from eventbus.workflows.events_task import PUT_EVENTS, put_events
+from eventbus.workflows.integrations import WAIT_FOR_TASK_TOKEN, base_resource, integration_for
 from eventbus.workflows.task_services import TaskServices
 
 ARN = "arn:aws:states:us-east-1:000000000000:execution:m:e1"
@@ -103,3 +104,10 @@ async def test_a_request_putevents_refuses_whole_fails_with_its_exception(
         await put_events(task_input, ARN, "t", services)
     assert caught.value.error == "EventBridge.EventBridgeException"
     assert "validation error" in (caught.value.cause or "")
+
+
+def test_the_wait_for_task_token_form_waits_for_the_worker_to_wait() -> None:
+    waiting = PUT_EVENTS + WAIT_FOR_TASK_TOKEN
+    assert integration_for(PUT_EVENTS) is put_events
+    assert integration_for(waiting) is None  # not dispatched until the worker waits for tokens
+    assert integration_for(base_resource(waiting)) is put_events
