@@ -48,6 +48,22 @@ def bus_config(bus: str) -> str:
     return f"eb:bus:{{{bus}}}:config"
 
 
+# State machines and activities created over the Step Functions API: one hash per kind and
+# account, both under the hash tag ``{sfn:<account>}``, so each change is one single-slot command
+# or script. (Machines from workflow files are not stored: the files are their source.)
+def sfn_machines(account: str) -> str:
+    """Hash of an account's API-created state machines: name → JSON record."""
+    return f"eb:{{sfn:{account}}}:machines"
+
+
+def sfn_activities(account: str) -> str:
+    """Hash of an account's activities: name → JSON record."""
+    return f"eb:{{sfn:{account}}}:activities"
+
+
+__all__ += ["sfn_activities", "sfn_machines"]
+
+
 # Delivery side (router and deliverers). A (bus, rule, target) triple is one hash tag, so its
 # queue and its retry set share a slot and a retry can move between them atomically.
 DELIVERY_GROUP = "deliverers"

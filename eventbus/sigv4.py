@@ -13,7 +13,8 @@ verifier rebuilds what the client signed::
     signature         = hex(HMAC(signing key, string to sign))
 
 and compares signatures in constant time. The region of the scope is taken as the client gives it
-(a self-hosted bus has no region to enforce); the service must be ``events``. Each refusal is a
+(a self-hosted bus has no region to enforce); the service must be the one the request calls
+(``events`` for EventBridge, ``states`` for Step Functions). Each refusal is a
 :class:`SignatureError` carrying the ``__type`` and message an AWS JSON service answers.
 
 Everything but the body's hash is in the headers, so :func:`check_headers` refuses a bad request
@@ -241,14 +242,14 @@ def _request_time(headers: Mapping[str, str]) -> tuple[str, datetime]:
     )
 
 
-def _check_scope(auth: Authorization, amz_date: str) -> None:
+def _check_scope(auth: Authorization, amz_date: str, service: str) -> None:
     if auth.date != amz_date[:8]:
         raise _invalid(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
             f"from HTTP: '{auth.date}' != '{amz_date[:8]}', from '{amz_date}'."
         )
-    if auth.service != SERVICE:
-        raise _invalid(f"Credential should be scoped to correct service: '{SERVICE}'. ")
+    if auth.service != service:
+        raise _invalid(f"Credential should be scoped to correct service: '{service}'. ")
     if auth.terminator != TERMINATOR:
         raise _invalid(
             f"Credential should be scoped with a valid terminator: '{TERMINATOR}', "
@@ -303,9 +304,10 @@ class PendingSignature:
 
 
 def check_headers(
-    request: SignedRequest, secrets: Mapping[str, str], *, now: datetime
+    request: SignedRequest, secrets: Mapping[str, str], *, now: datetime, service: str = SERVICE
 ) -> PendingSignature:
     """All of SigV4 that the headers decide, or :class:`SignatureError`; ``request.body`` unused.
+    ``service`` is the signing name the credential scope must carry.
 
     Checked in AWS's order: a signature at all, its form, the request time, a known key, the
     credential scope (and that the headers choosing the action are signed), the clock.
@@ -320,7 +322,7 @@ def check_headers(
         raise SignatureError(
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
-    _check_scope(auth, amz_date)
+    _check_scope(auth, amz_date, service)
     _check_signed(auth, request.headers)
     _check_clock(amz_date, moment, now)
     return PendingSignature(request, auth, amz_date, secret)

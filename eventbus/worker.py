@@ -224,7 +224,7 @@ class Router:
         o = self.options
         options = WorkerOptions(claim_idle=o.claim_idle, consumer=f"wf-{self.consumer}",
                                 shutdown_grace=o.shutdown_grace, pause_on_error=o.pause_on_error)
-        return WorkflowWorker(self.redis, options, stop=self._stopping)
+        return WorkflowWorker(self.redis, options, stop=self._stopping, outage=self.outage)
 
     @property
     def table(self) -> RoutingTable:
@@ -336,6 +336,7 @@ class Router:
                 loop.use(self.routing)
         if self.gateway is not None:
             self.gateway.rules = ruleset
+            self.gateway.catalog = self.workflows
         if self.workflow_worker is not None:
             self.workflow_worker.resolver.integrations.set_connections(ruleset.connections)
         for lane in retired:
@@ -499,6 +500,7 @@ async def _start_gateway(router: Router, redis_url: str, http: HttpOptions) -> a
 
     def attach(gateway: Gateway, port: int) -> None:
         router.gateway, router.gateway_port = gateway, port
+        gateway.catalog = router.workflows
         listening.set()
 
     task = asyncio.create_task(serve_in_router(

@@ -172,3 +172,13 @@ def test_canonical_uri_normalises_and_encodes_again() -> None:
 def test_canonical_query_sorts_and_encodes() -> None:
     assert canonical_query("b=2&a=x y&a=1") == "a=1&a=x%20y&b=2"
     assert canonical_query("") == ""
+
+
+def test_the_service_of_the_scope_must_be_the_one_called() -> None:
+    request = AWSRequest(method="POST", url=URL, data=BODY, headers=dict(HEADERS))
+    SigV4Auth(Credentials(KEY, SECRET), "states", "us-east-1").add_auth(request)
+    signed = _as_signed(dict(request.headers.items()))
+    pending = check_headers(signed, SECRETS, now=datetime.now(UTC), service="states")
+    assert pending.check(hashlib.sha256(BODY).hexdigest()) == KEY
+    error = _refusal(signed)  # checked as EventBridge's
+    assert error.message == "Credential should be scoped to correct service: 'events'. "

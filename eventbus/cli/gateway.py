@@ -38,6 +38,10 @@ MAX_CONNECTIONS = typer.Option(
 @app.command("serve")
 def serve(
     rules: str = typer.Option("rules/", "--rules", help="A rule file or a directory of them."),
+    workflows: str | None = typer.Option(
+        None, "--workflows", help="State machines the Step Functions API serves read-only "
+        "(NAME.asl.json, NAME.asl.yaml); default: the workflows/ directory beside the rules, "
+        "when there is one."),
     redis_url: str | None = typer.Option(None, "--redis", help=REDIS_HELP),
     port: int = typer.Option(8088, "--port", min=0, max=65535, help="TCP port (0: any free)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -59,25 +63,26 @@ def serve(
     body_timeout: float | None = BODY_TIMEOUT,
     max_connections: int | None = MAX_CONNECTIONS,
 ) -> None:
-    """Serve EventBridge's API (boto3 and the AWS SDKs work unchanged), CloudEvents, /healthz
-    and /metrics over HTTP.
+    """Serve EventBridge's and Step Functions' APIs (boto3 and the AWS SDKs work unchanged),
+    CloudEvents, /healthz and /metrics over HTTP.
 
     Requests are authenticated with AWS Signature Version 4 against the access keys in
     $EVENTBUS_ACCESS_KEY_ID / $EVENTBUS_SECRET_ACCESS_KEY or --credentials. SIGHUP (or editing a
-    rule file) reloads the rules; SIGTERM stops. Exit 2 on bad options, rule files or keys; 1
-    when the port cannot be listened on.
+    rule or workflow file) reloads the rules and workflows; SIGTERM stops. Exit 2 on bad
+    options, rule or workflow files or keys; 1 when the port cannot be listened on.
     """
     from eventbus.connection import resolve_redis_url
     from eventbus.errors import RuleFileError
     from eventbus.gateway.auth import CredentialsError, resolve_secrets
     from eventbus.gateway.server import bind
     from eventbus.rule_watch import RuleWatch
+    from eventbus.workflows.catalog import workflows_beside
 
     try:
         secrets = resolve_secrets(host, no_auth=no_auth, credentials_file=credentials)
     except CredentialsError as e:
         fail(str(e))
-    watch = RuleWatch(rules)
+    watch = RuleWatch(rules, workflows=workflows or workflows_beside(rules))
     try:
         ruleset = watch.load()
     except RuleFileError as e:
@@ -104,7 +109,8 @@ async def _serve(watch: RuleWatch, ruleset: Any, url: str, sock: Any, secrets: A
                  **limits: Any) -> None:  # fmt: skip
     from eventbus.gateway.server import open_gateway, serve
 
-    async with open_gateway(ruleset, url, secrets=secrets, **limits) as gateway:
+    async with open_gateway(ruleset, url, secrets=secrets, catalog=watch.workflows,
+                            **limits) as gateway:  # fmt: skip
         following = asyncio.create_task(_follow_rules(gateway, watch))
         try:
             await serve(gateway, sock)
@@ -121,7 +127,7 @@ async def _follow_rules(gateway: Gateway, watch: RuleWatch) -> None:
         await asyncio.sleep(RELOAD_POLL_SECONDS)
         try:
             if watch.due() and (ruleset := await watch.reload()) is not None:
-                gateway.rules = ruleset
+                gateway.rules, gateway.catalog = ruleset, watch.workflows
                 log.warning("rules reloaded")
         except Exception:  # e.g. an unreadable directory: keep serving, try at the next poll
             log.exception("reloading rules failed; the running rules stay")

@@ -25,7 +25,7 @@ from eventbus.gateway import rule_views
 from eventbus.gateway.awsjson import ApiError, length_at_least, length_at_most, require
 from eventbus.gateway.state import Gateway
 
-__all__ = ["ACTIONS", "WRITE_ACTIONS", "call"]
+__all__ = ["ACTIONS", "WRITE_ACTIONS", "Action", "call", "run_handler"]
 
 Action = Callable[[Gateway, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -127,24 +127,31 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+async def run_handler(
+    handler: Action, gateway: Gateway, action: str, params: dict[str, Any], api: str
+) -> dict[str, Any]:
+    """``handler``'s answer; ``ValidationException`` when it fails on what it was sent."""
+    try:
+        return await handler(gateway, params)
+    except (ApiError, BusError):
+        raise
+    except Exception as e:
+        # Besides Redis (BusError), an action computes only on its parameters and what the
+        # gateway loaded: a failure is the request's, and answering 500 would have SDKs resend it.
+        log.exception("%s failed on its parameters", action)
+        raise ApiError(
+            "ValidationException",
+            f"{action} could not process the request ({type(e).__name__}); check its "
+            f"parameters against the {api} API.",
+        ) from None
+
+
 async def call(gateway: Gateway, action: str, params: dict[str, Any]) -> dict[str, Any]:
     """Run ``action``; ``ApiError`` for an action that is disabled or unknown, or that fails on
     what it was sent (never a 500 for client input)."""
     handler = ACTIONS.get(action)
     if handler is not None:
-        try:
-            return await handler(gateway, params)
-        except (ApiError, BusError):
-            raise
-        except Exception as e:
-            # Besides Redis (BusError), an action computes only on its parameters and the loaded
-            # rules: a failure is the request's, and answering 500 would have SDKs resend it.
-            log.exception("%s failed on its parameters", action)
-            raise ApiError(
-                "ValidationException",
-                f"{action} could not process the request ({type(e).__name__}); check its "
-                "parameters against the EventBridge API.",
-            ) from None
+        return await run_handler(handler, gateway, action, params, "EventBridge")
     if action in WRITE_ACTIONS:
         raise ApiError(
             "OperationDisabledException",

@@ -1,18 +1,18 @@
 """The gateway's Starlette application.
 
-Routes: ``POST /`` (EventBridge's API, AWS JSON 1.1), ``POST /cloudevents/{bus}`` (CloudEvents;
+Routes: ``POST /`` (EventBridge's API, AWS JSON 1.1, and Step Functions', AWS JSON 1.0, told apart
+by ``X-Amz-Target`` and signed for their own service), ``POST /cloudevents/{bus}`` (CloudEvents;
 the bus a name or an event-bus ARN, raw or percent-encoded), ``GET /healthz`` and ``GET /metrics``
 (Prometheus text). An unauthenticated client must not be able to make the gateway hold memory, so
 the two publishing routes refuse, before reading a byte of the body, whatever the headers alone
 show is wrong: SigV4 as far as the headers decide it (unless authentication is off), a missing
-(411) or too large (413) Content-Length, and a body that would take the bodies held unverified
-past ``max_unverified_bytes`` (503, Retry-After). The body is then hashed as it streams in, within
+(411) or too large (413) Content-Length, and a body that would take the bodies held unverified past
+``max_unverified_bytes`` (503, Retry-After). The body is then hashed as it streams in, within
 ``body_timeout`` (408), and the signature checked against that hash before the request itself is
 read. Every refusal, an unknown path or method included, is an AWS JSON error ``{"__type",
 "message"}`` (its code also in ``x-amzn-ErrorType``, where REST-JSON clients such as EventBridge
 Scheduler's look for it); one sent before the body was read closes the connection. An unexpected
-failure is
-logged with its traceback and answered 500 ``InternalException`` without one.
+failure is logged with its traceback and answered 500 ``InternalException`` without one.
 """
 
 from __future__ import annotations
@@ -35,9 +35,17 @@ from starlette.routing import Route
 
 from eventbus import bus
 from eventbus.errors import BusError
-from eventbus.gateway import actions
+from eventbus.gateway import actions, stepfunctions
 from eventbus.gateway.auth import check_request_headers
-from eventbus.gateway.awsjson import CONTENT_TYPE, ApiError, error_body, read_call
+from eventbus.gateway.awsjson import (
+    CONTENT_TYPE,
+    EVENTS,
+    STATES,
+    ApiError,
+    error_body,
+    read_call,
+    service_of,
+)
 from eventbus.gateway.cloudevents_route import publish_cloudevents, read_cloudevents
 from eventbus.gateway.health import live_routers
 from eventbus.gateway.state import Gateway
@@ -54,11 +62,11 @@ RETRY_AFTER_SECONDS = 1
 _INTERNAL_FAILURE = {"ErrorCode": "InternalFailure", "ErrorMessage": "Internal Service Failure"}
 
 
-def _json(payload: Any, status: int = 200) -> Response:
+def _json(payload: Any, status: int = 200, media_type: str = CONTENT_TYPE) -> Response:
     return Response(
         orjson.dumps(payload),
         status_code=status,
-        media_type=CONTENT_TYPE,
+        media_type=media_type,
         headers={"x-amzn-RequestId": str(uuid.uuid4())},
     )
 
@@ -83,7 +91,8 @@ def _error(
 
 
 _ROUTES_TEXT = (
-    "the gateway serves POST / (EventBridge's API, X-Amz-Target: AWSEvents.<Action>), "
+    "the gateway serves POST / (EventBridge's API, X-Amz-Target: AWSEvents.<Action>, and Step "
+    "Functions', AWSStepFunctions.<Operation>), "
     "POST /cloudevents/{bus}, GET /healthz and GET /metrics"
 )
 
@@ -136,11 +145,17 @@ async def _stream_body(request: Request, timeout: float) -> tuple[bytes, str]:
     return b"".join(chunks), digest.hexdigest()
 
 
+def _signing_name(request: Request) -> str:
+    """The SigV4 service a request must be signed for: the one its ``X-Amz-Target`` calls
+    (the target is itself a signed header, so it cannot be swapped for another service's)."""
+    return service_of(request.headers.get("x-amz-target", "")).signing_name
+
+
 async def _receive(gateway: Gateway, request: Request) -> bytes:
     """The body of a publishing request, read only once its headers pass, and verified."""
     pending = None
     if gateway.secrets is not None:
-        pending = check_request_headers(request.scope, gateway.secrets)
+        pending = check_request_headers(request.scope, gateway.secrets, _signing_name(request))
     size = _declared_length(request, gateway.max_request_bytes)
     if gateway.unverified_bytes + size > gateway.max_unverified_bytes:
         raise ApiError(
@@ -187,10 +202,13 @@ def _publishing(gateway: Gateway, handler: Handler) -> Callable[[Request], Await
 
 
 async def _aws_json(gateway: Gateway, request: Request, body: bytes) -> Response:
-    action, params = read_call(
+    service, action, params = read_call(
         request.headers.get("content-type", ""), request.headers.get("x-amz-target", ""), body
     )
-    return _json(await actions.call(gateway, action, params))
+    if service is STATES:
+        answer = await stepfunctions.call(gateway, action, params)
+        return _json(answer, media_type=STATES.content_type)
+    return _json(await actions.call(gateway, action, params), media_type=EVENTS.content_type)
 
 
 async def _cloudevents(gateway: Gateway, request: Request, body: bytes) -> Response:

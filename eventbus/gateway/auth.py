@@ -120,8 +120,9 @@ def signed_request(scope: Mapping[str, Any]) -> SignedRequest:
 
 
 def check_request_headers(
-    scope: Mapping[str, Any], secrets: Mapping[str, str]
+    scope: Mapping[str, Any], secrets: Mapping[str, str], service: str = "events"
 ) -> PendingSignature:
-    """SigV4 as far as the headers decide it (``SignatureError`` when they already fail); the
-    result checks the body's hash once it is read."""
-    return check_headers(signed_request(scope), secrets, now=datetime.now(UTC))
+    """SigV4 for the signing name ``service`` as far as the headers decide it
+    (``SignatureError`` when they already fail); the result checks the body's hash once it is
+    read."""
+    return check_headers(signed_request(scope), secrets, now=datetime.now(UTC), service=service)

@@ -1,16 +1,19 @@
-"""The AWS JSON 1.1 protocol as EventBridge speaks it (pure).
+"""The AWS JSON protocol as EventBridge (1.1) and Step Functions (1.0) speak it (pure).
 
-A call is ``POST /`` with ``X-Amz-Target: AWSEvents.<Action>``, ``Content-Type:
-application/x-amz-json-1.1`` and a JSON object body; the answer is a JSON object, or an error
-``{"__type": "<Code>", "message": "<text>"}`` with an HTTP 4xx status, which AWS SDKs raise as
-``ClientError`` with ``Error.Code`` = ``__type``::
+A call is ``POST /`` with ``X-Amz-Target: <prefix>.<Action>`` (``AWSEvents.`` or
+``AWSStepFunctions.``), the service's ``Content-Type`` (``application/x-amz-json-1.1`` or
+``-1.0``) and a JSON object body, signed (SigV4) for the service's signing name (``events`` or
+``states``); the answer is a JSON object, or an error ``{"__type": "<Code>", "message":
+"<text>"}`` with an HTTP 4xx status, which AWS SDKs raise as ``ClientError`` with
+``Error.Code`` = ``__type``::
 
     read_call("application/x-amz-json-1.1", "AWSEvents.ListRules", b'{"NamePrefix": "o"}')
-    → ("ListRules", {"NamePrefix": "o"})
+    → (EVENTS, "ListRules", {"NamePrefix": "o"})
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,19 +22,45 @@ from eventbus.errors import EventBusError
 
 __all__ = [
     "CONTENT_TYPE",
+    "EVENTS",
+    "SERVICES",
+    "STATES",
     "TARGET_PREFIX",
     "ApiError",
+    "Service",
     "error_body",
     "expect",
     "length_at_least",
     "length_at_most",
+    "one_of",
     "read_call",
     "require",
+    "service_of",
     "value_between",
 ]
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "AWSEvents."
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One AWS JSON API the gateway answers: how its calls are named, typed and signed."""
+
+    target_prefix: str
+    content_type: str
+    signing_name: str
+
+
+EVENTS = Service(TARGET_PREFIX, CONTENT_TYPE, "events")
+STATES = Service("AWSStepFunctions.", "application/x-amz-json-1.0", "states")
+SERVICES = (EVENTS, STATES)
+
+
+def service_of(target: str) -> Service:
+    """The service an ``X-Amz-Target`` calls; EventBridge for anything else, so a malformed
+    target is refused by :func:`read_call` in EventBridge's words."""
+    return next((s for s in SERVICES if target.startswith(s.target_prefix)), EVENTS)
 
 
 class ApiError(EventBusError):
@@ -53,28 +82,32 @@ def _media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def read_call(content_type: str, target: str, body: bytes) -> tuple[str, dict[str, Any]]:
-    """(action, parameters) of a call; ``ApiError`` as AWS answers a malformed one."""
-    if _media_type(content_type) != CONTENT_TYPE:
+def read_call(
+    content_type: str, target: str, body: bytes
+) -> tuple[Service, str, dict[str, Any]]:
+    """(service, action, parameters) of a call; ``ApiError`` as AWS answers a malformed one."""
+    service = service_of(target)
+    if _media_type(content_type) != service.content_type:
         raise ApiError(
             "SerializationException",
-            f"Content-Type must be {CONTENT_TYPE}, not {content_type or 'absent'!r}.",
+            f"Content-Type must be {service.content_type}, not {content_type or 'absent'!r}.",
         )
-    service, dot, action = target.partition(".")
-    if not dot or f"{service}." != TARGET_PREFIX or not action:
+    action = target.removeprefix(service.target_prefix)
+    if not target.startswith(service.target_prefix) or not action:
         raise ApiError(
             "UnknownOperationException",
-            f"X-Amz-Target {target!r} does not name an operation; expected AWSEvents.<Action>.",
+            f"X-Amz-Target {target!r} does not name an operation; expected AWSEvents.<Action> "
+            "or AWSStepFunctions.<Operation>.",
         )
     if not body.strip():
-        return action, {}
+        return service, action, {}
     try:
         params = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise ApiError("SerializationException", f"The body is not valid JSON: {e}") from None
     if not isinstance(params, dict):
         raise ApiError("SerializationException", "The request body must be a JSON object.")
-    return action, params
+    return service, action, params
 
 
 def _validation(value: str, member: str, constraint: str) -> ApiError:
@@ -110,7 +143,7 @@ def expect(params: dict[str, Any], name: str, kind: type, default: Any = None) -
     return value
 
 
-_KIND_NAMES = {str: "string", int: "number", list: "list", dict: "structure"}
+_KIND_NAMES = {str: "string", int: "number", list: "list", dict: "structure", bool: "boolean"}
 
 
 # How much of a refused value a message echoes: eleven 1 MiB entries must not come back as a
@@ -142,6 +175,15 @@ def length_at_least(name: str, value: Any, limit: int) -> None:
         shown = orjson.dumps(value).decode() if not isinstance(value, str) else value
         raise _validation(
             f"'{shown}'", _member(name), f"Member must have length greater than or equal to {limit}"
+        )
+
+
+def one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise _validation(
+            f"'{_shown(value)}'",
+            _member(name),
+            f"Member must satisfy enum value set: [{', '.join(choices)}]",
         )
 
 

@@ -27,6 +27,7 @@ from eventbus.gateway.auth import resolve_secrets
 from eventbus.gateway.state import DEFAULT_MAX_ENTRIES, Gateway
 from eventbus.metrics import Metrics
 from eventbus.settings import Settings, get_settings
+from eventbus.workflows.registry import NO_FILES, MachineFiles
 
 __all__ = [
     "DEFAULT_HOST",
@@ -53,9 +54,11 @@ async def open_gateway(
     body_timeout: float | None = None,
     max_connections: int | None = None,
     settings: Settings | None = None,
+    catalog: MachineFiles = NO_FILES,
 ) -> AsyncIterator[Gateway]:
     """A gateway with its own Redis connections, closed on exit; a limit left None takes its
-    default (see :class:`Gateway`)."""
+    default (see :class:`Gateway`). ``catalog`` holds the state machines of the workflow
+    files (none by default)."""
     redis = connect_async(redis_url)
     settings = settings or get_settings()
     try:
@@ -71,6 +74,7 @@ async def open_gateway(
             body_timeout=body_timeout or 0.0,
             max_connections=max_connections or 0,
             settings=settings,
+            catalog=catalog,
         )
     finally:
         await redis.aclose()
@@ -190,7 +194,7 @@ async def serve_in_router(
     Raises ``CredentialsError`` (say its message, exit 2) for the same key problems as
     ``eventbus serve``, and ``OSError`` when the port cannot be bound. ``ready`` gets the
     gateway and the port it listens on (the one picked, for port 0); a host that reloads its
-    rules sets ``gateway.rules`` to the new set.
+    rules sets ``gateway.rules`` to the new set, and ``gateway.catalog`` to its workflow files.
     """
     secrets = resolve_secrets(host, no_auth=no_auth, credentials_file=credentials_file)
     sock = bind(host, port)

@@ -1,4 +1,5 @@
-"""What a running gateway holds: the loaded rules, a publishing client, metrics and its limits."""
+"""What a running gateway holds: the loaded rules and workflow files, a publishing client,
+metrics and its limits."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from eventbus.client import AsyncEventBusClient
 from eventbus.config import RuleSet
 from eventbus.metrics import Metrics
 from eventbus.settings import Settings, get_settings
+from eventbus.workflows.registry import NO_FILES, MachineFiles
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
@@ -58,6 +60,9 @@ class Gateway:
     partitions: PartitionMap = field(default_factory=PartitionMap)
     # Bytes of bodies admitted (by their Content-Length) whose signature is not yet checked.
     unverified_bytes: int = 0
+    # The state machines of the workflow files, read-only over the Step Functions API; a host
+    # that loads or reloads workflow files sets it.
+    catalog: MachineFiles = NO_FILES
 
     def __post_init__(self) -> None:
         if self.max_request_bytes <= 0:

@@ -71,7 +71,7 @@ class WorkflowWorker:
     def __init__(self, redis: Redis, options: WorkerOptions | None = None, *,
                  tasks: Mapping[str, TaskCallable] | None = None,
                  connections: Mapping[str, ConnectionSpec] | None = None,
-                 stop: asyncio.Event | None = None) -> None:
+                 stop: asyncio.Event | None = None, outage: OutageLog | None = None) -> None:
         self.redis = redis
         self.options = o = options or WorkerOptions()
         self.consumer = o.consumer or f"wf-{socket.gethostname()}-{os.getpid()}"
@@ -93,7 +93,8 @@ class WorkflowWorker:
                         claim_idle=o.claim_idle, batch=100, pause=pause),
             OutboxPublisher(self.stopping, redis, every=o.outbox_poll, pause=pause),
         ]
-        outage = OutageLog(log)
+        # Inside a router, the router's log: an outage is said once for every loop of the process.
+        outage = outage or OutageLog(log)
         for loop in self.loops:
             loop.outage = outage
 
