@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from eventbus.config import RULE_FILE_SUFFIXES, RuleSet
-from eventbus.errors import RuleFileError, WorkflowFileError
+from eventbus.errors import RuleFileError, RuleProblem, WorkflowFileError
 from eventbus.rule_cache import load_rules_cached
 from eventbus.settings import Settings
 from eventbus.workflows.catalog import WorkflowCatalog, load_workflows, workflow_files
@@ -72,6 +72,10 @@ def load_rules_and_workflows(
             catalog = load_workflows(workflows)
         except WorkflowFileError as e:
             refused.append(e)
+    if ruleset is not None and not refused:  # a catalog refused would make every name unknown
+        unknown = _unknown_machines(ruleset, catalog)
+        if unknown:
+            refused.append(RuleFileError(unknown))
     if len(refused) == 1:
         raise refused[0]
     if refused:
@@ -79,6 +83,21 @@ def load_rules_and_workflows(
         raise RuleFileError(problems, [w for e in refused for w in e.warnings])
     assert ruleset is not None
     return ruleset, catalog
+
+
+def _unknown_machines(ruleset: RuleSet, catalog: WorkflowCatalog) -> list[RuleProblem]:
+    """A problem for each ``workflow`` target naming a state machine the catalog lacks."""
+    problems = []
+    for _, rule, target in ruleset.deliveries():
+        machine = getattr(target.config, "state_machine", None)
+        if target.type != "workflow" or machine is None or catalog.get(machine) is not None:
+            continue
+        known = ", ".join(sorted(m.name for m in catalog)) or "none"
+        position = rule.targets.index(target)
+        message = f"no state machine named {machine!r} in the workflow files (known: {known})"
+        problems.append(RuleProblem(rule.file, message, rule.line, rule.name,
+                                    f"targets[{position}].state_machine"))
+    return problems
 
 
 class RuleWatch:

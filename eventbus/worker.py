@@ -372,6 +372,7 @@ class Router:
             bus=bus_rules.name,
             http=self.http,
             connections=self.options.concurrency,
+            workflows=lambda: self.rule_watch.workflows,
         )
         try:
             instance = load_target_class(target.type)(target.config, services)

@@ -11,6 +11,7 @@ from eventbus.cli import (  # noqa: F401
     runtime,
     schedules,
     transform,
+    workflow_executions,
     workflow_worker,
     workflows,
 )

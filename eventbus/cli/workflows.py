@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from eventbus.cli.app import fail, read_json_arg, read_text_arg, workflows_app
+from eventbus.cli.app import REDIS_HELP, fail, read_json_arg, read_text_arg, workflows_app
 
 if TYPE_CHECKING:
     from eventbus.workflows.graph_canvas import Drawing
@@ -193,7 +193,8 @@ def graph(
     workflows_dir: Annotated[Path, typer.Option(
         "--workflows", help="Where named state machines live.")] = Path("workflows"),
     execution: Annotated[str | None, typer.Option(
-        "--execution", help="Mark each state with its status in this execution.")] = None,
+        "--execution", help="Mark each state with its status in this stored execution: its "
+        "ARN, MACHINE:NAME, or its name alone.")] = None,
     history: Annotated[str | None, typer.Option(
         "--history", help="Mark each state from a history: a list of events or "
         "GetExecutionHistory's answer, as inline JSON, a file, or -.")] = None,
@@ -207,6 +208,7 @@ def graph(
     color: Annotated[bool | None, typer.Option(
         "--color/--no-color", help="Colour the statuses (default: when the output is a "
         "terminal and NO_COLOR is unset).")] = None,
+    redis_url: Annotated[str | None, typer.Option("--redis", help=REDIS_HELP)] = None,
 ) -> None:
     """Draw a state machine, top to bottom; with --execution, --history or --input, each
     state shows its status: ✓ succeeded, ↯ failed and caught, ✗ failed, ▶ running,
@@ -217,11 +219,13 @@ def graph(
     definition = _load_definition(_find_definition(name, workflows_dir))
     if sum(option is not None for option in (execution, history, input)) > 1:
         fail("give one of --execution, --history and --input")
-    if execution is not None:
-        fail("--execution: executions are not stored yet; give the history with --history FILE"
-             " or run the machine with --input JSON")
     statuses = None
-    if history is not None:
+    if execution is not None:
+        from eventbus.cli.workflow_executions import stored_history
+
+        machine = Path(name).name.split(".")[0]
+        statuses = statuses_from_history(stored_history(execution, redis_url, machine=machine))
+    elif history is not None:
         statuses = statuses_from_history(_history_events(read_json_arg(history, "--history")))
     elif input is not None:
         statuses = statuses_from_history(_run_locally(definition, input))

@@ -75,6 +75,8 @@ class TargetServices:
     http: Sessions | None = None
     # The most connections one target holds at once: the router gives its lanes' concurrency.
     connections: int = 64
+    # () -> the WorkflowCatalog in force (the `workflow` target starts its machines); None: none.
+    workflows: Any = None
 
 
 @runtime_checkable

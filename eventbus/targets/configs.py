@@ -31,13 +31,14 @@ __all__ = [
     "PythonConfig",
     "RedisListConfig",
     "RedisStreamConfig",
+    "WorkflowConfig",
     "resolve_function",
 ]
 
 DEFAULT_TIMEOUT_SECONDS: Final = 5.0
 
 
-# --- redis_stream, redis_list, python ----------------------------------------------------------
+# --- redis_stream, redis_list, python, workflow ----------------------------------------------
 
 
 class RedisStreamConfig(TargetConfig):
@@ -70,6 +71,12 @@ class PythonConfig(TargetConfig):
         except ValueError as e:
             return [("function", str(e))]
         return []
+
+
+class WorkflowConfig(TargetConfig):
+    state_machine: str = Field(
+        min_length=1, max_length=80, description="a state machine of the workflow files, by name"
+    )
 
 
 def resolve_function(spec: str) -> Callable[..., Any]:

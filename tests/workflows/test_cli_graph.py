@@ -106,13 +106,6 @@ def test_a_history_that_is_not_a_list_of_events_exits_2(
     assert "--history" in result.stderr
 
 
-def test_execution_needs_the_execution_store(runner: CliRunner, workflows: Path) -> None:
-    result = runner.invoke(app, ["workflows", "graph", "pipeline", "--workflows", str(workflows),
-                                 "--execution", "run-1"])
-    assert result.exit_code == 2
-    assert "--history" in result.stderr
-
-
 def test_input_runs_the_machine_in_process_and_marks_it(
     runner: CliRunner, workflows: Path
 ) -> None:

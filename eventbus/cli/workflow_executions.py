@@ -1,0 +1,222 @@
+"""CLI commands on durable executions, through the ``Executions`` API: ``eventbus workflows
+start``, ``list``, ``describe``, ``history`` and ``stop``; ``graph --execution`` reads its
+history with :func:`stored_history`.
+
+Answers are printed as JSON in the Step Functions API's shapes (dates in ISO 8601). Exit codes:
+0 done, 1 an execution or state machine that does not exist (or exists already, for ``start``)
+or Redis unreachable, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import orjson
+import typer
+
+from eventbus.cli.app import REDIS_HELP, fail, read_text_arg, workflows_app
+
+if TYPE_CHECKING:
+    from eventbus.workflows.executions import Executions
+
+__all__ = ["execution_arn", "stored_history"]
+
+T = TypeVar("T")
+EXECUTION_HELP = "An execution ARN, or MACHINE:NAME."
+Redis = Annotated[str | None, typer.Option("--redis", help=REDIS_HELP)]
+Execution = Annotated[str, typer.Argument(help=EXECUTION_HELP)]
+
+
+def execution_arn(text: str, machine: str | None = None) -> str:
+    """The ARN of an execution given as its ARN, ``MACHINE:NAME``, or (with ``machine``) its
+    name alone; names hold no ``:``, so the forms cannot be confused."""
+    from eventbus.workflows.context import ACCOUNT, REGION
+
+    if text.startswith("arn:"):
+        return text
+    if ":" not in text and machine is not None:
+        text = f"{machine}:{text}"
+    machine_name, _, name = text.partition(":")
+    if not machine_name or not name or ":" in name:
+        fail(f"{text}: give an execution ARN, or MACHINE:NAME")
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine_name}:{name}"
+
+
+def _call(redis_url: str | None, definitions: Mapping[str, str],
+          action: Callable[[Executions], Awaitable[T]]) -> T:
+    """``action`` on an ``Executions`` of the Redis at ``redis_url``, errors as exit codes."""
+    from redis.exceptions import RedisError
+
+    from eventbus.connection import connect_async, resolve_redis_url
+    from eventbus.errors import (
+        ExecutionAlreadyExists,
+        ExecutionDoesNotExist,
+        InvalidExecutionInput,
+        RequestRejected,
+        StateMachineDoesNotExist,
+    )
+    from eventbus.workflows.executions import Executions
+
+    url = resolve_redis_url(redis_url)
+
+    async def run() -> T:
+        redis = connect_async(url)
+        try:
+            return await action(Executions(redis, definitions))
+        finally:
+            await redis.aclose()
+
+    try:
+        return asyncio.run(run())
+    except (ExecutionDoesNotExist, StateMachineDoesNotExist, ExecutionAlreadyExists) as e:
+        fail(e.message, 1)
+    except (RequestRejected, InvalidExecutionInput) as e:
+        fail(str(e))
+    except (RedisError, OSError) as e:
+        fail(f"Redis at {url}: {e}", 1)
+
+
+def _print(value: Any) -> None:
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+@workflows_app.command("start")
+def start(
+    name: Annotated[str, typer.Argument(help="The state machine: workflows/NAME.asl.json.")],
+    input: Annotated[str, typer.Option(
+        "--input", help="The execution input: inline JSON, a file, or -.")] = "{}",
+    execution_name: Annotated[str | None, typer.Option(
+        "--name", help="The execution's name (default a UUID); starting again with the same "
+        "name and input while it runs answers the same execution.")] = None,
+    workflows_dir: Annotated[Path, typer.Option(
+        "--workflows", help="The workflow files.")] = Path("workflows"),
+    redis_url: Redis = None,
+) -> None:
+    """Start a durable execution of a state machine of the workflow files, or of one created
+    over the Step Functions API (run by the workflow workers of `eventbus run` or `eventbus
+    workflows worker`); print its ARN and start date."""
+    from eventbus.errors import WorkflowFileError
+    from eventbus.workflows.catalog import WorkflowCatalog, load_workflows
+    from eventbus.workflows.context import ACCOUNT
+    from eventbus.workflows.registry import machines
+
+    try:
+        catalog = load_workflows(workflows_dir) if workflows_dir.exists() else WorkflowCatalog()
+    except WorkflowFileError as e:
+        fail(f"invalid workflows:\n{e}")
+    text = read_text_arg(input, "--input")
+    definitions: dict[str, str] = {}
+
+    async def started(api: Executions) -> dict[str, Any]:
+        # A file's machine hides one created over the API with the same name, as in the API.
+        stored = await machines(api.redis, ACCOUNT).all()
+        definitions.update({m.name: m.definition for m in stored})
+        definitions.update({m.name: m.text for m in catalog})
+        return await api.start_execution(name, text, execution_name)
+
+    _print(_call(redis_url, definitions, started))
+
+
+@workflows_app.command("list")
+def list_executions(
+    status: Annotated[str | None, typer.Option(
+        "--status", help="Only these: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED.")] = None,
+    machine: Annotated[str | None, typer.Option(
+        "--state-machine", help="Only this state machine's.")] = None,
+    redis_url: Redis = None,
+) -> None:
+    """List stored executions, newest first, as ListExecutions answers."""
+    from eventbus.workflows.executions import STATUSES
+
+    if status is not None and status.upper() not in STATUSES:
+        fail(f"--status must be one of {', '.join(STATUSES)}, not {status}")
+
+    async def listed(api: Executions) -> dict[str, Any]:
+        names = [machine] if machine else await _stored_machines(api)
+        found: list[dict[str, Any]] = []
+        for name in names:
+            token = None
+            while True:
+                page = await api.list_executions(name, status_filter=status and status.upper(),
+                                                 max_results=1000, next_token=token)
+                found += page["executions"]
+                token = page.get("nextToken")
+                if token is None:
+                    break
+        found.sort(key=lambda e: e["startDate"], reverse=True)
+        return {"executions": found}
+
+    # Listing needs no definition: every machine name is taken, stored executions are read.
+    _print(_call(redis_url, _AnyMachine(), listed))
+
+
+class _AnyMachine(dict[str, str]):
+    """Definitions that hold every name (to list executions, which need none)."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+
+async def _stored_machines(api: Executions) -> list[str]:
+    """The names of the state machines with stored executions."""
+    from eventbus import keys
+    from eventbus.workflows.store import text
+
+    names: set[str] = set()
+    for p in range(keys.WORKFLOW_PARTITIONS):
+        for member in await api.redis.zrange(keys.workflow_index(p), 0, -1):
+            names.add(text(member).split(":")[6])  # arn:aws:states:R:A:execution:MACHINE:NAME
+    return sorted(names)
+
+
+@workflows_app.command("describe")
+def describe(execution: Execution, redis_url: Redis = None) -> None:
+    """Print an execution's status, input, output, error and dates, as DescribeExecution."""
+    arn = execution_arn(execution)
+    _print(_call(redis_url, {}, lambda api: api.describe_execution(arn)))
+
+
+def stored_history(execution: str, redis_url: str | None, *, reverse: bool = False,
+                   machine: str | None = None) -> list[dict[str, Any]]:
+    """Every event of an execution's history (all pages), oldest first unless ``reverse``."""
+    arn = execution_arn(execution, machine)
+
+    async def read(api: Executions) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = await api.get_execution_history(arn, max_results=1000, next_token=token,
+                                                   reverse_order=reverse)
+            events += page["events"]
+            token = page.get("nextToken")
+            if token is None:
+                return events
+
+    return _call(redis_url, {}, read)
+
+
+@workflows_app.command("history")
+def history(
+    execution: Execution,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Newest event first.")] = False,
+    redis_url: Redis = None,
+) -> None:
+    """Print an execution's event history as GetExecutionHistory answers it (all pages in one
+    `events` list), which `eventbus workflows graph --history` reads back."""
+    _print({"events": stored_history(execution, redis_url, reverse=reverse)})
+
+
+@workflows_app.command("stop")
+def stop(
+    execution: Execution,
+    error: Annotated[str | None, typer.Option("--error", help="The error it ends with.")] = None,
+    cause: Annotated[str | None, typer.Option("--cause", help="Why it was stopped.")] = None,
+    redis_url: Redis = None,
+) -> None:
+    """Stop a running execution: it ends ABORTED at a worker's next step. Stopping one that has
+    ended changes nothing."""
+    arn = execution_arn(execution)
+    _print(_call(redis_url, {}, lambda api: api.stop_execution(arn, error=error, cause=cause)))

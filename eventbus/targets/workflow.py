@@ -1,0 +1,98 @@
+"""The ``workflow`` target: start an execution of a state machine of the workflow files, as an
+EventBridge rule targets Step Functions.
+
+Rule example::
+
+    - id: run-pipeline
+      type: workflow
+      state_machine: hourly-partitions     # workflows/hourly-partitions.asl.json
+      input: {"time": "2026-05-01T10:00:00Z"}   # shaped as for any target; JSON
+
+The shaped input is the execution's input (it must be JSON, as StartExecution's is). Each
+execution is named with a UUIDv5 of the delivery id, which is the same on every retry and
+redrive of one delivery, so a redelivered event finds its execution started already: the
+``ExecutionAlreadyExists`` that answers is a success, and no second execution starts. The
+outcome details are ``{"executionArn": ..., "name": ...}`` (plus ``startDate`` when this
+delivery started it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar, Final
+
+from redis.exceptions import RedisError
+
+from eventbus.errors import (
+    ExecutionAlreadyExists,
+    InvalidExecutionInput,
+    RequestRejected,
+    TargetError,
+    TargetRejected,
+)
+from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
+from eventbus.targets.configs import WorkflowConfig
+from eventbus.workflows.catalog import WorkflowCatalog
+from eventbus.workflows.context import ACCOUNT, REGION
+from eventbus.workflows.executions import Executions
+
+__all__ = ["WorkflowConfig", "WorkflowTarget", "execution_name"]
+
+# The namespace of execution names: fixed, so a delivery id names the same execution in every
+# process and release.
+NAMESPACE: Final = uuid.UUID("6f1b3c2e-5d0a-5b7e-9a43-2c8e1f0d7b64")
+
+
+def execution_name(delivery_id: str) -> str:
+    """The execution a delivery starts: 36 characters, no ``:`` (AWS allows 80, none)."""
+    return str(uuid.uuid5(NAMESPACE, delivery_id))
+
+
+class _Texts(Mapping[str, str]):
+    """The definition texts of the catalog in force, read at each start (a reload changes it)."""
+
+    def __init__(self, catalog: Callable[[], WorkflowCatalog]) -> None:
+        self._catalog = catalog
+
+    def __getitem__(self, name: str) -> str:
+        machine = self._catalog().get(name)
+        if machine is None:
+            raise KeyError(name)
+        return machine.text
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._catalog().machines)
+
+    def __len__(self) -> int:
+        return len(self._catalog())
+
+
+class WorkflowTarget:
+    """Start one execution of ``state_machine`` per delivery, at most once."""
+
+    config_model: ClassVar[type[TargetConfig]] = WorkflowConfig
+
+    def __init__(self, config: WorkflowConfig, services: TargetServices) -> None:
+        catalog = services.workflows or WorkflowCatalog
+        self._machine = config.state_machine
+        self._executions = Executions(services.redis, _Texts(catalog))
+
+    async def send(self, payload: str, ctx: DeliveryContext) -> dict[str, Any] | None:
+        name = execution_name(ctx.delivery_id)
+        try:
+            started = await self._executions.start_execution(self._machine, payload, name)
+        except ExecutionAlreadyExists:
+            arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{self._machine}:{name}"
+            return {"executionArn": arn, "name": name}
+        except (InvalidExecutionInput, RequestRejected) as e:
+            # The same payload would be refused on every retry.
+            raise TargetRejected(str(e), code=getattr(e, "code", type(e).__name__)) from e
+        except (RedisError, OSError) as e:
+            raise TargetError(f"cannot start {name} of {self._machine}: Redis: {e}",
+                              code="REDIS_ERROR") from e
+        return {"executionArn": started["executionArn"], "name": name,
+                "startDate": started["startDate"].isoformat()}
+
+    async def aclose(self) -> None:
+        return None
