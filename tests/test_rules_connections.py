@@ -4,6 +4,7 @@ their problems located by file, line and field like every other rule problem."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import textwrap
 from pathlib import Path
 
@@ -139,3 +140,15 @@ def test_a_workflow_worker_refuses_rules_with_a_bad_connection(tmp_path: Path) -
     result = CliRunner().invoke(app, ["workflows", "worker", "--rules", str(path)])
     assert result.exit_code == 2
     assert f"{path}:2: connections[0].timeout_seconds" in result.output
+
+
+def test_the_shipped_rules_declare_the_connections_the_example_workflows_name() -> None:
+    root = Path(__file__).parent.parent
+    arns = [
+        arn
+        for path in (root / "workflows").glob("*.asl.json")
+        for arn in re.findall(r'"ConnectionArn": "([^"]+)"', path.read_text())
+    ]
+    connections = load_rules(root / "rules", settings=SETTINGS).connections
+    assert arns
+    assert all(connection_name(arn) in connections for arn in arns)
