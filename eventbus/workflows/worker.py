@@ -39,6 +39,7 @@ from eventbus.workflows.worker_loops import (
     TimerMover,
     WorkClaimer,
     WorkReader,
+    WorkTrimmer,
 )
 
 __all__ = ["WorkerOptions", "WorkflowWorker", "load_tasks", "run_worker"]
@@ -57,6 +58,7 @@ class WorkerOptions:
     block_ms: int = 100  # how long a read waits for new work
     timer_poll: float = 0.1  # how often due timers are moved (s)
     outbox_poll: float = 0.2  # how often status changes are published (s)
+    trim_interval: float = 10.0  # how often finished work entries are trimmed (s)
     shutdown_grace: float = 10.0  # how long stop() waits for entries in hand (s)
     pause_on_error: float = 0.5
 
@@ -72,6 +74,8 @@ class WorkflowWorker:
                  tasks: Mapping[str, TaskCallable] | None = None,
                  connections: Mapping[str, ConnectionSpec] | None = None,
                  stop: asyncio.Event | None = None, outage: OutageLog | None = None) -> None:
+        """``stop`` and ``outage``: a router running the worker shares its own, so that it
+        stops with the router's loops and a Redis outage is said once for the process."""
         self.redis = redis
         self.options = o = options or WorkerOptions()
         self.consumer = o.consumer or f"wf-{socket.gethostname()}-{os.getpid()}"
@@ -92,8 +96,8 @@ class WorkflowWorker:
             WorkClaimer(self.stopping, redis, self.consumer, self.dispatch, self._held.__getitem__,
                         claim_idle=o.claim_idle, batch=100, pause=pause),
             OutboxPublisher(self.stopping, redis, every=o.outbox_poll, pause=pause),
+            WorkTrimmer(self.stopping, redis, every=o.trim_interval, pause=pause),
         ]
-        # Inside a router, the router's log: an outage is said once for every loop of the process.
         outage = outage or OutageLog(log)
         for loop in self.loops:
             loop.outage = outage

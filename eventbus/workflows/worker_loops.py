@@ -6,6 +6,7 @@
   exactly once);
 - **work claimer**: keeps the entries this worker holds from looking idle, and takes over those
   another worker has held past ``claim_idle`` (a worker that died);
+- **work trimmer**: removes the work entries the group is done with;
 - **outbox publisher**: publishes status-change events on the ``default`` bus.
 """
 
@@ -23,9 +24,16 @@ from eventbus import keys
 from eventbus.bus import PartitionMap, ensure_groups, run_async
 from eventbus.loops.base import Loop
 from eventbus.workflows.status_events import publish_outbox
-from eventbus.workflows.store import move_due_timers
+from eventbus.workflows.store import move_due_timers, trim_work
 
-__all__ = ["OutboxPublisher", "TimerMover", "WorkClaimer", "WorkReader", "ensure_work_groups"]
+__all__ = [
+    "OutboxPublisher",
+    "TimerMover",
+    "WorkClaimer",
+    "WorkReader",
+    "WorkTrimmer",
+    "ensure_work_groups",
+]
 
 PARTITIONS = range(keys.WORKFLOW_PARTITIONS)
 # (partition, entry id, fields) handed to the worker.
@@ -80,8 +88,9 @@ class TimerMover(Loop):
         self.redis = redis
 
     async def step(self) -> None:
+        # Not a sign that Redis is back (reached_redis): the work reader alone says so, as a
+        # call in flight on a pooled connection may still succeed while Redis shuts down.
         await move_due_timers(self.redis, int(time.time() * 1000))
-        self.reached_redis()
 
 
 class WorkClaimer(Loop):
@@ -118,6 +127,21 @@ class WorkClaimer(Loop):
         entries = [e for e in reply[1] if e[0] is not None and e[0] not in held]
         if entries:
             self.dispatch(partition, entries)
+
+
+class WorkTrimmer(Loop):
+    """Removes the work entries every worker is done with (acknowledged ones stay in a stream
+    until trimmed)."""
+
+    name = "workflow work trimmer"
+    waits_first = True
+
+    def __init__(self, stop: asyncio.Event, redis: Redis, *, every: float, pause: float) -> None:
+        super().__init__(stop, every=every, pause=pause)
+        self.redis = redis
+
+    async def step(self) -> None:
+        await trim_work(self.redis, keys.WORKFLOW_GROUP)
 
 
 class OutboxPublisher(Loop):
