@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 
 from eventbus import keys
 from eventbus.client import AsyncEventBusClient
+from eventbus.connections import ConnectionSpec
 from eventbus.loops.base import Loop
 from eventbus.outage import OutageLog
 from eventbus.targets.base import TargetServices
@@ -74,6 +75,7 @@ class WorkflowWorker:
 
     def __init__(self, redis: Redis, options: WorkerOptions | None = None, *,
                  tasks: Mapping[str, TaskCallable] | None = None,
+                 connections: Mapping[str, ConnectionSpec] | None = None,
                  stop: asyncio.Event | None = None, outage: OutageLog | None = None) -> None:
         """``stop`` and ``outage``: a router running the worker shares its own, so that it
         stops with the router's loops and a Redis outage is said once for the process."""
@@ -83,7 +85,8 @@ class WorkflowWorker:
         self.driver = Driver(redis, keys.WORKFLOW_GROUP)
         self.publisher = AsyncEventBusClient(redis)
         self.resolver = TaskResolver(
-            TargetServices(redis=redis, publish=self.publisher.put_events), tasks)
+            TargetServices(redis=redis, publish=self.publisher.put_events), tasks,
+            connections=connections)
         self.stopping = stop or asyncio.Event()
         self._held: dict[int, set[Any]] = {p: set() for p in range(keys.WORKFLOW_PARTITIONS)}
         self._running: set[asyncio.Task[None]] = set()
@@ -187,7 +190,8 @@ def load_tasks(spec: str) -> dict[str, TaskCallable]:
 
 
 async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
-                     tasks: Mapping[str, TaskCallable] | None = None) -> None:
+                     tasks: Mapping[str, TaskCallable] | None = None,
+                     connections: Mapping[str, ConnectionSpec] | None = None) -> None:
     """Run a worker until SIGTERM or SIGINT."""
     import signal
 
@@ -197,7 +201,7 @@ async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
     pool = BlockingConnectionPool.from_url(redis_url, max_connections=MAX_CONNECTIONS,
                                            timeout=None, health_check_interval=30)
     redis = Redis(connection_pool=pool)
-    worker = WorkflowWorker(redis, options, tasks=tasks)
+    worker = WorkflowWorker(redis, options, tasks=tasks, connections=connections)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, worker.stop)
     loop.add_signal_handler(signal.SIGINT, worker.stop)
