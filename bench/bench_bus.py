@@ -9,7 +9,8 @@ through its queue and lane: the path every other target takes.
 
     .venv/bin/python bench/bench_bus.py [--events 50000] [--rss-events 1000000]
     .venv/bin/python bench/bench_bus.py --startup 10000   # start-up time only, N rules
-    .venv/bin/python bench/bench_bus.py --rules-sweep 100,1000,10000 [--idle-seconds 30]
+    .venv/bin/python bench/bench_bus.py --rules-sweep 100,10000 [--idle-seconds 30] [--repeat 3]
+    .venv/bin/python bench/bench_bus.py --metrics-cost [--events 50000] [--repeat 3]
 
 Routers run as `python -m eventbus run` processes on a redis-server of the benchmark's own.
 """
@@ -124,7 +125,9 @@ def cpu_seconds(pid: int) -> float:
 
 def router_cpu_per_event(url: str, directory: Path, n: int, rules: int, metrics: bool) -> float:
     """Router CPU microseconds per event routed and delivered through ``rules`` mixed rules,
-    rule loading and start-up left out; ``metrics=False`` runs it with counting off."""
+    rule loading and start-up left out; ``metrics=False`` runs it with counting off. The
+    router is stopped once all are delivered and measured through its exit, so its last metrics
+    flush (with many series, flushes are up to 10 s apart) is part of the cost."""
     r = redis.Redis.from_url(url)
     r.flushall()
     path = write_mixed_rules(directory, rules)
@@ -136,16 +139,27 @@ def router_cpu_per_event(url: str, directory: Path, n: int, rules: int, metrics:
         for first in range(1, n + 1, 500):
             client.put_events(mixed_entries(first, min(500, n + 1 - first), rules))
         wait_len(r, "out", n + 1)
-        time.sleep(1.5)  # the last metrics flush is part of the cost
-        return (cpu_seconds(proc.pid) - start) / n * 1e6
+        proc.terminate()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        return (usage.ru_utime + usage.ru_stime - start) / n * 1e6
 
 
-def metrics_cost(url: str, directory: Path, n: int) -> None:
+def metrics_cost(url: str, directory: Path, n: int, repeat: int = 1) -> None:
+    """Metrics on, then off, ``repeat`` times per rule count: the medians, and the median of
+    each pair's share (a pair runs back to back, so a change in the machine's load between
+    pairs moves both)."""
     rows: list[list[object]] = []
     for rules in (100, 10_000):
-        on = router_cpu_per_event(url, directory, n, rules, metrics=True)
-        off = router_cpu_per_event(url, directory, n, rules, metrics=False)
-        rows.append([f"{rules:,}", f"{on:.1f}", f"{off:.1f}", f"{(on - off) / on:.1%}"])
+        pairs = [(router_cpu_per_event(url, directory, n, rules, metrics=True),
+                  router_cpu_per_event(url, directory, n, rules, metrics=False))
+                 for _ in range(repeat)]  # fmt: skip
+        print(f"{rules} rules, (on, off) µs: {pairs}", file=sys.stderr, flush=True)
+        on = statistics.median(p[0] for p in pairs)
+        off = statistics.median(p[1] for p in pairs)
+        share = statistics.median((a - b) / a for a, b in pairs)
+        rows.append([f"{rules:,}", f"{on:.1f}", f"{off:.1f}", f"{share:.1%}"])
+    print(f"{repeat} run(s) each, medians; load {Path('/proc/loadavg').read_text().split()[:3]}")
     print_table(["rules", "µs CPU/event, metrics on", "metrics off", "metrics share"], rows)
 
 
@@ -362,23 +376,47 @@ def rules_cost(
 
 
 def rules_sweep(
-    url: str, directory: Path, counts: list[int], n: int, idle_seconds: float, queued: bool
+    url: str,
+    directory: Path,
+    counts: list[int],
+    n: int,
+    idle_seconds: float,
+    queued: bool,
+    repeat: int = 1,
 ) -> None:
-    """Print one row per rule count, each next to the bare loop measured in the same run."""
-    bare = asyncio.run(bare_loop(url, n))
+    """Print one row per rule count, each next to the bare loop measured in the same round.
+    With ``repeat``, rounds of every count in turn: each figure is the median over the rounds,
+    each ratio the median of that round's ratios (to the bare loop, and to 100 rules when
+    that is one of the counts)."""
+    rounds: list[tuple[float, dict[int, dict[str, float]]]] = []
+    for _ in range(repeat):
+        bare = asyncio.run(bare_loop(url, n))
+        costs = {}
+        for count in counts:
+            costs[count] = rules_cost(url, directory, count, n, idle_seconds, queued)
+            print(f"{count} rules: {costs[count]}", file=sys.stderr, flush=True)
+        print(f"bare loop: {bare:,.0f} events/s", file=sys.stderr, flush=True)
+        rounds.append((bare, costs))
+
     rows: list[list[object]] = []
     for count in counts:
-        c = rules_cost(url, directory, count, n, idle_seconds, queued)
-        print(f"{count} rules: {c}", file=sys.stderr, flush=True)
-        rows.append([f"{count:,}", f"{c['rate']:,.0f}", f"{c['rate'] / bare:.2f}",
+        runs = [costs[count] for _, costs in rounds]
+        c = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        by_bare = statistics.median(costs[count]["rate"] / bare for bare, costs in rounds)
+        by_100 = "-"
+        if 100 in counts:
+            ratios = [costs[count]["rate"] / costs[100]["rate"] for _, costs in rounds]
+            by_100 = f"{statistics.median(ratios):.2f}"
+        rows.append([f"{count:,}", f"{c['rate']:,.0f}", f"{by_bare:.2f}", by_100,
                      f"{c['router_ms'] * 1000:.0f}", f"{c['redis_ms'] * 1000:.0f}",
                      f"{c['router_idle']:.1f}%", f"{c['redis_idle']:.1f}%",
                      f"{c['first']:.1f}"])  # fmt: skip
-    print(f"bare loop: {bare:,.0f} events/s; idle window {idle_seconds:g} s; load "
-          f"{Path('/proc/loadavg').read_text().split()[:3]}")  # fmt: skip
-    print_table(["rules", "events/s", "÷ bare", "router µs CPU/event", "Redis µs CPU/event",
-                 "router CPU idle", "Redis CPU idle", "launch → first delivery (s)"],
-                rows)  # fmt: skip
+    bare = statistics.median(bare for bare, _ in rounds)
+    print(f"bare loop: {bare:,.0f} events/s; {repeat} round(s), medians; idle window "
+          f"{idle_seconds:g} s; load {Path('/proc/loadavg').read_text().split()[:3]}")  # fmt: skip
+    print_table(["rules", "events/s", "÷ bare", "÷ 100 rules", "router µs CPU/event",
+                 "Redis µs CPU/event", "router CPU idle", "Redis CPU idle",
+                 "launch → first delivery (s)"], rows)  # fmt: skip
 
 
 def main() -> None:
@@ -397,6 +435,9 @@ def main() -> None:
     parser.add_argument("--metrics-cost", action="store_true",
                         help="only: router CPU per event with metrics on and off, 100 and 10,000 "
                              "rules")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of --rules-sweep, or on/off pairs of --metrics-cost "
+                             "(medians)")  # fmt: skip
     args = parser.parse_args()
     if args.startup:
         with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
@@ -410,11 +451,12 @@ def main() -> None:
     if args.rules_sweep:
         counts = [int(c) for c in args.rules_sweep.split(",")]
         with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
-            rules_sweep(url, Path(tmp), counts, args.events, args.idle_seconds, args.queued)
+            rules_sweep(url, Path(tmp), counts, args.events, args.idle_seconds, args.queued,
+                        args.repeat)
         return
     if args.metrics_cost:
         with redis_server(args.redis_server) as url, tempfile.TemporaryDirectory() as tmp:
-            metrics_cost(url, Path(tmp), args.events)
+            metrics_cost(url, Path(tmp), args.events, args.repeat)
         return
     print(f"{args.events} events, {RULES} rules, redis_stream target; {os.cpu_count()} CPUs; "
           f"redis-server {args.redis_server}")  # fmt: skip

@@ -76,6 +76,7 @@ def load_rules(path: str | Path, *, settings: Settings | None = None) -> RuleSet
             reader.check(index)
     problems = [p for r in readers for p in r.problems]
     problems += _duplicate_names(readers) + _duplicate_bus_configs(readers)
+    problems += _duplicate_connections(readers)
     warnings = sorted((w for r in readers for w in r.warnings), key=_position)
     if problems:
         problems.sort(key=_position)
@@ -142,10 +143,29 @@ def _duplicate_bus_configs(readers: list[FileReader]) -> list[RuleProblem]:
     return problems
 
 
+def _duplicate_connections(readers: list[FileReader]) -> list[RuleProblem]:
+    """Connection names are unique across files: a task's ARN names one of the account's."""
+    seen: dict[str, str] = {}
+    problems = []
+    for reader in readers:
+        if reader.header is None:
+            continue
+        for index, connection in enumerate(reader.header.connections):
+            line = reader.document.line_of(("connections", index, "name"))
+            first = seen.setdefault(connection.name, f"{reader.file}:{line}")
+            if first != f"{reader.file}:{line}":
+                message = f"connection {connection.name!r} is already declared at {first}"
+                field = f"connections[{index}].name"
+                problems.append(RuleProblem(reader.file, message, line, None, field))
+    return problems
+
+
 def _assemble(readers: list[FileReader]) -> RuleSet:
     ruleset = RuleSet()
     for reader in readers:
         assert reader.header is not None  # a reader without problems has its header
+        for connection in reader.header.connections:
+            ruleset.connections[connection.name] = connection
         bus = ruleset.buses.setdefault(reader.header.bus, BusRules(reader.header.bus))
         if reader.header.bus_config is not None:
             bus.config = reader.header.bus_config

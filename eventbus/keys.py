@@ -168,7 +168,13 @@ def rate_limit(bus: str, rule: str, target: str) -> str:
     return f"eb:ratelimit:{delivery_tag(bus, rule, target)}"
 
 
-__all__ += ["METRICS", "ROUTERS", "TARGET_ACTIVITY", "rate_limit"]
+def connection_rate_limit(name: str) -> str:
+    """The next free invocation slot of a rate-limited connection (workflow HTTP tasks):
+    ``eb:ratelimit:connection:{<name>}``."""
+    return f"eb:ratelimit:connection:{{{name}}}"
+
+
+__all__ += ["METRICS", "ROUTERS", "TARGET_ACTIVITY", "connection_rate_limit", "rate_limit"]
 
 
 # Durable workflow executions. Executions are spread over WORKFLOW_PARTITIONS partitions by a

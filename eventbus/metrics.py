@@ -1,11 +1,12 @@
 """EventBridge's metrics, counted by every router and gateway into one Redis hash.
 
 Each process counts in memory (``count``/``observe`` are plain dict updates, cheap enough for the
-delivery loop) and adds its counts to the hash ``eb:metrics`` once a second with HINCRBY, so any
-gateway's ``GET /metrics`` shows the totals of all processes. Code counts under EventBridge's
-CloudWatch metric names; the page names each family as Prometheus expects: the name in snake_case
-behind an ``eventbus_`` prefix, counters ending in ``_total``, latencies (kept in milliseconds)
-shown in seconds with ``_seconds``::
+delivery loop) and adds its counts to the hash ``eb:metrics`` once a second with HINCRBY (less
+often when there are many series), so any gateway's ``GET /metrics`` shows the totals of all
+processes (:mod:`eventbus.metrics_page`). Code counts under EventBridge's CloudWatch metric
+names; the page names each family as Prometheus expects: the name in snake_case behind an
+``eventbus_`` prefix, counters ending in ``_total``, latencies (kept in milliseconds) shown in
+seconds with ``_seconds``::
 
     metrics = Metrics(redis)
     metrics.count("Invocations", bus="default", rule="orders", target="audit")
@@ -25,8 +26,7 @@ import bisect
 import contextlib
 import functools
 import itertools
-import re
-from collections import defaultdict
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,24 +37,32 @@ from redis.exceptions import RedisError
 from eventbus import keys
 
 __all__ = [
+    "BUCKET_BOUNDS",
     "COUNTERS",
+    "FIRST_ATTEMPT_COUNTERS",
+    "FIRST_ATTEMPT_HISTOGRAMS",
+    "FLUSH_FIELDS_PER_SECOND",
     "FLUSH_INTERVAL_SECONDS",
     "HISTOGRAMS",
     "LATENCY_BUCKETS_MS",
-    "PREFIX",
+    "MAX_FLUSH_INTERVAL_SECONDS",
     "Labels",
     "Metrics",
     "NullMetrics",
     "Series",
     "labels_of",
-    "prometheus_name",
-    "read_target_activity",
-    "render_metrics",
     "series_of",
 ]
 
-PREFIX = "eventbus_"
 FLUSH_INTERVAL_SECONDS = 1.0
+# A flush of many series waits longer: it is due once a second per this many hash fields it
+# would write has passed since the last one, at most MAX_FLUSH_INTERVAL_SECONDS. With thousands
+# of rules each matched now and then, nearly every series changes within a second, and writing
+# them all every second (ten fields for a lane's inline deliveries) cost the router and Redis
+# more than the deliveries themselves; waiting lets each series gather more counts per write.
+# Prometheus scrapes every 15 s by default, so the page is still fresh for it.
+FLUSH_FIELDS_PER_SECOND = 10_000
+MAX_FLUSH_INTERVAL_SECONDS = 10.0
 # How long closing waits for the last flush before leaving it behind.
 CLOSE_TIMEOUT_SECONDS = 5.0
 # Upper bounds in milliseconds; the last bucket (+Inf) is implicit.
@@ -90,30 +98,18 @@ HISTOGRAMS: dict[str, str] = {
 }
 
 
-@functools.cache
-def prometheus_name(name: str) -> str:
-    """The family an EventBridge metric is shown as: ``"FailedInvocations"`` →
-    ``"eventbus_failed_invocations_total"``, ``"PutEventsLatency"`` →
-    ``"eventbus_put_events_latency_seconds"``."""
-    snake = PREFIX + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-    if name in COUNTERS:
-        return f"{snake}_total"
-    if name in HISTOGRAMS:
-        return f"{snake}_seconds"
-    raise KeyError(f"unknown metric {name!r}")
-
+# What a delivery made on its first attempt counts (Metrics.first_attempts_succeeded).
+FIRST_ATTEMPT_COUNTERS = ("InvocationAttempts", "SuccessfulInvocationAttempts", "Invocations")
+FIRST_ATTEMPT_HISTOGRAMS = (
+    "IngestionToInvocationStartLatency", "IngestionToInvocationSuccessLatency",
+)
 
 Labels = tuple[tuple[str, str], ...]
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-# The `le` label of each bucket as stored (milliseconds), in order, the last one catching
-# everything, and as shown (seconds).
-_BOUNDS = (*(_number(b) for b in LATENCY_BUCKETS_MS), "+Inf")
-_SHOWN_BOUNDS = (*(_number(b / 1000) for b in LATENCY_BUCKETS_MS), "+Inf")
+# The `le` part of each bucket's hash field (milliseconds), in order, the last one catching
+# everything: "le=1", ..., "le=300000", "le=+Inf".
+BUCKET_BOUNDS = (*(str(b) for b in LATENCY_BUCKETS_MS), "+Inf")
 
 
 def labels_of(**labels: Any) -> Labels:
@@ -131,9 +127,12 @@ def _sorted_labels(items: tuple[tuple[str, Any], ...]) -> Labels:
     return tuple(sorted((k, str(v)) for k, v in items))
 
 
-def _field(name: str, labels: Labels, part: str = "") -> str:
-    """The hash field of one series: JSON, so label values never need escaping in Redis."""
-    return orjson.dumps([name, labels, part]).decode()
+def _prefix(name: str, labels_json: str) -> str:
+    """The start of every hash field of ``name`` under labels already encoded: a field is
+    ``prefix + '<part>"]'``, the text of ``orjson.dumps([name, labels, part])`` (metric names
+    and parts are plain ASCII), without encoding the labels again for each name and part.
+    JSON, so label values never need escaping in Redis."""
+    return f'["{name}",{labels_json},"'
 
 
 class Series:
@@ -144,12 +143,15 @@ class Series:
     or a JSON encoding.
     """
 
-    __slots__ = ("_counters", "_histograms", "error_field", "labels", "success_field")
+    __slots__ = ("_counters", "_histograms", "error_field", "labels", "labels_json",
+                 "success_field")  # fmt: skip
 
     def __init__(self, labels: Labels) -> None:
         self.labels = labels
-        self.success_field = _activity_field(labels, "success")
-        self.error_field = _activity_field(labels, "error")
+        self.labels_json = orjson.dumps(labels).decode()
+        # Target activity fields: orjson.dumps([labels, "success"]) and [labels, "error"].
+        self.success_field = f'[{self.labels_json},"success"]'
+        self.error_field = f'[{self.labels_json},"error"]'
         self._counters: dict[str, str] = {}
         self._histograms: dict[str, _HistogramFields] = {}
 
@@ -159,7 +161,7 @@ class Series:
         if field is None:
             if name not in COUNTERS:
                 raise KeyError(f"unknown counter {name!r}; known: {', '.join(COUNTERS)}")
-            field = self._counters[name] = _field(name, self.labels)
+            field = self._counters[name] = _prefix(name, self.labels_json) + '"]'
         return field
 
     def histogram(self, name: str) -> _HistogramFields:
@@ -168,7 +170,7 @@ class Series:
         if fields is None:
             if name not in HISTOGRAMS:
                 raise KeyError(f"unknown histogram {name!r}; known: {', '.join(HISTOGRAMS)}")
-            fields = self._histograms[name] = _HistogramFields(name, self.labels)
+            fields = self._histograms[name] = _HistogramFields(_prefix(name, self.labels_json))
         return fields
 
 
@@ -179,13 +181,24 @@ def series_of(labels: Labels) -> Series:
 
 
 class _HistogramFields:
-    __slots__ = ("buckets", "count", "sum")
+    """The hash fields of one histogram series; a bucket's is made when it is first flushed
+    (most series only ever hit a few of the buckets)."""
 
-    def __init__(self, name: str, labels: Labels) -> None:
-        # Each bucket's own count (not cumulative) is stored: rendering adds them up.
-        self.buckets = tuple(_field(name, labels, f"le={bound}") for bound in _BOUNDS)
-        self.count = _field(name, labels, "count")
-        self.sum = _field(name, labels, "sum")
+    __slots__ = ("_buckets", "_prefix", "count", "sum")
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self._buckets: list[str | None] = [None] * len(BUCKET_BOUNDS)
+        self.count = prefix + 'count"]'
+        self.sum = prefix + 'sum"]'
+
+    def bucket(self, index: int) -> str:
+        """The field of bucket ``index``: each bucket's own count (not cumulative) is stored,
+        rendering adds them up."""
+        field = self._buckets[index]
+        if field is None:
+            field = self._buckets[index] = f'{self._prefix}le={BUCKET_BOUNDS[index]}"]'
+        return field
 
 
 class _Histogram:
@@ -201,15 +214,41 @@ class _Histogram:
 
     def take(self, increments: list[str | int], sums: list[str | float]) -> None:
         """Add what was observed to a flush (only the buckets hit) and start over at zero."""
-        buckets = self.buckets
-        for field, n in zip(self.fields.buckets, buckets, strict=True):
+        buckets, fields = self.buckets, self.fields
+        for index, n in enumerate(buckets):
             if n:
-                increments += (field, n)
+                increments += (fields.bucket(index), n)
         increments += (self.fields.count, self.count)
         sums += (self.fields.sum, self.total)
         self.buckets = [0] * len(buckets)
         self.count = 0
         self.total = 0.0
+
+
+class _FirstAttempts:
+    """One series' first attempts since the last flush: how many, their latencies' sum, and
+    how many fell in each bucket (by index)."""
+
+    __slots__ = ("buckets", "n", "total")
+
+    def __init__(self) -> None:
+        self.n, self.total = 0, 0.0
+        self.buckets: dict[int, int] = {}
+
+    def add(self, latencies: list[float]) -> None:
+        buckets, bisect_left = self.buckets, bisect.bisect_left
+        for ms in latencies:
+            index = bisect_left(LATENCY_BUCKETS_MS, ms)
+            buckets[index] = buckets.get(index, 0) + 1
+        self.n += len(latencies)
+        self.total += sum(latencies)
+
+    def merge(self, other: _FirstAttempts) -> None:
+        """Add ``other`` (taken by a flush that failed) back in."""
+        for index, n in other.buckets.items():
+            self.buckets[index] = self.buckets.get(index, 0) + n
+        self.n += other.n
+        self.total += other.total
 
 
 class Metrics:
@@ -235,6 +274,9 @@ class Metrics:
         # `eventbus status`, by activity hash field: kept here and written with the counts,
         # never per delivery.
         self._successes: dict[str, float] = {}
+        # First attempts that succeeded, tallied by series (first_attempts_succeeded).
+        self._first_attempts: dict[Series, _FirstAttempts] = {}
+        self._counted = self._ticked = 0  # calls that counted: so far, and at the last tick
         self._errors: dict[str, tuple[float, str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -249,6 +291,15 @@ class Metrics:
         field = series.counter(name)
         counts = self._counts
         counts[field] = counts.get(field, 0) + n
+        self._counted += 1
+
+    def add_fields(self, counted: Iterable[tuple[str, int]]) -> None:
+        """Add each (hash field, n), the fields from ``Series.counter``: a routed batch's
+        counts in one call, not one per rule it matched."""
+        counts = self._counts
+        for field, n in counted:
+            counts[field] = counts.get(field, 0) + n
+        self._counted += 1
 
     def observe(self, name: str, ms: float, **labels: Any) -> None:
         self.observe_in(name, series_of(_labels(labels)), (ms,))
@@ -259,13 +310,7 @@ class Metrics:
 
     def observe_in(self, name: str, series: Series, values: Iterable[float]) -> None:
         """``observe_all`` under a :class:`Series` made beforehand (hot paths)."""
-        fields = series.histogram(name)
-        histogram = self._observed.get(fields.count)
-        if histogram is None:
-            histogram = self._histograms.get(fields.count)
-            if histogram is None:
-                histogram = self._histograms[fields.count] = _Histogram(fields)
-            self._observed[fields.count] = histogram
+        histogram = self._histogram(series.histogram(name))
         buckets, bisect_left = histogram.buckets, bisect.bisect_left
         n, total = 0, 0.0
         for ms in values:
@@ -274,6 +319,32 @@ class Metrics:
             total += ms
         histogram.count += n
         histogram.total += total
+        self._counted += 1
+
+    def first_attempts_succeeded(self, series: Series, latencies: list[float], at: float) -> None:
+        """Deliveries made on their first attempt (inline, while routing), ``latencies`` ms
+        after their ingestion, at ``at`` (epoch s): one attempt, one success and one invocation
+        each, and both latencies.
+
+        A router calls this for every lane each batch touches: with thousands of rules, about
+        once per delivery. So it only tallies here; the flush sends each series' tally as one
+        short record, which the script spreads over the five series' fields."""
+        tally = self._first_attempts.get(series)
+        if tally is None:
+            tally = self._first_attempts[series] = _FirstAttempts()
+        tally.add(latencies)
+        self._successes[series.success_field] = at
+        self._counted += 1
+
+    def _histogram(self, fields: _HistogramFields) -> _Histogram:
+        """The histogram of ``fields``, marked as observed since the last flush."""
+        histogram = self._observed.get(fields.count)
+        if histogram is None:
+            histogram = self._histograms.get(fields.count)
+            if histogram is None:
+                histogram = self._histograms[fields.count] = _Histogram(fields)
+            self._observed[fields.count] = histogram
+        return histogram
 
     def succeeded(self, series: Series | Labels, at: float) -> None:
         """Note a target's (``labels_of(bus=, rule=, target=)``) success at ``at`` (epoch s)."""
@@ -297,17 +368,40 @@ class Metrics:
         counts, self._counts = self._counts, {}
         sums, self._sums = self._sums, {}
         observed, self._observed = self._observed, {}
-        if not counts and not sums and not observed:
+        first_attempts, self._first_attempts = self._first_attempts, {}
+        if not counts and not sums and not observed and not first_attempts:
             return
         increments: list[str | int] = list(itertools.chain.from_iterable(counts.items()))
         floats: list[str | float] = list(itertools.chain.from_iterable(sums.items()))
         for histogram in observed.values():
             histogram.take(increments, floats)
+        # [labels JSON, n, sum, bucket index, count, ...] per series: a tenth of the bytes of
+        # its fields written out, encoded with no Python loop over them.
+        records = [
+            [series.labels_json, t.n, t.total, *itertools.chain.from_iterable(t.buckets.items())]
+            for series, t in first_attempts.items()
+        ]
         try:
-            await self._add(keys=[self._key], args=[orjson.dumps([increments, floats])])
+            await self._add(keys=[self._key], args=[orjson.dumps([increments, floats, records])])
         except RedisError:
             self._restore(increments, floats)
+            for series, tally in first_attempts.items():
+                self._first_attempts.setdefault(series, _FirstAttempts()).merge(tally)
             raise
+
+    def due(self, waited: float) -> bool:
+        """Whether to flush ``waited`` seconds after the last flush (asked once a tick): at once
+        with a few series counted, with many once a second per ``FLUSH_FIELDS_PER_SECOND``
+        fields they would write has passed, always after ``MAX_FLUSH_INTERVAL_SECONDS``, and
+        as soon as nothing was counted since the last tick: what a burst counted is written as
+        it ends, not left for the quiet after it."""
+        counting, self._ticked = self._counted != self._ticked, self._counted
+        # About the fields each would write: a counter one, a histogram its count, sum and a
+        # bucket or so, a lane's first attempts three counters and two histograms.
+        fields = len(self._counts) + len(self._sums) + 3 * len(self._observed)
+        fields += 9 * len(self._first_attempts) + len(self._successes) + len(self._errors)
+        spaced = min(fields / FLUSH_FIELDS_PER_SECOND, MAX_FLUSH_INTERVAL_SECONDS)
+        return not counting or waited >= spaced
 
     async def _flush_activity(self) -> None:
         successes, self._successes = self._successes, {}
@@ -337,12 +431,16 @@ class Metrics:
             sums[key] = sums.get(key, 0.0) + x
 
     async def run(self, interval: float = FLUSH_INTERVAL_SECONDS) -> None:
-        """Flush every ``interval`` seconds until :meth:`aclose`, then flush once more."""
+        """Flush every ``interval`` seconds (less often with many series, see :meth:`due`)
+        until :meth:`aclose`, then flush once more."""
+        last = time.monotonic()
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), interval)
-            with contextlib.suppress(RedisError):
-                await self.flush()
+            if self._stop.is_set() or self.due(time.monotonic() - last):
+                last = time.monotonic()
+                with contextlib.suppress(RedisError):
+                    await self.flush()
 
     def start(self, interval: float = FLUSH_INTERVAL_SECONDS) -> None:
         """Run :meth:`run` in the background of the current event loop."""
@@ -375,7 +473,13 @@ class NullMetrics(Metrics):
     def add(self, name: str, series: Series, n: int = 1) -> None:
         pass
 
+    def add_fields(self, counted: Iterable[tuple[str, int]]) -> None:
+        pass
+
     def observe_in(self, name: str, series: Series, values: Iterable[float]) -> None:
+        pass
+
+    def first_attempts_succeeded(self, series: Series, latencies: list[float], at: float) -> None:
         pass
 
     def succeeded(self, series: Series | Labels, at: float) -> None:
@@ -385,99 +489,44 @@ class NullMetrics(Metrics):
         pass
 
 
+def _lua_strings(values: tuple[str, ...]) -> str:
+    """A Lua table of strings (plain ASCII names)."""
+    return "{" + ", ".join(f"'{v}'" for v in values) + "}"
+
+
 # One flush, one command, one argument: with thousands of series, redis-py packing two arguments
 # per field would cost the router more than the counting. ARGV[1]: JSON [[field, n, ...],
-# [field, x, ...]], added with HINCRBY and HINCRBYFLOAT.
+# [field, x, ...], first attempts], added with HINCRBY and HINCRBYFLOAT; each first-attempts
+# record, [labels JSON, n, sum, bucket index, count, ...], adds n to each FIRST_ATTEMPT_COUNTERS
+# series and its buckets, count and sum to each FIRST_ATTEMPT_HISTOGRAMS series, making the
+# fields as Series does: '["<name>",<labels>,"<part>"]'.
 _ADD = """
 local data = cjson.decode(ARGV[1])
-local ints, floats = data[1], data[2]
+local ints, floats, firsts = data[1], data[2], data[3] or {}
 for i = 1, #ints, 2 do redis.call('HINCRBY', KEYS[1], ints[i], ints[i + 1]) end
 for i = 1, #floats, 2 do redis.call('HINCRBYFLOAT', KEYS[1], floats[i], floats[i + 1]) end
+local counters, histograms, bounds = COUNTERS, HISTOGRAMS, BOUNDS
+for _, r in ipairs(firsts) do
+  local labels, n = r[1], r[2]
+  for _, name in ipairs(counters) do
+    redis.call('HINCRBY', KEYS[1], '["' .. name .. '",' .. labels .. ',""]', n)
+  end
+  for _, name in ipairs(histograms) do
+    local prefix = '["' .. name .. '",' .. labels .. ',"'
+    for i = 4, #r, 2 do
+      redis.call('HINCRBY', KEYS[1], prefix .. 'le=' .. bounds[r[i] + 1] .. '"]', r[i + 1])
+    end
+    redis.call('HINCRBY', KEYS[1], prefix .. 'count"]', n)
+    redis.call('HINCRBYFLOAT', KEYS[1], prefix .. 'sum"]', r[3])
+  end
+end
 return #ints / 2
-"""
+""".replace("COUNTERS", _lua_strings(FIRST_ATTEMPT_COUNTERS)).replace(
+    "HISTOGRAMS", _lua_strings(FIRST_ATTEMPT_HISTOGRAMS)
+).replace("BOUNDS", _lua_strings(BUCKET_BOUNDS))
 # Targets' latest success and error, likewise: ARGV[1] is JSON [field, value, ...] for HSET.
 _SET = """
 local pairs = cjson.decode(ARGV[1])
 for i = 1, #pairs, 2 do redis.call('HSET', KEYS[1], pairs[i], pairs[i + 1]) end
 return #pairs / 2
 """
-
-
-def _activity_field(series: Labels, part: str) -> str:
-    return orjson.dumps([series, part]).decode()
-
-
-async def read_target_activity(redis: Redis) -> dict[Labels, dict[str, Any]]:
-    """Each target's ``last_success`` (epoch s) and ``last_error`` ({"time", "error"}), as the
-    routers' flushes left them, keyed by ``labels_of(bus=, rule=, target=)``."""
-    activity: dict[Labels, dict[str, Any]] = {}
-    for field, value in (await redis.hgetall(keys.TARGET_ACTIVITY)).items():
-        series, part = orjson.loads(field)
-        labels = tuple((k, v) for k, v in series)
-        seen = activity.setdefault(labels, {})
-        if part == "success":
-            seen["last_success"] = orjson.loads(value)
-        else:
-            at, error = orjson.loads(value)
-            seen["last_error"] = {"time": at, "error": error}
-    return activity
-
-
-# ---- Prometheus text exposition (format 0.0.4) ----
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _series(name: str, labels: Labels | list[list[str]], extra: str = "") -> str:
-    pairs = [f'{k}="{_escape(v)}"' for k, v in labels]
-    if extra:
-        pairs.append(extra)
-    return f"{name}{{{','.join(pairs)}}}" if pairs else name
-
-
-def _histogram_lines(name: str, stored: dict[tuple[str, str], float]) -> list[str]:
-    family = prometheus_name(name)
-    lines: list[str] = []
-    for labels_json in sorted({labels for labels, _ in stored}):
-        labels = orjson.loads(labels_json)
-        # Stored per bucket; Prometheus buckets are cumulative: each bound counts every
-        # observation at or below it.
-        running = 0.0
-        for bound, shown in zip(_BOUNDS, _SHOWN_BOUNDS, strict=True):
-            running += stored.get((labels_json, f"le={bound}"), 0.0)
-            series = _series(f"{family}_bucket", labels, f'le="{shown}"')
-            lines.append(f"{series} {_number(running)}")
-        total_ms = stored.get((labels_json, "sum"), 0.0)
-        lines.append(f"{_series(f'{family}_sum', labels)} {_number(total_ms / 1000)}")
-        count = stored.get((labels_json, "count"), 0.0)
-        lines.append(f"{_series(f'{family}_count', labels)} {_number(count)}")
-    return lines
-
-
-def _parse(raw: dict[Any, Any]) -> dict[str, dict[tuple[str, str], float]]:
-    """Stored hash → metric name → (labels as JSON, part) → value."""
-    by_name: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
-    for field, value in raw.items():
-        name, labels, part = orjson.loads(field)
-        by_name[name][orjson.dumps(labels).decode(), part] = float(value)
-    return by_name
-
-
-async def render_metrics(redis: Redis, *, key: str = keys.METRICS) -> str:
-    """Every series in Prometheus text format; each known family is listed even before it counts."""
-    by_name = _parse(await redis.hgetall(key))
-    lines: list[str] = []
-    for name, help_text in COUNTERS.items():
-        family = prometheus_name(name)
-        lines += _header(family, name, help_text, "counter")
-        for (labels_json, _), value in sorted(by_name.get(name, {}).items()):
-            lines.append(f"{_series(family, orjson.loads(labels_json))} {_number(value)}")
-    for name, help_text in HISTOGRAMS.items():
-        lines += _header(prometheus_name(name), name, help_text, "histogram")
-        lines += _histogram_lines(name, by_name.get(name, {}))
-    return "\n".join(lines) + "\n"
-
-
-def _header(family: str, name: str, help_text: str, kind: str) -> list[str]:
-    return [f"# HELP {family} EventBridge's {name}: {help_text}", f"# TYPE {family} {kind}"]

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from eventbus.connections import ConnectionSpec
 from eventbus.errors import InvalidScheduleError
 from eventbus.schedule.zones import in_range, load_zone
 from eventbus.settings import DEFAULT_BUS
@@ -198,8 +199,10 @@ class BusConfig(_Model):
 
 
 class RuleFile(_Model):
-    """A rule file: the rules of one bus, and optionally that bus's settings."""
+    """A rule file: the rules of one bus, optionally that bus's settings, and connections
+    (account-wide, for workflow HTTP tasks: see :mod:`eventbus.connections`)."""
 
     bus: str = Field(default=DEFAULT_BUS, min_length=1, max_length=256, pattern=BUS_NAME_PATTERN)
     bus_config: BusConfig | None = None
+    connections: list[ConnectionSpec] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)

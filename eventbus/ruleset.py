@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from eventbus.connections import ConnectionSpec
 from eventbus.errors import RuleProblem
 from eventbus.patterns import CompiledPattern, Matcher
 from eventbus.rules import BusConfig, RetryPolicy, Rule, TargetSpec
@@ -66,6 +67,8 @@ class RuleSet:
     """Every bus named by the rule files, with its rules."""
 
     buses: dict[str, BusRules] = field(default_factory=dict)
+    # The connections of every file, by name (workflow HTTP tasks authorize with them).
+    connections: dict[str, ConnectionSpec] = field(default_factory=dict)
     # What was found but does not stop the rules from loading (printed by `rules validate`).
     warnings: list[RuleProblem] = field(default_factory=list)
 

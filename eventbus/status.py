@@ -25,7 +25,8 @@ from eventbus import keys
 from eventbus.config import RuleSet
 from eventbus.delivery import dead_letters_of
 from eventbus.gateway.health import ROUTER_STALE_SECONDS
-from eventbus.metrics import labels_of, read_target_activity
+from eventbus.metrics import labels_of
+from eventbus.metrics_page import read_target_activity
 
 __all__ = ["BusStatus", "RouterStatus", "ScheduleStatus", "Status", "TargetStatus", "read_status"]
 

@@ -337,6 +337,8 @@ class Router:
         if self.gateway is not None:
             self.gateway.rules = ruleset
             self.gateway.catalog = self.workflows
+        if self.workflow_worker is not None:
+            self.workflow_worker.resolver.integrations.set_connections(ruleset.connections)
         for lane in retired:
             self.retiring[lane] = asyncio.create_task(self._retire(lane))
 

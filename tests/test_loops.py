@@ -31,7 +31,8 @@ from eventbus.lanes import Lane
 from eventbus.loops import Loop, upkeep
 from eventbus.loops import routing as routing_module
 from eventbus.loops.claiming import Claimer
-from eventbus.metrics import Metrics, render_metrics
+from eventbus.metrics import Metrics
+from eventbus.metrics_page import render_metrics
 from eventbus.schedule.at import AtSchedule
 from eventbus.scheduler import Scheduler
 from eventbus.settings import Settings

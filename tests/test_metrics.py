@@ -9,19 +9,23 @@ import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from eventbus import keys
 from eventbus.metrics import (
     COUNTERS,
     HISTOGRAMS,
+    MAX_FLUSH_INTERVAL_SECONDS,
     Metrics,
     labels_of,
-    prometheus_name,
-    render_metrics,
     series_of,
 )
+from eventbus.metrics_page import prometheus_name, read_target_activity, render_metrics
 
 
 @pytest.fixture
@@ -228,8 +232,6 @@ async def test_promtool_finds_no_problem_in_the_page(redis: Redis) -> None:
 
 
 async def test_each_targets_last_success_and_error_are_written_by_the_flush(redis: Redis) -> None:
-    from eventbus.metrics import labels_of, read_target_activity
-
     metrics = Metrics(redis)
     out = labels_of(bus="b", rule="r", target="out")
     api = labels_of(bus="b", rule="r", target="api")
@@ -312,3 +314,87 @@ async def test_a_flush_writes_only_the_series_counted_since_the_last(redis: Redi
     assert _value(text, f'{family}_count{{bus="b",rule="r",target="one"}}') == "2"
     assert _value(text, f'{family}_sum{{bus="b",rule="r",target="one"}}') == "0.043"
     assert _value(text, f'{family}_count{{bus="b",rule="r",target="two"}}') == "1"
+
+
+@given(label=st.text(max_size=20), name=st.sampled_from(sorted(COUNTERS)))
+def test_a_series_hash_field_is_the_json_of_its_name_labels_and_part(label: str, name: str) -> None:
+    # Fields are made from labels encoded once; they must be the very text every process (and
+    # the page) reads, [name, labels, part] as JSON, whatever the label's characters.
+    series = series_of(labels_of(bus=label, rule="r"))
+    labels = [["bus", label], ["rule", "r"]]
+    assert series.counter(name) == orjson.dumps([name, labels, ""]).decode()
+    latency = "IngestionToInvocationStartLatency"
+    fields = series.histogram(latency)
+    assert fields.count == orjson.dumps([latency, labels, "count"]).decode()
+    assert fields.bucket(2) == orjson.dumps([latency, labels, "le=5"]).decode()
+    assert series.success_field == orjson.dumps([labels, "success"]).decode()
+
+
+async def test_first_attempts_count_an_attempt_a_success_an_invocation_and_both_latencies(
+    redis: Redis,
+) -> None:
+    # Given deliveries made on their first attempt, over two flushes
+    metrics = Metrics(redis)
+    series = series_of(labels_of(bus="b", rule="r", target="t"))
+    for _flush in range(2):
+        for _ in range(100):
+            metrics.first_attempts_succeeded(series, [3.0, 40.0], 12.0)
+        await metrics.flush()
+    # Then each counts once in every counter and both histograms, and its success time is kept
+    text = await render_metrics(redis)
+    n, labels = 400, 'bus="b",rule="r",target="t"'
+    for family in ("invocation_attempts", "successful_invocation_attempts", "invocations"):
+        assert _value(text, f"eventbus_{family}_total{{{labels}}}") == str(n)
+    for family in ("start", "success"):
+        name = f"eventbus_ingestion_to_invocation_{family}_latency_seconds"
+        assert _value(text, f'{name}_bucket{{{labels},le="0.005"}}') == str(n // 2)
+        assert _value(text, f"{name}_count{{{labels}}}") == str(n)
+    assert (await read_target_activity(redis))[series.labels] == {"last_success": 12.0}
+
+
+async def test_flushes_of_many_series_wait_longer_while_counting_goes_on(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eventbus.metrics.FLUSH_FIELDS_PER_SECOND", 10)  # a small "many"
+    metrics = Metrics(redis)
+
+    def count(series: int) -> None:
+        for i in range(series):
+            metrics.add("Invocations", series_of(labels_of(bus="b", rule=str(i))))
+
+    # A few series counted: a flush is due a second after the last, as usual
+    count(1)
+    assert metrics.due(1.0)
+    await metrics.flush()
+    # Many, still being counted: once a second per FLUSH_FIELDS_PER_SECOND fields it would write
+    count(30)
+    assert not metrics.due(2.9)
+    count(30)
+    assert metrics.due(3.0)
+    # And never later than MAX_FLUSH_INTERVAL_SECONDS
+    count(1000)
+    assert metrics.due(MAX_FLUSH_INTERVAL_SECONDS)
+    await metrics.flush()
+    # Many, but nothing counted since the last tick: the burst is over, it is written now
+    count(1000)
+    assert not metrics.due(0.5)
+    assert metrics.due(0.6)
+
+
+async def test_first_attempts_add_to_the_same_fields_as_other_counts(redis: Redis) -> None:
+    # Given a series with labels that need escaping, counted by both paths
+    metrics = Metrics(redis)
+    series = series_of(labels_of(bus='we"ird\\bus ü\n', rule="r", target="t"))
+    metrics.first_attempts_succeeded(series, [3.0], 1.0)
+    metrics.add("Invocations", series)
+    metrics.observe_in("IngestionToInvocationSuccessLatency", series, [4.0])
+    await metrics.flush()
+    # Then each total is one field (the script names fields as this process does): three
+    # counters, and a bucket, count and sum for each of two histograms
+    raw = await redis.hgetall(keys.METRICS)
+    assert len(raw) == 9
+    totals = {tuple(orjson.loads(k)[::2]): float(v) for k, v in raw.items()}
+    assert totals["Invocations", ""] == 2
+    assert totals["IngestionToInvocationSuccessLatency", "count"] == 2
+    assert totals["IngestionToInvocationSuccessLatency", "le=5"] == 2
+    assert totals["IngestionToInvocationStartLatency", "count"] == 1

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from eventbus import keys
 from eventbus.client import AsyncEventBusClient
 from eventbus.delivery import QueuedDelivery, redrive
-from eventbus.metrics import render_metrics
+from eventbus.metrics_page import render_metrics
 from eventbus.router import MATCH_BUDGET_EXCEEDED
 from eventbus.settings import Settings
 from eventbus.targets.base import DeliveryContext

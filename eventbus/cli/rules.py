@@ -59,8 +59,11 @@ def validate(
         typer.echo(str(warning))
     count = sum(len(bus.rules) for bus in ruleset.buses.values())
     machines = f", {len(catalog)} workflow(s)" if workflows is not None else ""
+    connections = f", {len(ruleset.connections)} connection(s)" if ruleset.connections else ""
     warnings = f", {len(found)} warning(s)" if found else ""
-    typer.echo(f"ok: {count} rule(s) on {len(ruleset.buses)} bus(es){machines}{warnings}")
+    typer.echo(
+        f"ok: {count} rule(s) on {len(ruleset.buses)} bus(es){connections}{machines}{warnings}"
+    )
 
 
 @rules_app.command("schema")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import typer
 
 from eventbus.cli.app import REDIS_HELP, fail, loop_factory, workflows_app
 
 __all__ = ["worker"]
+
+_RULES = typer.Option(
+    None, "--rules", help="Rule files whose `connections:` HTTP tasks use (read at start); "
+    "default rules/ when present."
+)
 
 
 @workflows_app.command("worker")
@@ -24,12 +30,15 @@ def worker(
     tasks: str | None = typer.Option(
         None, "--tasks", help="module:NAME of a mapping of Task Resource to Python callable."
     ),
+    rules: Path | None = _RULES,
     verbose: bool = typer.Option(False, "--verbose", help="Log info lines too, not only problems."),
 ) -> None:
     """Run a worker of durable workflow executions: start them, call their tasks, fire their
     timers, store each step. Any number of workers may share one Redis; SIGTERM finishes or
     hands back held work and exits 0."""
+    from eventbus.config import load_rules
     from eventbus.connection import resolve_redis_url
+    from eventbus.errors import RuleFileError
     from eventbus.worker import configure_logging
     from eventbus.workflows.worker import WorkerOptions, load_tasks, run_worker
 
@@ -38,8 +47,13 @@ def worker(
         registry = load_tasks(tasks) if tasks else None
     except ValueError as e:
         fail(str(e))
+    path = rules if rules is not None else Path("rules")
+    try:
+        connections = load_rules(path).connections if rules or path.exists() else {}
+    except RuleFileError as e:
+        fail(f"invalid rules:\n{e}")
     url = resolve_redis_url(redis_url)
     options = WorkerOptions(claim_idle=claim_idle, concurrency=concurrency,
                             consumer=consumer or "")
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(run_worker(url, options, tasks=registry))
+        runner.run(run_worker(url, options, tasks=registry, connections=connections))

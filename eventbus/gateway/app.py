@@ -49,7 +49,7 @@ from eventbus.gateway.awsjson import (
 from eventbus.gateway.cloudevents_route import publish_cloudevents, read_cloudevents
 from eventbus.gateway.health import live_routers
 from eventbus.gateway.state import Gateway
-from eventbus.metrics import render_metrics
+from eventbus.metrics_page import render_metrics
 from eventbus.sigv4 import SignatureError
 
 __all__ = ["create_app", "too_many_connections"]

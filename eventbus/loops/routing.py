@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ from eventbus.delivery import enqueue_deliveries, iso_ms
 from eventbus.errors import MatchBudgetExceededError
 from eventbus.lanes import Lane
 from eventbus.loops.base import TRANSIENT, Loop
-from eventbus.metrics import Metrics, Series, labels_of
+from eventbus.metrics import Metrics, Series
 from eventbus.router import MATCH_BUDGET_EXCEEDED, Delivery, route
 from eventbus.settings import Settings
 
@@ -56,6 +55,8 @@ ROUTING_FAILED = "ROUTING_FAILED"
 ENVELOPE_ALLOWANCE_BYTES = 8192
 
 LaneKey = tuple[str, str, str]
+# A batch's routing counts: (metric, bus, rule, target) → n.
+Tally = dict[tuple[str, str, str, str], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +134,26 @@ class BusReader(RoutingLoop):
         # The metrics series of (bus, rule, target), "" where a metric has no such label:
         # a lane's own, or made once per rule set for rule and bus counts.
         self.series: dict[LaneKey, Series] = {}
+        # The hash field of each (metric, bus, rule, target) a batch tallies.
+        self.counters: dict[tuple[str, str, str, str], str] = {}
 
     def use(self, routing: Routing) -> None:
+        """Follow ``routing``, with the series of its lanes, rules and buses made now, once
+        per rule set, rather than on the first event each of thousands of rules matches."""
         super().use(routing)
-        self.series = {}
+        self.series = {key: lane.series for key, lane in routing.lanes.items()}
+        self.counters = {}
+        for bus, routed in routing.table.buses.items():
+            self._counter(("MatchedEvents", bus, "", ""))
+            for rule in routed.rules.rules:
+                self._counter(("TriggeredRules", bus, rule, ""))
+
+    def _counter(self, key: tuple[str, str, str, str]) -> str:
+        field = self.counters.get(key)
+        if field is None:
+            name, bus, rule, target = key
+            field = self.counters[key] = self._series((bus, rule, target)).counter(name)
+        return field
 
     def _series(self, key: LaneKey) -> Series:
         series = self.series.get(key)
@@ -144,9 +161,9 @@ class BusReader(RoutingLoop):
             lane = self.routing.lanes.get(key)
             if lane is not None:
                 series = lane.series
-            else:
-                names = ("bus", "rule", "target")
-                series = Series(labels_of(**{k: v for k, v in zip(names, key, strict=True) if v}))
+            else:  # a rule's or a bus's: labels made directly, thousands of them at times
+                names = ("bus", "rule", "target")  # (sorted, as labels_of sorts them)
+                series = Series(tuple((k, v) for k, v in zip(names, key, strict=True) if v))
             self.series[key] = series
         return series
 
@@ -188,7 +205,7 @@ class BusReader(RoutingLoop):
         """Route a read batch and record its deliveries, acknowledging it in the same step."""
         deliveries: list[Delivery] = []
         acks = []
-        tally: Counter[tuple[str, str, str, str]] = Counter()
+        tally: Tally = {}
         for stream, entries in reply:
             bus_name = table.streams.get(stream)
             if bus_name is None:
@@ -199,8 +216,8 @@ class BusReader(RoutingLoop):
                     _tally_routed(tally, bus_name, routed)
                     deliveries.extend(routed)
             acks.append((stream.decode(), keys.ROUTER_GROUP, [e for e, _ in entries]))
-        for (name, bus, rule, target), n in tally.items():
-            self.metrics.add(name, self._series((bus, rule, target)), n)
+        field = self.counters.get
+        self.metrics.add_fields([(field(key) or self._counter(key), n) for key, n in tally.items()])
         if acks:
             try:
                 made = await enqueue_deliveries(
@@ -257,15 +274,15 @@ class BusReader(RoutingLoop):
         now_ms = time.time() * 1000
         latencies: dict[LaneKey, list[float]] = {}
         for d in made:
-            latencies.setdefault((d.bus, d.rule, d.target_id), []).append(now_ms - d.since_ms)
-        m = self.metrics
+            key = (d.bus, d.rule, d.target_id)
+            values = latencies.get(key)
+            if values is None:
+                latencies[key] = [now_ms - d.since_ms]
+            else:
+                values.append(now_ms - d.since_ms)
+        counted, at = self.metrics.first_attempts_succeeded, now_ms / 1000
         for key, values in latencies.items():
-            series = self._series(key)
-            for name in ("InvocationAttempts", "SuccessfulInvocationAttempts", "Invocations"):
-                m.add(name, series, len(values))
-            m.observe_in("IngestionToInvocationStartLatency", series, values)
-            m.observe_in("IngestionToInvocationSuccessLatency", series, values)
-            m.succeeded(series, now_ms / 1000)
+            counted(self._series(key), values, at)
 
     def _route_entry(
         self, table: RoutingTable, bus_name: str, entry_id: bytes, fields: dict[bytes, bytes]
@@ -310,19 +327,22 @@ async def _finished(task: asyncio.Task[None] | None) -> None:
             await task
 
 
-def _tally_routed(
-    tally: Counter[tuple[str, str, str, str]], bus: str, routed: list[Delivery]
-) -> None:
-    """Count an event's routing: (metric, bus, rule, target), the labels a metric lacks empty."""
+def _tally_routed(tally: Tally, bus: str, routed: list[Delivery]) -> None:
+    """Count an event's routing: (metric, bus, rule, target), the labels a metric lacks empty.
+    (A plain dict: a Counter's missing keys cost a Python call each, one per rule a batch
+    matched.)"""
     rules = {d.rule for d in routed if d.rule}
     if not rules:
         return
-    tally["MatchedEvents", bus, "", ""] += 1
+    key: tuple[str, str, str, str] = ("MatchedEvents", bus, "", "")
+    tally[key] = tally.get(key, 0) + 1
     for rule in rules:
-        tally["TriggeredRules", bus, rule, ""] += 1
+        key = ("TriggeredRules", bus, rule, "")
+        tally[key] = tally.get(key, 0) + 1
     for d in routed:
         if d.error_code:
-            tally["DeadLetterInvocations", bus, d.rule, d.target_id] += 1
+            key = ("DeadLetterInvocations", bus, d.rule, d.target_id)
+            tally[key] = tally.get(key, 0) + 1
 
 
 def _advance(cursor: dict[bytes, bytes], ids: dict[bytes, bytes], reply: Any) -> None:

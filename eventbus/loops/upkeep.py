@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
@@ -89,17 +90,21 @@ class Heartbeat(Loop):
 
 
 class MetricsFlusher(Loop):
-    """Adds the counts kept in memory to Redis every second (:mod:`eventbus.metrics`); an
-    outage delays them, the next flush carries them."""
+    """Adds the counts kept in memory to Redis every second, less often while many series are
+    being counted (:meth:`eventbus.metrics.Metrics.due`); an outage delays them, the next
+    flush carries them."""
 
     name = "metrics flusher"
 
     def __init__(self, stop: asyncio.Event, metrics: Metrics, *, pause: float) -> None:
         super().__init__(stop, every=FLUSH_INTERVAL_SECONDS, pause=pause)
         self.metrics = metrics
+        self.last = time.monotonic()
 
     async def step(self) -> None:
-        await self.metrics.flush()
+        if self.metrics.due(time.monotonic() - self.last):
+            self.last = time.monotonic()
+            await self.metrics.flush()
 
 
 class ConsumerSweeper(RoutingLoop):

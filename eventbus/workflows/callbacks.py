@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -146,23 +147,33 @@ class CallbackTasks:
     def __init__(self, redis: Redis, resolver: TaskResolver) -> None:
         self.redis = redis
         self.resolver = resolver
+        # Told of each timer a wait sets, so the worker's timer mover wakes for it.
+        self.timer_set: Callable[[int], None] = lambda _at_ms: None
 
     async def invoke(self, command: InvokeTask, arn: str, entry_id: str) -> str:
         """Register the wait, invoke or queue the task, acknowledge the entry."""
         p = store.partition_of(arn)
         now = _now_ms()
-        timeout_due = "" if command.timeout_seconds is None \
+        timeout_due = None if command.timeout_seconds is None \
             else now + 1000 * command.timeout_seconds
+        # An activity's heartbeat clock starts when a worker takes the task.
+        heartbeat_due = None if command.heartbeat_seconds is None \
+            or activity_name(command.resource) is not None \
+            else now + 1000 * command.heartbeat_seconds
         script = self.redis.register_script(_BEGIN)
         state = store.text(await script(
             keys=[keys.workflow_waits(p, arn), keys.workflow_execution(p, arn),
                   keys.workflow_timers(p)],
-            args=[command.token, command.heartbeat_seconds or "", now, timeout_due,
+            args=[command.token, command.heartbeat_seconds or "", now,
+                  "" if timeout_due is None else timeout_due,
                   wait_timer(arn, command.token, "timeout"),
                   wait_timer(arn, command.token, "heartbeat"), _RETENTION_MS,
-                  "" if activity_name(command.resource) else "1"],
+                  "" if heartbeat_due is None else "1"],
         ))
         if state == "waiting":
+            for due in (timeout_due, heartbeat_due):
+                if due is not None:
+                    self.timer_set(due)
             failure = await self._send(command, arn)
             if failure is not None:
                 return await resolve(self.redis, arn, failure, "failed", entry_id=entry_id)

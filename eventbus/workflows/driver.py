@@ -17,11 +17,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 
 from eventbus.workflows import jsontext, store
-from eventbus.workflows.commands import Command, Reply
+from eventbus.workflows.commands import Command, Reply, StartTimer
 from eventbus.workflows.context import ExecutionInfo, iso_time
 from eventbus.workflows.definition import parse_definition
 from eventbus.workflows.status_events import status_event
@@ -72,6 +73,13 @@ class Driver:
         self.live: OrderedDict[str, Live] = OrderedDict()
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # lock, how many want it
         self.stale = 0  # steps refused because another worker moved the execution on
+        # Parsed definitions by version: a version's text never changes. The interpreter only
+        # reads them, so executions of one version share one.
+        self._parsed: dict[str, dict[str, Any]] = {}
+        # Told what a stored step queued, so the worker's timer mover and outbox publisher can
+        # poll slowly while idle and still act at once on this process's own writes.
+        self.timer_set: Callable[[int], None] = _ignore
+        self.status_queued: Callable[[], None] = _ignore
 
     async def status(self, arn: str) -> str | None:
         """The execution's status as this worker last stored it, else as stored in Redis."""
@@ -135,21 +143,29 @@ class Driver:
 
     def _start(self, record: dict[str, str]) -> tuple[Execution, Step]:
         uuid, rand = seeded(int(record["seed"]))
-        definition = parse_definition(record["definition"])
-        return start(definition, execution_info(record), uuid=uuid, random=rand)
+        return start(self._parsed[record["version"]], execution_info(record), uuid=uuid,
+                     random=rand)
 
     async def _store(self, arn: str, live: Live, entry: tuple[str, str] | None,
                      reply: Reply | None, result: Step, commands: list[Command]) -> str:
-        stop_date, event = "", None
-        changed = result.status != "RUNNING" or (reply is None and live.events == 0)
-        if result.events and changed:
-            stop_ms = store.to_ms(datetime.now(UTC)) if result.status != "RUNNING" else None
-            stop_date = iso_time(store.from_ms(stop_ms)) if stop_ms is not None else ""
-            event = status_event(live.record, result.status, stop_ms=stop_ms,
-                                 output=result.output, error=result.error, cause=result.cause)
-        return await store.apply_step(
+        stop_date, events = "", []
+        if result.events and live.events == 0:  # the start: RUNNING, even when it ends at once
+            events.append(status_event(live.record, "RUNNING"))
+        if result.events and result.status != "RUNNING":
+            stop_ms = store.to_ms(datetime.now(UTC))
+            stop_date = iso_time(store.from_ms(stop_ms))
+            events.append(status_event(live.record, result.status, stop_ms=stop_ms,
+                                       output=result.output, error=result.error,
+                                       cause=result.cause))
+        answer = await store.apply_step(
             self.redis, arn, expected=(live.events, live.replies), entry=entry, reply=reply,
-            step=result, commands=commands, stop_date=stop_date, status_event=event)
+            step=result, commands=commands, stop_date=stop_date, status_events=events)
+        for c in commands:
+            if isinstance(c, StartTimer):
+                self.timer_set(store.to_ms(c.fire_at))
+        if events:
+            self.status_queued()
+        return answer
 
     def _keep(self, arn: str, live: Live) -> None:
         self.live[arn] = live
@@ -159,14 +175,16 @@ class Driver:
             self.live.popitem(last=False)
 
     async def _load(self, arn: str) -> Live | None:
-        stored = await store.load(self.redis, arn)
+        stored = await store.load(self.redis, arn, self._parsed)
         if stored is None:
             return None
-        record = dict(stored.record, definition=stored.definition)
+        record = stored.record
+        if record["version"] not in self._parsed:
+            self._parsed[record["version"]] = parse_definition(stored.definition)
         if stored.events == 0 or stored.status != "RUNNING":
             return Live(None, record, stored.events, len(stored.replies))
         uuid, rand = seeded(int(record["seed"]))
-        execution, _ = replay(parse_definition(stored.definition), execution_info(record),
+        execution, _ = replay(self._parsed[record["version"]], execution_info(record),
                               stored.replies, uuid=uuid, random=rand)
         replayed = len(execution.env.history.events)
         if replayed != stored.events:
@@ -174,3 +192,7 @@ class Driver:
                                f"{stored.events} are stored: the interpreter changed under a "
                                "running execution")
         return Live(execution, record, stored.events, len(stored.replies))
+
+
+def _ignore(*_: Any) -> None:
+    """The default of the driver's hooks."""

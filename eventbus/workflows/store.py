@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,14 +53,14 @@ __all__ = [
     "text",
     "timer_member",
     "to_ms",
+    "trim_work",
 ]
 
 # Applies one step of one execution, only if the execution is where the worker read it.
 # KEYS: record, history, replies, work stream, timers, outbox.
 # ARGV: expected history length, expected reply count, work entry id ('' for none), group,
-#       reply JSON ('' for the start), status, output, error, cause, stop date,
-#       status-change event JSON ('' for none), then counted lists: events, task commands,
-#       timers as (score, member) pairs.
+#       reply JSON ('' for the start), status, output, error, cause, stop date, then counted
+#       lists: events, task commands, timers as (score, member) pairs, status-change events.
 # Answers 'ok', 'stale' (the history moved on: reload and try again), 'duplicate' (the work
 # entry was already applied), 'closed' or 'missing' (nothing to do; the entry is acknowledged).
 _APPLY_STEP = """
@@ -76,7 +77,7 @@ if state[2] ~= ARGV[1] or state[3] ~= ARGV[2] then return 'stale' end
 if ARGV[3] ~= '' and redis.call('XACK', KEYS[4], ARGV[4], ARGV[3]) == 0 then
   return 'duplicate'
 end
-local i = 12
+local i = 11
 local n = tonumber(ARGV[i])
 for j = 1, n do redis.call('RPUSH', KEYS[2], ARGV[i + j]) end
 local events = tonumber(ARGV[1]) + n
@@ -101,7 +102,9 @@ n = tonumber(ARGV[i])
 for j = 1, n do
   redis.call('ZADD', KEYS[5], ARGV[i + 2 * j - 1], ARGV[i + 2 * j])
 end
-if ARGV[11] ~= '' then redis.call('XADD', KEYS[6], '*', 'event', ARGV[11]) end
+i = i + 2 * n + 1
+n = tonumber(ARGV[i])
+for j = 1, n do redis.call('XADD', KEYS[6], '*', 'event', ARGV[i + j]) end
 return 'ok'
 """
 
@@ -123,14 +126,36 @@ return {'new', ARGV[1], redis.call('HGET', KEYS[1], 'start')}
 """
 
 # Moves a partition's due timers to its work stream, each exactly once.
-# KEYS: timers, work stream. ARGV: now (ms), most to move.
+# KEYS: timers, work stream. ARGV: now (ms), most to move. Answers how many moved and when the
+# first timer left is due (ms; -1 when none is).
 _MOVE_TIMERS = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, member in ipairs(due) do
   redis.call('XADD', KEYS[2], '*', 'kind', 'timer', 'timer', member)
   redis.call('ZREM', KEYS[1], member)
 end
-return #due
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {#due, first[2] or '-1'}
+"""
+
+
+# Trims a work stream of what every worker is done with: the entries before the oldest one
+# pending, or (none pending) before the last one delivered to the group.
+# KEYS: work stream. ARGV: group. Answers how many entries went.
+_TRIM_WORK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
+local keep = summary[2]
+if not keep then
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    for j = 1, #group, 2 do
+      if group[j] == 'name' and group[j + 1] ~= ARGV[1] then break end
+      if group[j] == 'last-delivered-id' then keep = group[j + 1] end
+    end
+  end
+end
+if not keep then return 0 end
+return redis.call('XTRIM', KEYS[1], 'MINID', keep)
 """
 
 
@@ -210,9 +235,10 @@ class Stored:
         return self.record["status"]
 
 
-async def load(redis: Redis, arn: str) -> Stored | None:
+async def load(redis: Redis, arn: str, known: Container[str] = ()) -> Stored | None:
     """The stored execution ``arn``, or None when there is none. One MULTI reads record and
-    replies, so they agree with each other."""
+    replies, so they agree with each other; the definition is read unless its version is
+    ``known`` to the caller (then it is left empty)."""
     p = partition_of(arn)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hgetall(keys.workflow_execution(p, arn))
@@ -221,6 +247,8 @@ async def load(redis: Redis, arn: str) -> Stored | None:
     if not raw:
         return None
     record = {text(k): text(v) for k, v in raw.items()}
+    if record["version"] in known:
+        return Stored(record, "", [reply_from_json(r) for r in replies])
     definition = await redis.get(keys.workflow_definition(p, record["version"]))
     if definition is None:
         raise LookupError(f"the definition {record['version']} of {arn} is missing from Redis")
@@ -269,7 +297,7 @@ async def apply_step(
     step: Step,
     commands: list[Command],
     stop_date: str = "",
-    status_event: bytes | None = None,
+    status_events: Sequence[bytes] = (),
 ) -> str:
     """Store one step of ``arn`` (see _APPLY_STEP): ``expected`` is the (history length, reply
     count) the step was computed from, ``entry`` the (entry id, group) of the work entry it
@@ -284,8 +312,9 @@ async def apply_step(
     args: list[Any] = [
         expected[0], expected[1], entry[0] if entry else "", entry[1] if entry else "",
         reply_to_json(reply) if reply is not None else "", step.status, step.output or "",
-        step.error or "", step.cause or "", stop_date, status_event or "",
+        step.error or "", step.cause or "", stop_date,
         len(events), *events, len(tasks), *tasks, len(timers) // 2, *timers,
+        len(status_events), *status_events,
     ]
     script = redis.register_script(_APPLY_STEP)
     answer = await script(
@@ -297,16 +326,30 @@ async def apply_step(
     return text(answer)
 
 
-async def move_due_timers(redis: Redis, now_ms: int, limit: int = 500) -> int:
+async def move_due_timers(redis: Redis, now_ms: int, limit: int = 500) -> tuple[int, int | None]:
     """Move every partition's timers due by ``now_ms`` to its work stream: one script per
-    partition (one slot each), all in one round trip."""
+    partition (one slot each), all in one round trip. Answers how many moved and when the
+    first timer left is due (ms), if any."""
     script = redis.register_script(_MOVE_TIMERS)
     async with redis.pipeline(transaction=False) as pipe:
         for p in range(keys.WORKFLOW_PARTITIONS):
             await script(keys=[keys.workflow_timers(p), keys.workflow_work(p)],
                          args=[now_ms, limit], client=pipe)
-        moved = await pipe.execute()
-    return sum(int(m) for m in moved)
+        answers = await pipe.execute()
+    moved = sum(int(m) for m, _ in answers)
+    due = [int(float(d)) for _, d in answers if int(float(d)) >= 0]
+    return moved, min(due) if due else None
+
+
+async def trim_work(redis: Redis, group: str) -> int:
+    """Trim every partition's work stream of the entries the group is done with (one script
+    per partition, in one round trip); how many went."""
+    script = redis.register_script(_TRIM_WORK)
+    async with redis.pipeline(transaction=False) as pipe:
+        for p in range(keys.WORKFLOW_PARTITIONS):
+            await script(keys=[keys.workflow_work(p)], args=[group], client=pipe)
+        trimmed = await pipe.execute()
+    return sum(int(t) for t in trimmed)
 
 
 async def status_of(redis: Redis, arn: str) -> str | None:

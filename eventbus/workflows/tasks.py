@@ -7,6 +7,9 @@
   with its code as the error and its message as the cause.
 - Any resource named in the worker's ``tasks`` mapping: a Python callable of the task input
   (a coroutine function is awaited, a plain one runs in a thread), as ``run_local`` calls it.
+- The AWS integrations of :mod:`eventbus.workflows.integrations`
+  (``arn:aws:states:::http:invoke``, ``arn:aws:states:::events:putEvents``), on the services
+  in :attr:`TaskResolver.integrations` (the HTTP tasks' connections among them).
 
 Every invocation is at least once: a worker that dies mid-call leaves the work entry pending,
 and the worker that claims it calls again. The target's ``DeliveryContext.delivery_id``
@@ -24,12 +27,15 @@ from typing import Any
 
 import orjson
 
+from eventbus.connections import ConnectionSpec
 from eventbus.errors import StatesError
 from eventbus.targets import load_target_class, load_target_config
 from eventbus.targets.base import DeliveryContext, Target, TargetServices
 from eventbus.workflows import jsontext
 from eventbus.workflows.commands import InvokeTask, TaskResult
+from eventbus.workflows.integrations import integration_for
 from eventbus.workflows.local import TaskCallable, failure_of
+from eventbus.workflows.task_services import TaskServices
 
 __all__ = ["TARGET_PREFIX", "TaskResolver"]
 
@@ -43,10 +49,15 @@ class TaskResolver:
     """Calls the resource of an InvokeTask; targets are built once per distinct settings."""
 
     def __init__(self, services: TargetServices,
-                 tasks: Mapping[str, TaskCallable] | None = None) -> None:
+                 tasks: Mapping[str, TaskCallable] | None = None, *,
+                 connections: Mapping[str, ConnectionSpec] | None = None) -> None:
         self.services = services
         self.tasks = dict(tasks or {})
         self._targets: dict[tuple[str, bytes], Target] = {}
+        # A rules reload hands new connections to integrations.set_connections.
+        self.integrations = TaskServices(
+            redis=services.redis, publish=services.publish, connections=connections,
+            http=services.http, connection_limit=services.connections)
 
     async def invoke(self, command: InvokeTask, arn: str) -> TaskResult:
         try:
@@ -63,6 +74,9 @@ class TaskResolver:
             if inspect.iscoroutinefunction(fn):
                 return await fn(command.input)
             return await asyncio.to_thread(fn, command.input)
+        integration = integration_for(command.resource)
+        if integration is not None:
+            return await integration(command.input, arn, command.token, self.integrations)
         if command.resource.startswith(TARGET_PREFIX):
             return await self._send(command, arn)
         raise StatesError("States.TaskFailed",
@@ -100,3 +114,4 @@ class TaskResolver:
         for target in self._targets.values():
             await target.aclose()
         self._targets.clear()
+        await self.integrations.aclose()

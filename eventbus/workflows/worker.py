@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 
 from eventbus import keys
 from eventbus.client import AsyncEventBusClient
+from eventbus.connections import ConnectionSpec
 from eventbus.loops.base import Loop
 from eventbus.outage import OutageLog
 from eventbus.targets.base import TargetServices
@@ -40,6 +41,7 @@ from eventbus.workflows.worker_loops import (
     TimerMover,
     WorkClaimer,
     WorkReader,
+    WorkTrimmer,
 )
 
 __all__ = ["WorkerOptions", "WorkflowWorker", "load_tasks", "run_worker"]
@@ -55,9 +57,13 @@ class WorkerOptions:
     claim_idle: float = 30.0  # take over entries another worker held this long (s)
     consumer: str = ""  # consumer name in the group; default wf-<host>-<pid>
     concurrency: int = 256  # entries handled at once
-    block_ms: int = 100  # how long a read waits for new work
-    timer_poll: float = 0.1  # how often due timers are moved (s)
-    outbox_poll: float = 0.2  # how often status changes are published (s)
+    block_ms: int = 1000  # how long a read waits for new work (new work ends it at once)
+    timer_poll: float = 0.05  # how often due timers are moved at most (s)
+    outbox_poll: float = 0.2  # how often status changes are published while some are (s)
+    # How often the timer mover and the outbox publisher look while idle (s): this worker's
+    # own timers and status changes wake them at once; another's are seen within this.
+    idle_poll: float = 1.0
+    trim_interval: float = 10.0  # how often finished work entries are trimmed (s)
     shutdown_grace: float = 10.0  # how long stop() waits for entries in hand (s)
     pause_on_error: float = 0.5
 
@@ -71,14 +77,18 @@ class WorkflowWorker:
 
     def __init__(self, redis: Redis, options: WorkerOptions | None = None, *,
                  tasks: Mapping[str, TaskCallable] | None = None,
+                 connections: Mapping[str, ConnectionSpec] | None = None,
                  stop: asyncio.Event | None = None, outage: OutageLog | None = None) -> None:
+        """``stop`` and ``outage``: a router running the worker shares its own, so that it
+        stops with the router's loops and a Redis outage is said once for the process."""
         self.redis = redis
         self.options = o = options or WorkerOptions()
         self.consumer = o.consumer or f"wf-{socket.gethostname()}-{os.getpid()}"
         self.driver = Driver(redis, keys.WORKFLOW_GROUP)
         self.publisher = AsyncEventBusClient(redis)
         self.resolver = TaskResolver(
-            TargetServices(redis=redis, publish=self.publisher.put_events), tasks)
+            TargetServices(redis=redis, publish=self.publisher.put_events), tasks,
+            connections=connections)
         self.stopping = stop or asyncio.Event()
         self._held: dict[int, set[Any]] = {p: set() for p in range(keys.WORKFLOW_PARTITIONS)}
         self._running: set[asyncio.Task[None]] = set()
@@ -88,12 +98,16 @@ class WorkflowWorker:
         self.loops: list[Loop] = [
             WorkReader(self.stopping, redis, self.consumer, self.dispatch, self._wait_room,
                        block_ms=o.block_ms, pause=pause),
-            TimerMover(self.stopping, redis, every=o.timer_poll, pause=pause),
+            timers := TimerMover(self.stopping, redis, every=o.timer_poll,
+                                 idle_every=o.idle_poll, pause=pause),
             WorkClaimer(self.stopping, redis, self.consumer, self.dispatch, self._held.__getitem__,
                         claim_idle=o.claim_idle, batch=100, pause=pause),
-            OutboxPublisher(self.stopping, redis, every=o.outbox_poll, pause=pause),
+            outbox := OutboxPublisher(self.stopping, redis, every=o.outbox_poll,
+                                      idle_every=o.idle_poll, pause=pause),
+            WorkTrimmer(self.stopping, redis, every=o.trim_interval, pause=pause),
         ]
-        # Inside a router, the router's log: an outage is said once for every loop of the process.
+        self.driver.timer_set, self.driver.status_queued = timers.due, outbox.wake
+        self.callbacks.timer_set = timers.due
         outage = outage or OutageLog(log)
         for loop in self.loops:
             loop.outage = outage
@@ -186,7 +200,8 @@ def load_tasks(spec: str) -> dict[str, TaskCallable]:
 
 
 async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
-                     tasks: Mapping[str, TaskCallable] | None = None) -> None:
+                     tasks: Mapping[str, TaskCallable] | None = None,
+                     connections: Mapping[str, ConnectionSpec] | None = None) -> None:
     """Run a worker until SIGTERM or SIGINT."""
     import signal
 
@@ -196,7 +211,7 @@ async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
     pool = BlockingConnectionPool.from_url(redis_url, max_connections=MAX_CONNECTIONS,
                                            timeout=None, health_check_interval=30)
     redis = Redis(connection_pool=pool)
-    worker = WorkflowWorker(redis, options, tasks=tasks)
+    worker = WorkflowWorker(redis, options, tasks=tasks, connections=connections)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, worker.stop)
     loop.add_signal_handler(signal.SIGINT, worker.stop)

@@ -6,12 +6,14 @@
   exactly once);
 - **work claimer**: keeps the entries this worker holds from looking idle, and takes over those
   another worker has held past ``claim_idle`` (a worker that died);
+- **work trimmer**: removes the work entries the group is done with;
 - **outbox publisher**: publishes status-change events on the ``default`` bus.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,9 +25,16 @@ from eventbus import keys
 from eventbus.bus import PartitionMap, ensure_groups, run_async
 from eventbus.loops.base import Loop
 from eventbus.workflows.status_events import publish_outbox
-from eventbus.workflows.store import move_due_timers
+from eventbus.workflows.store import move_due_timers, trim_work
 
-__all__ = ["OutboxPublisher", "TimerMover", "WorkClaimer", "WorkReader", "ensure_work_groups"]
+__all__ = [
+    "OutboxPublisher",
+    "TimerMover",
+    "WorkClaimer",
+    "WorkReader",
+    "WorkTrimmer",
+    "ensure_work_groups",
+]
 
 PARTITIONS = range(keys.WORKFLOW_PARTITIONS)
 # (partition, entry id, fields) handed to the worker.
@@ -72,16 +81,53 @@ class WorkReader(Loop):
             await ensure_work_groups(self.redis)
 
 
-class TimerMover(Loop):
+class _Wakeable(Loop):
+    """A polling loop that polls slowly while idle (``idle_every``) and is woken early by
+    ``wake()`` when this process has just written what it polls for."""
+
+    def __init__(self, stop: asyncio.Event, *, every: float, idle_every: float,
+                 pause: float) -> None:
+        super().__init__(stop, every=every, pause=pause)
+        self.idle_every = max(idle_every, every)
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def nap(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._woken.wait(), seconds)
+        self._woken.clear()
+
+
+class TimerMover(_Wakeable):
+    """Sleeps until the first timer is due, at most ``idle_every``: a timer this process sets
+    wakes it (``due``); one another worker sets is seen within ``idle_every`` (it normally
+    moves its own)."""
+
     name = "workflow timer mover"
 
-    def __init__(self, stop: asyncio.Event, redis: Redis, *, every: float, pause: float) -> None:
-        super().__init__(stop, every=every, pause=pause)
+    def __init__(self, stop: asyncio.Event, redis: Redis, *, every: float, idle_every: float,
+                 pause: float) -> None:
+        super().__init__(stop, every=every, idle_every=idle_every, pause=pause)
         self.redis = redis
+        self._next_ms: float = 0.0  # when the next round is planned (ms since the epoch)
+
+    def due(self, at_ms: int) -> None:
+        """A timer was set for ``at_ms``: wake up if it falls before the next round."""
+        if at_ms < self._next_ms:
+            self.wake()
 
     async def step(self) -> None:
-        await move_due_timers(self.redis, int(time.time() * 1000))
-        self.reached_redis()
+        # Not a sign that Redis is back (reached_redis): the work reader alone says so, as a
+        # call in flight on a pooled connection may still succeed while Redis shuts down.
+        now_ms = time.time() * 1000
+        _, first = await move_due_timers(self.redis, int(now_ms))
+        wait_ms = self.idle_every * 1000 if first is None else first - now_ms
+        self._next_ms = now_ms + min(max(wait_ms, self.every * 1000), self.idle_every * 1000)
+
+    def interval(self) -> float:
+        return max((self._next_ms - time.time() * 1000) / 1000, 0.0)
 
 
 class WorkClaimer(Loop):
@@ -120,12 +166,41 @@ class WorkClaimer(Loop):
             self.dispatch(partition, entries)
 
 
-class OutboxPublisher(Loop):
-    name = "workflow outbox publisher"
+class WorkTrimmer(Loop):
+    """Removes the work entries every worker is done with (acknowledged ones stay in a stream
+    until trimmed)."""
+
+    name = "workflow work trimmer"
+    waits_first = True
 
     def __init__(self, stop: asyncio.Event, redis: Redis, *, every: float, pause: float) -> None:
         super().__init__(stop, every=every, pause=pause)
-        self.redis, self.partitions = redis, PartitionMap()
+        self.redis = redis
 
     async def step(self) -> None:
-        await publish_outbox(self.redis, self.partitions)
+        await trim_work(self.redis, keys.WORKFLOW_GROUP)
+
+
+class OutboxPublisher(_Wakeable):
+    """Publishes every ``idle_every``, or ``every`` after this process queued a status
+    change (``wake``)."""
+
+    name = "workflow outbox publisher"
+
+    def __init__(self, stop: asyncio.Event, redis: Redis, *, every: float, idle_every: float,
+                 pause: float) -> None:
+        super().__init__(stop, every=every, idle_every=idle_every, pause=pause)
+        self.redis, self.partitions = redis, PartitionMap()
+        self._busy = False
+
+    def wake(self) -> None:
+        self._busy = True
+        super().wake()
+
+    async def step(self) -> None:
+        self._busy = False
+        if await publish_outbox(self.redis, self.partitions):
+            self._busy = True  # there may be more than one batch
+
+    def interval(self) -> float:
+        return self.every if self._busy else self.idle_every

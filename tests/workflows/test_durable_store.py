@@ -125,3 +125,20 @@ async def test_two_workers_racing_for_the_same_executions_store_each_step_once(
         events = await history(api, arn)
         assert_contiguous(events)
         assert sorted(e["type"] for e in events) == sorted(e["type"] for e in local["events"])
+
+
+async def test_work_entries_are_trimmed_once_applied_and_kept_until_then(redis: Redis) -> None:
+    api = Executions(redis, {"pair": PAIR})
+    await ensure_work_groups(redis)
+    done = (await api.start_execution("pair", "{}", name="done"))["executionArn"]
+    async with worker(redis, {"left": _left, "right": _right}):
+        await until_closed(api, done)
+    waiting = (await api.start_execution("pair", "{}", name="waiting"))["executionArn"]
+    await store.trim_work(redis, keys.WORKFLOW_GROUP)
+    left = {p: await redis.xlen(keys.workflow_work(p)) for p in range(keys.WORKFLOW_PARTITIONS)}
+    # What no worker has read yet stays, with at most the last entry delivered before it.
+    assert left[store.partition_of(waiting)] in (1, 2)
+    if store.partition_of(done) != store.partition_of(waiting):
+        assert left[store.partition_of(done)] <= 1
+    async with worker(redis, {"left": _left, "right": _right}):
+        assert (await until_closed(api, waiting))["status"] == "SUCCEEDED"
