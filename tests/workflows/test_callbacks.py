@@ -13,6 +13,7 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from eventbus import keys
 from eventbus.errors import InvalidOutput, InvalidToken, TaskDoesNotExist, TaskTimedOut
 from eventbus.workflows.activities import Activities
 from eventbus.workflows.executions import Executions
@@ -86,6 +87,24 @@ async def test_any_target_type_can_hand_its_token_to_another_system(redis: Redis
         await tasks.send_task_success(token, '{"from": "the consumer"}')
         done = await until_closed(api, arn)
     assert orjson.loads(done["output"]) == {"from": "the consumer"}
+
+
+async def test_put_events_can_wait_for_a_rule_s_consumer_to_answer(redis: Redis) -> None:
+    entry = {"Source": "shop", "DetailType": "Resize", "EventBusName": "callbacks",
+             "Detail": {"token.$": "$$.Task.Token"}}
+    definition = machine({"Publish": {
+        "Type": "Task", "Resource": "arn:aws:states:::events:putEvents.waitForTaskToken",
+        "Parameters": {"Entries": [entry]}, "End": True}})
+    api, tasks = Executions(redis, {"m": definition}), Activities(redis)
+    arn = (await api.start_execution("m", "{}", name="e1"))["executionArn"]
+    async with worker(redis):
+        async with asyncio.timeout(30):
+            while not (entries := await redis.xrange(keys.bus_stream("callbacks", 0))):
+                await asyncio.sleep(0.02)
+        event = orjson.loads(entries[0][1][b"event"])
+        await tasks.send_task_success(event["detail"]["token"], '"resized"')
+        done = await until_closed(api, arn)
+    assert (done["status"], done["output"]) == ("SUCCEEDED", '"resized"')
 
 
 async def test_send_task_failure_fails_the_task_with_its_error_and_cause(redis: Redis) -> None:
