@@ -129,8 +129,10 @@ def choice_rule_matches(
 def _data_test(
     rule: Mapping[str, Any], data: Any, context: Any, variables: Mapping[str, Any]
 ) -> bool:
-    name = next((key for key in rule if key in _OPERATORS or key == "IsPresent"), None)
-    if name is None:
+    for name in rule:  # a plain loop: this runs for every Choice state entered
+        if name in _OPERATORS or name == "IsPresent":
+            break
+    else:
         raise ValueError(f"choice rule has no comparison operator: {sorted(rule)}")
     path = rule["Variable"]
     value = _read(path, data, context, variables)

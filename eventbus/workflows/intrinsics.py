@@ -33,7 +33,9 @@ from eventbus.errors import InvalidExpression, StatesError
 from eventbus.workflows.javatext import java_string, to_json
 from eventbus.workflows.query import Query, parse_query_prefix, read
 
-__all__ = ["MAX_CALLS", "Call", "evaluate_intrinsic", "is_intrinsic", "parse_intrinsic"]
+__all__ = [
+    "HASH_ALGORITHMS", "MAX_CALLS", "Call", "evaluate_intrinsic", "is_intrinsic", "parse_intrinsic",
+]
 
 MAX_CALLS: Final = 10  # "You can nest up to 10 intrinsic functions within a field"
 MAX_RANGE_ITEMS: Final = 1000
@@ -269,7 +271,8 @@ def _base64_decode(env: _Env, call: Call, args: list[Any]) -> str:
         raise _invalid(call.name) from None
 
 
-_HASHES: Final = {
+#: The algorithms of States.Hash and JSONata's $hash, by their Step Functions names.
+HASH_ALGORITHMS: Final = {
     "MD5": "md5",
     "SHA-1": "sha1",
     "SHA-256": "sha256",
@@ -280,7 +283,7 @@ _HASHES: Final = {
 
 def _hash(env: _Env, call: Call, args: list[Any]) -> str:
     text = _str(call.name, args[0], limit=MAX_STRING_CHARS)
-    algorithm = _HASHES.get(_str(call.name, args[1]))
+    algorithm = HASH_ALGORITHMS.get(_str(call.name, args[1]))
     if algorithm is None:
         raise _invalid(call.name)
     return hashlib.new(algorithm, _utf8(text)).hexdigest()

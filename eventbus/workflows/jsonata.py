@@ -32,6 +32,7 @@ import jsonatapy
 import orjson
 
 from eventbus.errors import StatesError
+from eventbus.workflows.intrinsics import HASH_ALGORITHMS
 from eventbus.workflows.syntax import is_jsonata_expression
 
 __all__ = [
@@ -326,22 +327,15 @@ def _range(start: Any, end: Any, step: Any) -> Any:
     return values[0] if len(values) == 1 else values
 
 
-_HASHES: Final = {
-    "MD5": "md5",
-    "SHA-1": "sha1",
-    "SHA-256": "sha256",
-    "SHA-384": "sha384",
-    "SHA-512": "sha512",
-}
 
 
 def _hash(data: Any, algorithm: Any) -> str:
     if not isinstance(data, str):
         raise _FunctionError("T0410: Argument 1 of function $hash must be a string")
-    if algorithm not in _HASHES:
-        allowed = ", ".join(_HASHES)
+    if algorithm not in HASH_ALGORITHMS:
+        allowed = ", ".join(HASH_ALGORITHMS)
         raise _FunctionError(f"T0410: Argument 2 of function $hash must be one of {allowed}")
-    return hashlib.new(_HASHES[algorithm], data.encode()).hexdigest()
+    return hashlib.new(HASH_ALGORITHMS[algorithm], data.encode()).hexdigest()
 
 
 def _parse(text: Any) -> Any:
