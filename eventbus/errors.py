@@ -42,8 +42,10 @@ __all__ = [
     "InvalidDefinition",
     "InvalidEventError",
     "InvalidExpression",
+    "InvalidOutput",
     "InvalidPatternError",
     "InvalidScheduleError",
+    "InvalidToken",
     "InvalidTransformError",
     "MatchBudgetExceededError",
     "RuleFileError",
@@ -53,7 +55,9 @@ __all__ = [
     "TargetError",
     "TargetRejected",
     "TargetTimeout",
+    "TaskDoesNotExist",
     "TaskFailed",
+    "TaskTimedOut",
     "WorkflowFileError",
 ]
 
@@ -215,6 +219,34 @@ class StateMachineDoesNotExist(RequestRejected):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="StateMachineDoesNotExist")
+
+
+class TaskDoesNotExist(RequestRejected):
+    """SendTask* with a token no waiting task of a running execution has."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="TaskDoesNotExist")
+
+
+class TaskTimedOut(RequestRejected):
+    """SendTask* with the token of a task that has timed out or already been answered."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="TaskTimedOut")
+
+
+class InvalidToken(RequestRejected):
+    """A task token that is not one this engine issued (malformed)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="InvalidToken")
+
+
+class InvalidOutput(RequestRejected):
+    """SendTaskSuccess with an output that is not JSON text."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="InvalidOutput")
 
 
 class InvalidExpression(EventBusError, ValueError):

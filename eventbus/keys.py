@@ -245,3 +245,19 @@ __all__ += [
     "workflow_timers",
     "workflow_work",
 ]
+
+
+def workflow_waits(partition: int, arn: str) -> str:
+    """Hash of one execution's callback tasks (``.waitForTaskToken``, activities): field =
+    task token, value = ``waiting`` or how it ended; ``<token>:hb`` its HeartbeatSeconds,
+    ``<token>:due`` its heartbeat deadline (ms), ``<token>:sent`` set once it was invoked."""
+    return f"eb:{workflow_tag(partition)}:w:{arn}"
+
+
+def activity_queue(name: str) -> str:
+    """List of the tasks (JSON ``{token, input}``) waiting for a worker of activity NAME; its
+    own hash tag ``{act:NAME}``: only GetActivityTask and the enqueue touch it."""
+    return f"eb:{{act:{name}}}:tasks"
+
+
+__all__ += ["activity_queue", "workflow_waits"]

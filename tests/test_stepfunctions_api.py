@@ -401,11 +401,11 @@ def test_a_machine_arn_is_not_an_activity_arn(sfn: Any) -> None:
 # The protocol
 
 
-def test_activity_tasks_are_not_served_yet(sfn: Any) -> None:
-    arn = sfn.create_activity(name="work")["activityArn"]
-    code, message = _error(sfn.get_activity_task, activityArn=arn)
+def test_redrives_are_not_served_yet(sfn: Any) -> None:
+    arn = "arn:aws:states:us-east-1:123456789012:execution:m:e1"
+    code, message = _error(sfn.redrive_execution, executionArn=arn)
     assert code == "UnknownOperationException"
-    assert "AWSStepFunctions.GetActivityTask" in message
+    assert "AWSStepFunctions.RedriveExecution" in message
 
 
 def test_a_request_signed_for_eventbridge_is_refused(gateway: RunningGateway) -> None:

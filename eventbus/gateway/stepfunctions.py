@@ -4,7 +4,7 @@ SigV4 service ``states``): the operations by name, and AWS's error codes for wha
 State machines (``sfn_machines``) and activities (``sfn_activities``) live in Redis or in
 workflow files; ValidateStateMachineDefinition and TestState need only the pure core;
 executions (``sfn_executions``) run on the durable store. The operations listed in
-``NOT_SERVED`` (synchronous Express executions, redrives, activity tasks) answer
+``NOT_SERVED`` (synchronous Express executions, redrives) answer
 ``UnknownOperationException``.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventbus.errors import InvalidDefinition, RequestRejected
-from eventbus.gateway import sfn_activities, sfn_executions, sfn_machines
+from eventbus.gateway import sfn_activities, sfn_executions, sfn_machines, sfn_tasks
 from eventbus.gateway.actions import Action, run_handler
 from eventbus.gateway.awsjson import ApiError, expect, length_at_most, one_of, require
 from eventbus.gateway.state import Gateway
@@ -24,8 +24,7 @@ __all__ = ["NOT_SERVED", "OPERATIONS", "call"]
 # Step Functions operations the gateway does not serve yet.
 NOT_SERVED = frozenset({
     "StartSyncExecution", "RedriveExecution",
-    "DescribeStateMachineForExecution", "GetActivityTask", "SendTaskSuccess",
-    "SendTaskFailure", "SendTaskHeartbeat",
+    "DescribeStateMachineForExecution",
 })  # fmt: skip
 
 
@@ -60,6 +59,10 @@ OPERATIONS: dict[str, Action] = {
     "ListExecutions": sfn_executions.list_executions,
     "GetExecutionHistory": sfn_executions.get_execution_history,
     "StopExecution": sfn_executions.stop_execution,
+    "GetActivityTask": sfn_tasks.get_activity_task,
+    "SendTaskSuccess": sfn_tasks.send_task_success,
+    "SendTaskFailure": sfn_tasks.send_task_failure,
+    "SendTaskHeartbeat": sfn_tasks.send_task_heartbeat,
 }
 
 
@@ -75,6 +78,7 @@ async def call(gateway: Gateway, operation: str, params: dict[str, Any]) -> dict
             f"Operation AWSStepFunctions.{operation} is not supported yet by this gateway: it "
             "serves the state machine, activity and execution operations (StartExecution, "
             "DescribeExecution, ListExecutions, GetExecutionHistory, StopExecution), "
+            "GetActivityTask, SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat, "
             "ValidateStateMachineDefinition and TestState.",
         )
     raise ApiError(

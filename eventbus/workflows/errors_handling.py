@@ -26,7 +26,8 @@ def matches(error_equals: Sequence[str], error: str | None) -> bool:
     """Does a retrier's or catcher's ``ErrorEquals`` cover ``error``?
 
     ``States.ALL`` covers every error except the terminal ones; ``States.TaskFailed`` too,
-    except ``States.Timeout`` as well.
+    except ``States.Timeout`` (and ``States.HeartbeatTimeout``, which ``States.Timeout`` covers)
+    as well.
     """
     name = error or ""
     for candidate in error_equals:
@@ -35,8 +36,10 @@ def matches(error_equals: Sequence[str], error: str | None) -> bool:
         if candidate == "States.ALL" and name not in TERMINAL_ERRORS:
             return True
         if candidate == "States.TaskFailed" and name not in TERMINAL_ERRORS \
-                and name != "States.Timeout":
+                and name not in ("States.Timeout", "States.HeartbeatTimeout"):
             return True
+        if candidate == "States.Timeout" and name == "States.HeartbeatTimeout":
+            return True  # AWS: States.Timeout covers a missed heartbeat too
     return False
 
 

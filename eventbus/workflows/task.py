@@ -10,6 +10,7 @@ from eventbus.workflows.commands import InvokeTask, TaskResult
 from eventbus.workflows.context import REGION
 from eventbus.workflows.errors_handling import with_retry_and_catch
 from eventbus.workflows.runtime import StateFailure, StateRun, Steps, request
+from eventbus.workflows.task_token import encode_token, is_callback
 
 __all__ = ["resource_parts", "run_task"]
 
@@ -45,8 +46,10 @@ def _attempt(run: StateRun, retry_count: int) -> Steps:
     resource = str(run.state["Resource"])
     kind, name = resource_parts(resource)
     token = run.env.uuid()
-    if resource.endswith(".waitForTaskToken"):
-        # The callback pattern: the task's input names the token ($$.Task.Token) to answer with.
+    if is_callback(resource):
+        # The callback pattern: the task's input names the token ($$.Task.Token) to answer
+        # with, and the token leads SendTask* to this execution.
+        token = encode_token(run.env.info.execution_arn, token)
         run.context = {**run.context, "Task": {"Token": token}}
     if run.jsonata:
         data = run.raw_input
@@ -60,9 +63,10 @@ def _attempt(run: StateRun, retry_count: int) -> Steps:
     events.scheduled(task_input, timeout, heartbeat)
     reply = yield from request(InvokeTask(token, resource, task_input, timeout, heartbeat))
     assert isinstance(reply, TaskResult)
-    if reply.timed_out:
-        events.ended("TimedOut", error="States.Timeout")
-        raise StateFailure("States.Timeout", None)
+    if reply.timed_out:  # by TimeoutSeconds, or HeartbeatSeconds (States.HeartbeatTimeout)
+        error = reply.error or "States.Timeout"
+        events.ended("TimedOut", error=error)
+        raise StateFailure(error, None)
     if reply.failed:
         events.ended("Failed", error=reply.error, cause=reply.cause)
         raise StateFailure(reply.error, reply.cause)

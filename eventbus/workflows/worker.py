@@ -29,10 +29,12 @@ from eventbus.loops.base import Loop
 from eventbus.outage import OutageLog
 from eventbus.targets.base import TargetServices
 from eventbus.workflows import store
+from eventbus.workflows.callbacks import CallbackTasks
 from eventbus.workflows.commands import ExecutionTimeout, Reply, StopExecution, TimerFired
 from eventbus.workflows.driver import Driver
 from eventbus.workflows.local import TaskCallable
 from eventbus.workflows.step import EXECUTION_TIMEOUT_TOKEN
+from eventbus.workflows.task_token import is_callback
 from eventbus.workflows.tasks import TaskResolver
 from eventbus.workflows.worker_loops import (
     OutboxPublisher,
@@ -91,6 +93,7 @@ class WorkflowWorker:
         self._held: dict[int, set[Any]] = {p: set() for p in range(keys.WORKFLOW_PARTITIONS)}
         self._running: set[asyncio.Task[None]] = set()
         self._room = asyncio.Semaphore(o.concurrency)
+        self.callbacks = CallbackTasks(redis, self.resolver)
         pause = o.pause_on_error
         self.loops: list[Loop] = [
             WorkReader(self.stopping, redis, self.consumer, self.dispatch, self._wait_room,
@@ -104,6 +107,7 @@ class WorkflowWorker:
             WorkTrimmer(self.stopping, redis, every=o.trim_interval, pause=pause),
         ]
         self.driver.timer_set, self.driver.status_queued = timers.due, outbox.wake
+        self.callbacks.timer_set = timers.due
         outage = outage or OutageLog(log)
         for loop in self.loops:
             loop.outage = outage
@@ -155,6 +159,8 @@ class WorkflowWorker:
         now = datetime.now(UTC)
         if kind == "timer":
             timer = orjson.loads(fields["timer"])
+            if "wait" in timer:  # a callback task's timeout or heartbeat
+                return await self.callbacks.expire(timer, entry_id)
             token = timer["token"]
             reply: Reply | None = ExecutionTimeout(now) if token == EXECUTION_TIMEOUT_TOKEN \
                 else TimerFired(token, now)
@@ -169,7 +175,11 @@ class WorkflowWorker:
             if await self.driver.status(arn) != "RUNNING":
                 return await self.driver.apply(arn, entry_id, None)  # acknowledged as closed
             command = store.task_from_json(fields["task"])
+            if is_callback(command.resource):
+                return await self.callbacks.invoke(command, arn, entry_id)
             reply = await self.resolver.invoke(command, arn)
+        elif kind == "reply":  # a callback task's answer
+            reply = store.reply_from_json(fields["reply"])
         else:
             raise ValueError(f"unknown workflow work entry kind {kind!r}")
         return await self.driver.apply(arn, entry_id, reply)
