@@ -33,10 +33,8 @@ class CompiledPattern:
     def __init__(self, branches: tuple[n.Branch, ...], source: Mapping[str, Any] | str) -> None:
         self.branches = branches
         self.source = source
-        self._checks = tuple(
-            (tuple((f.path, compile_conditions(f.conditions)) for f in b.positive), b.absent)
-            for b in branches
-        )
+        # Only explain() reads these predicates: built then, not for every rule loaded.
+        self._checks: tuple[tuple[tuple[_Check, ...], tuple[str, ...]], ...] | None = None
         self.paths = frozenset(
             [f.path for b in branches for f in b.positive] + [p for b in branches for p in b.absent]
         )
@@ -70,6 +68,11 @@ class CompiledPattern:
         if self.matches(event, budget):
             return None
         leaves = self.leaves(event)
+        if self._checks is None:
+            self._checks = tuple(
+                (tuple((f.path, compile_conditions(f.conditions)) for f in b.positive), b.absent)
+                for b in self.branches
+            )
         reasons = [_why(checks, absent, leaves) for checks, absent in self._checks]
         return "; ".join(dict.fromkeys(reasons)) if len(reasons) > 1 else reasons[0]
 
