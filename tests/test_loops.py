@@ -28,7 +28,7 @@ from eventbus import keys
 from eventbus.config import load_rules
 from eventbus.gateway import health
 from eventbus.lanes import Lane
-from eventbus.loops import Loop, upkeep
+from eventbus.loops import Loop, claiming, upkeep
 from eventbus.loops import routing as routing_module
 from eventbus.loops.claiming import Claimer
 from eventbus.metrics import Metrics
@@ -447,9 +447,12 @@ async def _hold(redis: Redis, queue: str, consumer: str) -> None:
     await redis.xdel(queue, entry_id)
 
 
+@pytest.mark.parametrize("many_lanes", [False, True], ids=["few-lanes", "many-lanes-scan"])
 async def test_claimer_claims_only_the_queues_holding_entries_left_at_start_or_by_a_dead_router(
-    redis: Redis, tmp_path: Path
+    redis: Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, many_lanes: bool
 ) -> None:
+    if many_lanes:  # past this many new lanes, the existing queues are found by SCAN first
+        monkeypatch.setattr(claiming, "QUEUE_CLAIMS_PER_ROUND_TRIP", 1)
     # Given a router's claimer over two queues, one holding an entry of a router gone before
     # it started, and a live router beside it
     text = rules_text("{id: one, type: memory, name: one}", "{id: two, type: memory, name: two}")

@@ -24,6 +24,7 @@ log = logging.getLogger("eventbus.worker")
 
 # Lanes whose queues are claimed in one pipelined round trip.
 QUEUE_CLAIMS_PER_ROUND_TRIP = 500
+SCAN_COUNT = 2000  # keys a SCAN call looks at
 
 
 class Claimer(RoutingLoop):
@@ -91,6 +92,15 @@ class Claimer(RoutingLoop):
     async def _look_at_new_lanes(self) -> None:
         by_queue = self.routing.by_queue
         lanes = [lane for q, lane in self._new_lanes.items() if by_queue.get(q) is lane]
+        if len(lanes) > QUEUE_CLAIMS_PER_ROUND_TRIP:
+            # Many lanes (a start with thousands of rules): only a queue that exists can hold
+            # entries, and a few SCAN calls find them, where a call per lane would cost the
+            # router what the rules do (lanes delivered inline may have no queue at all).
+            found = {key if isinstance(key, bytes) else key.encode()
+                     async for key in self.redis.scan_iter(
+                         match=keys.delivery_queue("*", "*", "*"), count=SCAN_COUNT,
+                         _type="stream")}
+            lanes = [lane for lane in lanes if lane.queue_bytes in found]
         await self.watch_held_queues(set(), lanes)
         self._new_lanes.clear()
 
