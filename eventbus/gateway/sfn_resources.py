@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -19,6 +18,7 @@ import orjson
 
 from eventbus.gateway.awsjson import ApiError, expect, length_at_most, require, value_between
 from eventbus.settings import Settings
+from eventbus.workflows.catalog import MAX_NAME_CHARS, name_problem
 from eventbus.workflows.context import ACCOUNT, REGION
 
 __all__ = [
@@ -34,19 +34,17 @@ __all__ = [
 # The region and account of every Step Functions ARN: the workflow engine's own, which the
 # executions' ARNs and their context object (``$$.Execution.Id``) carry too.
 IDENTITY = Settings(account=ACCOUNT, region=REGION)
-MAX_NAME_CHARS = 80
 MAX_ARN_CHARS = 256
 # ListStateMachines and ListActivities: maxResults 0..1000, 0 meaning the default page of 100.
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
-_NAME_REFUSED = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 
 T = TypeVar("T")
 
 
 def check_name(name: str) -> None:
     """``InvalidName`` for a name CreateStateMachine or CreateActivity refuses."""
-    if not 1 <= len(name) <= MAX_NAME_CHARS or _NAME_REFUSED.search(name):
+    if name_problem(name) is not None:
         raise ApiError("InvalidName", f"Invalid Name: '{name}'")
 
 

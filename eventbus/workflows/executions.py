@@ -10,7 +10,6 @@ changes only the executions started after.
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 import uuid as uuid_module
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from eventbus.errors import (
     StateMachineDoesNotExist,
 )
 from eventbus.workflows import jsontext, store
+from eventbus.workflows.catalog import name_problem
 from eventbus.workflows.context import ACCOUNT, REGION, iso_time
 from eventbus.workflows.definition import validate_definition
 from eventbus.workflows.status_events import machine_arn
@@ -36,8 +36,6 @@ from eventbus.workflows.status_events import machine_arn
 __all__ = ["STATUSES", "Executions"]
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
-# AWS: 1 to 80 characters, none of whitespace, brackets, wildcards, these marks, or controls.
-_NAME = re.compile(r"^[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}$")
 _PAGE_LIMIT = 1000
 
 
@@ -82,7 +80,7 @@ class Executions:
         except ValueError as err:
             raise InvalidExecutionInput(f"Invalid execution input: {err}") from err
         name = name if name is not None else str(uuid_module.uuid4())
-        if not _NAME.match(name):
+        if name_problem(name) is not None:  # execution names follow the machines' rules
             raise RequestRejected(f"Invalid Name: '{name}'", code="InvalidName")
         version = store.definition_version(text)
         if version not in self._valid:
