@@ -49,6 +49,15 @@ def sfn_gateway(tmp: Path, redis_url: str, workflow_file: Path) -> Iterator[Runn
         yield gw
 
 
+@contextmanager
+def nightly_gateway(factory: pytest.TempPathFactory, redis_url: str) -> Iterator[RunningGateway]:
+    """``sfn_gateway`` with its workflow file written in a directory of its own."""
+    workflow_file = factory.mktemp("workflows") / "nightly.asl.json"
+    workflow_file.write_text(PASS)
+    with sfn_gateway(factory.mktemp("rules"), redis_url, workflow_file) as gw:
+        yield gw
+
+
 def sfn_client(url: str, *, validate: bool = True) -> Any:
     """boto3's client; ``validate=False`` sends what it is given, for the checks boto3 would
     make itself."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from gateway_server import RunningGateway
-from sfn_gateway import PASS, create, sfn_client, sfn_gateway
+from sfn_gateway import create, nightly_gateway, sfn_client
 from sfn_gateway import refusal as _error
 
 
@@ -16,9 +16,7 @@ from sfn_gateway import refusal as _error
 def gateway(
     tmp_path_factory: pytest.TempPathFactory, redis_server: Any
 ) -> Iterator[RunningGateway]:
-    workflow_file = tmp_path_factory.mktemp("workflows") / "nightly.asl.json"
-    workflow_file.write_text(PASS)
-    with sfn_gateway(tmp_path_factory.mktemp("rules"), redis_server.url, workflow_file) as gw:
+    with nightly_gateway(tmp_path_factory, redis_server.url) as gw:
         yield gw
 
 

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from gateway_server import RunningGateway
 from redis.asyncio import Redis
-from sfn_gateway import PASS, create, sfn_client, sfn_gateway
+from sfn_gateway import create, nightly_gateway, sfn_client
 from sfn_gateway import refusal as _error
 
 from eventbus.workflows.task_token import encode_token
@@ -25,9 +25,7 @@ from eventbus.workflows.worker import WorkerOptions, WorkflowWorker
 def gateway(
     tmp_path_factory: pytest.TempPathFactory, redis_server: Any
 ) -> Iterator[RunningGateway]:
-    workflow_file = tmp_path_factory.mktemp("workflows") / "nightly.asl.json"
-    workflow_file.write_text(PASS)
-    with sfn_gateway(tmp_path_factory.mktemp("rules"), redis_server.url, workflow_file) as gw:
+    with nightly_gateway(tmp_path_factory, redis_server.url) as gw:
         yield gw
 
 
