@@ -35,6 +35,9 @@ class ExecutionInfo:
     invocation: str = "StartExecution"
     role_arn: str | None = f"arn:aws:iam::{ACCOUNT}:role/eventbus-workflows"
     execution_uuid: str | None = "00000000-0000-0000-0000-000000000000"
+    # A durable execution runs a DISTRIBUTED Map's iterations as child executions (a Map Run
+    # task); run_local runs them inside, each with a history of its own.
+    child_map_runs: bool = False
 
     @property
     def state_machine_arn(self) -> str:

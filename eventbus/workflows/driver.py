@@ -60,7 +60,7 @@ def execution_info(record: dict[str, str]) -> ExecutionInfo:
     return ExecutionInfo(
         name=record["name"], state_machine_name=record["machine"],
         start_time=store.from_ms(record["start_ms"]), input=jsontext.loads(record["input"]),
-        execution_uuid=record["uuid"],
+        execution_uuid=record["uuid"], child_map_runs=True,
     )
 
 

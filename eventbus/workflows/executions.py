@@ -67,10 +67,12 @@ class Executions:
         self._valid: set[str] = set()  # versions already validated
 
     async def start_execution(self, state_machine: str, input: str = "{}",
-                              name: str | None = None) -> dict[str, Any]:
+                              name: str | None = None, *,
+                              parent: str | None = None) -> dict[str, Any]:
         """Start an execution (queued for the workers); idempotent as AWS Standard: the same
         name and input while it runs answers the same execution; ExecutionAlreadyExists once
-        it has closed or with another input."""
+        it has closed or with another input. ``parent``: a child execution's link to the
+        execution waiting for it (see ``child_executions``)."""
         machine = _machine_name(state_machine)
         text = self.definitions.get(machine)
         if text is None:
@@ -86,7 +88,7 @@ class Executions:
         if version not in self._valid:
             validate_definition(text, "STANDARD")
             self._valid.add(version)
-        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:{name}"
+        arn = self.execution_arn(machine, name)
         now = datetime.now(UTC)
         record = {
             "arn": arn, "name": name, "machine": machine, "version": version, "input": input,
@@ -94,10 +96,22 @@ class Executions:
             "events": "0", "replies": "0", "seed": str(secrets.randbits(63)),
             "uuid": str(uuid_module.uuid4()),
         }
+        if parent is not None:
+            record["parent"] = parent
         answer, start = await store.start_record(self.redis, arn, record, text)
         if answer == "exists":
             raise ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
         return {"executionArn": arn, "startDate": _date(start)}
+
+    @staticmethod
+    def execution_arn(machine: str, name: str) -> str:
+        return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:{name}"
+
+    async def parent_of(self, arn: str) -> str | None:
+        """The parent link of a child execution (None for any other)."""
+        link = await self.redis.hget(keys.workflow_execution(store.partition_of(arn), arn),
+                                     "parent")
+        return None if link is None else store.text(link)
 
     async def _record(self, arn: str) -> dict[str, str]:
         raw = await self.redis.hgetall(keys.workflow_execution(store.partition_of(arn), arn))

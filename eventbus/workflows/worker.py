@@ -28,13 +28,12 @@ from eventbus.connections import ConnectionSpec
 from eventbus.loops.base import Loop
 from eventbus.outage import OutageLog
 from eventbus.targets.base import TargetServices
-from eventbus.workflows import store
+from eventbus.workflows import child_completions, map_run, store
 from eventbus.workflows.callbacks import CallbackTasks
 from eventbus.workflows.commands import ExecutionTimeout, Reply, StopExecution, TimerFired
 from eventbus.workflows.driver import Driver
 from eventbus.workflows.local import TaskCallable
 from eventbus.workflows.step import EXECUTION_TIMEOUT_TOKEN
-from eventbus.workflows.task_token import is_callback
 from eventbus.workflows.tasks import TaskResolver
 from eventbus.workflows.worker_loops import (
     OutboxPublisher,
@@ -78,9 +77,12 @@ class WorkflowWorker:
     def __init__(self, redis: Redis, options: WorkerOptions | None = None, *,
                  tasks: Mapping[str, TaskCallable] | None = None,
                  connections: Mapping[str, ConnectionSpec] | None = None,
+                 definitions: Mapping[str, str] | None = None,
                  stop: asyncio.Event | None = None, outage: OutageLog | None = None) -> None:
-        """``stop`` and ``outage``: a router running the worker shares its own, so that it
-        stops with the router's loops and a Redis outage is said once for the process."""
+        """``definitions``: machines (name -> text) that startExecution tasks may start, besides
+        those created over the Step Functions API. ``stop`` and ``outage``: a router running
+        the worker shares its own, so that it stops with the router's loops and a Redis
+        outage is said once for the process."""
         self.redis = redis
         self.options = o = options or WorkerOptions()
         self.consumer = o.consumer or f"wf-{socket.gethostname()}-{os.getpid()}"
@@ -89,6 +91,7 @@ class WorkflowWorker:
         self.resolver = TaskResolver(
             TargetServices(redis=redis, publish=self.publisher.put_events), tasks,
             connections=connections)
+        self.resolver.integrations.definitions = definitions or {}
         self.stopping = stop or asyncio.Event()
         self._held: dict[int, set[Any]] = {p: set() for p in range(keys.WORKFLOW_PARTITIONS)}
         self._running: set[asyncio.Task[None]] = set()
@@ -166,6 +169,10 @@ class WorkflowWorker:
                 else TimerFired(token, now)
             return await self.driver.apply(timer["arn"], entry_id, reply)
         arn = fields["arn"]
+        if kind == "closed":  # a child execution closed: tell its parent
+            return await child_completions.deliver(self.redis, arn, entry_id)
+        if kind == "mapchild":  # a Map Run's next child to start
+            return await map_run.start_next(self.resolver.integrations, fields, entry_id)
         if kind == "start":
             reply = None
         elif kind == "stop":
@@ -175,7 +182,7 @@ class WorkflowWorker:
             if await self.driver.status(arn) != "RUNNING":
                 return await self.driver.apply(arn, entry_id, None)  # acknowledged as closed
             command = store.task_from_json(fields["task"])
-            if is_callback(command.resource):
+            if child_completions.waits(command.resource):
                 return await self.callbacks.invoke(command, arn, entry_id)
             reply = await self.resolver.invoke(command, arn)
         elif kind == "reply":  # a callback task's answer

@@ -1,0 +1,160 @@
+"""Child workflows on a real Redis with real workers: the states:startExecution resources."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from eventbus.workflows import child_completions, store
+from eventbus.workflows.activities import Activities
+from eventbus.workflows.executions import Executions
+
+from .durable import assert_contiguous, history, until_closed, worker
+from .helpers import machine
+
+MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:"
+
+CHILD = machine({
+    "Double": {"Type": "Pass", "Parameters": {"doubled.$": "States.MathAdd($.n, $.n)"},
+               "End": True},
+})
+FAILING_CHILD = machine({"Boom": {"Type": "Fail", "Error": "Child.Broke", "Cause": "on purpose"}})
+
+
+def parent(resource: str, child: str = "child", **params: Any) -> str:
+    return machine({
+        "Start child": {
+            "Type": "Task", "Resource": resource,
+            "Parameters": {"StateMachineArn": MACHINE_ARN + child, "Input": {"n.$": "$.n"},
+                           **params},
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+            "End": True,
+        },
+        "Caught": {"Type": "Pass", "End": True},
+    })
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def api_for(redis: Redis, **machines: str) -> Executions:
+    return Executions(redis, {"child": CHILD, "failing": FAILING_CHILD, **machines})
+
+
+async def test_start_execution_answers_at_once_and_the_child_runs(redis: Redis) -> None:
+    api = api_for(redis, parent=parent("arn:aws:states:::states:startExecution", Name="kid-1"))
+    started = await api.start_execution("parent", '{"n": 4}', name="p1")
+    async with worker(redis, definitions=api.definitions):
+        done = await until_closed(api, started["executionArn"])
+        out = orjson.loads(done["output"])
+        child_arn = "arn:aws:states:us-east-1:123456789012:execution:child:kid-1"
+        assert out["ExecutionArn"] == child_arn
+        assert out["StartDate"].endswith("Z") and len(out["StartDate"]) == 24
+        child = await until_closed(api, child_arn)
+    assert orjson.loads(child["output"]) == {"doubled": 8}
+
+
+async def test_sync2_waits_for_the_child_and_answers_its_output_as_json(redis: Redis) -> None:
+    api = api_for(redis, parent=parent("arn:aws:states:::states:startExecution.sync:2"))
+    started = await api.start_execution("parent", '{"n": 21}', name="p2")
+    async with worker(redis, definitions=api.definitions):
+        done = await until_closed(api, started["executionArn"])
+    assert done["status"] == "SUCCEEDED"
+    out = orjson.loads(done["output"])
+    assert out["Output"] == {"doubled": 42}
+    assert out["Input"] == {"n": 21}
+    assert out["Status"] == "SUCCEEDED"
+    assert out["StateMachineArn"] == MACHINE_ARN + "child"
+    assert out["RedriveStatus"] == "NOT_REDRIVABLE"
+    assert {"ExecutionArn", "Name", "StartDate", "StopDate", "OutputDetails"} <= set(out)
+    # The child is named after the task token, and lives on a partition of its own.
+    assert out["Name"] in out["ExecutionArn"]
+    events = await history(api, started["executionArn"])
+    assert_contiguous(events)
+    assert [e["type"] for e in events].count("TaskSucceeded") == 1
+
+
+async def test_sync_answers_the_output_as_text(redis: Redis) -> None:
+    api = api_for(redis, parent=parent("arn:aws:states:::states:startExecution.sync"))
+    started = await api.start_execution("parent", '{"n": 1}', name="p3")
+    async with worker(redis, definitions=api.definitions):
+        done = await until_closed(api, started["executionArn"])
+    out = orjson.loads(done["output"])
+    assert orjson.loads(out["Output"]) == {"doubled": 2}
+    assert orjson.loads(out["Input"]) == {"n": 1}
+
+
+async def test_a_failed_child_fails_the_task_with_its_description(redis: Redis) -> None:
+    api = api_for(redis, parent=parent("arn:aws:states:::states:startExecution.sync:2",
+                                       child="failing"))
+    started = await api.start_execution("parent", '{"n": 1}', name="p4")
+    async with worker(redis, definitions=api.definitions):
+        done = await until_closed(api, started["executionArn"])
+    caught = orjson.loads(done["output"])
+    assert caught["Error"] == "States.TaskFailed"
+    cause = orjson.loads(caught["Cause"])
+    assert cause["Status"] == "FAILED"
+    assert cause["Error"] == "Child.Broke" and cause["Cause"] == "on purpose"
+    assert "Output" not in cause
+
+
+async def test_an_unknown_machine_fails_the_task(redis: Redis) -> None:
+    api = api_for(redis, parent=parent("arn:aws:states:::states:startExecution.sync:2",
+                                       child="nowhere"))
+    started = await api.start_execution("parent", '{"n": 1}', name="p5")
+    async with worker(redis, definitions=api.definitions):
+        done = await until_closed(api, started["executionArn"])
+    caught = orjson.loads(done["output"])
+    assert caught["Error"] == "StepFunctions.StateMachineDoesNotExistException"
+    assert caught["Cause"] == ("State Machine Does Not Exist: "
+                               "'arn:aws:states:us-east-1:123456789012:stateMachine:nowhere'")
+
+
+async def test_wait_for_task_token_is_answered_by_the_child(redis: Redis) -> None:
+    answering_child = machine({
+        "Answer": {"Type": "Task", "Resource": "answer", "Parameters": {"token.$": "$.token"},
+                   "End": True},
+    })
+    api = api_for(redis, answering=answering_child, parent=machine({
+        "Start child": {
+            "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.waitForTaskToken",
+            "Parameters": {"StateMachineArn": MACHINE_ARN + "answering",
+                           "Input": {"token.$": "$$.Task.Token"}},
+            "End": True,
+        },
+    }))
+
+    async def answer(data: Any) -> Any:
+        await Activities(redis).send_task_success(data["token"], '{"answered": true}')
+        return {}
+
+    started = await api.start_execution("parent", "{}", name="p6")
+    async with worker(redis, {"answer": answer}, definitions=api.definitions):
+        done = await until_closed(api, started["executionArn"])
+    assert orjson.loads(done["output"]) == {"answered": True}
+
+
+async def test_a_completion_delivered_again_changes_nothing(redis: Redis) -> None:
+    api = api_for(redis, parent=parent("arn:aws:states:::states:startExecution.sync:2",
+                                       Name="kid-again"))
+    started = await api.start_execution("parent", '{"n": 2}', name="p7")
+    async with worker(redis, definitions=api.definitions, concurrency=4), \
+            worker(redis, definitions=api.definitions, concurrency=4, consumer="second"):
+        done = await until_closed(api, started["executionArn"])
+    before = await history(api, started["executionArn"])
+    child = "arn:aws:states:us-east-1:123456789012:execution:child:kid-again"
+    assert store.partition_of(child) != store.partition_of(started["executionArn"])
+    # A worker that died after telling the parent and before acknowledging: the claimer
+    # delivers the same close again.
+    assert await child_completions.deliver(redis, child, "0-1") == "closed"
+    assert await history(api, started["executionArn"]) == before
+    assert done["status"] == "SUCCEEDED"
+    assert_contiguous(before)
