@@ -208,7 +208,8 @@ def load_tasks(spec: str) -> dict[str, TaskCallable]:
 
 async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
                      tasks: Mapping[str, TaskCallable] | None = None,
-                     connections: Mapping[str, ConnectionSpec] | None = None) -> None:
+                     connections: Mapping[str, ConnectionSpec] | None = None,
+                     definitions: Mapping[str, str] | None = None) -> None:
     """Run a worker until SIGTERM or SIGINT."""
     import signal
 
@@ -218,7 +219,8 @@ async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
     pool = BlockingConnectionPool.from_url(redis_url, max_connections=MAX_CONNECTIONS,
                                            timeout=None, health_check_interval=30)
     redis = Redis(connection_pool=pool)
-    worker = WorkflowWorker(redis, options, tasks=tasks, connections=connections)
+    worker = WorkflowWorker(redis, options, tasks=tasks, connections=connections,
+                            definitions=definitions)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, worker.stop)
     loop.add_signal_handler(signal.SIGINT, worker.stop)
