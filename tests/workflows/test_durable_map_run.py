@@ -172,3 +172,20 @@ async def test_ten_thousand_items_with_bounded_memory(redis_url: str) -> None:
     assert orjson.loads(done["output"]) == items
     assert track.most <= 200
     assert grown_mb < 300, f"the worker grew by {grown_mb:.0f} MB"
+
+
+async def test_a_jsonata_machine_s_children_are_jsonata_too(redis: Redis) -> None:
+    definition = machine({
+        "Each": {"Type": "Map", "Items": "{% $states.input.numbers %}", "End": True,
+                 "ItemProcessor": {
+                     "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                     "StartAt": "Twice",
+                     "States": {"Twice": {"Type": "Pass", "Output": "{% $states.input * 2 %}",
+                                          "End": True}}}},
+    }, QueryLanguage="JSONata")
+    api = Executions(redis, {"fan": definition})
+    started = await api.start_execution("fan", '{"numbers": [1, 2, 3]}', name="jsonata")
+    async with worker(redis):
+        done = await until_closed(api, started["executionArn"])
+    local = run_local(definition, '{"numbers": [1, 2, 3]}')
+    assert orjson.loads(done["output"]) == orjson.loads(local["output"]) == [2, 4, 6]
