@@ -44,8 +44,8 @@ async def deliver(redis: Redis, child: str, entry_id: str) -> str:
             output = record.get("output") if record["status"] == "SUCCEEDED" else None
             answer = await map_run.child_closed(redis, link["arn"], link["token"],
                                                 link["index"], output)
-            if answer in ("SUCCEEDED", "FAILED"):
-                await _end_run(redis, link["arn"], link["token"])
+            if answer in ("SUCCEEDED", "FAILED", "ABORTED"):
+                await _end_run(redis, link["arn"], link["token"], answer)
         else:
             answer = await _answer_parent(redis, link, record)
     await store.ack(redis, child, entry_id, keys.WORKFLOW_GROUP)
@@ -64,17 +64,18 @@ async def _answer_parent(redis: Redis, link: dict[str, str], record: dict[str, s
     return await resolve(redis, link["arn"], reply, "failed")
 
 
-async def _end_run(redis: Redis, parent: str, run: str) -> None:
-    """End the parent's wait with the run's result, stop what it left running, forget it."""
+async def _end_run(redis: Redis, parent: str, run: str, status: str) -> None:
+    """End the parent's wait with the run's result (unless the parent has ended), stop the
+    children it left running, forget the run."""
     outputs, running = await map_run.finish(redis, parent, run)
     now = datetime.now(UTC)
     if outputs is not None:
         await resolve(redis, parent, TaskResult(run, now, output=outputs), "succeeded")
-    else:
+    elif status == "FAILED":
         error, cause = THRESHOLD_EXCEEDED
         await resolve(redis, parent, TaskResult(run, now, error=error, cause=cause,
                                                 failed=True), "failed")
-        for arn in running:  # a failed Map Run stops its children still running, as AWS does
-            stop = {"kind": "stop", "arn": arn, "at": str(store.to_ms(now))}
-            await redis.xadd(keys.workflow_work(store.partition_of(arn)), stop)  # type: ignore[arg-type]
+    for arn in running:  # a failed or aborted Map Run stops its children, as AWS does
+        stop = {"kind": "stop", "arn": arn, "at": str(store.to_ms(now))}
+        await redis.xadd(keys.workflow_work(store.partition_of(arn)), stop)  # type: ignore[arg-type]
     await map_run.forget(redis, parent, run)

@@ -63,12 +63,17 @@ redis.call('HSET', KEYS[1], 'next', first)
 return 1
 """
 
-# Records a child's outcome once, queues the next child, and settles the run.
-# KEYS: run, results, work. ARGV: index, '1' if the child succeeded, its output.
-# Answers the run's status ('missing' once the run is gone).
+# Records a child's outcome once, queues the next child, and settles the run: ABORTED once the
+# parent has ended (stopped, timed out, failed elsewhere), as AWS aborts its Map Runs.
+# KEYS: run, results, work, the parent's record. ARGV: index, '1' if the child succeeded, its
+# output. Answers the run's status ('missing' once the run is gone).
 _CHILD_DONE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
 local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'RUNNING' and redis.call('HGET', KEYS[4], 'status') ~= 'RUNNING' then
+  redis.call('HSET', KEYS[1], 'status', 'ABORTED')
+  return 'ABORTED'
+end
 if status ~= 'RUNNING' or redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[3]) == 0 then
   return status
 end
@@ -145,15 +150,16 @@ async def child_closed(redis: Redis, parent: str, run: str, index: int,
     run_key, _, results_key = _run_keys(parent, run)
     script = redis.register_script(_CHILD_DONE)
     answer = await script(
-        keys=[run_key, results_key, keys.workflow_work(store.partition_of(parent))],
+        keys=[run_key, results_key, keys.workflow_work(store.partition_of(parent)),
+              keys.workflow_execution(store.partition_of(parent), parent)],
         args=[index, "1" if output is not None else "0", output if output is not None else "null"],
     )
     return store.text(answer)
 
 
 async def finish(redis: Redis, parent: str, run: str) -> tuple[list[Any] | None, list[str]]:
-    """An ended run's outputs in item order (None when it failed) and the children it left
-    running (to stop)."""
+    """An ended run's outputs in item order (None unless it succeeded) and the children it
+    left running (to stop)."""
     run_key, _, results_key = _run_keys(parent, run)
     fields = await redis.hmget(run_key, "status", "total", "next", "machine")
     if fields[0] is None:

@@ -189,3 +189,29 @@ async def test_a_jsonata_machine_s_children_are_jsonata_too(redis: Redis) -> Non
         done = await until_closed(api, started["executionArn"])
     local = run_local(definition, '{"numbers": [1, 2, 3]}')
     assert orjson.loads(done["output"]) == orjson.loads(local["output"]) == [2, 4, 6]
+
+
+async def test_stopping_the_parent_aborts_its_map_run(redis: Redis) -> None:
+    definition = distributed({"Gate": {"Type": "Task", "Resource": "gate", "End": True}},
+                             MaxConcurrency=2)
+    api = Executions(redis, {"fan": definition})
+    children = Executions(redis, {"fan/Each": "{}"})
+    opened = asyncio.Event()
+
+    async def gate(data: Any) -> Any:
+        await opened.wait()
+        return data
+
+    started = await api.start_execution("fan", "[1, 2, 3, 4, 5, 6]", name="stopped")
+    async with worker(redis, {"gate": gate}, block_ms=100):
+        async with asyncio.timeout(30):
+            while len((await children.list_executions("fan/Each"))["executions"]) < 2:
+                await asyncio.sleep(0.02)
+        await api.stop_execution(started["executionArn"], error="Halt")
+        assert (await until_closed(api, started["executionArn"]))["status"] == "ABORTED"
+        opened.set()  # the children end; the first close finds the parent ended
+        async with asyncio.timeout(30):
+            while await redis.keys("eb:*:mr:*"):
+                await asyncio.sleep(0.02)
+    listed = (await children.list_executions("fan/Each"))["executions"]
+    assert len(listed) == 2  # no child started after the parent had ended
