@@ -46,8 +46,10 @@ async def deliver(redis: Redis, child: str, entry_id: str) -> str:
                                                 link["index"], output)
             if answer in ("SUCCEEDED", "FAILED", "ABORTED"):
                 await _end_run(redis, link["arn"], link["token"], answer)
-        else:
+        elif link["mode"]:
             answer = await _answer_parent(redis, link, record)
+        else:  # started without waiting: nobody to tell
+            answer = "unwaited"
     await store.ack(redis, child, entry_id, keys.WORKFLOW_GROUP)
     return answer
 

@@ -30,7 +30,6 @@ from eventbus.errors import (
     ExecutionAlreadyExists,
     InvalidExecutionInput,
     RequestRejected,
-    StateMachineDoesNotExist,
     TaskFailed,
 )
 from eventbus.workflows import jsontext
@@ -45,6 +44,7 @@ __all__ = [
     "START_EXECUTION",
     "SYNC",
     "SYNC2",
+    "child_name",
     "child_output",
     "child_started",
     "parent_link",
@@ -56,8 +56,8 @@ START_EXECUTION: Final = "arn:aws:states:::states:startExecution"
 SYNC: Final = START_EXECUTION + ".sync"
 SYNC2: Final = START_EXECUTION + ".sync:2"
 _MODES: Final = {SYNC: "sync", SYNC2: "sync:2"}
-# Child names drawn from task tokens: fixed, so a repeat names the same child.
 Integration = Callable[[Any, str, str, TaskServices], Awaitable[Any]]
+# Child names drawn from task tokens: fixed, so a repeat names the same child.
 _NAMESPACE: Final = uuid.UUID("0c5e3a52-8d1f-5f4b-b7a9-3e6d2f1c9a80")
 
 
@@ -93,15 +93,14 @@ async def definition_of(services: TaskServices, machine: str) -> str | None:
 
 
 async def start_child(services: TaskServices, machine: str, definition: str, input_text: str,
-                      name: str, parent: str | None) -> dict[str, Any]:
+                      name: str, parent: str) -> dict[str, Any]:
     """Start the child (or find the one a previous try of this attempt started)."""
     api = Executions(services.redis, {machine: definition})
     try:
         return await api.start_execution(machine, input_text, name, parent=parent)
     except ExecutionAlreadyExists as err:
         arn = api.execution_arn(machine, name)
-        mine = parent is not None and await api.parent_of(arn) == parent
-        if not mine:
+        if await api.parent_of(arn) != parent:
             raise TaskFailed("StepFunctions.ExecutionAlreadyExistsException", str(err)) from err
         described = await api.describe_execution(arn)
         return {"executionArn": arn, "startDate": described["startDate"]}
@@ -117,15 +116,16 @@ async def _start_execution(task_input: Any, arn: str, token: str, services: Task
     machine = _machine_name(params.get("StateMachineArn"))
     definition = await definition_of(services, machine)
     if definition is None:
-        message = str(StateMachineDoesNotExist(
-            f"State Machine Does Not Exist: '{machine_arn(machine)}'"))
-        raise TaskFailed("StepFunctions.StateMachineDoesNotExistException", message)
+        raise TaskFailed("StepFunctions.StateMachineDoesNotExistException",
+                         f"State Machine Does Not Exist: '{machine_arn(machine)}'")
     raw_input = params.get("Input", {})
     input_text = raw_input if isinstance(raw_input, str) else jsontext.dumps(raw_input)
     name = params.get("Name")
     if not isinstance(name, str):
         name = child_name(arn, token)
-    parent = parent_link(arn, token, mode) if mode else None
+    # Every child names its parent: a repeat recognises the child it started; only a waiting
+    # parent (mode set) is told of the close.
+    parent = parent_link(arn, token, mode)
     started = await start_child(services, machine, definition, input_text, name, parent)
     return child_started(started)
 

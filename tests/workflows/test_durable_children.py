@@ -9,9 +9,11 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from eventbus.workflows import child_completions, store
+from eventbus.errors import TaskFailed
+from eventbus.workflows import child_completions, child_executions, store
 from eventbus.workflows.activities import Activities
 from eventbus.workflows.executions import Executions
+from eventbus.workflows.task_services import TaskServices
 
 from .durable import assert_contiguous, history, until_closed, worker
 from .helpers import machine
@@ -158,3 +160,35 @@ async def test_a_completion_delivered_again_changes_nothing(redis: Redis) -> Non
     assert await history(api, started["executionArn"]) == before
     assert done["status"] == "SUCCEEDED"
     assert_contiguous(before)
+
+
+async def test_a_repeated_start_finds_the_child_it_started(redis: Redis) -> None:
+    """A worker that dies after starting and before acknowledging starts again with the same
+    token: the repeat answers the same child, even once that child has closed."""
+    api = api_for(redis)
+    services = TaskServices(redis=redis, publish=lambda *_a, **_k: None,
+                            connections={})
+    services.definitions = api.definitions
+    start = child_executions.INTEGRATIONS[child_executions.START_EXECUTION]
+    parent_arn = "arn:aws:states:us-east-1:123456789012:execution:parent:repeat"
+    params: dict[str, Any] = {"StateMachineArn": MACHINE_ARN + "child", "Input": {"n": 1}}
+    for named in (params, {**params, "Name": "named-once"}):
+        first = await start(named, parent_arn, "token-1", services)
+        async with worker(redis):
+            await until_closed(api, first["ExecutionArn"])
+        assert await start(named, parent_arn, "token-1", services) == first
+        other = await start_error(start, named, parent_arn, "token-2", services)
+        if "Name" in named:  # another attempt may not take a name in use
+            assert other == "StepFunctions.ExecutionAlreadyExistsException"
+        else:  # another attempt starts another child
+            assert other is None
+    await services.aclose()
+
+
+async def start_error(start: Any, params: Any, parent_arn: str, token: str,
+                      services: TaskServices) -> str | None:
+    try:
+        await start(params, parent_arn, token, services)
+    except TaskFailed as failure:
+        return failure.error
+    return None
