@@ -59,6 +59,7 @@ from eventbus.workflows.step import EXECUTION_TIMEOUT_TOKEN, Execution, Step, st
 
 __all__ = [
     "BILLED_MEMORY_MB",
+    "INCLUDED_DATA",
     "MAX_DURATION",
     "ExpressExecutions",
     "ExpressRun",
@@ -190,12 +191,15 @@ class ExpressExecutions:
     """
 
     def __init__(self, redis: Redis | None, machines: Mapping[str, tuple[str, str]],
-                 tasks: Invoker | None = None, *, max_duration: float = MAX_DURATION) -> None:
+                 tasks: Invoker | None = None, *, max_duration: float = MAX_DURATION,
+                 parsed: dict[str, dict[str, Any]] | None = None) -> None:
+        """``parsed``: validated and parsed definitions by version, to share between
+        instances (a version's text never changes)."""
         self.redis = redis
         self.machines = machines
         self.tasks = tasks
         self.max_duration = max_duration
-        self._parsed: dict[str, dict[str, Any]] = {}  # by version
+        self._parsed = parsed if parsed is not None else {}
 
     async def start_sync_execution(self, state_machine: str, input: str = "{}",
                                    name: str | None = None, *, included_data: str = "ALL_DATA",
