@@ -223,6 +223,7 @@ class ExpressExecutions:
         if self.redis is None:
             raise RuntimeError("asynchronous Express executions are queued on Redis (redis=)")
         machine, text, _, name = self._checked(state_machine, input, name)
+        self._definition(text)  # refused here rather than by the worker
         now = datetime.now(UTC)
         run_id = str(uuid_module.uuid4())
         arn = _info(machine, name, None, now, run_id, "StartExecution").execution_arn
