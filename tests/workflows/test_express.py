@@ -211,3 +211,16 @@ async def _pending(redis: Redis) -> int:
             summary = await redis.xpending(keys.workflow_work(p), keys.WORKFLOW_GROUP)
             total += int(summary["pending"])
     return total
+
+
+async def test_waits_fire_and_the_machine_timeout_applies(redis: Redis,
+                                                         resolver: TaskResolver) -> None:
+    waits = machine({"W": {"Type": "Wait", "Seconds": 0, "Next": "P"},
+                     "P": {"Type": "Pass", "Result": "after", "End": True}})
+    bounded = machine({"Sleep": {"Type": "Wait", "Seconds": 3600, "End": True}},
+                      TimeoutSeconds=1)
+    express = ExpressExecutions(None, {"waits": ("EXPRESS", waits),
+                                       "bounded": ("EXPRESS", bounded)}, resolver)
+    answer = await express.start_sync_execution("waits")
+    assert (answer["status"], answer["output"]) == ("SUCCEEDED", '"after"')
+    assert (await express.start_sync_execution("bounded"))["status"] == "TIMED_OUT"
