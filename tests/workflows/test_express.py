@@ -193,14 +193,16 @@ async def test_an_async_execution_whose_worker_dies_runs_again(redis: Redis) -> 
     express = ExpressExecutions(redis, {"h": ("EXPRESS", definition)})
     await express.start_execution("h")
     tasks = {"hang": hang_once}
-    async with worker(redis, tasks, consumer="first", shutdown_grace=0.01):
+    async with worker(redis, tasks, consumer="first", shutdown_grace=0.01), \
+            asyncio.timeout(30):
         while not calls:
             await asyncio.sleep(0.01)
     assert await _pending(redis) == 1  # left to be claimed
     async with worker(redis, tasks, consumer="second", claim_idle=0.2):
-        await asyncio.wait_for(finished.wait(), 30)
-        while await _pending(redis):
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(30):
+            await finished.wait()
+            while await _pending(redis):
+                await asyncio.sleep(0.01)
     assert len(calls) == 2 and calls[0] == calls[1]
 
 
