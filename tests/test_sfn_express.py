@@ -147,8 +147,12 @@ async def _unfinished(redis: Redis) -> int:
             continue
         groups = {g["name"]: g for g in await redis.xinfo_groups(stream)}
         group = groups.get(keys.WORKFLOW_GROUP.encode())
-        total += await redis.xlen(stream) if group is None else \
-            int(group["pending"]) + int(group.get("lag") or 0)
+        if group is None:
+            total += await redis.xlen(stream)
+            continue
+        # (XINFO's `lag` is Redis 7's; counting past last-delivered-id also works on 6.2)
+        last = group["last-delivered-id"].decode()
+        total += int(group["pending"]) + len(await redis.xrange(stream, min=f"({last}"))
     return total
 
 
