@@ -53,6 +53,7 @@ __all__ = [
     "RuleFileError",
     "RuleProblem",
     "StateMachineDoesNotExist",
+    "StateMachineTypeNotSupported",
     "StatesError",
     "TargetError",
     "TargetRejected",
@@ -221,6 +222,15 @@ class StateMachineDoesNotExist(RequestRejected):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="StateMachineDoesNotExist")
+
+
+class StateMachineTypeNotSupported(RequestRejected):
+    """An operation the machine's type does not have: StartSyncExecution of a STANDARD machine,
+    ListExecutions of an EXPRESS one."""
+
+    def __init__(self, message: str = "This operation is not supported by this type of state "
+                 "machine") -> None:
+        super().__init__(message, code="StateMachineTypeNotSupported")
 
 
 class TaskDoesNotExist(RequestRejected):

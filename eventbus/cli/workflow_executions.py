@@ -93,20 +93,31 @@ def start(
         "name and input while it runs answers the same execution.")] = None,
     workflows_dir: Annotated[Path, typer.Option(
         "--workflows", help="The workflow files.")] = Path("workflows"),
+    sync: Annotated[bool, typer.Option(
+        "--sync", help="EXPRESS machines: run it here to its end, as StartSyncExecution, and "
+        "print its result; exit 1 unless it succeeded.")] = False,
+    tasks: Annotated[str | None, typer.Option(
+        "--tasks", help="With --sync: module:NAME of a mapping of Task Resource to Python "
+        "callable.")] = None,
     redis_url: Redis = None,
 ) -> None:
-    """Start a durable execution of a state machine of the workflow files, or of one created
-    over the Step Functions API (run by the workflow workers of `eventbus run` or `eventbus
-    workflows worker`); print its ARN and start date."""
+    """Start an execution of a state machine of the workflow files, or of one created over the
+    Step Functions API: a STANDARD machine's is durable, an EXPRESS one's is queued (both run by
+    the workflow workers of `eventbus run` or `eventbus workflows worker`); print its ARN and
+    start date. With --sync, an EXPRESS machine's runs here."""
     from eventbus.errors import WorkflowFileError
     from eventbus.workflows.catalog import WorkflowCatalog, load_workflows
     from eventbus.workflows.context import ACCOUNT
     from eventbus.workflows.registry import machines
+    from eventbus.workflows.worker import load_tasks
 
     try:
         catalog = load_workflows(workflows_dir) if workflows_dir.exists() else WorkflowCatalog()
+        registry = load_tasks(tasks) if tasks else None
     except WorkflowFileError as e:
         fail(f"invalid workflows:\n{e}")
+    except ValueError as e:
+        fail(str(e))
     text = read_text_arg(input, "--input")
     definitions: dict[str, str] = {}
 
@@ -115,9 +126,39 @@ def start(
         stored = await machines(api.redis, ACCOUNT).all()
         definitions.update({m.name: m.definition for m in stored})
         definitions.update({m.name: m.text for m in catalog})
+        typed = {m.name: (m.type, m.definition) for m in stored}
+        typed |= {m.name: (m.type, m.text) for m in catalog}
+        if sync or typed.get(name, ("STANDARD", ""))[0] == "EXPRESS":
+            return await _start_express(api.redis, typed, name, text, execution_name,
+                                        sync=sync, tasks=registry)
         return await api.start_execution(name, text, execution_name)
 
-    _print(_call(redis_url, definitions, started))
+    answer = _call(redis_url, definitions, started)
+    _print(answer)
+    if sync and answer["status"] != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+async def _start_express(redis: Any, machines: dict[str, tuple[str, str]], name: str,
+                         text: str, execution_name: str | None, *, sync: bool,
+                         tasks: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Queue an Express execution, or (``sync``) run it in this process with the tasks a
+    worker has: targets, the AWS integrations, and ``tasks``."""
+    from eventbus.client import AsyncEventBusClient
+    from eventbus.targets.base import TargetServices
+    from eventbus.workflows.express import ExpressExecutions
+    from eventbus.workflows.tasks import TaskResolver
+
+    if not sync:
+        return await ExpressExecutions(redis, machines).start_execution(name, text,
+                                                                        execution_name)
+    services = TargetServices(redis=redis, publish=AsyncEventBusClient(redis).put_events)
+    resolver = TaskResolver(services, tasks)
+    try:
+        return await ExpressExecutions(redis, machines, resolver).start_sync_execution(
+            name, text, execution_name)
+    finally:
+        await resolver.aclose()
 
 
 @workflows_app.command("list")

@@ -3,9 +3,8 @@ SigV4 service ``states``): the operations by name, and AWS's error codes for wha
 
 State machines (``sfn_machines``) and activities (``sfn_activities``) live in Redis or in
 workflow files; ValidateStateMachineDefinition and TestState need only the pure core;
-executions (``sfn_executions``) run on the durable store. The operations listed in
-``NOT_SERVED`` (synchronous Express executions, redrives) answer
-``UnknownOperationException``.
+executions (``sfn_executions``) run on the durable store, Express ones (``sfn_express``) in
+memory. The operations listed in ``NOT_SERVED`` (redrives) answer ``UnknownOperationException``.
 """
 
 from __future__ import annotations
@@ -13,7 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from eventbus.errors import InvalidDefinition, RequestRejected
-from eventbus.gateway import sfn_activities, sfn_executions, sfn_machines, sfn_tasks
+from eventbus.gateway import (
+    sfn_activities,
+    sfn_executions,
+    sfn_express,
+    sfn_machines,
+    sfn_tasks,
+)
 from eventbus.gateway.actions import Action, run_handler
 from eventbus.gateway.awsjson import ApiError, expect, length_at_most, one_of, require
 from eventbus.gateway.state import Gateway
@@ -23,7 +28,7 @@ __all__ = ["NOT_SERVED", "OPERATIONS", "call"]
 
 # Step Functions operations the gateway does not serve yet.
 NOT_SERVED = frozenset({
-    "StartSyncExecution", "RedriveExecution",
+    "RedriveExecution",
     "DescribeStateMachineForExecution",
 })  # fmt: skip
 
@@ -54,9 +59,10 @@ OPERATIONS: dict[str, Action] = {
     "DeleteActivity": sfn_activities.delete_activity,
     "ListActivities": sfn_activities.list_activities,
     "TestState": test_state,
-    "StartExecution": sfn_executions.start_execution,
+    "StartExecution": sfn_express.start_execution,
+    "StartSyncExecution": sfn_express.start_sync_execution,
     "DescribeExecution": sfn_executions.describe_execution,
-    "ListExecutions": sfn_executions.list_executions,
+    "ListExecutions": sfn_express.list_executions,
     "GetExecutionHistory": sfn_executions.get_execution_history,
     "StopExecution": sfn_executions.stop_execution,
     "GetActivityTask": sfn_tasks.get_activity_task,
@@ -77,7 +83,8 @@ async def call(gateway: Gateway, operation: str, params: dict[str, Any]) -> dict
             "UnknownOperationException",
             f"Operation AWSStepFunctions.{operation} is not supported yet by this gateway: it "
             "serves the state machine, activity and execution operations (StartExecution, "
-            "DescribeExecution, ListExecutions, GetExecutionHistory, StopExecution), "
+            "StartSyncExecution, DescribeExecution, ListExecutions, GetExecutionHistory, "
+            "StopExecution), "
             "GetActivityTask, SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat, "
             "ValidateStateMachineDefinition and TestState.",
         )

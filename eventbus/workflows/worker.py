@@ -3,8 +3,10 @@
 Each work entry (a start, a task to call, a timer that fired, a stop) is handled on its own
 asyncio task, at most ``concurrency`` at once: a task entry calls its resource, then every kind
 is applied to its execution by the :class:`~eventbus.workflows.driver.Driver`, which
-acknowledges the entry in the script that stores the step. An entry whose handling fails stays
-pending and is claimed again after ``claim_idle`` (by this worker or another).
+acknowledges the entry in the script that stores the step. An ``express`` entry is an Express
+execution, run whole in memory (:mod:`eventbus.workflows.express`) and acknowledged once it has
+ended. An entry whose handling fails stays pending and is claimed again after ``claim_idle``
+(by this worker or another).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from eventbus.workflows import child_completions, map_run, store
 from eventbus.workflows.callbacks import CallbackTasks
 from eventbus.workflows.commands import ExecutionTimeout, Reply, StopExecution, TimerFired
 from eventbus.workflows.driver import Driver
+from eventbus.workflows.express import MAX_DURATION, run_queued
 from eventbus.workflows.local import TaskCallable
 from eventbus.workflows.step import EXECUTION_TIMEOUT_TOKEN
 from eventbus.workflows.tasks import TaskResolver
@@ -65,6 +68,7 @@ class WorkerOptions:
     trim_interval: float = 10.0  # how often finished work entries are trimmed (s)
     shutdown_grace: float = 10.0  # how long stop() waits for entries in hand (s)
     pause_on_error: float = 0.5
+    express_max_duration: float = MAX_DURATION  # an Express execution ends TIMED_OUT past it (s)
 
 
 def _fields(raw: Mapping[Any, Any]) -> dict[str, str]:
@@ -97,6 +101,7 @@ class WorkflowWorker:
         self._running: set[asyncio.Task[None]] = set()
         self._room = asyncio.Semaphore(o.concurrency)
         self.callbacks = CallbackTasks(redis, self.resolver)
+        self._express_definitions: dict[str, dict[str, Any]] = {}  # parsed, by version
         pause = o.pause_on_error
         self.loops: list[Loop] = [
             WorkReader(self.stopping, redis, self.consumer, self.dispatch, self._wait_room,
@@ -173,6 +178,11 @@ class WorkflowWorker:
             return await child_completions.deliver(self.redis, arn, entry_id)
         if kind == "mapchild":  # a Map Run's next child to start
             return await map_run.start_next(self.resolver.integrations, fields, entry_id)
+        if kind == "express":  # run whole, then acknowledged: at least once
+            await run_queued(fields, self.resolver, parsed=self._express_definitions,
+                             max_duration=self.options.express_max_duration)
+            await store.ack(self.redis, arn, entry_id, keys.WORKFLOW_GROUP)
+            return "ok"
         if kind == "start":
             reply = None
         elif kind == "stop":
