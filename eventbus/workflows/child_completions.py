@@ -23,9 +23,12 @@ from eventbus.workflows.callbacks import resolve
 from eventbus.workflows.child_executions import child_output, waits_for_child
 from eventbus.workflows.commands import TaskResult
 from eventbus.workflows.map_state import THRESHOLD_EXCEEDED
+from eventbus.workflows.task_services import TaskServices
 from eventbus.workflows.task_token import is_callback
 
-__all__ = ["deliver", "waits"]
+__all__ = ["deliver", "start_map_child", "waits"]
+
+_RUN_ENDED = ("SUCCEEDED", "FAILED", "ABORTED")
 
 
 def waits(resource: str) -> bool:
@@ -44,13 +47,24 @@ async def deliver(redis: Redis, child: str, entry_id: str) -> str:
             output = record.get("output") if record["status"] == "SUCCEEDED" else None
             answer = await map_run.child_closed(redis, link["arn"], link["token"],
                                                 link["index"], output)
-            if answer in ("SUCCEEDED", "FAILED", "ABORTED"):
+            if answer in _RUN_ENDED:
                 await _end_run(redis, link["arn"], link["token"], answer)
         elif link["mode"]:
             answer = await _answer_parent(redis, link, record)
         else:  # started without waiting: nobody to tell
             answer = "unwaited"
     await store.ack(redis, child, entry_id, keys.WORKFLOW_GROUP)
+    return answer
+
+
+async def start_map_child(services: TaskServices, fields: dict[str, str],
+                          entry_id: str) -> str:
+    """Handle a ``mapchild`` entry: start the Map Run's child, then acknowledge. (A child that
+    cannot start fails at once, and may end the run.)"""
+    answer = await map_run.start_next(services, fields)
+    if answer in _RUN_ENDED:
+        await _end_run(services.redis, fields["arn"], fields["run"], answer)
+    await store.ack(services.redis, fields["arn"], entry_id, keys.WORKFLOW_GROUP)
     return answer
 
 

@@ -28,6 +28,7 @@ import orjson
 
 from eventbus.errors import (
     ExecutionAlreadyExists,
+    InvalidDefinition,
     InvalidExecutionInput,
     RequestRejected,
     TaskFailed,
@@ -104,6 +105,8 @@ async def start_child(services: TaskServices, machine: str, definition: str, inp
             raise TaskFailed("StepFunctions.ExecutionAlreadyExistsException", str(err)) from err
         described = await api.describe_execution(arn)
         return {"executionArn": arn, "startDate": described["startDate"]}
+    except InvalidDefinition as err:  # e.g. a Map's item processor AWS would have refused
+        raise TaskFailed("StepFunctions.InvalidDefinitionException", err.message) from err
     except InvalidExecutionInput as err:
         raise TaskFailed("StepFunctions.InvalidExecutionInputException", str(err)) from err
     except RequestRejected as err:

@@ -122,8 +122,9 @@ async def start_run(task_input: Any, arn: str, token: str, services: TaskService
     return {}
 
 
-async def start_next(services: TaskServices, fields: Mapping[str, str], entry_id: str) -> str:
-    """A ``mapchild`` work entry: start child ``index`` of the run, then acknowledge."""
+async def start_next(services: TaskServices, fields: Mapping[str, str]) -> str:
+    """A ``mapchild`` work entry: start child ``index`` of the run. A child that cannot start
+    counts as failed: then the run's status is answered, as :func:`child_closed` does."""
     parent, run, index = fields["arn"], fields["run"], int(fields["index"])
     run_key, items_key, _ = _run_keys(parent, run)
     redis: Redis = services.redis
@@ -131,17 +132,15 @@ async def start_next(services: TaskServices, fields: Mapping[str, str], entry_id
         pipe.hmget(run_key, "machine", "definition")
         pipe.lindex(items_key, index)
         (machine, definition), item = await pipe.execute()
-    answer = "missing"
-    if machine is not None and item is not None:
-        link = parent_link(parent, run, "map", index=index)
-        try:
-            await start_child(services, store.text(machine), store.text(definition),
-                              store.text(item), child_name(run, str(index)), link)
-            answer = "ok"
-        except TaskFailed:  # counted as a failed child: the run goes on
-            answer = await child_closed(redis, parent, run, index, None)
-    await store.ack(redis, parent, entry_id, keys.WORKFLOW_GROUP)
-    return answer
+    if machine is None or item is None:
+        return "missing"
+    link = parent_link(parent, run, "map", index=index)
+    try:
+        await start_child(services, store.text(machine), store.text(definition),
+                          store.text(item), child_name(run, str(index)), link)
+    except TaskFailed:
+        return await child_closed(redis, parent, run, index, None)
+    return "started"
 
 
 async def child_closed(redis: Redis, parent: str, run: str, index: int,

@@ -30,7 +30,7 @@ from eventbus.connections import ConnectionSpec
 from eventbus.loops.base import Loop
 from eventbus.outage import OutageLog
 from eventbus.targets.base import TargetServices
-from eventbus.workflows import child_completions, map_run, store
+from eventbus.workflows import child_completions, store
 from eventbus.workflows.callbacks import CallbackTasks
 from eventbus.workflows.commands import ExecutionTimeout, Reply, StopExecution, TimerFired
 from eventbus.workflows.driver import Driver
@@ -177,7 +177,8 @@ class WorkflowWorker:
         if kind == "closed":  # a child execution closed: tell its parent
             return await child_completions.deliver(self.redis, arn, entry_id)
         if kind == "mapchild":  # a Map Run's next child to start
-            return await map_run.start_next(self.resolver.integrations, fields, entry_id)
+            return await child_completions.start_map_child(self.resolver.integrations, fields,
+                                                           entry_id)
         if kind == "express":  # run whole, then acknowledged: at least once
             await run_queued(fields, self.resolver, parsed=self._express_definitions,
                              max_duration=self.options.express_max_duration)

@@ -13,8 +13,10 @@ import orjson
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from eventbus.workflows import run_local
+from eventbus import keys
+from eventbus.workflows import child_completions, map_run, run_local, store
 from eventbus.workflows.executions import Executions
+from eventbus.workflows.task_services import TaskServices
 
 from .durable import assert_contiguous, history, until_closed, worker
 from .helpers import machine
@@ -215,3 +217,20 @@ async def test_stopping_the_parent_aborts_its_map_run(redis: Redis) -> None:
                 await asyncio.sleep(0.02)
     listed = (await children.list_executions("fan/Each"))["executions"]
     assert len(listed) == 2  # no child started after the parent had ended
+
+
+async def test_a_child_that_cannot_start_counts_as_failed(redis: Redis) -> None:
+    api = Executions(redis, {"hold": machine({"Hold": {"Type": "Wait", "Seconds": 3600,
+                                                       "End": True}})})
+    parent = (await api.start_execution("hold", "{}", name="holder"))["executionArn"]
+    services = TaskServices(redis=redis, publish=lambda *_a, **_k: None)
+    await map_run.start_run({"Items": [1], "Machine": "hold/Each", "Definition": "{}",
+                             "MaxConcurrency": 1}, parent, "run-1", services)
+    work = keys.workflow_work(store.partition_of(parent))
+    entries = await redis.xrange(work)
+    entry_id, raw = next(e for e in entries if e[1][b"kind"] == b"mapchild")
+    fields = {k.decode(): v.decode() for k, v in raw.items()}
+    answer = await child_completions.start_map_child(services, fields, entry_id.decode())
+    assert answer == "FAILED"  # no tolerance: the run has ended, and been forgotten
+    assert not await redis.keys("eb:*:mr:run-1")
+    await services.aclose()
