@@ -95,7 +95,8 @@ class WorkflowWorker:
         self.resolver = TaskResolver(
             TargetServices(redis=redis, publish=self.publisher.put_events), tasks,
             connections=connections)
-        self.resolver.integrations.definitions = definitions or {}
+        # Kept even when empty now: a router's live catalog fills once its rules have loaded.
+        self.resolver.integrations.definitions = definitions if definitions is not None else {}
         self.stopping = stop or asyncio.Event()
         self._held: dict[int, set[Any]] = {p: set() for p in range(keys.WORKFLOW_PARTITIONS)}
         self._running: set[asyncio.Task[None]] = set()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -10,6 +12,8 @@ import pytest
 from redis.asyncio import Redis
 
 from eventbus.errors import TaskFailed
+from eventbus.rule_watch import RuleWatch
+from eventbus.worker import Router, RouterOptions
 from eventbus.workflows import child_completions, child_executions, store
 from eventbus.workflows.activities import Activities
 from eventbus.workflows.executions import Executions
@@ -17,6 +21,7 @@ from eventbus.workflows.task_services import TaskServices
 
 from .durable import assert_contiguous, history, until_closed, worker
 from .helpers import machine
+from .test_workflow_target import project
 
 MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:"
 
@@ -192,3 +197,25 @@ async def start_error(start: Any, params: Any, parent_arn: str, token: str,
     except TaskFailed as failure:
         return failure.error
     return None
+
+
+async def test_the_worker_of_eventbus_run_starts_the_workflow_files_machines(
+    redis: Redis, tmp_path: Path
+) -> None:
+    rules, workflows = project(tmp_path)  # workflows/greet.asl.json
+    watch = RuleWatch(rules, workflows=workflows)
+    router = Router(redis, rules, RouterOptions(block_ms=20, workflows=True), rule_watch=watch)
+    await router.start()
+    task = asyncio.create_task(router.run())
+    caller = machine({"Call": {
+        "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+        "Parameters": {"StateMachineArn": MACHINE_ARN + "greet", "Input": {"who": "ada"}},
+        "OutputPath": "$.Output", "End": True}})
+    api = Executions(redis, {"caller": caller})
+    try:
+        started = await api.start_execution("caller", "{}", name="from-files")
+        done = await until_closed(api, started["executionArn"])
+    finally:
+        router.stop()
+        await asyncio.wait_for(task, 30)
+    assert orjson.loads(done["output"]) == {"hello": "ada"}
