@@ -1,4 +1,5 @@
-"""Telling a parent execution that a child has closed.
+"""The work entries of child executions: a child that closed (``closed``) and a Map Run's next
+child to start (``mapchild``).
 
 The step that closes a child (its record names a parent) queues a ``closed`` work entry on the
 child's partition. The worker handling it reads the child's record and, on the parent's
