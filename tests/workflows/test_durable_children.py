@@ -59,7 +59,7 @@ def api_for(redis: Redis, **machines: str) -> Executions:
 async def test_start_execution_answers_at_once_and_the_child_runs(redis: Redis) -> None:
     api = api_for(redis, parent=parent("arn:aws:states:::states:startExecution", Name="kid-1"))
     started = await api.start_execution("parent", '{"n": 4}', name="p1")
-    async with worker(redis, definitions=api.definitions):
+    async with worker(redis, definitions=api.definitions, block_ms=100):
         done = await until_closed(api, started["executionArn"])
         out = orjson.loads(done["output"])
         child_arn = "arn:aws:states:us-east-1:123456789012:execution:child:kid-1"
@@ -72,7 +72,7 @@ async def test_start_execution_answers_at_once_and_the_child_runs(redis: Redis) 
 async def test_sync2_waits_for_the_child_and_answers_its_output_as_json(redis: Redis) -> None:
     api = api_for(redis, parent=parent("arn:aws:states:::states:startExecution.sync:2"))
     started = await api.start_execution("parent", '{"n": 21}', name="p2")
-    async with worker(redis, definitions=api.definitions):
+    async with worker(redis, definitions=api.definitions, block_ms=100):
         done = await until_closed(api, started["executionArn"])
     assert done["status"] == "SUCCEEDED"
     out = orjson.loads(done["output"])
@@ -92,7 +92,7 @@ async def test_sync2_waits_for_the_child_and_answers_its_output_as_json(redis: R
 async def test_sync_answers_the_output_as_text(redis: Redis) -> None:
     api = api_for(redis, parent=parent("arn:aws:states:::states:startExecution.sync"))
     started = await api.start_execution("parent", '{"n": 1}', name="p3")
-    async with worker(redis, definitions=api.definitions):
+    async with worker(redis, definitions=api.definitions, block_ms=100):
         done = await until_closed(api, started["executionArn"])
     out = orjson.loads(done["output"])
     assert orjson.loads(out["Output"]) == {"doubled": 2}
@@ -103,7 +103,7 @@ async def test_a_failed_child_fails_the_task_with_its_description(redis: Redis) 
     api = api_for(redis, parent=parent("arn:aws:states:::states:startExecution.sync:2",
                                        child="failing"))
     started = await api.start_execution("parent", '{"n": 1}', name="p4")
-    async with worker(redis, definitions=api.definitions):
+    async with worker(redis, definitions=api.definitions, block_ms=100):
         done = await until_closed(api, started["executionArn"])
     caught = orjson.loads(done["output"])
     assert caught["Error"] == "States.TaskFailed"
@@ -117,7 +117,7 @@ async def test_an_unknown_machine_fails_the_task(redis: Redis) -> None:
     api = api_for(redis, parent=parent("arn:aws:states:::states:startExecution.sync:2",
                                        child="nowhere"))
     started = await api.start_execution("parent", '{"n": 1}', name="p5")
-    async with worker(redis, definitions=api.definitions):
+    async with worker(redis, definitions=api.definitions, block_ms=100):
         done = await until_closed(api, started["executionArn"])
     caught = orjson.loads(done["output"])
     assert caught["Error"] == "StepFunctions.StateMachineDoesNotExistException"
@@ -144,7 +144,7 @@ async def test_wait_for_task_token_is_answered_by_the_child(redis: Redis) -> Non
         return {}
 
     started = await api.start_execution("parent", "{}", name="p6")
-    async with worker(redis, {"answer": answer}, definitions=api.definitions):
+    async with worker(redis, {"answer": answer}, definitions=api.definitions, block_ms=100):
         done = await until_closed(api, started["executionArn"])
     assert orjson.loads(done["output"]) == {"answered": True}
 
@@ -179,7 +179,7 @@ async def test_a_repeated_start_finds_the_child_it_started(redis: Redis) -> None
     params: dict[str, Any] = {"StateMachineArn": MACHINE_ARN + "child", "Input": {"n": 1}}
     for named in (params, {**params, "Name": "named-once"}):
         first = await start(named, parent_arn, "token-1", services)
-        async with worker(redis):
+        async with worker(redis, block_ms=100):
             await until_closed(api, first["ExecutionArn"])
         assert await start(named, parent_arn, "token-1", services) == first
         other = await start_error(start, named, parent_arn, "token-2", services)

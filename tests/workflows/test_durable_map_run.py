@@ -71,10 +71,10 @@ class InFlight:
 
 async def run_items(redis: Redis, definition: str, items: list[Any], name: str,
                     tasks: dict[str, Any] | None = None, timeout: float = 60.0,
-                    **options: Any) -> tuple[Executions, dict[str, Any]]:
+                    block_ms: int = 100, **options: Any) -> tuple[Executions, dict[str, Any]]:
     api = Executions(redis, {"fan": definition})
     started = await api.start_execution("fan", orjson.dumps(items).decode(), name=name)
-    async with worker(redis, tasks, **options):
+    async with worker(redis, tasks, block_ms=block_ms, **options):
         done = await until_closed(api, started["executionArn"], timeout=timeout)
     return api, done
 
@@ -109,8 +109,7 @@ async def test_a_thousand_items_in_order_at_most_max_concurrency_at_once(redis: 
                              MaxConcurrency=40)
     track = InFlight()
     items = list(range(1000))
-    _, done = await run_items(redis, definition, items, "thousand", {"track": track.call},
-                              block_ms=100)
+    _, done = await run_items(redis, definition, items, "thousand", {"track": track.call})
     assert done["status"] == "SUCCEEDED"
     assert orjson.loads(done["output"]) == items
     assert track.calls == 1000
@@ -167,7 +166,7 @@ async def test_ten_thousand_items_with_bounded_memory(redis_url: str) -> None:
     items = list(range(10_000))  # the output stays under 256 KiB
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     _, done = await run_items(redis, definition, items, "ten-thousand", {"track": track.call},
-                              timeout=600, block_ms=100)
+                              timeout=600)
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     await redis.aclose()
     assert done["status"] == "SUCCEEDED"
@@ -187,7 +186,7 @@ async def test_a_jsonata_machine_s_children_are_jsonata_too(redis: Redis) -> Non
     }, QueryLanguage="JSONata")
     api = Executions(redis, {"fan": definition})
     started = await api.start_execution("fan", '{"numbers": [1, 2, 3]}', name="jsonata")
-    async with worker(redis):
+    async with worker(redis, block_ms=100):
         done = await until_closed(api, started["executionArn"])
     local = run_local(definition, '{"numbers": [1, 2, 3]}')
     assert orjson.loads(done["output"]) == orjson.loads(local["output"]) == [2, 4, 6]
