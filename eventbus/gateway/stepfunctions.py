@@ -3,9 +3,8 @@ SigV4 service ``states``): the operations by name, and AWS's error codes for wha
 
 State machines (``sfn_machines``) and activities (``sfn_activities``) live in Redis or in
 workflow files; ValidateStateMachineDefinition and TestState need only the pure core;
-executions (``sfn_executions``) run on the durable store. The operations listed in
-``NOT_SERVED`` (synchronous Express executions, redrives) answer
-``UnknownOperationException``.
+executions (``sfn_executions``, ``sfn_redrive``) run on the durable store. The operations
+listed in ``NOT_SERVED`` (synchronous Express executions) answer ``UnknownOperationException``.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventbus.errors import InvalidDefinition, RequestRejected
-from eventbus.gateway import sfn_activities, sfn_executions, sfn_machines, sfn_tasks
+from eventbus.gateway import sfn_activities, sfn_executions, sfn_machines, sfn_redrive, sfn_tasks
 from eventbus.gateway.actions import Action, run_handler
 from eventbus.gateway.awsjson import ApiError, expect, length_at_most, one_of, require
 from eventbus.gateway.state import Gateway
@@ -22,10 +21,7 @@ from eventbus.workflows import test_state as run_test_state
 __all__ = ["NOT_SERVED", "OPERATIONS", "call"]
 
 # Step Functions operations the gateway does not serve yet.
-NOT_SERVED = frozenset({
-    "StartSyncExecution", "RedriveExecution",
-    "DescribeStateMachineForExecution",
-})  # fmt: skip
+NOT_SERVED = frozenset({"StartSyncExecution"})
 
 
 async def test_state(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +55,8 @@ OPERATIONS: dict[str, Action] = {
     "ListExecutions": sfn_executions.list_executions,
     "GetExecutionHistory": sfn_executions.get_execution_history,
     "StopExecution": sfn_executions.stop_execution,
+    "RedriveExecution": sfn_redrive.redrive_execution,
+    "DescribeStateMachineForExecution": sfn_redrive.describe_state_machine_for_execution,
     "GetActivityTask": sfn_tasks.get_activity_task,
     "SendTaskSuccess": sfn_tasks.send_task_success,
     "SendTaskFailure": sfn_tasks.send_task_failure,
@@ -77,7 +75,8 @@ async def call(gateway: Gateway, operation: str, params: dict[str, Any]) -> dict
             "UnknownOperationException",
             f"Operation AWSStepFunctions.{operation} is not supported yet by this gateway: it "
             "serves the state machine, activity and execution operations (StartExecution, "
-            "DescribeExecution, ListExecutions, GetExecutionHistory, StopExecution), "
+            "DescribeExecution, ListExecutions, GetExecutionHistory, StopExecution, "
+            "RedriveExecution, DescribeStateMachineForExecution), "
             "GetActivityTask, SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat, "
             "ValidateStateMachineDefinition and TestState.",
         )

@@ -55,6 +55,7 @@ def run_branch(env: Env, frame: Frame, data: Any) -> Branch:
         assert name is not None
         state: Mapping[str, Any] = frame.states[name]
         state_type = state["Type"]
+        frame.at = (name, data)
         entered = frame.history.state_entered(state_type, name, text, first=first)
         first = False
         # States that can be retried show $$.State.RetryCount, from 0.

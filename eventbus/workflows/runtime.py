@@ -80,6 +80,8 @@ class Frame:
     variables: ChainMap[str, Any]
     history: History
     first: bool = False
+    #: The state being run and its input: where a redrive starts the branch again.
+    at: tuple[str, Any] | None = None
 
 
 @dataclass(slots=True)

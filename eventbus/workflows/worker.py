@@ -30,10 +30,15 @@ from eventbus.outage import OutageLog
 from eventbus.targets.base import TargetServices
 from eventbus.workflows import store
 from eventbus.workflows.callbacks import CallbackTasks
-from eventbus.workflows.commands import ExecutionTimeout, Reply, StopExecution, TimerFired
+from eventbus.workflows.commands import (
+    ExecutionTimeout,
+    Reply,
+    StopExecution,
+    TimerFired,
+    is_execution_timeout,
+)
 from eventbus.workflows.driver import Driver
 from eventbus.workflows.local import TaskCallable
-from eventbus.workflows.step import EXECUTION_TIMEOUT_TOKEN
 from eventbus.workflows.task_token import is_callback
 from eventbus.workflows.tasks import TaskResolver
 from eventbus.workflows.worker_loops import (
@@ -162,17 +167,19 @@ class WorkflowWorker:
             if "wait" in timer:  # a callback task's timeout or heartbeat
                 return await self.callbacks.expire(timer, entry_id)
             token = timer["token"]
-            reply: Reply | None = ExecutionTimeout(now) if token == EXECUTION_TIMEOUT_TOKEN \
+            reply: Reply | None = ExecutionTimeout(now, token) if is_execution_timeout(token) \
                 else TimerFired(token, now)
             return await self.driver.apply(timer["arn"], entry_id, reply)
         arn = fields["arn"]
         if kind == "start":
             reply = None
-        elif kind == "stop":
+        elif kind == "stop":  # queued by versions whose StopExecution did not stop at once
             reply = StopExecution(max(now, store.from_ms(fields["at"])), fields.get("error"),
                                   fields.get("cause"))
         elif kind == "task":
-            if await self.driver.status(arn) != "RUNNING":
+            # Read from Redis, not from this worker's copy: StopExecution closes an execution
+            # without a worker, and its tasks not yet begun must not begin.
+            if await store.status_of(self.redis, arn) != "RUNNING":
                 return await self.driver.apply(arn, entry_id, None)  # acknowledged as closed
             command = store.task_from_json(fields["task"])
             if is_callback(command.resource):

@@ -1,0 +1,174 @@
+"""RedriveExecution, StopExecution and DescribeStateMachineForExecution through the Python API,
+on a real Redis with a worker in this process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from eventbus import keys
+from eventbus.errors import ExecutionDoesNotExist, ExecutionNotRedrivable
+from eventbus.workflows import store
+from eventbus.workflows.executions import Executions
+
+from .durable import assert_contiguous, history, until_closed, worker
+from .helpers import machine
+
+FLAKY = machine({
+    "First": {"Type": "Pass", "Assign": {"kept.$": "$.order"}, "Next": "Charge"},
+    "Charge": {"Type": "Task", "Resource": "charge", "Next": "Done"},
+    "Done": {"Type": "Pass", "Parameters": {"kept.$": "$kept", "charged.$": "$.charged",
+                                            "redrives.$": "$$.Execution.RedriveCount"},
+             "End": True},
+})
+
+
+class Charge:
+    """A task that fails until it is told to work."""
+
+    def __init__(self) -> None:
+        self.works = False
+        self.calls = 0
+
+    def __call__(self, data: Any) -> Any:
+        self.calls += 1
+        if not self.works:
+            raise RuntimeError("card declined")
+        return {**data, "charged": True}
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def _failed(redis: Redis, api: Executions, charge: Charge, name: str) -> str:
+    started = await api.start_execution("flaky", '{"order": 42}', name=name)
+    async with worker(redis, {"charge": charge}):
+        assert (await until_closed(api, started["executionArn"]))["status"] == "FAILED"
+    return str(started["executionArn"])
+
+
+async def test_a_failed_execution_is_redriven_from_the_state_that_failed(redis: Redis) -> None:
+    api, charge = Executions(redis, {"flaky": FLAKY}), Charge()
+    arn = await _failed(redis, api, charge, "redriven")
+    failed = await api.describe_execution(arn)
+    assert (failed["redriveCount"], failed["redriveStatus"]) == (0, "REDRIVABLE")
+    charge.works = True
+    answer = await api.redrive(arn)
+    running = await api.describe_execution(arn)
+    assert running["status"] == "RUNNING" and running["redriveDate"] == answer["redriveDate"]
+    async with worker(redis, {"charge": charge}):
+        done = await until_closed(api, arn)
+    assert done["status"] == "SUCCEEDED" and done["redriveCount"] == 1
+    assert done["redriveStatusReason"] == "Execution is SUCCEEDED and cannot be redriven"
+    # The variables and the context of the redriven run: the Pass before was not run again.
+    assert orjson.loads(done["output"]) == {"kept": 42, "charged": True, "redrives": 1}
+    events = await history(api, arn)
+    assert_contiguous(events)
+    kinds = [e["type"] for e in events]
+    assert kinds.count("PassStateEntered") == 2 and kinds.count("TaskStateEntered") == 2
+    redriven = kinds.index("ExecutionRedriven")
+    assert kinds[redriven - 1] == "ExecutionFailed"
+    assert events[redriven]["executionRedrivenEventDetails"] == {"redriveCount": 1}
+    assert events[redriven]["previousEventId"] == redriven  # the ExecutionFailed
+    entered = events[redriven + 1]
+    assert (entered["type"], entered["stateEnteredEventDetails"]["name"]) == (
+        "TaskStateEntered", "Charge")
+    assert orjson.loads(entered["stateEnteredEventDetails"]["input"]) == {"order": 42}
+    assert kinds[-1] == "ExecutionSucceeded" and charge.calls == 2
+
+
+async def test_what_cannot_be_redriven_is_refused_with_aws_reasons(redis: Redis) -> None:
+    hold = machine({"Hold": {"Type": "Wait", "Seconds": 3600, "End": True}})
+    api = Executions(redis, {"hold": hold, "flaky": FLAKY})
+    running = (await api.start_execution("hold", name="busy"))["executionArn"]
+    with pytest.raises(ExecutionNotRedrivable) as refused:
+        await api.redrive(running)
+    assert (refused.value.code, refused.value.message) == (
+        "ExecutionNotRedrivable", "Execution is RUNNING and cannot be redriven")
+    with pytest.raises(ExecutionDoesNotExist):
+        await api.redrive(running + "-nope")
+    # Past the 14 days an execution may be redriven in.
+    arn = await _failed(redis, api, Charge(), "old")
+    record = keys.workflow_execution(store.partition_of(arn), arn)
+    await redis.hset(record, "stop", "2020-01-01T00:00:00.000Z")
+    with pytest.raises(ExecutionNotRedrivable, match="Execution redrivable period exceeded"):
+        await api.redrive(arn)
+    assert (await api.describe_execution(arn))["redriveStatus"] == "NOT_REDRIVABLE"
+
+
+async def test_the_same_client_token_redrives_once(redis: Redis) -> None:
+    api, charge = Executions(redis, {"flaky": FLAKY}), Charge()
+    arn = await _failed(redis, api, charge, "tokened")
+    first = await api.redrive(arn, client_token="t-1")
+    assert await api.redrive(arn, client_token="t-1") == first
+    with pytest.raises(ExecutionNotRedrivable):
+        await api.redrive(arn, client_token="t-2")
+    assert (await api.describe_execution(arn))["redriveCount"] == 1
+    kinds = [e["type"] for e in await history(api, arn)]
+    assert kinds.count("ExecutionRedriven") == 1
+
+
+async def test_stop_ends_the_execution_at_once_and_its_running_task_is_ignored(
+    redis: Redis,
+) -> None:
+    began, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(data: Any) -> Any:
+        began.set()
+        await release.wait()
+        return data
+
+    api = Executions(redis, {"slow": machine({"Work": {"Type": "Task", "Resource": "slow",
+                                                        "End": True}})})
+    arn = (await api.start_execution("slow", name="stopped"))["executionArn"]
+    async with worker(redis, {"slow": slow}):
+        await began.wait()
+        stopped = await api.stop_execution(arn, error="Halt", cause="by hand")
+        described = await api.describe_execution(arn)  # no worker step in between
+        assert (described["status"], described["error"], described["cause"]) == (
+            "ABORTED", "Halt", "by hand")
+        assert described["stopDate"] == stopped["stopDate"]
+        release.set()
+    events = await history(api, arn)
+    assert_contiguous(events)
+    assert events[-1]["type"] == "ExecutionAborted"
+    assert events[-1]["executionAbortedEventDetails"] == {"error": "Halt", "cause": "by hand"}
+    assert (await api.describe_execution(arn))["status"] == "ABORTED"
+
+
+async def test_an_aborted_execution_is_redriven_and_its_timeout_starts_again(
+    redis: Redis,
+) -> None:
+    hold = machine({"Hold": {"Type": "Wait", "Seconds": 3600, "End": True}}, TimeoutSeconds=1)
+    api = Executions(redis, {"hold": hold})
+    arn = (await api.start_execution("hold", name="held"))["executionArn"]
+    await api.stop_execution(arn)  # no worker: the stop starts and ends it in one step
+    assert (await api.describe_execution(arn))["status"] == "ABORTED"
+    await api.redrive(arn)
+    async with worker(redis, timer_poll=0.02):
+        done = await until_closed(api, arn)
+    assert (done["status"], done["redriveCount"]) == ("TIMED_OUT", 1)
+    kinds = [e["type"] for e in await history(api, arn)]
+    assert kinds == ["ExecutionStarted", "WaitStateEntered", "ExecutionAborted",
+                     "ExecutionRedriven", "WaitStateEntered", "ExecutionTimedOut"]
+
+
+async def test_an_execution_keeps_the_definition_it_started_with(redis: Redis) -> None:
+    definitions = {"flaky": FLAKY}
+    api = Executions(redis, definitions)
+    arn = (await api.start_execution("flaky", '{"order": 1}', name="kept"))["executionArn"]
+    definitions["flaky"] = machine({"Other": {"Type": "Succeed"}})
+    described = await api.describe_state_machine_for_execution(arn)
+    assert described["definition"] == FLAKY
+    assert described["stateMachineArn"] == \
+        "arn:aws:states:us-east-1:123456789012:stateMachine:flaky"
+    assert described["name"] == "flaky" and described["roleArn"]
