@@ -138,7 +138,8 @@ def step(execution: Execution, reply: Reply) -> Step:
 
 def _redrive(execution: Execution, count: int) -> Step:
     """Run the closed execution again from the top-level state it did not finish, with that
-    state's input and the variables as they were; the timeout starts again from now."""
+    state's input and the variables as they were (a Parallel or Map runs only its branches that
+    did not succeed, see ``rerun``); the timeout starts again from now."""
     old = execution.frame
     assert old is not None and old.at is not None
     env = execution.env
@@ -146,7 +147,7 @@ def _redrive(execution: Execution, count: int) -> Step:
     if env.execution_context is not None and "RedriveCount" in env.execution_context:
         env.execution_context = {**env.execution_context, "RedriveCount": count}
     name, data = old.at
-    execution.frame = Frame(old.states, name, old.variables, old.history)
+    execution.frame = Frame(old.states, name, old.variables, old.history, resume=old)
     execution.runner = run_branch(env, execution.frame, data)
     execution.status = "RUNNING"
     execution.timeout_token = f"{EXECUTION_TIMEOUT_TOKEN}:{count}"

@@ -172,3 +172,69 @@ async def test_an_execution_keeps_the_definition_it_started_with(redis: Redis) -
     assert described["stateMachineArn"] == \
         "arn:aws:states:us-east-1:123456789012:stateMachine:flaky"
     assert described["name"] == "flaky" and described["roleArn"]
+
+
+class Picky:
+    """A task that fails on the item 2 until it is told to work; counts the calls per item."""
+
+    def __init__(self) -> None:
+        self.works = False
+        self.calls: dict[Any, int] = {}
+
+    def __call__(self, data: Any) -> Any:
+        self.calls[data] = self.calls.get(data, 0) + 1
+        if data == 2 and not self.works:
+            raise RuntimeError("not yet")
+        return data * 10
+
+
+async def _redriven(redis: Redis, definition: str, data: str) -> tuple[Any, list[Any], Picky]:
+    """Run ``definition`` until it fails, redrive it with the task working; its output, its
+    history and the task."""
+    api, picky = Executions(redis, {"m": definition}), Picky()
+    arn = (await api.start_execution("m", data))["executionArn"]
+    async with worker(redis, {"picky": picky}):
+        assert (await until_closed(api, arn))["status"] == "FAILED"
+        picky.works = True
+        await api.redrive(arn)
+        done = await until_closed(api, arn)
+    assert done["status"] == "SUCCEEDED", done
+    events = await history(api, arn)
+    assert_contiguous(events)
+    return orjson.loads(done["output"]), events, picky
+
+
+async def test_a_redriven_parallel_runs_only_the_branches_that_did_not_succeed(
+    redis: Redis,
+) -> None:
+    definition = machine({"Both": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "Easy", "States": {"Easy": {"Type": "Pass", "Result": "easy", "End": True}}},
+        {"StartAt": "Before", "States": {
+            "Before": {"Type": "Pass", "Result": 2, "Next": "Hard"},
+            "Hard": {"Type": "Task", "Resource": "picky", "End": True}}},
+    ]}})
+    output, events, picky = await _redriven(redis, definition, "{}")
+    assert output == ["easy", 20] and picky.calls == {2: 2}
+    names = [e["stateEnteredEventDetails"]["name"] for e in events
+             if "stateEnteredEventDetails" in e]
+    # The branch that succeeded, and the Pass before the failed Task, are not run again.
+    assert names == ["Both", "Easy", "Before", "Hard", "Both", "Hard"]
+
+
+async def test_a_redriven_map_runs_only_the_iterations_that_did_not_succeed(
+    redis: Redis,
+) -> None:
+    definition = machine({"Each": {"Type": "Map", "End": True, "ItemProcessor": {
+        "StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": "picky",
+                                               "End": True}}}}})
+    output, events, picky = await _redriven(redis, definition, "[1, 2, 3]")
+    assert output == [10, 20, 30]
+    redriven = [e["type"] for e in events].index("ExecutionRedriven")
+    succeeded = {e["mapIterationSucceededEventDetails"]["index"] + 1 for e in events[:redriven]
+                 if e["type"] == "MapIterationSucceeded"}
+    # An iteration that succeeded is not run again; the failed one is. (One that was
+    # abandoned may or may not have called its task before the failure closed the execution.)
+    assert all(picky.calls[item] == 1 for item in succeeded) and picky.calls[2] == 2
+    again = [e["mapIterationStartedEventDetails"]["index"] for e in events[redriven:]
+             if e["type"] == "MapIterationStarted"]
+    assert sorted(again) == [i - 1 for i in (1, 2, 3) if i not in succeeded]
