@@ -238,3 +238,27 @@ async def test_a_redriven_map_runs_only_the_iterations_that_did_not_succeed(
     again = [e["mapIterationStartedEventDetails"]["index"] for e in events[redriven:]
              if e["type"] == "MapIterationStarted"]
     assert sorted(again) == [i - 1 for i in (1, 2, 3) if i not in succeeded]
+
+
+async def test_each_redrive_announces_its_statuses_on_the_bus(redis: Redis) -> None:
+    api, charge = Executions(redis, {"flaky": FLAKY}), Charge()
+    started = await api.start_execution("flaky", '{"order": 42}', name="announced")
+    async with worker(redis, {"charge": charge}):
+        assert (await until_closed(api, started["executionArn"]))["status"] == "FAILED"
+        charge.works = True
+        redriven = (await api.redrive(started["executionArn"]))["redriveDate"]
+        await until_closed(api, started["executionArn"])
+        async with asyncio.timeout(30):
+            while len(details := await _bus_details(redis)) < 4:
+                await asyncio.sleep(0.02)
+    seen = sorted((d["redriveCount"], d["status"]) for d in details)
+    assert seen == [(0, "FAILED"), (0, "RUNNING"), (1, "RUNNING"), (1, "SUCCEEDED")]
+    again = next(d for d in details if (d["redriveCount"], d["status"]) == (1, "RUNNING"))
+    assert again["redriveDate"] == int(redriven.timestamp() * 1000)
+    assert again["stopDate"] is None and again["executionArn"] == started["executionArn"]
+
+
+async def _bus_details(redis: Redis) -> list[dict[str, Any]]:
+    streams = [k async for k in redis.scan_iter(match="eb:{default#*}:events")]
+    entries = [e for s in streams for e in await redis.xrange(s)]
+    return [orjson.loads(fields[b"event"])["detail"] for _, fields in entries]
