@@ -218,8 +218,8 @@ def stop(
     cause: Annotated[str | None, typer.Option("--cause", help="Why it was stopped.")] = None,
     redis_url: Redis = None,
 ) -> None:
-    """Stop a running execution: it ends ABORTED at once (its tasks not yet begun never begin).
-    Stopping one that has ended changes nothing."""
+    """Stop a running execution: it ends ABORTED at once, and what it had under way (tasks,
+    waits, timers) changes nothing any more. Stopping one that has ended changes nothing."""
     arn = execution_arn(execution)
     _print(_call(redis_url, {}, lambda api: api.stop_execution(arn, error=error, cause=cause)))
 

@@ -81,6 +81,11 @@ class Driver:
         self.timer_set: Callable[[int], None] = _ignore
         self.status_queued: Callable[[], None] = _ignore
 
+    async def status(self, arn: str) -> str | None:
+        """The execution's status as this worker last stored it, else as stored in Redis."""
+        live = self.live.get(arn)
+        return live.status if live is not None else await store.status_of(self.redis, arn)
+
     async def apply(self, arn: str, entry_id: str | None, reply: Reply | None) -> str:
         """Apply ``reply`` (None: the start) to ``arn``, acknowledging the work entry
         ``entry_id`` in the same script: ok, or why nothing was stored (duplicate, closed,

@@ -200,8 +200,9 @@ class Executions:
 
     async def stop_execution(self, execution_arn: str, *, error: str | None = None,
                              cause: str | None = None) -> dict[str, Any]:
-        """End the execution ABORTED now, as one step stored like a worker's (its tasks, waits
-        and timers still to come find it closed); a closed execution is left as it is."""
+        """End the execution ABORTED now, as one step stored like a worker's (the results of its
+        tasks, waits and timers still to come find it closed); a closed execution is left as
+        it is."""
         r = await self._record(execution_arn)
         if r["status"] == "RUNNING":
             stop = StopExecution(datetime.now(UTC), error, cause)

@@ -177,9 +177,7 @@ class WorkflowWorker:
             reply = StopExecution(max(now, store.from_ms(fields["at"])), fields.get("error"),
                                   fields.get("cause"))
         elif kind == "task":
-            # Read from Redis, not from this worker's copy: StopExecution closes an execution
-            # without a worker, and its tasks not yet begun must not begin.
-            if await store.status_of(self.redis, arn) != "RUNNING":
+            if await self.driver.status(arn) != "RUNNING":
                 return await self.driver.apply(arn, entry_id, None)  # acknowledged as closed
             command = store.task_from_json(fields["task"])
             if is_callback(command.resource):
