@@ -24,13 +24,15 @@ from eventbus.workflows.commands import Redrive
 from eventbus.workflows.context import iso_time
 from eventbus.workflows.definition import parse_definition
 from eventbus.workflows.driver import STALE_TRIES, execution_info, seeded
+from eventbus.workflows.limits import MAX_HISTORY_EVENTS
 from eventbus.workflows.status_events import status_event
 from eventbus.workflows.step import replay, step
 
 __all__ = ["REDRIVABLE_PERIOD_MS", "not_redrivable", "redrive", "redrive_fields"]
 
-#: An execution can be redriven for 14 days after it stopped.
+#: An execution can be redriven for 14 days after it stopped, and within a year of its start.
 REDRIVABLE_PERIOD_MS = 14 * 24 * 3600 * 1000
+MAX_OPEN_MS = 365 * 24 * 3600 * 1000
 #: A client token answers again, idempotently, for 15 minutes; the last 10 are kept.
 TOKEN_MS = 15 * 60 * 1000
 TOKENS_KEPT = 10
@@ -52,9 +54,13 @@ def not_redrivable(record: Mapping[str, str], now_ms: int) -> str | None:
     status = record["status"]
     if status in ("RUNNING", "SUCCEEDED"):
         return f"Execution is {status} and cannot be redriven"
-    if record.get("error") == "States.Runtime" and \
-            record.get("cause", "").startswith(_HISTORY_LIMIT_CAUSE):
+    # The redrive adds an event: a history at the limit but for one cannot take it either.
+    if int(record["events"]) >= MAX_HISTORY_EVENTS - 1 or (
+            record.get("error") == "States.Runtime"
+            and record.get("cause", "").startswith(_HISTORY_LIMIT_CAUSE)):
         return "Execution history event limit exceeded"
+    if now_ms - int(record["start_ms"]) > MAX_OPEN_MS:
+        return "Execution has exceeded the max execution time"
     if now_ms - store.to_ms(_date(record["stop"])) > REDRIVABLE_PERIOD_MS:
         return "Execution redrivable period exceeded"
     return None
