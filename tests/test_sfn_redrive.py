@@ -49,6 +49,10 @@ def test_a_stopped_execution_is_aborted_at_once_and_redriven(sfn: Any) -> None:
     assert described["redriveDate"] == redriven["redriveDate"]
     listed = sfn.list_executions(stateMachineArn=machine)["executions"]
     assert listed[0]["redriveCount"] == 1
+    redriven_only = sfn.list_executions(stateMachineArn=machine, redriveFilter="REDRIVEN")
+    assert [e["executionArn"] for e in redriven_only["executions"]] == [arn]
+    assert sfn.list_executions(stateMachineArn=machine,
+                               redriveFilter="NOT_REDRIVEN")["executions"] == []
     events = sfn.get_execution_history(executionArn=arn)["events"]
     assert [e["type"] for e in events] == [
         "ExecutionStarted", "WaitStateEntered", "ExecutionAborted", "ExecutionRedriven",

@@ -158,14 +158,17 @@ class Executions:
         return event
 
     async def list_executions(self, state_machine: str, *, status_filter: str | None = None,
-                              max_results: int = 100,
-                              next_token: str | None = None) -> dict[str, Any]:
-        """A page of the machine's executions, newest first."""
+                              max_results: int = 100, next_token: str | None = None,
+                              redrive_filter: str | None = None) -> dict[str, Any]:
+        """A page of the machine's executions, newest first; ``redrive_filter`` REDRIVEN or
+        NOT_REDRIVEN keeps those redriven at least once, or never."""
         machine = _machine_name(state_machine)
         if machine not in self.definitions:
             raise _no_machine(machine)
         if status_filter is not None and status_filter not in STATUSES:
             raise RequestRejected(f"Invalid statusFilter: {status_filter}")
+        if redrive_filter not in (None, "REDRIVEN", "NOT_REDRIVEN"):
+            raise RequestRejected(f"Invalid redriveFilter: {redrive_filter}")
         prefix = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:"
         found: list[tuple[float, str]] = []
         for p in range(keys.WORKFLOW_PARTITIONS):
@@ -177,7 +180,9 @@ class Executions:
                     found.append((float(score), arn))
         found.sort(reverse=True)
         records = await asyncio.gather(*(self._record(arn) for _, arn in found))
-        chosen = [r for r in records if status_filter in (None, r["status"])]
+        chosen = [r for r in records if status_filter in (None, r["status"])
+                  and redrive_filter in (None, "REDRIVEN" if "redrive_count" in r
+                                         else "NOT_REDRIVEN")]
         offset, size = _page(next_token), max_results or 100
         page = chosen[offset:offset + size]
         answer: dict[str, Any] = {"executions": [self._summary(r) for r in page]}
