@@ -262,3 +262,21 @@ async def _bus_details(redis: Redis) -> list[dict[str, Any]]:
     streams = [k async for k in redis.scan_iter(match="eb:{default#*}:events")]
     entries = [e for s in streams for e in await redis.xrange(s)]
     return [orjson.loads(fields[b"event"])["detail"] for _, fields in entries]
+
+
+async def test_concurrent_redrives_redrive_once(redis: Redis, redis_url: str) -> None:
+    api, charge = Executions(redis, {"flaky": FLAKY}), Charge()
+    arn = await _failed(redis, api, charge, "raced")
+    clients = [Redis.from_url(redis_url) for _ in range(5)]  # five API processes, say
+    try:
+        answers = await asyncio.gather(*(Executions(c, {}).redrive(arn) for c in clients),
+                                       return_exceptions=True)
+    finally:
+        for c in clients:
+            await c.aclose()
+    redriven = [a for a in answers if isinstance(a, dict)]
+    refused = [a for a in answers if isinstance(a, ExecutionNotRedrivable)]
+    assert (len(redriven), len(refused)) == (1, 4), answers
+    kinds = [e["type"] for e in await history(api, arn)]
+    assert kinds.count("ExecutionRedriven") == 1 and kinds.count("TaskScheduled") == 2
+    assert_contiguous(await history(api, arn))
