@@ -1,10 +1,10 @@
 """CLI commands on durable executions, through the ``Executions`` API: ``eventbus workflows
-start``, ``list``, ``describe``, ``history`` and ``stop``; ``graph --execution`` reads its
-history with :func:`stored_history`.
+start``, ``list``, ``describe``, ``history``, ``stop`` and ``redrive``; ``graph --execution``
+reads its history with :func:`stored_history`.
 
 Answers are printed as JSON in the Step Functions API's shapes (dates in ISO 8601). Exit codes:
-0 done, 1 an execution or state machine that does not exist (or exists already, for ``start``)
-or Redis unreachable, 2 bad usage or input.
+0 done, 1 an execution or state machine that does not exist (or exists already, for ``start``;
+cannot be redriven, for ``redrive``) or Redis unreachable, 2 bad usage or input.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def _call(redis_url: str | None, definitions: Mapping[str, str],
     from eventbus.errors import (
         ExecutionAlreadyExists,
         ExecutionDoesNotExist,
+        ExecutionNotRedrivable,
         InvalidExecutionInput,
         RequestRejected,
         StateMachineDoesNotExist,
@@ -71,7 +72,8 @@ def _call(redis_url: str | None, definitions: Mapping[str, str],
 
     try:
         return asyncio.run(run())
-    except (ExecutionDoesNotExist, StateMachineDoesNotExist, ExecutionAlreadyExists) as e:
+    except (ExecutionDoesNotExist, StateMachineDoesNotExist, ExecutionAlreadyExists,
+            ExecutionNotRedrivable) as e:
         fail(e.message, 1)
     except (RequestRejected, InvalidExecutionInput) as e:
         fail(str(e))
@@ -257,7 +259,22 @@ def stop(
     cause: Annotated[str | None, typer.Option("--cause", help="Why it was stopped.")] = None,
     redis_url: Redis = None,
 ) -> None:
-    """Stop a running execution: it ends ABORTED at a worker's next step. Stopping one that has
-    ended changes nothing."""
+    """Stop a running execution: it ends ABORTED at once, and what it had under way (tasks,
+    waits, timers) changes nothing any more. Stopping one that has ended changes nothing."""
     arn = execution_arn(execution)
     _print(_call(redis_url, {}, lambda api: api.stop_execution(arn, error=error, cause=cause)))
+
+
+@workflows_app.command("redrive")
+def redrive(
+    execution: Execution,
+    client_token: Annotated[str | None, typer.Option(
+        "--client-token", help="Redriving again with the same token (within 15 minutes) "
+        "redrives once.")] = None,
+    redis_url: Redis = None,
+) -> None:
+    """Redrive a FAILED, TIMED_OUT or ABORTED execution (stopped less than 14 days ago): it runs
+    again from the state that did not succeed, with the same ARN and definition; print
+    RedriveExecution's answer."""
+    arn = execution_arn(execution)
+    _print(_call(redis_url, {}, lambda api: api.redrive(arn, client_token)))

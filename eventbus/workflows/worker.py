@@ -32,11 +32,16 @@ from eventbus.outage import OutageLog
 from eventbus.targets.base import TargetServices
 from eventbus.workflows import child_completions, store
 from eventbus.workflows.callbacks import CallbackTasks
-from eventbus.workflows.commands import ExecutionTimeout, Reply, StopExecution, TimerFired
+from eventbus.workflows.commands import (
+    ExecutionTimeout,
+    Reply,
+    StopExecution,
+    TimerFired,
+    is_execution_timeout,
+)
 from eventbus.workflows.driver import Driver
 from eventbus.workflows.express import MAX_DURATION, run_queued
 from eventbus.workflows.local import TaskCallable
-from eventbus.workflows.step import EXECUTION_TIMEOUT_TOKEN
 from eventbus.workflows.tasks import TaskResolver
 from eventbus.workflows.worker_loops import (
     OutboxPublisher,
@@ -171,7 +176,7 @@ class WorkflowWorker:
             if "wait" in timer:  # a callback task's timeout or heartbeat
                 return await self.callbacks.expire(timer, entry_id)
             token = timer["token"]
-            reply: Reply | None = ExecutionTimeout(now) if token == EXECUTION_TIMEOUT_TOKEN \
+            reply: Reply | None = ExecutionTimeout(now, token) if is_execution_timeout(token) \
                 else TimerFired(token, now)
             return await self.driver.apply(timer["arn"], entry_id, reply)
         arn = fields["arn"]
@@ -187,7 +192,7 @@ class WorkflowWorker:
             return "ok"
         if kind == "start":
             reply = None
-        elif kind == "stop":
+        elif kind == "stop":  # queued by versions whose StopExecution did not stop at once
             reply = StopExecution(max(now, store.from_ms(fields["at"])), fields.get("error"),
                                   fields.get("cause"))
         elif kind == "task":
