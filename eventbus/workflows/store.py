@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from eventbus import keys
 from eventbus.workflows.commands import (
@@ -125,6 +126,12 @@ redis.call('XADD', KEYS[4], '*', 'kind', 'start', 'arn', redis.call('HGET', KEYS
 return {'new', ARGV[1], redis.call('HGET', KEYS[1], 'start')}
 """
 
+# Reads an execution's record and replies, as they stand together.
+# KEYS: record, replies. Answers {record as a flat field/value list, replies}.
+_LOAD = """
+return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
+"""
+
 # Moves a partition's due timers to its work stream, each exactly once.
 # KEYS: timers, work stream. ARGV: now (ms), most to move. Answers how many moved and when the
 # first timer left is due (ms; -1 when none is).
@@ -157,6 +164,26 @@ end
 if not keep then return 0 end
 return redis.call('XTRIM', KEYS[1], 'MINID', keep)
 """
+
+
+class _Lua:
+    """A script run by EVALSHA (loaded on first refusal): one command, so that concurrent
+    callers on an auto-pipelining client share round trips, without the per-call SHA-1 and
+    bookkeeping of ``register_script``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, redis: Redis, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await redis.script_load(self.source)
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+
+
+_apply_step, _start, _load = _Lua(_APPLY_STEP), _Lua(_START), _Lua(_LOAD)
 
 
 def partition_of(arn: str) -> int:
@@ -236,17 +263,15 @@ class Stored:
 
 
 async def load(redis: Redis, arn: str, known: Container[str] = ()) -> Stored | None:
-    """The stored execution ``arn``, or None when there is none. One MULTI reads record and
+    """The stored execution ``arn``, or None when there is none. One script reads record and
     replies, so they agree with each other; the definition is read unless its version is
     ``known`` to the caller (then it is left empty)."""
     p = partition_of(arn)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hgetall(keys.workflow_execution(p, arn))
-        pipe.lrange(keys.workflow_replies(p, arn), 0, -1)
-        raw, replies = await pipe.execute()
+    raw, replies = await _load(
+        redis, [keys.workflow_execution(p, arn), keys.workflow_replies(p, arn)], [])
     if not raw:
         return None
-    record = {text(k): text(v) for k, v in raw.items()}
+    record = {text(raw[i]): text(raw[i + 1]) for i in range(0, len(raw), 2)}
     if record["version"] in known:
         return Stored(record, "", [reply_from_json(r) for r in replies])
     definition = await redis.get(keys.workflow_definition(p, record["version"]))
@@ -261,12 +286,12 @@ async def start_record(
     """Store a new execution and queue its start, unless ``arn`` exists: ('new' | 'running' |
     'exists', the start date of the execution of that ARN)."""
     p = partition_of(arn)
-    script = redis.register_script(_START)
     fields = [x for item in record.items() for x in item]
-    answer = await script(
-        keys=[keys.workflow_execution(p, arn), keys.workflow_index(p),
-              keys.workflow_definition(p, record["version"]), keys.workflow_work(p)],
-        args=[record["input"], record["start_ms"], definition, *fields],
+    answer = await _start(
+        redis,
+        [keys.workflow_execution(p, arn), keys.workflow_index(p),
+         keys.workflow_definition(p, record["version"]), keys.workflow_work(p)],
+        [record["input"], record["start_ms"], definition, *fields],
     )
     return text(answer[0]), text(answer[2])
 
@@ -316,12 +341,12 @@ async def apply_step(
         len(events), *events, len(tasks), *tasks, len(timers) // 2, *timers,
         len(status_events), *status_events,
     ]
-    script = redis.register_script(_APPLY_STEP)
-    answer = await script(
-        keys=[keys.workflow_execution(p, arn), keys.workflow_history(p, arn),
-              keys.workflow_replies(p, arn), keys.workflow_work(p), keys.workflow_timers(p),
-              keys.workflow_outbox(p)],
-        args=args,
+    answer = await _apply_step(
+        redis,
+        [keys.workflow_execution(p, arn), keys.workflow_history(p, arn),
+         keys.workflow_replies(p, arn), keys.workflow_work(p), keys.workflow_timers(p),
+         keys.workflow_outbox(p)],
+        args,
     )
     return text(answer)
 
