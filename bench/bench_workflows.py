@@ -55,7 +55,7 @@ from eventbus.workflows import paths, query, run_local, store
 from eventbus.workflows.context import ExecutionInfo
 from eventbus.workflows.executions import Executions
 from eventbus.workflows.step import Step, start
-from eventbus.workflows.worker import WorkerOptions, WorkflowWorker
+from eventbus.workflows.worker import WorkerOptions, run_worker
 
 # Worker processes start by fork: they inherit the bench's definitions and task functions.
 _fork = multiprocessing.get_context("fork")
@@ -263,16 +263,16 @@ class Shared:
     """What the worker processes and the bench share."""
 
     go: Any = field(default_factory=_fork.Event)
-    stop: Any = field(default_factory=_fork.Event)
     ready: Any = field(default_factory=lambda: _fork.Semaphore(0))
     closed: Any = field(default_factory=lambda: _fork.Value("i", 0))
     results: Any = field(default_factory=_fork.Queue)
 
 
 def worker_process(url: str, index: int, shared: Shared) -> None:
-    """One workflow worker, timing each step it stores: from its work entry's arrival in the
-    stream (the entry ID's milliseconds) until the script stored it. Sends (CPU seconds,
-    steps stored, latencies in ms) when stopped."""
+    """``eventbus workflows worker`` as run from the command line (``run_worker``, until
+    SIGTERM), timing each step it stores: from its work entry's arrival in the stream (the
+    entry ID's milliseconds) until the script stored it. Sends (CPU seconds, steps stored,
+    latencies in ms) once stopped."""
     latencies: list[float] = []
     original = store.apply_step
 
@@ -287,22 +287,10 @@ def worker_process(url: str, index: int, shared: Shared) -> None:
         return answer
 
     store.apply_step = timed  # type: ignore[assignment]
-
-    async def run() -> None:
-        pool = BlockingConnectionPool.from_url(url, max_connections=64, timeout=None)
-        client = Redis(connection_pool=pool)
-        worker = WorkflowWorker(client, WorkerOptions(consumer=f"bench-{index}"), tasks=TASKS)
-        task = asyncio.create_task(worker.run())
-        while not shared.stop.is_set():
-            await asyncio.sleep(0.05)
-        worker.stop()
-        await task
-        await client.aclose()
-
     shared.ready.release()
     shared.go.wait()
     cpu = time.process_time()
-    asyncio.run(run())
+    asyncio.run(run_worker(url, WorkerOptions(consumer=f"bench-{index}"), tasks=TASKS))
     shared.results.put((time.process_time() - cpu, len(latencies), latencies))
 
 
@@ -311,8 +299,7 @@ def workers(url: str, count: int) -> Iterator[tuple[Shared, list[Any]]]:
     """``count`` worker processes, released together; yields (shared, results) and fills
     results with each one's (CPU seconds, steps, latencies) once they stopped."""
     shared = Shared()
-    procs = [_fork.Process(target=worker_process, args=(url, i, shared))
-             for i in range(count)]
+    procs = [_fork.Process(target=worker_process, args=(url, i, shared)) for i in range(count)]
     for p in procs:
         p.start()
     for _ in procs:
@@ -322,8 +309,9 @@ def workers(url: str, count: int) -> Iterator[tuple[Shared, list[Any]]]:
         shared.go.set()
         yield shared, results
     finally:
-        shared.stop.set()
-        results += [shared.results.get() for _ in procs]
+        for p in procs:
+            p.terminate()  # SIGTERM: the worker stops as it would in production
+        results += [shared.results.get(timeout=60) for _ in procs]
         for p in procs:
             p.join()
 

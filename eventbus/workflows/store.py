@@ -111,7 +111,8 @@ return 'ok'
 
 # Starts an execution unless one of that ARN exists.
 # KEYS: record, index, definition, work stream.
-# ARGV: input, start ms, definition text, then the record's fields and values.
+# ARGV: input, start ms, definition text, the record as JSON (carried by the start entry, so
+#       that the worker need not read it back), then the record's fields and values.
 # Answers {'new'|'running'|'exists', stored input, stored start date}.
 _START = """
 local old = redis.call('HMGET', KEYS[1], 'status', 'input', 'start')
@@ -120,9 +121,10 @@ if old[1] then
   return {same and 'running' or 'exists', old[2], old[3]}
 end
 redis.call('SET', KEYS[3], ARGV[3], 'NX')
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('ZADD', KEYS[2], ARGV[2], redis.call('HGET', KEYS[1], 'arn'))
-redis.call('XADD', KEYS[4], '*', 'kind', 'start', 'arn', redis.call('HGET', KEYS[1], 'arn'))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+local arn = redis.call('HGET', KEYS[1], 'arn')
+redis.call('ZADD', KEYS[2], ARGV[2], arn)
+redis.call('XADD', KEYS[4], '*', 'kind', 'start', 'arn', arn, 'record', ARGV[4])
 return {'new', ARGV[1], redis.call('HGET', KEYS[1], 'start')}
 """
 
@@ -291,7 +293,7 @@ async def start_record(
         redis,
         [keys.workflow_execution(p, arn), keys.workflow_index(p),
          keys.workflow_definition(p, record["version"]), keys.workflow_work(p)],
-        [record["input"], record["start_ms"], definition, *fields],
+        [record["input"], record["start_ms"], definition, orjson.dumps(record), *fields],
     )
     return text(answer[0]), text(answer[2])
 
