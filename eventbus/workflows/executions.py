@@ -21,6 +21,7 @@ import orjson
 from redis.asyncio import Redis
 
 from eventbus import keys
+from eventbus.autopipe import shared_autopipe
 from eventbus.errors import (
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
@@ -66,6 +67,8 @@ class Executions:
 
     def __init__(self, redis: Redis, definitions: Mapping[str, str]) -> None:
         self.redis = redis
+        # Starts go auto-pipelined: concurrent callers share round trips.
+        self._starts = shared_autopipe(redis)
         self.definitions = definitions
         self._valid: set[str] = set()  # versions already validated
 
@@ -97,7 +100,7 @@ class Executions:
             "events": "0", "replies": "0", "seed": str(secrets.randbits(63)),
             "uuid": str(uuid_module.uuid4()),
         }
-        answer, start = await store.start_record(self.redis, arn, record, text)
+        answer, start = await store.start_record(self._starts, arn, record, text)
         if answer == "exists":
             raise ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
         return {"executionArn": arn, "startDate": _date(start)}

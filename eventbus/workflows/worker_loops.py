@@ -68,7 +68,10 @@ class WorkReader(Loop):
         if not self.prepared:  # here, so that a Redis not up yet is waited for as any error
             await ensure_work_groups(self.redis)
             self.prepared = True
-        count = await self.room()
+        # COUNT applies to each stream: the room is shared among them, so that a read hands
+        # the worker about as many entries as it has room for, not 16 times as many (those
+        # would queue for room, and each slot freed would walk that queue).
+        count = -(-await self.room() // len(self.streams))
         reply: Any = await self.redis.xreadgroup(
             keys.WORKFLOW_GROUP, self.consumer, self.streams,  # type: ignore[arg-type]
             count=count, block=self.block_ms)
