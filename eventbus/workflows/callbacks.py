@@ -33,14 +33,13 @@ from eventbus.workflows.tasks import TaskResolver
 
 __all__ = ["CallbackTasks", "heartbeat", "resolve", "wait_timer"]
 
-# A waits hash outlives its execution by AWS's history retention (90 days).
-_RETENTION_MS = 90 * 24 * 3600 * 1000
 _WAIT_SUFFIX = ".waitForTaskToken"
 
 # Registers a callback task's wait once. KEYS: waits, record, timers.
 # ARGV: token, HeartbeatSeconds ('' none), now (ms), timeout due (ms, '' none), the timeout
-# timer's member, the heartbeat timer's member, retention (ms), '1' to start the heartbeat
-# clock now ('' for an activity: its clock starts when a worker takes the task).
+# timer's member, the heartbeat timer's member, '1' to start the heartbeat clock now ('' for an
+# activity: its clock starts when a worker takes the task). The hash goes with the execution
+# (see retention.py).
 # Answers 'closed' (the execution has ended), 'answered', 'sent' (invoked already) or 'waiting'.
 _BEGIN = """
 if redis.call('HGET', KEYS[2], 'status') ~= 'RUNNING' then return 'closed' end
@@ -54,13 +53,12 @@ redis.call('HSET', KEYS[1], ARGV[1], 'waiting')
 if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5]) end
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], ARGV[1] .. ':hb', ARGV[2])
-  if ARGV[8] ~= '' then
+  if ARGV[7] ~= '' then
     local due = tonumber(ARGV[3]) + 1000 * tonumber(ARGV[2])
     redis.call('HSET', KEYS[1], ARGV[1] .. ':due', due)
     redis.call('ZADD', KEYS[3], due, ARGV[6])
   end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
 return 'waiting'
 """
 
@@ -167,7 +165,7 @@ class CallbackTasks:
             args=[command.token, command.heartbeat_seconds or "", now,
                   "" if timeout_due is None else timeout_due,
                   wait_timer(arn, command.token, "timeout"),
-                  wait_timer(arn, command.token, "heartbeat"), _RETENTION_MS,
+                  wait_timer(arn, command.token, "heartbeat"),
                   "" if heartbeat_due is None else "1"],
         ))
         if state == "waiting":

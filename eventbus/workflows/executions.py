@@ -100,10 +100,14 @@ class Executions:
         return {"executionArn": arn, "startDate": _date(start)}
 
     async def _record(self, arn: str) -> dict[str, str]:
-        raw = await self.redis.hgetall(keys.workflow_execution(store.partition_of(arn), arn))
-        if not raw:
+        record = await self._stored(arn)
+        if record is None:
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
-        return {store.text(k): store.text(v) for k, v in raw.items()}
+        return record
+
+    async def _stored(self, arn: str) -> dict[str, str] | None:
+        raw = await self.redis.hgetall(keys.workflow_execution(store.partition_of(arn), arn))
+        return {store.text(k): store.text(v) for k, v in raw.items()} if raw else None
 
     async def describe_execution(self, execution_arn: str) -> dict[str, Any]:
         r = await self._record(execution_arn)
@@ -172,8 +176,9 @@ class Executions:
                 if arn.startswith(prefix):
                     found.append((float(score), arn))
         found.sort(reverse=True)
-        records = await asyncio.gather(*(self._record(arn) for _, arn in found))
-        chosen = [r for r in records if status_filter in (None, r["status"])]
+        # An execution retention removed after the index was read is not listed.
+        records = await asyncio.gather(*(self._stored(arn) for _, arn in found))
+        chosen = [r for r in records if r is not None and status_filter in (None, r["status"])]
         offset, size = _page(next_token), max_results or 100
         page = chosen[offset:offset + size]
         answer: dict[str, Any] = {"executions": [self._summary(r) for r in page]}

@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 # Applies one step of one execution, only if the execution is where the worker read it.
-# KEYS: record, history, replies, work stream, timers, outbox.
+# KEYS: record, history, replies, work stream, timers, outbox, closed index.
 # ARGV: expected history length, expected reply count, work entry id ('' for none), group,
 #       reply JSON ('' for the start), status, output, error, cause, stop date, then counted
 #       lists: events, task commands, timers as (score, member) pairs, status-change events.
@@ -91,6 +91,10 @@ redis.call('HSET', KEYS[1], 'events', events, 'replies', replies, 'status', ARGV
 if ARGV[6] ~= 'RUNNING' then
   redis.call('HSET', KEYS[1], 'output', ARGV[7], 'error', ARGV[8], 'cause', ARGV[9],
              'stop', ARGV[10])
+  -- Retention counts from the close, by Redis's clock: one clock for every worker.
+  local now = redis.call('TIME')
+  redis.call('ZADD', KEYS[7], now[1] .. string.format('%03d', math.floor(now[2] / 1000)),
+             redis.call('HGET', KEYS[1], 'arn'))
 end
 n = tonumber(ARGV[i])
 local arn = redis.call('HGET', KEYS[1], 'arn')
@@ -320,7 +324,7 @@ async def apply_step(
     answer = await script(
         keys=[keys.workflow_execution(p, arn), keys.workflow_history(p, arn),
               keys.workflow_replies(p, arn), keys.workflow_work(p), keys.workflow_timers(p),
-              keys.workflow_outbox(p)],
+              keys.workflow_outbox(p), keys.workflow_closed(p)],
         args=args,
     )
     return text(answer)

@@ -33,6 +33,7 @@ from eventbus.workflows.callbacks import CallbackTasks
 from eventbus.workflows.commands import ExecutionTimeout, Reply, StopExecution, TimerFired
 from eventbus.workflows.driver import Driver
 from eventbus.workflows.local import TaskCallable
+from eventbus.workflows.retention import RetentionSweeper, default_retention, sweep_interval
 from eventbus.workflows.step import EXECUTION_TIMEOUT_TOKEN
 from eventbus.workflows.task_token import is_callback
 from eventbus.workflows.tasks import TaskResolver
@@ -66,6 +67,8 @@ class WorkerOptions:
     trim_interval: float = 10.0  # how often finished work entries are trimmed (s)
     shutdown_grace: float = 10.0  # how long stop() waits for entries in hand (s)
     pause_on_error: float = 0.5
+    # How long closed executions are kept (s); None: EVENTBUS_WORKFLOW_RETENTION_DAYS.
+    retention: float | None = None
 
 
 def _fields(raw: Mapping[Any, Any]) -> dict[str, str]:
@@ -95,6 +98,7 @@ class WorkflowWorker:
         self._room = asyncio.Semaphore(o.concurrency)
         self.callbacks = CallbackTasks(redis, self.resolver)
         pause = o.pause_on_error
+        retention = default_retention() if o.retention is None else o.retention
         self.loops: list[Loop] = [
             WorkReader(self.stopping, redis, self.consumer, self.dispatch, self._wait_room,
                        block_ms=o.block_ms, pause=pause),
@@ -105,6 +109,8 @@ class WorkflowWorker:
             outbox := OutboxPublisher(self.stopping, redis, every=o.outbox_poll,
                                       idle_every=o.idle_poll, pause=pause),
             WorkTrimmer(self.stopping, redis, every=o.trim_interval, pause=pause),
+            RetentionSweeper(self.stopping, redis, retention=retention,
+                             every=sweep_interval(retention), pause=pause),
         ]
         self.driver.timer_set, self.driver.status_queued = timers.due, outbox.wake
         self.callbacks.timer_set = timers.due
