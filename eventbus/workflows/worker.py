@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from eventbus import keys
 from eventbus.client import AsyncEventBusClient
 from eventbus.connections import ConnectionSpec
+from eventbus.consumers import CONSUMER_IDLE_SECONDS
 from eventbus.loops.base import Loop
 from eventbus.outage import OutageLog
 from eventbus.targets.base import TargetServices
@@ -67,6 +68,9 @@ class WorkerOptions:
     trim_interval: float = 10.0  # how often finished work entries are trimmed (s)
     shutdown_grace: float = 10.0  # how long stop() waits for entries in hand (s)
     pause_on_error: float = 0.5
+    # Remove the consumers of the group idle this long holding nothing (s): dead workers'.
+    # Never less than thrice claim_idle or the read's block, which a live worker's stay within.
+    consumer_idle: float = CONSUMER_IDLE_SECONDS
     # How long closed executions are kept (s); None: EVENTBUS_WORKFLOW_RETENTION_DAYS.
     retention: float | None = None
 
@@ -99,13 +103,15 @@ class WorkflowWorker:
         self.callbacks = CallbackTasks(redis, self.resolver)
         pause = o.pause_on_error
         retention = default_retention() if o.retention is None else o.retention
+        consumer_idle = max(o.consumer_idle, 3 * o.claim_idle, 3 * o.block_ms / 1000)
         self.loops: list[Loop] = [
             WorkReader(self.stopping, redis, self.consumer, self.dispatch, self._wait_room,
                        block_ms=o.block_ms, pause=pause),
             timers := TimerMover(self.stopping, redis, every=o.timer_poll,
                                  idle_every=o.idle_poll, pause=pause),
             WorkClaimer(self.stopping, redis, self.consumer, self.dispatch, self._held.__getitem__,
-                        claim_idle=o.claim_idle, batch=100, pause=pause),
+                        claim_idle=o.claim_idle, consumer_idle=consumer_idle, batch=100,
+                        pause=pause),
             outbox := OutboxPublisher(self.stopping, redis, every=o.outbox_poll,
                                       idle_every=o.idle_poll, pause=pause),
             WorkTrimmer(self.stopping, redis, every=o.trim_interval, pause=pause),
