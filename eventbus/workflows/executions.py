@@ -27,21 +27,17 @@ from eventbus.errors import (
     RequestRejected,
     StateMachineDoesNotExist,
 )
+from eventbus.settings import Settings, get_settings
 from eventbus.workflows import jsontext, store
+from eventbus.workflows.arns import execution_arn, execution_prefix, machine_arn_of, states_arn
 from eventbus.workflows.catalog import name_problem
-from eventbus.workflows.context import ACCOUNT, REGION, iso_time
+from eventbus.workflows.context import iso_time
 from eventbus.workflows.definition import validate_definition
-from eventbus.workflows.status_events import machine_arn
 
 __all__ = ["STATUSES", "Executions"]
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 _PAGE_LIMIT = 1000
-
-
-def _machine_name(machine: str) -> str:
-    prefix = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:"
-    return machine[len(prefix):] if machine.startswith(prefix) else machine
 
 
 def _date(iso: str) -> datetime:
@@ -59,11 +55,14 @@ def _page(token: str | None) -> int:
 
 
 class Executions:
-    """Durable executions of the state machines in ``definitions`` (name -> text)."""
+    """Durable executions of the state machines in ``definitions`` (name -> text), with the
+    ARNs of ``settings`` (the process's by default)."""
 
-    def __init__(self, redis: Redis, definitions: Mapping[str, str]) -> None:
+    def __init__(self, redis: Redis, definitions: Mapping[str, str],
+                 settings: Settings | None = None) -> None:
         self.redis = redis
         self.definitions = definitions
+        self.settings = settings or get_settings()
         self._valid: set[str] = set()  # versions already validated
 
     async def start_execution(self, state_machine: str, input: str = "{}",
@@ -71,10 +70,10 @@ class Executions:
         """Start an execution (queued for the workers); idempotent as AWS Standard: the same
         name and input while it runs answers the same execution; ExecutionAlreadyExists once
         it has closed or with another input."""
-        machine = _machine_name(state_machine)
+        machine = self._machine_name(state_machine)
         text = self.definitions.get(machine)
         if text is None:
-            raise _no_machine(machine)
+            raise self._no_machine(machine)
         try:
             jsontext.loads(input)
         except ValueError as err:
@@ -86,7 +85,7 @@ class Executions:
         if version not in self._valid:
             validate_definition(text, "STANDARD")
             self._valid.add(version)
-        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:{name}"
+        arn = execution_arn(machine, name, self.settings)
         now = datetime.now(UTC)
         record = {
             "arn": arn, "name": name, "machine": machine, "version": version, "input": input,
@@ -112,7 +111,7 @@ class Executions:
     async def describe_execution(self, execution_arn: str) -> dict[str, Any]:
         r = await self._record(execution_arn)
         answer: dict[str, Any] = {
-            "executionArn": r["arn"], "stateMachineArn": machine_arn(r["machine"]),
+            "executionArn": r["arn"], "stateMachineArn": machine_arn_of(r["arn"]),
             "name": r["name"], "status": r["status"], "startDate": _date(r["start"]),
             "input": r["input"], "inputDetails": {"included": True},
         }
@@ -161,12 +160,12 @@ class Executions:
                               max_results: int = 100,
                               next_token: str | None = None) -> dict[str, Any]:
         """A page of the machine's executions, newest first."""
-        machine = _machine_name(state_machine)
+        machine = self._machine_name(state_machine)
         if machine not in self.definitions:
-            raise _no_machine(machine)
+            raise self._no_machine(machine)
         if status_filter is not None and status_filter not in STATUSES:
             raise RequestRejected(f"Invalid statusFilter: {status_filter}")
-        prefix = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:"
+        prefix = execution_prefix(machine, self.settings)
         found: list[tuple[float, str]] = []
         for p in range(keys.WORKFLOW_PARTITIONS):
             members: list[Any] = await self.redis.zrange(keys.workflow_index(p), 0, -1,
@@ -189,7 +188,7 @@ class Executions:
     @staticmethod
     def _summary(r: dict[str, str]) -> dict[str, Any]:
         summary: dict[str, Any] = {
-            "executionArn": r["arn"], "stateMachineArn": machine_arn(r["machine"]),
+            "executionArn": r["arn"], "stateMachineArn": machine_arn_of(r["arn"]),
             "name": r["name"], "status": r["status"], "startDate": _date(r["start"]),
         }
         if r["status"] != "RUNNING":
@@ -209,7 +208,11 @@ class Executions:
             await self.redis.xadd(work, fields)  # type: ignore[arg-type]
         return {"stopDate": now}
 
+    def _machine_name(self, machine: str) -> str:
+        prefix = states_arn("stateMachine", "", self.settings)
+        return machine[len(prefix):] if machine.startswith(prefix) else machine
 
-def _no_machine(machine: str) -> StateMachineDoesNotExist:
-    return StateMachineDoesNotExist(f"State Machine Does Not Exist: '{machine_arn(machine)}'")
+    def _no_machine(self, machine: str) -> StateMachineDoesNotExist:
+        arn = states_arn("stateMachine", machine, self.settings)
+        return StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
 

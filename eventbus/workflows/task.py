@@ -7,7 +7,6 @@ from typing import Any
 from eventbus.errors import StatesError
 from eventbus.workflows import jsontext
 from eventbus.workflows.commands import InvokeTask, TaskResult
-from eventbus.workflows.context import REGION
 from eventbus.workflows.errors_handling import with_retry_and_catch
 from eventbus.workflows.runtime import StateFailure, StateRun, Steps, request
 from eventbus.workflows.task_token import encode_token, is_callback
@@ -83,6 +82,7 @@ class _Events:
 
     def __init__(self, run: StateRun, arn: str, kind: str, name: str) -> None:
         self.history = run.frame.history
+        self.region = run.env.info.region
         self.arn = arn
         self.ids: dict[str, str] = {}
         parts = arn.split(":")
@@ -97,7 +97,8 @@ class _Events:
     def scheduled(self, task_input: Any, timeout: int | None, heartbeat: int | None) -> None:
         text = jsontext.dumps(task_input)
         if self.family == "Task":
-            details: dict[str, Any] = {**self.ids, "region": REGION, "parameters": text}
+            details: dict[str, Any] = {**self.ids, "region": self.region,
+                                      "parameters": text}
         else:
             details = {"resource": self.arn, "input": text, "inputDetails": {"truncated": False}}
         if timeout is not None:
