@@ -27,11 +27,11 @@ from redis.asyncio import Redis
 
 from eventbus import keys
 from eventbus.workflows import jsontext, store
-from eventbus.workflows.commands import InvokeTask, TaskResult
+from eventbus.workflows.commands import InvokeTask, TaskResult, TaskStarted
 from eventbus.workflows.task_token import activity_name
 from eventbus.workflows.tasks import TaskResolver
 
-__all__ = ["CallbackTasks", "heartbeat", "resolve", "wait_timer"]
+__all__ = ["CallbackTasks", "heartbeat", "resolve", "take", "wait_timer"]
 
 _WAIT_SUFFIX = ".waitForTaskToken"
 
@@ -86,18 +86,33 @@ ack()
 return 'ok'
 """
 
-# Pushes a waiting task's heartbeat deadline on. KEYS: waits, record, timers.
-# ARGV: token, now (ms), heartbeat member. Answers 'missing', 'closed' or 'ok'.
-_HEARTBEAT = """
+# The parts of the heartbeat and take scripts. KEYS: waits, record, timers, ...
+# ARGV: token, now (ms), heartbeat member, ...
+_WAITING = """
 local w = redis.call('HGET', KEYS[1], ARGV[1])
 if not w then return 'missing' end
 if w ~= 'waiting' or redis.call('HGET', KEYS[2], 'status') ~= 'RUNNING' then return 'closed' end
+"""
+_PUSH_HEARTBEAT = """
 local hb = redis.call('HGET', KEYS[1], ARGV[1] .. ':hb')
 if hb then
   local due = tonumber(ARGV[2]) + 1000 * tonumber(hb)
   redis.call('HSET', KEYS[1], ARGV[1] .. ':due', due)
   redis.call('ZADD', KEYS[3], due, ARGV[3])
 end
+"""
+
+# Pushes a waiting task's heartbeat deadline on. Answers 'missing', 'closed' or 'ok'.
+_HEARTBEAT = _WAITING + _PUSH_HEARTBEAT + "return 'ok'"
+
+# An activity worker takes a waiting task (GetActivityTask): at most once per attempt, it
+# starts the heartbeat clock and queues the TaskStarted reply that records ActivityStarted.
+# KEYS: waits, record, timers, work stream. ARGV: token, now (ms), heartbeat member, worker
+# name, reply JSON, execution ARN. Answers 'missing', 'closed', 'taken' (by another) or 'ok'.
+_TAKE = _WAITING + """
+if redis.call('HSETNX', KEYS[1], ARGV[1] .. ':started', ARGV[4]) == 0 then return 'taken' end
+""" + _PUSH_HEARTBEAT + """
+redis.call('XADD', KEYS[4], '*', 'kind', 'reply', 'arn', ARGV[6], 'reply', ARGV[5])
 return 'ok'
 """
 
@@ -135,6 +150,20 @@ async def heartbeat(redis: Redis, arn: str, token: str) -> str:
         keys=[keys.workflow_waits(p, arn), keys.workflow_execution(p, arn),
               keys.workflow_timers(p)],
         args=[token, _now_ms(), wait_timer(arn, token, "heartbeat")],
+    )
+    return store.text(answer)
+
+
+async def take(redis: Redis, arn: str, token: str, worker_name: str | None) -> str:
+    """An activity worker takes the task of ``token`` (see _TAKE)."""
+    p = store.partition_of(arn)
+    reply = TaskStarted(token, datetime.now(UTC), worker_name)
+    script = redis.register_script(_TAKE)
+    answer = await script(
+        keys=[keys.workflow_waits(p, arn), keys.workflow_execution(p, arn),
+              keys.workflow_timers(p), keys.workflow_work(p)],
+        args=[token, store.to_ms(reply.at), wait_timer(arn, token, "heartbeat"),
+              worker_name or "", store.reply_to_json(reply), arn],
     )
     return store.text(answer)
 

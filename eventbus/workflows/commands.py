@@ -16,6 +16,7 @@ __all__ = [
     "StartTimer",
     "StopExecution",
     "TaskResult",
+    "TaskStarted",
     "TimerFired",
 ]
 
@@ -56,6 +57,16 @@ class TaskResult:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskStarted:
+    """A worker took the activity task ``token`` (GetActivityTask) at ``at``; its TaskResult
+    comes later. Only activities are told of it, as AWS records ``ActivityStarted``."""
+
+    token: str
+    at: datetime
+    worker_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TimerFired:
     token: str
     at: datetime
@@ -77,7 +88,7 @@ class StopExecution:
     cause: str | None = None
 
 
-Reply = TaskResult | TimerFired | ExecutionTimeout | StopExecution
+Reply = TaskResult | TaskStarted | TimerFired | ExecutionTimeout | StopExecution
 
 
 class Block:

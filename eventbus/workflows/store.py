@@ -32,6 +32,7 @@ from eventbus.workflows.commands import (
     StartTimer,
     StopExecution,
     TaskResult,
+    TaskStarted,
     TimerFired,
 )
 from eventbus.workflows.step import Step
@@ -193,6 +194,8 @@ def reply_to_json(reply: Reply) -> bytes:
     if isinstance(reply, TaskResult):
         data.update(kind="task", token=reply.token, output=reply.output, error=reply.error,
                     cause=reply.cause, failed=reply.failed, timed_out=reply.timed_out)
+    elif isinstance(reply, TaskStarted):
+        data.update(kind="started", token=reply.token, worker=reply.worker_name)
     elif isinstance(reply, TimerFired):
         data.update(kind="timer", token=reply.token)
     elif isinstance(reply, ExecutionTimeout):
@@ -210,6 +213,8 @@ def reply_from_json(text: bytes | str) -> Reply:
         return TaskResult(data["token"], at, output=data["output"], error=data["error"],
                           cause=data["cause"], failed=data["failed"],
                           timed_out=data["timed_out"])
+    if kind == "started":
+        return TaskStarted(data["token"], at, data["worker"])
     if kind == "timer":
         return TimerFired(data["token"], at)
     if kind == "timeout":

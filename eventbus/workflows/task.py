@@ -6,9 +6,9 @@ from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows import jsontext
-from eventbus.workflows.commands import InvokeTask, TaskResult
+from eventbus.workflows.commands import InvokeTask, TaskResult, TaskStarted
 from eventbus.workflows.errors_handling import with_retry_and_catch
-from eventbus.workflows.runtime import StateFailure, StateRun, Steps, request
+from eventbus.workflows.runtime import StateFailure, StateRun, Steps, awaiting, request
 from eventbus.workflows.task_token import encode_token, is_callback
 
 __all__ = ["resource_parts", "run_task"]
@@ -61,7 +61,12 @@ def _attempt(run: StateRun, retry_count: int) -> Steps:
     events = _Events(run, resource, kind, name)
     events.scheduled(task_input, timeout, heartbeat)
     reply = yield from request(InvokeTask(token, resource, task_input, timeout, heartbeat))
+    if isinstance(reply, TaskStarted):  # an activity taken by a worker: its result follows
+        events.started(reply.worker_name)
+        reply = yield from awaiting(token)
     assert isinstance(reply, TaskResult)
+    if not reply.timed_out:
+        events.started(None)  # answered, so taken, though its start was not told (run_local)
     if reply.timed_out:  # by TimeoutSeconds, or HeartbeatSeconds (States.HeartbeatTimeout)
         error = reply.error or "States.Timeout"
         events.ended("TimedOut", error=error)
@@ -83,6 +88,7 @@ class _Events:
     def __init__(self, run: StateRun, arn: str, kind: str, name: str) -> None:
         self.history = run.frame.history
         self.region = run.env.info.region
+        self.pending_start = False  # an activity's start is recorded once a worker takes it
         self.arn = arn
         self.ids: dict[str, str] = {}
         parts = arn.split(":")
@@ -106,7 +112,18 @@ class _Events:
         if heartbeat is not None and self.family != "LambdaFunction":
             details["heartbeatInSeconds"] = heartbeat
         self.history.add(f"{self.family}Scheduled", details)
-        self.history.add(f"{self.family}Started", dict(self.ids) if self.ids else None)
+        if self.family == "Activity":
+            self.pending_start = True
+        else:
+            self.history.add(f"{self.family}Started", dict(self.ids) if self.ids else None)
+
+    def started(self, worker_name: str | None) -> None:
+        """An activity's ``ActivityStarted``, once per attempt (a task timed out before any
+        worker took it has none, as on AWS)."""
+        if self.pending_start:
+            self.pending_start = False
+            self.history.add("ActivityStarted",
+                             {"workerName": worker_name} if worker_name is not None else None)
 
     def ended(self, how: str, **details: Any) -> None:
         present = {k: v for k, v in details.items() if v is not None}
