@@ -62,7 +62,8 @@ end
 return 'waiting'
 """
 
-# Ends a wait and queues its reply, unless it has ended already. KEYS: waits, record, work
+# Ends a wait and queues its reply (with who took it, for an activity taken), unless it has
+# ended already. KEYS: waits, record, work
 # stream, timers. ARGV: token, how it ended, reply JSON, execution ARN, timeout member,
 # heartbeat member, work entry to acknowledge ('' none), group, now (ms) when a heartbeat
 # timer fired ('' otherwise: a heartbeat since then makes it 'early', nothing ends).
@@ -81,7 +82,13 @@ if ARGV[9] ~= '' then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[5], ARGV[6])
-redis.call('XADD', KEYS[3], '*', 'kind', 'reply', 'arn', ARGV[4], 'reply', ARGV[3])
+local taken = redis.call('HGET', KEYS[1], ARGV[1] .. ':started')
+if taken then
+  redis.call('XADD', KEYS[3], '*', 'kind', 'reply', 'arn', ARGV[4], 'reply', ARGV[3],
+             'taken_by', taken)
+else
+  redis.call('XADD', KEYS[3], '*', 'kind', 'reply', 'arn', ARGV[4], 'reply', ARGV[3])
+end
 ack()
 return 'ok'
 """

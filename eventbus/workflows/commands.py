@@ -54,6 +54,9 @@ class TaskResult:
     cause: str | None = None
     failed: bool = False
     timed_out: bool = False
+    # An activity's: the name of the worker that took it ('' unnamed), when its TaskStarted
+    # may not have been applied first (another worker applied this answer quicker).
+    taken_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

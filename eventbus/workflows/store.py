@@ -194,6 +194,8 @@ def reply_to_json(reply: Reply) -> bytes:
     if isinstance(reply, TaskResult):
         data.update(kind="task", token=reply.token, output=reply.output, error=reply.error,
                     cause=reply.cause, failed=reply.failed, timed_out=reply.timed_out)
+        if reply.taken_by is not None:
+            data["taken_by"] = reply.taken_by
     elif isinstance(reply, TaskStarted):
         data.update(kind="started", token=reply.token, worker=reply.worker_name)
     elif isinstance(reply, TimerFired):
@@ -212,7 +214,7 @@ def reply_from_json(text: bytes | str) -> Reply:
     if kind == "task":
         return TaskResult(data["token"], at, output=data["output"], error=data["error"],
                           cause=data["cause"], failed=data["failed"],
-                          timed_out=data["timed_out"])
+                          timed_out=data["timed_out"], taken_by=data.get("taken_by"))
     if kind == "started":
         return TaskStarted(data["token"], at, data["worker"])
     if kind == "timer":

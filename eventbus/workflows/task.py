@@ -65,8 +65,10 @@ def _attempt(run: StateRun, retry_count: int) -> Steps:
         events.started(reply.worker_name)
         reply = yield from awaiting(token)
     assert isinstance(reply, TaskResult)
-    if not reply.timed_out:
-        events.started(None)  # answered, so taken, though its start was not told (run_local)
+    if not reply.timed_out or reply.taken_by is not None:
+        # Taken, though its start was not told: answered at once (run_local), or its answer
+        # was applied before its start.
+        events.started(reply.taken_by or None)
     if reply.timed_out:  # by TimeoutSeconds, or HeartbeatSeconds (States.HeartbeatTimeout)
         error = reply.error or "States.Timeout"
         events.ended("TimedOut", error=error)

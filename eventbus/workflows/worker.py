@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -31,7 +32,13 @@ from eventbus.outage import OutageLog
 from eventbus.targets.base import TargetServices
 from eventbus.workflows import store
 from eventbus.workflows.callbacks import CallbackTasks
-from eventbus.workflows.commands import ExecutionTimeout, Reply, StopExecution, TimerFired
+from eventbus.workflows.commands import (
+    ExecutionTimeout,
+    Reply,
+    StopExecution,
+    TaskResult,
+    TimerFired,
+)
 from eventbus.workflows.driver import Driver
 from eventbus.workflows.local import TaskCallable
 from eventbus.workflows.retention import RetentionSweeper, default_retention, sweep_interval
@@ -190,8 +197,10 @@ class WorkflowWorker:
             if is_callback(command.resource):
                 return await self.callbacks.invoke(command, arn, entry_id)
             reply = await self.resolver.invoke(command, arn)
-        elif kind == "reply":  # a callback task's answer
+        elif kind == "reply":  # a callback task's answer, or an activity's start
             reply = store.reply_from_json(fields["reply"])
+            if "taken_by" in fields and isinstance(reply, TaskResult):
+                reply = dataclasses.replace(reply, taken_by=fields["taken_by"])
         else:
             raise ValueError(f"unknown workflow work entry kind {kind!r}")
         return await self.driver.apply(arn, entry_id, reply)

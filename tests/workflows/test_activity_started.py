@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from eventbus.workflows import run_local
+from eventbus import keys
+from eventbus.workflows import run_local, store
 from eventbus.workflows.activities import Activities
 from eventbus.workflows.callbacks import take
 from eventbus.workflows.executions import Executions
@@ -74,3 +75,32 @@ def test_run_local_records_the_start_of_an_activity_it_answers() -> None:
     result = run_local(activity_machine(), "{}", tasks={ACTIVITY: lambda _: {"ok": 1}})
     assert [e["type"] for e in result["events"]][2:5] == [
         "ActivityScheduled", "ActivityStarted", "ActivitySucceeded"]
+
+
+async def test_an_answer_applied_before_the_start_records_the_start_with_the_name(
+    redis: Redis,
+) -> None:
+    api, tasks = Executions(redis, {"act": activity_machine()}), Activities(redis)
+    arn = (await api.start_execution("act", "{}", name="e1"))["executionArn"]
+    async with worker(redis):
+        task = await tasks.get_activity_task(ACTIVITY, "quick", timeout=30)
+        async with asyncio.timeout(30):
+            while "ActivityStarted" not in await _types(api, arn):
+                await asyncio.sleep(0.02)
+    # Replay the same as if the start's work entry came after the answer's: the stored
+    # execution, rebuilt without the start, is given the answer, then the start.
+    p = store.partition_of(arn)
+    replies = keys.workflow_replies(p, arn)
+    started = await redis.rpop(replies)
+    await redis.hset(keys.workflow_execution(p, arn), mapping={"replies": 0, "events": 3})
+    await redis.ltrim(keys.workflow_history(p, arn), 0, 2)
+    await tasks.send_task_success(task["taskToken"], '{"done": true}')
+    await redis.xadd(keys.workflow_work(p), {"kind": "reply", "arn": arn, "reply": started})
+    async with worker(redis):
+        await until_closed(api, arn)
+    events = await history(api, arn)
+    assert_contiguous(events)
+    assert [e["type"] for e in events][2:5] == [
+        "ActivityScheduled", "ActivityStarted", "ActivitySucceeded"]
+    assert events[3]["activityStartedEventDetails"] == {"workerName": "quick"}
+    assert [e["type"] for e in events].count("ActivityStarted") == 1
