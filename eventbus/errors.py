@@ -51,6 +51,7 @@ __all__ = [
     "RuleFileError",
     "RuleProblem",
     "StateMachineDoesNotExist",
+    "StateMachineTypeNotSupported",
     "StatesError",
     "TargetError",
     "TargetRejected",
@@ -214,11 +215,27 @@ class ExecutionDoesNotExist(RequestRejected):
         super().__init__(message, code="ExecutionDoesNotExist")
 
 
+class ExecutionNotRedrivable(RequestRejected):
+    """RedriveExecution of an execution that cannot be redriven; the message is AWS's reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="ExecutionNotRedrivable")
+
+
 class StateMachineDoesNotExist(RequestRejected):
     """No state machine has this name or ARN."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="StateMachineDoesNotExist")
+
+
+class StateMachineTypeNotSupported(RequestRejected):
+    """An operation the machine's type does not have: StartSyncExecution of a STANDARD machine,
+    ListExecutions of an EXPRESS one."""
+
+    def __init__(self, message: str = "This operation is not supported by this type of state "
+                 "machine") -> None:
+        super().__init__(message, code="StateMachineTypeNotSupported")
 
 
 class TaskDoesNotExist(RequestRejected):

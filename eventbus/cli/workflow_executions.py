@@ -1,10 +1,10 @@
 """CLI commands on durable executions, through the ``Executions`` API: ``eventbus workflows
-start``, ``list``, ``describe``, ``history`` and ``stop``; ``graph --execution`` reads its
-history with :func:`stored_history`.
+start``, ``list``, ``describe``, ``history``, ``stop`` and ``redrive``; ``graph --execution``
+reads its history with :func:`stored_history`.
 
 Answers are printed as JSON in the Step Functions API's shapes (dates in ISO 8601). Exit codes:
-0 done, 1 an execution or state machine that does not exist (or exists already, for ``start``)
-or Redis unreachable, 2 bad usage or input.
+0 done, 1 an execution or state machine that does not exist (or exists already, for ``start``;
+cannot be redriven, for ``redrive``) or Redis unreachable, 2 bad usage or input.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def _call(redis_url: str | None, definitions: Mapping[str, str],
     from eventbus.errors import (
         ExecutionAlreadyExists,
         ExecutionDoesNotExist,
+        ExecutionNotRedrivable,
         InvalidExecutionInput,
         RequestRejected,
         StateMachineDoesNotExist,
@@ -71,7 +72,8 @@ def _call(redis_url: str | None, definitions: Mapping[str, str],
 
     try:
         return asyncio.run(run())
-    except (ExecutionDoesNotExist, StateMachineDoesNotExist, ExecutionAlreadyExists) as e:
+    except (ExecutionDoesNotExist, StateMachineDoesNotExist, ExecutionAlreadyExists,
+            ExecutionNotRedrivable) as e:
         fail(e.message, 1)
     except (RequestRejected, InvalidExecutionInput) as e:
         fail(str(e))
@@ -93,20 +95,31 @@ def start(
         "name and input while it runs answers the same execution.")] = None,
     workflows_dir: Annotated[Path, typer.Option(
         "--workflows", help="The workflow files.")] = Path("workflows"),
+    sync: Annotated[bool, typer.Option(
+        "--sync", help="EXPRESS machines: run it here to its end, as StartSyncExecution, and "
+        "print its result; exit 1 unless it succeeded.")] = False,
+    tasks: Annotated[str | None, typer.Option(
+        "--tasks", help="With --sync: module:NAME of a mapping of Task Resource to Python "
+        "callable.")] = None,
     redis_url: Redis = None,
 ) -> None:
-    """Start a durable execution of a state machine of the workflow files, or of one created
-    over the Step Functions API (run by the workflow workers of `eventbus run` or `eventbus
-    workflows worker`); print its ARN and start date."""
+    """Start an execution of a state machine of the workflow files, or of one created over the
+    Step Functions API: a STANDARD machine's is durable, an EXPRESS one's is queued (both run by
+    the workflow workers of `eventbus run` or `eventbus workflows worker`); print its ARN and
+    start date. With --sync, an EXPRESS machine's runs here."""
     from eventbus.errors import WorkflowFileError
     from eventbus.settings import get_settings
     from eventbus.workflows.catalog import WorkflowCatalog, load_workflows
     from eventbus.workflows.registry import machines
+    from eventbus.workflows.worker import load_tasks
 
     try:
         catalog = load_workflows(workflows_dir) if workflows_dir.exists() else WorkflowCatalog()
+        registry = load_tasks(tasks) if tasks else None
     except WorkflowFileError as e:
         fail(f"invalid workflows:\n{e}")
+    except ValueError as e:
+        fail(str(e))
     text = read_text_arg(input, "--input")
     definitions: dict[str, str] = {}
 
@@ -115,9 +128,39 @@ def start(
         stored = await machines(api.redis, get_settings().account).all()
         definitions.update({m.name: m.definition for m in stored})
         definitions.update({m.name: m.text for m in catalog})
+        typed = {m.name: (m.type, m.definition) for m in stored}
+        typed |= {m.name: (m.type, m.text) for m in catalog}
+        if sync or typed.get(name, ("STANDARD", ""))[0] == "EXPRESS":
+            return await _start_express(api.redis, typed, name, text, execution_name,
+                                        sync=sync, tasks=registry)
         return await api.start_execution(name, text, execution_name)
 
-    _print(_call(redis_url, definitions, started))
+    answer = _call(redis_url, definitions, started)
+    _print(answer)
+    if sync and answer["status"] != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+async def _start_express(redis: Any, machines: dict[str, tuple[str, str]], name: str,
+                         text: str, execution_name: str | None, *, sync: bool,
+                         tasks: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Queue an Express execution, or (``sync``) run it in this process with the tasks a
+    worker has: targets, the AWS integrations, and ``tasks``."""
+    from eventbus.client import AsyncEventBusClient
+    from eventbus.targets.base import TargetServices
+    from eventbus.workflows.express import ExpressExecutions
+    from eventbus.workflows.tasks import TaskResolver
+
+    if not sync:
+        return await ExpressExecutions(redis, machines).start_execution(name, text,
+                                                                        execution_name)
+    services = TargetServices(redis=redis, publish=AsyncEventBusClient(redis).put_events)
+    resolver = TaskResolver(services, tasks)
+    try:
+        return await ExpressExecutions(redis, machines, resolver).start_sync_execution(
+            name, text, execution_name)
+    finally:
+        await resolver.aclose()
 
 
 @workflows_app.command("list")
@@ -216,7 +259,22 @@ def stop(
     cause: Annotated[str | None, typer.Option("--cause", help="Why it was stopped.")] = None,
     redis_url: Redis = None,
 ) -> None:
-    """Stop a running execution: it ends ABORTED at a worker's next step. Stopping one that has
-    ended changes nothing."""
+    """Stop a running execution: it ends ABORTED at once, and what it had under way (tasks,
+    waits, timers) changes nothing any more. Stopping one that has ended changes nothing."""
     arn = execution_arn(execution)
     _print(_call(redis_url, {}, lambda api: api.stop_execution(arn, error=error, cause=cause)))
+
+
+@workflows_app.command("redrive")
+def redrive(
+    execution: Execution,
+    client_token: Annotated[str | None, typer.Option(
+        "--client-token", help="Redriving again with the same token (within 15 minutes) "
+        "redrives once.")] = None,
+    redis_url: Redis = None,
+) -> None:
+    """Redrive a FAILED, TIMED_OUT or ABORTED execution (stopped less than 14 days ago): it runs
+    again from the state that did not succeed, with the same ARN and definition; print
+    RedriveExecution's answer."""
+    arn = execution_arn(execution)
+    _print(_call(redis_url, {}, lambda api: api.redrive(arn, client_token)))

@@ -284,6 +284,8 @@ def create_app(gateway: Gateway) -> Starlette:
             yield
         finally:
             await gateway.metrics.aclose()
+            if gateway.workflow_tasks is not None:
+                await gateway.workflow_tasks.aclose()
 
     routes = [
         Route("/", _publishing(gateway, _aws_json), methods=["POST"]),

@@ -111,6 +111,7 @@ async def list_executions(gateway: Gateway, params: dict[str, Any]) -> dict[str,
         machine, status_filter=expect(params, "statusFilter", str),
         max_results=expect(params, "maxResults", int, 0),
         next_token=expect(params, "nextToken", str),
+        redrive_filter=expect(params, "redriveFilter", str),
     ))  # fmt: skip
 
 

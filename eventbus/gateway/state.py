@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
@@ -14,6 +15,9 @@ from eventbus.config import RuleSet
 from eventbus.metrics import Metrics
 from eventbus.settings import Settings, get_settings
 from eventbus.workflows.registry import NO_FILES, MachineFiles
+
+if TYPE_CHECKING:
+    from eventbus.workflows.tasks import TaskResolver
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
@@ -63,6 +67,9 @@ class Gateway:
     # The state machines of the workflow files, read-only over the Step Functions API; a host
     # that loads or reloads workflow files sets it.
     catalog: MachineFiles = NO_FILES
+    # What synchronous Express executions call their tasks with: built on first use
+    # (``sfn_express``), closed with the app.
+    workflow_tasks: TaskResolver | None = None
 
     def __post_init__(self) -> None:
         if self.max_request_bytes <= 0:

@@ -14,6 +14,10 @@ redrive of one delivery, so a redelivered event finds its execution started alre
 ``ExecutionAlreadyExists`` that answers is a success, and no second execution starts. The
 outcome details are ``{"executionArn": ..., "name": ...}`` (plus ``startDate`` when this
 delivery started it).
+
+An EXPRESS machine's execution is queued for the workflow workers instead
+(:mod:`eventbus.workflows.express`): Express executions are at least once and their names are
+not unique, so a redelivered event starts it again, as on AWS.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from eventbus.targets.configs import WorkflowConfig
 from eventbus.workflows.arns import execution_arn
 from eventbus.workflows.catalog import WorkflowCatalog
 from eventbus.workflows.executions import Executions
+from eventbus.workflows.express import ExpressExecutions
 
 __all__ = ["WorkflowConfig", "WorkflowTarget", "execution_name"]
 
@@ -61,6 +66,11 @@ class _Texts(Mapping[str, str]):
             raise KeyError(name)
         return machine.text
 
+    def typed(self, name: str) -> tuple[str, str] | None:
+        """The (type, definition) of ``name``, for the Express API."""
+        machine = self._catalog().get(name)
+        return None if machine is None else (machine.type, machine.text)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._catalog().machines)
 
@@ -76,12 +86,19 @@ class WorkflowTarget:
     def __init__(self, config: WorkflowConfig, services: TargetServices) -> None:
         catalog = services.workflows or WorkflowCatalog
         self._machine = config.state_machine
-        self._executions = Executions(services.redis, _Texts(catalog))
+        self._texts = _Texts(catalog)
+        self._executions = Executions(services.redis, self._texts)
+        self._redis = services.redis
 
     async def send(self, payload: str, ctx: DeliveryContext) -> dict[str, Any] | None:
         name = execution_name(ctx.delivery_id)
+        typed = self._texts.typed(self._machine)
         try:
-            started = await self._executions.start_execution(self._machine, payload, name)
+            if typed is not None and typed[0] == "EXPRESS":
+                express = ExpressExecutions(self._redis, {self._machine: typed})
+                started = await express.start_execution(self._machine, payload, name)
+            else:
+                started = await self._executions.start_execution(self._machine, payload, name)
         except ExecutionAlreadyExists:
             arn = execution_arn(self._machine, name, self._executions.settings)
             return {"executionArn": arn, "name": name}

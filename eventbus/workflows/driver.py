@@ -119,11 +119,11 @@ class Driver:
                 if live is not None and live.status == "RUNNING":
                     self._keep(arn, live)
                 return answer or "missing"
-            result, commands = self._step(live, reply)
-            answer = await self._store(arn, live, entry, reply, result, commands)
+            result, commands, used = self._step(live, reply)
+            answer = await self._store(arn, live, entry, used, result, commands)
             if answer == "ok":
                 live.events += len(result.events)
-                live.replies += reply is not None
+                live.replies += used is not None
                 self._keep(arn, live)
                 return answer
             if answer != "stale":
@@ -131,20 +131,22 @@ class Driver:
             self.stale += 1
         raise RuntimeError(f"{arn}: the execution kept moving on under {STALE_TRIES} tries")
 
-    def _step(self, live: Live, reply: Reply | None) -> tuple[Step, list[Command]]:
-        """The step of ``reply`` (started first when the execution is not yet)."""
+    def _step(self, live: Live,
+              reply: Reply | None) -> tuple[Step, list[Command], Reply | None]:
+        """The step of ``reply`` (started first when the execution is not yet), and the reply
+        it used: none when the start alone ended the execution (a stop coming first)."""
         if live.events == 0:
             execution, first = self._start(live.record)
             live.execution = execution
-            if reply is None:
-                return first, first.commands
+            if reply is None or first.status != "RUNNING":
+                return first, first.commands, None
             then = step(execution, reply)
             merged = Step(first.events + then.events, [], then.status, then.output,
                           then.error, then.cause)
-            return merged, first.commands + then.commands
+            return merged, first.commands + then.commands, reply
         assert live.execution is not None and reply is not None
         result = step(live.execution, reply)
-        return result, result.commands
+        return result, result.commands, reply
 
     def _start(self, record: dict[str, str]) -> tuple[Execution, Step]:
         uuid, rand = seeded(int(record["seed"]))

@@ -1,6 +1,7 @@
 """The Step Functions execution API in Python, on the durable store: StartExecution,
-DescribeExecution, GetExecutionHistory, ListExecutions, StopExecution, with AWS's request and
-answer shapes (dates as ``datetime``, as boto3 gives them).
+DescribeExecution, DescribeStateMachineForExecution, GetExecutionHistory, ListExecutions,
+StopExecution and RedriveExecution, with AWS's request and answer shapes (dates as
+``datetime``, as boto3 gives them).
 
 Definitions come from a mapping of state machine name to definition text; each execution
 stores the text it started with (once per version and partition), so changing a definition
@@ -28,11 +29,13 @@ from eventbus.errors import (
     StateMachineDoesNotExist,
 )
 from eventbus.settings import Settings, get_settings
-from eventbus.workflows import jsontext, store
+from eventbus.workflows import jsontext, redrive, store
 from eventbus.workflows.arns import execution_arn, execution_prefix, machine_arn_of, states_arn
 from eventbus.workflows.catalog import name_problem
+from eventbus.workflows.commands import StopExecution
 from eventbus.workflows.context import iso_time
 from eventbus.workflows.definition import validate_definition
+from eventbus.workflows.driver import Driver, execution_info
 
 __all__ = ["STATUSES", "Executions"]
 
@@ -115,6 +118,7 @@ class Executions:
             "name": r["name"], "status": r["status"], "startDate": _date(r["start"]),
             "input": r["input"], "inputDetails": {"included": True},
         }
+        answer.update(redrive.redrive_fields(r, store.to_ms(datetime.now(UTC))))
         if r["status"] != "RUNNING":
             answer["stopDate"] = _date(r["stop"])
             if r["status"] == "SUCCEEDED":
@@ -157,14 +161,17 @@ class Executions:
         return event
 
     async def list_executions(self, state_machine: str, *, status_filter: str | None = None,
-                              max_results: int = 100,
-                              next_token: str | None = None) -> dict[str, Any]:
-        """A page of the machine's executions, newest first."""
+                              max_results: int = 100, next_token: str | None = None,
+                              redrive_filter: str | None = None) -> dict[str, Any]:
+        """A page of the machine's executions, newest first; ``redrive_filter`` REDRIVEN or
+        NOT_REDRIVEN keeps those redriven at least once, or never."""
         machine = self._machine_name(state_machine)
         if machine not in self.definitions:
             raise self._no_machine(machine)
         if status_filter is not None and status_filter not in STATUSES:
             raise RequestRejected(f"Invalid statusFilter: {status_filter}")
+        if redrive_filter not in (None, "REDRIVEN", "NOT_REDRIVEN"):
+            raise RequestRejected(f"Invalid redriveFilter: {redrive_filter}")
         prefix = execution_prefix(machine, self.settings)
         found: list[tuple[float, str]] = []
         for p in range(keys.WORKFLOW_PARTITIONS):
@@ -177,7 +184,9 @@ class Executions:
         found.sort(reverse=True)
         # An execution retention removed after the index was read is not listed.
         records = await asyncio.gather(*(self._stored(arn) for _, arn in found))
-        chosen = [r for r in records if r is not None and status_filter in (None, r["status"])]
+        chosen = [r for r in records if r is not None and status_filter in (None, r["status"])
+                  and redrive_filter in (None, "REDRIVEN" if "redrive_count" in r
+                                         else "NOT_REDRIVEN")]
         offset, size = _page(next_token), max_results or 100
         page = chosen[offset:offset + size]
         answer: dict[str, Any] = {"executions": [self._summary(r) for r in page]}
@@ -193,20 +202,38 @@ class Executions:
         }
         if r["status"] != "RUNNING":
             summary["stopDate"] = _date(r["stop"])
+        if "redrive_count" in r:
+            summary.update(redriveCount=int(r["redrive_count"]),
+                           redriveDate=store.from_ms(r["redrive_ms"]))
         return summary
 
     async def stop_execution(self, execution_arn: str, *, error: str | None = None,
                              cause: str | None = None) -> dict[str, Any]:
-        """Ask for the execution to end ABORTED; a worker applies it as its next step."""
+        """End the execution ABORTED now, as one step stored like a worker's (the results of its
+        tasks, waits and timers still to come find it closed); a closed execution is left as
+        it is."""
         r = await self._record(execution_arn)
-        now = datetime.now(UTC)
         if r["status"] == "RUNNING":
-            fields: dict[str, str] = {"kind": "stop", "arn": execution_arn,
-                                      "at": str(store.to_ms(now))}
-            fields.update({k: v for k, v in (("error", error), ("cause", cause)) if v is not None})
-            work = keys.workflow_work(store.partition_of(execution_arn))
-            await self.redis.xadd(work, fields)  # type: ignore[arg-type]
-        return {"stopDate": now}
+            stop = StopExecution(datetime.now(UTC), error, cause)
+            await Driver(self.redis, keys.WORKFLOW_GROUP).apply(execution_arn, None, stop)
+            r = await self._record(execution_arn)
+        return {"stopDate": _date(r["stop"]) if r["status"] != "RUNNING" else datetime.now(UTC)}
+
+    async def redrive(self, execution_arn: str,
+                      client_token: str | None = None) -> dict[str, Any]:
+        """RedriveExecution: run the FAILED, TIMED_OUT or ABORTED execution again from the state
+        that did not succeed; ExecutionNotRedrivable with AWS's reason otherwise."""
+        return {"redriveDate": await redrive.redrive(self.redis, execution_arn, client_token)}
+
+    async def describe_state_machine_for_execution(self, execution_arn: str) -> dict[str, Any]:
+        """The definition the execution runs: the one it started with."""
+        r = await self._record(execution_arn)
+        p = store.partition_of(execution_arn)
+        definition = store.text(await self.redis.get(keys.workflow_definition(p, r["version"])))
+        return {"stateMachineArn": machine_arn_of(r["arn"]), "name": r["machine"],
+                "definition": definition, "roleArn": execution_info(r).role_arn,
+                # The machine as of the start: its definition is the one the execution has.
+                "updateDate": _date(r["start"])}
 
     def _machine_name(self, machine: str) -> str:
         prefix = states_arn("stateMachine", "", self.settings)

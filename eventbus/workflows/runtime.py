@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -90,6 +90,14 @@ class Frame:
     variables: ChainMap[str, Any]
     history: History
     first: bool = False
+    #: The state being run and its input: where a redrive starts the branch again.
+    at: tuple[str, Any] | None = None
+    #: That state's Parallel branches or Map iterations (by index) and the outputs of those
+    #: that succeeded, for a redrive to run only the others again (see ``rerun``).
+    branches: dict[int, Frame] = field(default_factory=dict)
+    outputs: dict[int, Any] = field(default_factory=dict)
+    #: The frame this one redrives: read by its first state, if a Parallel or a Map.
+    resume: Frame | None = None
 
 
 @dataclass(slots=True)

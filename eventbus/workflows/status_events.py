@@ -31,6 +31,7 @@ def status_event(record: dict[str, str], status: str, *, stop_ms: int | None = N
                  cause: str | None = None) -> bytes:
     """The PutEvents entry announcing that the execution of ``record`` is now ``status``."""
     closed = status != "RUNNING"
+    redrives = int(record.get("redrive_count", 0))
     # An entry over the bus's size limit would never publish: as AWS does for large payloads,
     # the input and output are left out and marked not included.
     text = record["input"]
@@ -48,8 +49,12 @@ def status_event(record: dict[str, str], status: str, *, stop_ms: int | None = N
         "outputDetails": {"included": with_data} if output is not None else None,
         "error": error,
         "cause": cause,
+        "redriveCount": redrives,
+        "redriveDate": int(record["redrive_ms"]) if redrives else None,
     }
-    key = hashlib.sha256(f"{record['arn']}#{status}".encode()).hexdigest()
+    # Each redrive announces its statuses again: the count keeps them apart.
+    again = f"#{redrives}" if redrives else ""
+    key = hashlib.sha256(f"{record['arn']}#{status}{again}".encode()).hexdigest()
     entry = {
         "Source": SOURCE,
         "DetailType": DETAIL_TYPE,

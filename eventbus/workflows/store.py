@@ -25,9 +25,11 @@ from redis.asyncio import Redis
 
 from eventbus import keys
 from eventbus.workflows.commands import (
+    EXECUTION_TIMEOUT_TOKEN,
     Command,
     ExecutionTimeout,
     InvokeTask,
+    Redrive,
     Reply,
     StartTimer,
     StopExecution,
@@ -202,6 +204,10 @@ def reply_to_json(reply: Reply) -> bytes:
         data.update(kind="timer", token=reply.token)
     elif isinstance(reply, ExecutionTimeout):
         data.update(kind="timeout")
+        if reply.token != EXECUTION_TIMEOUT_TOKEN:  # the first run's is left out, as before
+            data.update(token=reply.token)
+    elif isinstance(reply, Redrive):
+        data.update(kind="redrive", count=reply.count)
     else:
         data.update(kind="stop", error=reply.error, cause=reply.cause)
     return orjson.dumps(data)
@@ -220,7 +226,9 @@ def reply_from_json(text: bytes | str) -> Reply:
     if kind == "timer":
         return TimerFired(data["token"], at)
     if kind == "timeout":
-        return ExecutionTimeout(at)
+        return ExecutionTimeout(at, data.get("token", EXECUTION_TIMEOUT_TOKEN))
+    if kind == "redrive":
+        return Redrive(at, data["count"])
     return StopExecution(at, data["error"], data["cause"])
 
 
@@ -309,10 +317,13 @@ async def apply_step(
     commands: list[Command],
     stop_date: str = "",
     status_events: Sequence[bytes] = (),
+    guard: str = "",
+    guard_args: Sequence[str] = (),
 ) -> str:
     """Store one step of ``arn`` (see _APPLY_STEP): ``expected`` is the (history length, reply
     count) the step was computed from, ``entry`` the (entry id, group) of the work entry it
-    answers, acknowledged in the same script."""
+    answers, acknowledged in the same script. ``guard`` is Lua run first in the same script,
+    reading ``guard_args`` from the end of ARGV (a redrive reopens the execution there)."""
     p = partition_of(arn)
     tasks = [_task_json(c) for c in commands if isinstance(c, InvokeTask)]
     timers: list[Any] = []
@@ -325,9 +336,9 @@ async def apply_step(
         reply_to_json(reply) if reply is not None else "", step.status, step.output or "",
         step.error or "", step.cause or "", stop_date,
         len(events), *events, len(tasks), *tasks, len(timers) // 2, *timers,
-        len(status_events), *status_events,
+        len(status_events), *status_events, *guard_args,
     ]
-    script = redis.register_script(_APPLY_STEP)
+    script = redis.register_script(guard + _APPLY_STEP)
     answer = await script(
         keys=[keys.workflow_execution(p, arn), keys.workflow_history(p, arn),
               keys.workflow_replies(p, arn), keys.workflow_work(p), keys.workflow_timers(p),

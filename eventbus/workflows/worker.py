@@ -3,8 +3,10 @@
 Each work entry (a start, a task to call, a timer that fired, a stop) is handled on its own
 asyncio task, at most ``concurrency`` at once: a task entry calls its resource, then every kind
 is applied to its execution by the :class:`~eventbus.workflows.driver.Driver`, which
-acknowledges the entry in the script that stores the step. An entry whose handling fails stays
-pending and is claimed again after ``claim_idle`` (by this worker or another).
+acknowledges the entry in the script that stores the step. An ``express`` entry is an Express
+execution, run whole in memory (:mod:`eventbus.workflows.express`) and acknowledged once it has
+ended. An entry whose handling fails stays pending and is claimed again after ``claim_idle``
+(by this worker or another).
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ from eventbus.workflows.commands import (
     StopExecution,
     TaskResult,
     TimerFired,
+    is_execution_timeout,
 )
 from eventbus.workflows.driver import Driver
+from eventbus.workflows.express import MAX_DURATION, run_queued
 from eventbus.workflows.local import TaskCallable
 from eventbus.workflows.retention import RetentionSweeper, default_retention, sweep_interval
-from eventbus.workflows.step import EXECUTION_TIMEOUT_TOKEN
 from eventbus.workflows.task_token import is_callback
 from eventbus.workflows.tasks import TaskResolver
 from eventbus.workflows.worker_loops import (
@@ -80,6 +83,7 @@ class WorkerOptions:
     consumer_idle: float = CONSUMER_IDLE_SECONDS
     # How long closed executions are kept (s); None: EVENTBUS_WORKFLOW_RETENTION_DAYS.
     retention: float | None = None
+    express_max_duration: float = MAX_DURATION  # an Express execution ends TIMED_OUT past it (s)
 
 
 def _fields(raw: Mapping[Any, Any]) -> dict[str, str]:
@@ -108,6 +112,7 @@ class WorkflowWorker:
         self._running: set[asyncio.Task[None]] = set()
         self._room = asyncio.Semaphore(o.concurrency)
         self.callbacks = CallbackTasks(redis, self.resolver)
+        self._express_definitions: dict[str, dict[str, Any]] = {}  # parsed, by version
         pause = o.pause_on_error
         retention = default_retention() if o.retention is None else o.retention
         consumer_idle = max(o.consumer_idle, 3 * o.claim_idle, 3 * o.block_ms / 1000)
@@ -181,13 +186,18 @@ class WorkflowWorker:
             if "wait" in timer:  # a callback task's timeout or heartbeat
                 return await self.callbacks.expire(timer, entry_id)
             token = timer["token"]
-            reply: Reply | None = ExecutionTimeout(now) if token == EXECUTION_TIMEOUT_TOKEN \
+            reply: Reply | None = ExecutionTimeout(now, token) if is_execution_timeout(token) \
                 else TimerFired(token, now)
             return await self.driver.apply(timer["arn"], entry_id, reply)
         arn = fields["arn"]
+        if kind == "express":  # run whole, then acknowledged: at least once
+            await run_queued(fields, self.resolver, parsed=self._express_definitions,
+                             max_duration=self.options.express_max_duration)
+            await store.ack(self.redis, arn, entry_id, keys.WORKFLOW_GROUP)
+            return "ok"
         if kind == "start":
             reply = None
-        elif kind == "stop":
+        elif kind == "stop":  # queued by versions whose StopExecution did not stop at once
             reply = StopExecution(max(now, store.from_ms(fields["at"])), fields.get("error"),
                                   fields.get("cause"))
         elif kind == "task":

@@ -138,3 +138,38 @@ def test_the_shipped_hourly_pipeline_starts_its_workflow_and_reacts_to_its_succe
     assert reaction.matches(status_change("hourly-partitions", "SUCCEEDED"))
     assert not reaction.matches(status_change("hourly-partitions", "FAILED"))
     assert not reaction.matches(status_change("another-machine", "SUCCEEDED"))
+
+
+GREET_EXPRESS = machine({"Greet": {
+    "Type": "Task", "Resource": "arn:eventbus:states:::target:redis_stream", "End": True,
+    "Parameters": {"stream": "greetings", "Payload": {"hello.$": "$.who",
+                                                      "execution.$": "$$.Execution.Id"}}}})
+
+
+async def test_a_rule_starts_an_express_execution_which_a_worker_runs(
+    redis: Redis, tmp_path: Path
+) -> None:
+    rules, workflows = project(tmp_path)
+    (workflows / "greet.asl.json").unlink()
+    (workflows / "greet.express.asl.json").write_text(GREET_EXPRESS)
+    watch = RuleWatch(rules, workflows=workflows)
+    options = RouterOptions(claim_idle=0.5, block_ms=20, workflows=True)
+    router = Router(redis, rules, options, rule_watch=watch)
+    await router.start()
+    task = asyncio.create_task(router.run())
+    try:
+        client = AsyncEventBusClient(redis)
+        await client.put_events([{"Source": "shop.users", "DetailType": "Signed Up",
+                                  "Detail": '{"who": "ada"}'}])
+        async with asyncio.timeout(30):
+            while not await redis.xlen("greetings"):
+                await asyncio.sleep(0.02)
+    finally:
+        router.stop()
+        await asyncio.wait_for(task, 30)
+    [(_, fields)] = await redis.xrange("greetings")
+    sent = orjson.loads(fields[b"payload"])
+    assert sent["hello"] == "ada"
+    assert sent["execution"].startswith("arn:aws:states:us-east-1:123456789012:express:greet:")
+    # Express executions keep no record: nothing is listed as a durable execution.
+    assert not await redis.keys("eb:{wf:p*}:x:*")
