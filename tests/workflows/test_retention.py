@@ -131,3 +131,26 @@ def test_over_the_api_an_expired_execution_does_not_exist(gateway: RunningGatewa
         "ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
     assert refusal(sfn.get_execution_history, executionArn=arn)[0] == "ExecutionDoesNotExist"
     assert sfn.list_executions(stateMachineArn=machine_arn)["executions"] == []
+
+
+def test_the_period_comes_from_the_flag_else_the_setting(monkeypatch: pytest.MonkeyPatch,
+                                                         redis_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from eventbus.cli import app
+    from eventbus.settings import Settings
+    from eventbus.workflows import worker as worker_module
+
+    seen: list[Any] = []
+
+    async def run_worker(url: str, options: Any, **_: Any) -> None:
+        seen.append(options)
+
+    monkeypatch.setattr(worker_module, "run_worker", run_worker)
+    result = CliRunner().invoke(app, ["workflows", "worker", "--redis", redis_url,
+                                      "--workflow-retention-days", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert seen[0].retention == 43_200.0
+    monkeypatch.setenv("EVENTBUS_WORKFLOW_RETENTION_DAYS", "7")
+    assert Settings.from_env().workflow_retention_days == 7.0
+    assert Settings().workflow_retention_days == 90.0
