@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from eventbus import keys
 from eventbus.autopipe import shared_autopipe
 from eventbus.workflows import jsontext, store
+from eventbus.workflows.arns import identity_of
 from eventbus.workflows.commands import Command, Reply, StartTimer
 from eventbus.workflows.context import ExecutionInfo, iso_time
 from eventbus.workflows.definition import parse_definition
@@ -59,10 +60,14 @@ class Live:
 
 
 def execution_info(record: dict[str, str]) -> ExecutionInfo:
+    # The region and account the execution's ARN was made with, so its $$.Execution.Id and
+    # its task tokens name the ARN it is stored under whatever the settings say now.
+    region, account = identity_of(record["arn"])
     return ExecutionInfo(
         name=record["name"], state_machine_name=record["machine"],
         start_time=store.from_ms(record["start_ms"]), input=jsontext.loads(record["input"]),
-        execution_uuid=record["uuid"],
+        execution_uuid=record["uuid"], region=region, account=account,
+        role_arn=f"arn:aws:iam::{account}:role/eventbus-workflows",
     )
 
 

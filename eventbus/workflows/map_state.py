@@ -15,7 +15,7 @@ from eventbus.errors import StatesError
 from eventbus.workflows import jsonata, jsontext, paths
 from eventbus.workflows.commands import Block, Command, InvokeTask
 from eventbus.workflows.concurrency import Finished, run_all
-from eventbus.workflows.context import ACCOUNT, REGION, state_context
+from eventbus.workflows.context import state_context
 from eventbus.workflows.errors_handling import with_retry_and_catch
 from eventbus.workflows.history import History
 from eventbus.workflows.rerun import Rerun
@@ -161,8 +161,9 @@ def _attempt(run: StateRun) -> Steps:
     tolerated_count, tolerated_pct = tolerance(run, data) if distributed else (None, None)
     if distributed:
         run_id = run.env.uuid()
-        history.add("MapRunStarted", {"mapRunArn": f"arn:aws:states:{REGION}:{ACCOUNT}:mapRun:"
-                                      f"{run.env.info.state_machine_name}/{run.name}:{run_id}"})
+        info = run.env.info
+        history.add("MapRunStarted", {"mapRunArn": f"arn:aws:states:{info.region}:{info.account}:"
+                                      f"mapRun:{info.state_machine_name}/{run.name}:{run_id}"})
     inputs = _batches(run, data, [_item_input(run, data, i, item) for i, item in enumerate(items)])
     results: list[Any] = [None] * len(inputs)
     failures: list[StateFailure] = []

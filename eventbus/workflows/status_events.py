@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from eventbus import keys
 from eventbus.autopipe import shared_autopipe
 from eventbus.bus import PartitionMap, publish, run_async
-from eventbus.workflows.context import ACCOUNT, REGION
+from eventbus.workflows.arns import machine_arn_of
 
 __all__ = ["DETAIL_TYPE", "SOURCE", "publish_outbox", "status_event"]
 
@@ -39,7 +39,7 @@ def status_event(record: dict[str, str], status: str, *, stop_ms: int | None = N
     with_data = len(text.encode()) + len((output or "").encode()) <= MAX_INCLUDED_BYTES
     detail: dict[str, Any] = {
         "executionArn": record["arn"],
-        "stateMachineArn": machine_arn(record["machine"]),
+        "stateMachineArn": machine_arn_of(record["arn"]),
         "name": record["name"],
         "status": status,
         "startDate": int(record["start_ms"]),
@@ -65,10 +65,6 @@ def status_event(record: dict[str, str], status: str, *, stop_ms: int | None = N
         "IdempotencyKey": key,
     }
     return orjson.dumps(entry)
-
-
-def machine_arn(machine: str) -> str:
-    return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine}"
 
 
 async def publish_outbox(redis: Redis, partitions: PartitionMap, batch: int = 100) -> int:

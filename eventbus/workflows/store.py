@@ -36,6 +36,7 @@ from eventbus.workflows.commands import (
     StartTimer,
     StopExecution,
     TaskResult,
+    TaskStarted,
     TimerFired,
 )
 from eventbus.workflows.step import Step
@@ -61,7 +62,7 @@ __all__ = [
 ]
 
 # Applies one step of one execution, only if the execution is where the worker read it.
-# KEYS: record, history, replies, work stream, timers, outbox.
+# KEYS: record, history, replies, work stream, timers, outbox, closed index.
 # ARGV: expected history length, expected reply count, work entry id ('' for none), group,
 #       reply JSON ('' for the start), status, output, error, cause, stop date, then counted
 #       lists: events, task commands, timers as (score, member) pairs, status-change events.
@@ -95,6 +96,10 @@ redis.call('HSET', KEYS[1], 'events', events, 'replies', replies, 'status', ARGV
 if ARGV[6] ~= 'RUNNING' then
   redis.call('HSET', KEYS[1], 'output', ARGV[7], 'error', ARGV[8], 'cause', ARGV[9],
              'stop', ARGV[10])
+  -- Retention counts from the close, by Redis's clock: one clock for every worker.
+  local now = redis.call('TIME')
+  redis.call('ZADD', KEYS[7], now[1] .. string.format('%03d', math.floor(now[2] / 1000)),
+             redis.call('HGET', KEYS[1], 'arn'))
 end
 n = tonumber(ARGV[i])
 local arn = redis.call('HGET', KEYS[1], 'arn')
@@ -227,6 +232,10 @@ def reply_to_json(reply: Reply) -> bytes:
     if isinstance(reply, TaskResult):
         data.update(kind="task", token=reply.token, output=reply.output, error=reply.error,
                     cause=reply.cause, failed=reply.failed, timed_out=reply.timed_out)
+        if reply.taken_by is not None:
+            data["taken_by"] = reply.taken_by
+    elif isinstance(reply, TaskStarted):
+        data.update(kind="started", token=reply.token, worker=reply.worker_name)
     elif isinstance(reply, TimerFired):
         data.update(kind="timer", token=reply.token)
     elif isinstance(reply, ExecutionTimeout):
@@ -247,7 +256,9 @@ def reply_from_json(text: bytes | str) -> Reply:
     if kind == "task":
         return TaskResult(data["token"], at, output=data["output"], error=data["error"],
                           cause=data["cause"], failed=data["failed"],
-                          timed_out=data["timed_out"])
+                          timed_out=data["timed_out"], taken_by=data.get("taken_by"))
+    if kind == "started":
+        return TaskStarted(data["token"], at, data["worker"])
     if kind == "timer":
         return TimerFired(data["token"], at)
     if kind == "timeout":
@@ -366,7 +377,7 @@ async def apply_step(
         redis,
         [keys.workflow_execution(p, arn), keys.workflow_history(p, arn),
          keys.workflow_replies(p, arn), keys.workflow_work(p), keys.workflow_timers(p),
-         keys.workflow_outbox(p)],
+         keys.workflow_outbox(p), keys.workflow_closed(p)],
         args,
     )
     return text(answer)

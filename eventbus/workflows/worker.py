@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -28,6 +29,7 @@ from eventbus import keys
 from eventbus.autopipe import use_hiredis_packing
 from eventbus.client import AsyncEventBusClient
 from eventbus.connections import ConnectionSpec
+from eventbus.consumers import CONSUMER_IDLE_SECONDS
 from eventbus.loops.base import Loop
 from eventbus.outage import OutageLog
 from eventbus.router_process import YOUNG_COLLECTION_THRESHOLD
@@ -38,12 +40,14 @@ from eventbus.workflows.commands import (
     ExecutionTimeout,
     Reply,
     StopExecution,
+    TaskResult,
     TimerFired,
     is_execution_timeout,
 )
 from eventbus.workflows.driver import Driver
 from eventbus.workflows.express import MAX_DURATION, run_queued
 from eventbus.workflows.local import TaskCallable
+from eventbus.workflows.retention import RetentionSweeper, default_retention, sweep_interval
 from eventbus.workflows.task_token import is_callback
 from eventbus.workflows.tasks import TaskResolver
 from eventbus.workflows.worker_loops import (
@@ -76,6 +80,11 @@ class WorkerOptions:
     trim_interval: float = 10.0  # how often finished work entries are trimmed (s)
     shutdown_grace: float = 10.0  # how long stop() waits for entries in hand (s)
     pause_on_error: float = 0.5
+    # Remove the consumers of the group idle this long holding nothing (s): dead workers'.
+    # Never less than thrice claim_idle or the read's block, which a live worker's stay within.
+    consumer_idle: float = CONSUMER_IDLE_SECONDS
+    # How long closed executions are kept (s); None: EVENTBUS_WORKFLOW_RETENTION_DAYS.
+    retention: float | None = None
     express_max_duration: float = MAX_DURATION  # an Express execution ends TIMED_OUT past it (s)
 
 
@@ -107,16 +116,21 @@ class WorkflowWorker:
         self.callbacks = CallbackTasks(redis, self.resolver)
         self._express_definitions: dict[str, dict[str, Any]] = {}  # parsed, by version
         pause = o.pause_on_error
+        retention = default_retention() if o.retention is None else o.retention
+        consumer_idle = max(o.consumer_idle, 3 * o.claim_idle, 3 * o.block_ms / 1000)
         self.loops: list[Loop] = [
             WorkReader(self.stopping, redis, self.consumer, self.dispatch, self._wait_room,
                        block_ms=o.block_ms, pause=pause),
             timers := TimerMover(self.stopping, redis, every=o.timer_poll,
                                  idle_every=o.idle_poll, pause=pause),
             WorkClaimer(self.stopping, redis, self.consumer, self.dispatch, self._held.__getitem__,
-                        claim_idle=o.claim_idle, batch=100, pause=pause),
+                        claim_idle=o.claim_idle, consumer_idle=consumer_idle, batch=100,
+                        pause=pause),
             outbox := OutboxPublisher(self.stopping, redis, every=o.outbox_poll,
                                       idle_every=o.idle_poll, pause=pause),
             WorkTrimmer(self.stopping, redis, every=o.trim_interval, pause=pause),
+            RetentionSweeper(self.stopping, redis, retention=retention,
+                             every=sweep_interval(retention), pause=pause),
         ]
         self.driver.timer_set, self.driver.status_queued = timers.due, outbox.wake
         self.callbacks.timer_set = timers.due
@@ -197,8 +211,10 @@ class WorkflowWorker:
             if is_callback(command.resource):
                 return await self.callbacks.invoke(command, arn, entry_id)
             reply = await self.resolver.invoke(command, arn)
-        elif kind == "reply":  # a callback task's answer
+        elif kind == "reply":  # a callback task's answer, or an activity's start
             reply = store.reply_from_json(fields["reply"])
+            if "taken_by" in fields and isinstance(reply, TaskResult):
+                reply = dataclasses.replace(reply, taken_by=fields["taken_by"])
         else:
             raise ValueError(f"unknown workflow work entry kind {kind!r}")
         return await self.driver.apply(arn, entry_id, reply)
