@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import orjson
-from bench_durable import redis_server
+from bench_workflows import redis_server
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from eventbus.workflows.executions import Executions

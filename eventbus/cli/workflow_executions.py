@@ -33,7 +33,7 @@ Execution = Annotated[str, typer.Argument(help=EXECUTION_HELP)]
 def execution_arn(text: str, machine: str | None = None) -> str:
     """The ARN of an execution given as its ARN, ``MACHINE:NAME``, or (with ``machine``) its
     name alone; names hold no ``:``, so the forms cannot be confused."""
-    from eventbus.workflows.context import ACCOUNT, REGION
+    from eventbus.workflows.arns import execution_arn as arn_of
 
     if text.startswith("arn:"):
         return text
@@ -42,7 +42,7 @@ def execution_arn(text: str, machine: str | None = None) -> str:
     machine_name, _, name = text.partition(":")
     if not machine_name or not name or ":" in name:
         fail(f"{text}: give an execution ARN, or MACHINE:NAME")
-    return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine_name}:{name}"
+    return arn_of(machine_name, name)
 
 
 def _call(redis_url: str | None, definitions: Mapping[str, str],
@@ -108,8 +108,8 @@ def start(
     the workflow workers of `eventbus run` or `eventbus workflows worker`); print its ARN and
     start date. With --sync, an EXPRESS machine's runs here."""
     from eventbus.errors import WorkflowFileError
+    from eventbus.settings import get_settings
     from eventbus.workflows.catalog import WorkflowCatalog, load_workflows
-    from eventbus.workflows.context import ACCOUNT
     from eventbus.workflows.registry import machines
     from eventbus.workflows.worker import load_tasks
 
@@ -125,7 +125,7 @@ def start(
 
     async def started(api: Executions) -> dict[str, Any]:
         # A file's machine hides one created over the API with the same name, as in the API.
-        stored = await machines(api.redis, ACCOUNT).all()
+        stored = await machines(api.redis, get_settings().account).all()
         definitions.update({m.name: m.definition for m in stored})
         definitions.update({m.name: m.text for m in catalog})
         typed = {m.name: (m.type, m.definition) for m in stored}

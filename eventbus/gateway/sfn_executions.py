@@ -13,7 +13,7 @@ from typing import Any
 
 from eventbus.errors import InvalidDefinition, InvalidExecutionInput, RequestRejected
 from eventbus.gateway.awsjson import ApiError, expect, length_at_most, require
-from eventbus.gateway.sfn_resources import IDENTITY, parse_arn
+from eventbus.gateway.sfn_resources import parse_arn
 from eventbus.gateway.state import Gateway
 from eventbus.workflows.executions import Executions
 from eventbus.workflows.registry import machines
@@ -31,9 +31,9 @@ MAX_INPUT_CHARS = 262_144
 
 async def _executions(gateway: Gateway) -> Executions:
     definitions = {m.name: m.definition for m in
-                   await machines(gateway.redis, IDENTITY.account).all()}
+                   await machines(gateway.redis, gateway.settings.account).all()}
     definitions |= {m.name: m.text for m in gateway.catalog}
-    return Executions(gateway.redis, definitions)
+    return Executions(gateway.redis, definitions, gateway.settings)
 
 
 def _wire(value: Any) -> Any:
@@ -59,7 +59,7 @@ async def _run(call: Any) -> dict[str, Any]:
 
 
 def _machine(gateway: Gateway, params: dict[str, Any]) -> str:
-    name = parse_arn(params, "stateMachineArn", "stateMachine", IDENTITY)
+    name = parse_arn(params, "stateMachineArn", "stateMachine", gateway.settings)
     if name is None:
         arn = params["stateMachineArn"]
         raise ApiError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")

@@ -34,10 +34,10 @@ from eventbus.errors import (
     TaskFailed,
 )
 from eventbus.workflows import jsontext
-from eventbus.workflows.context import ACCOUNT, iso_time
+from eventbus.workflows.arns import execution_arn, identity_of, machine_arn_of, states_arn
+from eventbus.workflows.context import iso_time
 from eventbus.workflows.executions import Executions
 from eventbus.workflows.registry import machines
-from eventbus.workflows.status_events import machine_arn
 from eventbus.workflows.task_services import TaskServices
 
 __all__ = [
@@ -83,13 +83,13 @@ def _machine_name(arn: Any) -> str:
     return arn.rsplit(":stateMachine:", 1)[-1]
 
 
-async def definition_of(services: TaskServices, machine: str) -> str | None:
+async def definition_of(services: TaskServices, machine: str, account: str) -> str | None:
     """The machine's definition text: the worker's own (workflow files), else one created
-    over the Step Functions API."""
+    over the Step Functions API in ``account``."""
     text = services.definitions.get(machine)
     if text is not None:
         return text
-    stored = await machines(services.redis, ACCOUNT).get(machine)
+    stored = await machines(services.redis, account).get(machine)
     return None if stored is None else stored.definition
 
 
@@ -100,7 +100,7 @@ async def start_child(services: TaskServices, machine: str, definition: str, inp
     try:
         return await api.start_execution(machine, input_text, name, parent=parent)
     except ExecutionAlreadyExists as err:
-        arn = api.execution_arn(machine, name)
+        arn = execution_arn(machine, name, api.settings)
         if await api.parent_of(arn) != parent:
             raise TaskFailed("StepFunctions.ExecutionAlreadyExistsException", str(err)) from err
         described = await api.describe_execution(arn)
@@ -117,10 +117,11 @@ async def _start_execution(task_input: Any, arn: str, token: str, services: Task
                            mode: str) -> Any:
     params = task_input if isinstance(task_input, dict) else {}
     machine = _machine_name(params.get("StateMachineArn"))
-    definition = await definition_of(services, machine)
+    definition = await definition_of(services, machine, identity_of(arn)[1])
     if definition is None:
         raise TaskFailed("StepFunctions.StateMachineDoesNotExistException",
-                         f"State Machine Does Not Exist: '{machine_arn(machine)}'")
+                         f"State Machine Does Not Exist: "
+                         f"'{states_arn('stateMachine', machine)}'")
     raw_input = params.get("Input", {})
     input_text = raw_input if isinstance(raw_input, str) else jsontext.dumps(raw_input)
     name = params.get("Name")
@@ -174,7 +175,7 @@ def child_output(record: Mapping[str, str], mode: str) -> dict[str, Any]:
     else:
         out["RedriveStatus"] = "REDRIVABLE"
     out["StartDate"] = record["start"]
-    out["StateMachineArn"] = machine_arn(record["machine"])
+    out["StateMachineArn"] = machine_arn_of(record["arn"])
     out["Status"] = status
     if record.get("stop"):
         out["StopDate"] = record["stop"]

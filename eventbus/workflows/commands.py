@@ -18,6 +18,7 @@ __all__ = [
     "StartTimer",
     "StopExecution",
     "TaskResult",
+    "TaskStarted",
     "TimerFired",
     "is_execution_timeout",
 ]
@@ -65,6 +66,19 @@ class TaskResult:
     cause: str | None = None
     failed: bool = False
     timed_out: bool = False
+    # An activity's: the name of the worker that took it ('' unnamed), when its TaskStarted
+    # may not have been applied first (another worker applied this answer quicker).
+    taken_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStarted:
+    """A worker took the activity task ``token`` (GetActivityTask) at ``at``; its TaskResult
+    comes later. Only activities are told of it, as AWS records ``ActivityStarted``."""
+
+    token: str
+    at: datetime
+    worker_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +114,7 @@ class Redrive:
     count: int
 
 
-Reply = TaskResult | TimerFired | ExecutionTimeout | StopExecution | Redrive
+Reply = TaskResult | TaskStarted | TimerFired | ExecutionTimeout | StopExecution | Redrive
 
 
 class Block:

@@ -21,6 +21,7 @@ import orjson
 from redis.asyncio import Redis
 
 from eventbus import keys
+from eventbus.autopipe import shared_autopipe
 from eventbus.errors import (
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
@@ -28,23 +29,19 @@ from eventbus.errors import (
     RequestRejected,
     StateMachineDoesNotExist,
 )
+from eventbus.settings import Settings, get_settings
 from eventbus.workflows import jsontext, redrive, store
+from eventbus.workflows.arns import execution_arn, execution_prefix, machine_arn_of, states_arn
 from eventbus.workflows.catalog import name_problem
 from eventbus.workflows.commands import StopExecution
-from eventbus.workflows.context import ACCOUNT, REGION, iso_time
+from eventbus.workflows.context import iso_time
 from eventbus.workflows.definition import validate_definition
 from eventbus.workflows.driver import Driver, execution_info
-from eventbus.workflows.status_events import machine_arn
 
 __all__ = ["STATUSES", "Executions"]
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 _PAGE_LIMIT = 1000
-
-
-def _machine_name(machine: str) -> str:
-    prefix = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:"
-    return machine[len(prefix):] if machine.startswith(prefix) else machine
 
 
 def _date(iso: str) -> datetime:
@@ -62,11 +59,16 @@ def _page(token: str | None) -> int:
 
 
 class Executions:
-    """Durable executions of the state machines in ``definitions`` (name -> text)."""
+    """Durable executions of the state machines in ``definitions`` (name -> text), with the
+    ARNs of ``settings`` (the process's by default)."""
 
-    def __init__(self, redis: Redis, definitions: Mapping[str, str]) -> None:
+    def __init__(self, redis: Redis, definitions: Mapping[str, str],
+                 settings: Settings | None = None) -> None:
         self.redis = redis
+        # Starts go auto-pipelined: concurrent callers share round trips.
+        self._starts = shared_autopipe(redis)
         self.definitions = definitions
+        self.settings = settings or get_settings()
         self._valid: set[str] = set()  # versions already validated
 
     async def start_execution(self, state_machine: str, input: str = "{}",
@@ -76,10 +78,10 @@ class Executions:
         name and input while it runs answers the same execution; ExecutionAlreadyExists once
         it has closed or with another input. ``parent``: a child execution's link to the
         execution waiting for it (see ``child_executions``)."""
-        machine = _machine_name(state_machine)
+        machine = self._machine_name(state_machine)
         text = self.definitions.get(machine)
         if text is None:
-            raise _no_machine(machine)
+            raise self._no_machine(machine)
         try:
             jsontext.loads(input)
         except ValueError as err:
@@ -91,7 +93,7 @@ class Executions:
         if version not in self._valid:
             validate_definition(text, "STANDARD")
             self._valid.add(version)
-        arn = self.execution_arn(machine, name)
+        arn = execution_arn(machine, name, self.settings)
         now = datetime.now(UTC)
         record = {
             "arn": arn, "name": name, "machine": machine, "version": version, "input": input,
@@ -101,14 +103,10 @@ class Executions:
         }
         if parent is not None:
             record["parent"] = parent
-        answer, start = await store.start_record(self.redis, arn, record, text)
+        answer, start = await store.start_record(self._starts, arn, record, text)
         if answer == "exists":
             raise ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
         return {"executionArn": arn, "startDate": _date(start)}
-
-    @staticmethod
-    def execution_arn(machine: str, name: str) -> str:
-        return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:{name}"
 
     async def parent_of(self, arn: str) -> str | None:
         """The parent link of a child execution (None for any other)."""
@@ -117,15 +115,19 @@ class Executions:
         return None if link is None else store.text(link)
 
     async def _record(self, arn: str) -> dict[str, str]:
-        raw = await self.redis.hgetall(keys.workflow_execution(store.partition_of(arn), arn))
-        if not raw:
+        record = await self._stored(arn)
+        if record is None:
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
-        return {store.text(k): store.text(v) for k, v in raw.items()}
+        return record
+
+    async def _stored(self, arn: str) -> dict[str, str] | None:
+        raw = await self.redis.hgetall(keys.workflow_execution(store.partition_of(arn), arn))
+        return {store.text(k): store.text(v) for k, v in raw.items()} if raw else None
 
     async def describe_execution(self, execution_arn: str) -> dict[str, Any]:
         r = await self._record(execution_arn)
         answer: dict[str, Any] = {
-            "executionArn": r["arn"], "stateMachineArn": machine_arn(r["machine"]),
+            "executionArn": r["arn"], "stateMachineArn": machine_arn_of(r["arn"]),
             "name": r["name"], "status": r["status"], "startDate": _date(r["start"]),
             "input": r["input"], "inputDetails": {"included": True},
         }
@@ -176,14 +178,14 @@ class Executions:
                               redrive_filter: str | None = None) -> dict[str, Any]:
         """A page of the machine's executions, newest first; ``redrive_filter`` REDRIVEN or
         NOT_REDRIVEN keeps those redriven at least once, or never."""
-        machine = _machine_name(state_machine)
+        machine = self._machine_name(state_machine)
         if machine not in self.definitions:
-            raise _no_machine(machine)
+            raise self._no_machine(machine)
         if status_filter is not None and status_filter not in STATUSES:
             raise RequestRejected(f"Invalid statusFilter: {status_filter}")
         if redrive_filter not in (None, "REDRIVEN", "NOT_REDRIVEN"):
             raise RequestRejected(f"Invalid redriveFilter: {redrive_filter}")
-        prefix = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:"
+        prefix = execution_prefix(machine, self.settings)
         found: list[tuple[float, str]] = []
         for p in range(keys.WORKFLOW_PARTITIONS):
             members: list[Any] = await self.redis.zrange(keys.workflow_index(p), 0, -1,
@@ -193,8 +195,9 @@ class Executions:
                 if arn.startswith(prefix):
                     found.append((float(score), arn))
         found.sort(reverse=True)
-        records = await asyncio.gather(*(self._record(arn) for _, arn in found))
-        chosen = [r for r in records if status_filter in (None, r["status"])
+        # An execution retention removed after the index was read is not listed.
+        records = await asyncio.gather(*(self._stored(arn) for _, arn in found))
+        chosen = [r for r in records if r is not None and status_filter in (None, r["status"])
                   and redrive_filter in (None, "REDRIVEN" if "redrive_count" in r
                                          else "NOT_REDRIVEN")]
         offset, size = _page(next_token), max_results or 100
@@ -207,7 +210,7 @@ class Executions:
     @staticmethod
     def _summary(r: dict[str, str]) -> dict[str, Any]:
         summary: dict[str, Any] = {
-            "executionArn": r["arn"], "stateMachineArn": machine_arn(r["machine"]),
+            "executionArn": r["arn"], "stateMachineArn": machine_arn_of(r["arn"]),
             "name": r["name"], "status": r["status"], "startDate": _date(r["start"]),
         }
         if r["status"] != "RUNNING":
@@ -240,12 +243,16 @@ class Executions:
         r = await self._record(execution_arn)
         p = store.partition_of(execution_arn)
         definition = store.text(await self.redis.get(keys.workflow_definition(p, r["version"])))
-        return {"stateMachineArn": machine_arn(r["machine"]), "name": r["machine"],
+        return {"stateMachineArn": machine_arn_of(r["arn"]), "name": r["machine"],
                 "definition": definition, "roleArn": execution_info(r).role_arn,
                 # The machine as of the start: its definition is the one the execution has.
                 "updateDate": _date(r["start"])}
 
+    def _machine_name(self, machine: str) -> str:
+        prefix = states_arn("stateMachine", "", self.settings)
+        return machine[len(prefix):] if machine.startswith(prefix) else machine
 
-def _no_machine(machine: str) -> StateMachineDoesNotExist:
-    return StateMachineDoesNotExist(f"State Machine Does Not Exist: '{machine_arn(machine)}'")
+    def _no_machine(self, machine: str) -> StateMachineDoesNotExist:
+        arn = states_arn("stateMachine", machine, self.settings)
+        return StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
 

@@ -32,8 +32,8 @@ from redis.asyncio import Redis
 from eventbus import keys
 from eventbus.errors import TaskFailed
 from eventbus.workflows import jsontext, store
+from eventbus.workflows.arns import execution_arn
 from eventbus.workflows.child_executions import child_name, parent_link, start_child
-from eventbus.workflows.executions import Executions
 from eventbus.workflows.map_state import MAP_RUN
 from eventbus.workflows.task_services import TaskServices
 
@@ -169,7 +169,7 @@ async def finish(redis: Redis, parent: str, run: str) -> tuple[list[Any] | None,
         indexes = range(first, min(first + _READ_BATCH, int(total)))
         outputs += await redis.hmget(results_key, [str(i) for i in indexes])
     unfinished = [i for i in range(int(started)) if outputs[i] is None]
-    running = [Executions.execution_arn(machine, child_name(run, str(i)))
+    running = [execution_arn(machine, child_name(run, str(i)))
                for i in unfinished]
     if status != "SUCCEEDED":
         return None, running

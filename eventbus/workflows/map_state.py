@@ -15,7 +15,7 @@ from eventbus.errors import StatesError
 from eventbus.workflows import jsonata, jsontext, paths
 from eventbus.workflows.commands import Block, Command, InvokeTask
 from eventbus.workflows.concurrency import Finished, run_all
-from eventbus.workflows.context import ACCOUNT, REGION, state_context
+from eventbus.workflows.context import state_context
 from eventbus.workflows.errors_handling import with_retry_and_catch
 from eventbus.workflows.history import History
 from eventbus.workflows.rerun import Rerun
@@ -209,9 +209,9 @@ def _map_run_started(run: StateRun, data: Any) -> tuple[int | None, float | None
     """A DISTRIBUTED Map's tolerance, and its MapRunStarted event."""
     tolerated_count, tolerated_pct = tolerance(run, data)
     run_id = run.env.uuid()
-    run.frame.history.add("MapRunStarted", {
-        "mapRunArn": f"arn:aws:states:{REGION}:{ACCOUNT}:mapRun:"
-                     f"{run.env.info.state_machine_name}/{run.name}:{run_id}"})
+    info = run.env.info
+    run.frame.history.add("MapRunStarted", {"mapRunArn": f"arn:aws:states:{info.region}:"
+                          f"{info.account}:mapRun:{info.state_machine_name}/{run.name}:{run_id}"})
     return tolerated_count, tolerated_pct
 
 

@@ -21,7 +21,17 @@ from eventbus.workflows.context import ExecutionInfo, state_context
 from eventbus.workflows.history import History
 from eventbus.workflows.limits import MAX_PAYLOAD_BYTES
 
-__all__ = ["Branch", "Env", "Frame", "Outcome", "StateFailure", "StateRun", "Steps", "request"]
+__all__ = [
+    "Branch",
+    "Env",
+    "Frame",
+    "Outcome",
+    "StateFailure",
+    "StateRun",
+    "Steps",
+    "awaiting",
+    "request",
+]
 
 JSONPATH = "JSONPath"
 JSONATA = "JSONata"
@@ -108,9 +118,14 @@ Branch = Generator[Command | Block, Any, Any]
 def request(command: Command) -> Generator[Command | Block, Any, Any]:
     """Issue ``command`` and wait for its reply (replies for other tokens are stale: dropped)."""
     yield command
+    return (yield from awaiting(command.token))
+
+
+def awaiting(token: str) -> Generator[Block, Any, Any]:
+    """Wait for the next reply carrying ``token`` (others are stale: dropped)."""
     while True:
         reply = yield BLOCK
-        if getattr(reply, "token", None) == command.token:
+        if getattr(reply, "token", None) == token:
             return reply
 
 

@@ -23,7 +23,7 @@ GREET = machine({
     "Done": {"Type": "Succeed"},
 })
 HOLD = machine({"Hold": {"Type": "Wait", "Seconds": 3600, "End": True}})
-PREFIX = "arn:aws:states:us-east-1:123456789012:execution"
+PREFIX = "arn:aws:states:local:000000000000:execution"
 
 
 @pytest.fixture
@@ -130,14 +130,14 @@ def test_starting_the_same_name_after_it_ended_answers_execution_already_exists(
 
 
 def test_start_finds_a_machine_created_over_the_api(project: Path, redis_url: str) -> None:
-    from eventbus.workflows.context import ACCOUNT
+    from eventbus.settings import get_settings
     from eventbus.workflows.registry import StoredMachine, machines
 
     async def create() -> None:
         redis = Redis.from_url(redis_url)
         try:
             record = StoredMachine("api-made", "STANDARD", GREET, "arn:aws:iam::1:role/r", 1, "r1")
-            await machines(redis, ACCOUNT).create(record)
+            await machines(redis, get_settings().account).create(record)
         finally:
             await redis.aclose()
 

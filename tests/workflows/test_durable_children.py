@@ -16,6 +16,7 @@ from eventbus.rule_watch import RuleWatch
 from eventbus.worker import Router, RouterOptions
 from eventbus.workflows import child_completions, child_executions, store
 from eventbus.workflows.activities import Activities
+from eventbus.workflows.arns import execution_arn, states_arn
 from eventbus.workflows.executions import Executions
 from eventbus.workflows.task_services import TaskServices
 
@@ -23,7 +24,7 @@ from .durable import assert_contiguous, history, until_closed, worker
 from .helpers import machine
 from .test_workflow_target import project
 
-MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:"
+MACHINE_ARN = states_arn("stateMachine", "")
 
 CHILD = machine({
     "Double": {"Type": "Pass", "Parameters": {"doubled.$": "States.MathAdd($.n, $.n)"},
@@ -62,7 +63,7 @@ async def test_start_execution_answers_at_once_and_the_child_runs(redis: Redis) 
     async with worker(redis, definitions=api.definitions, block_ms=100):
         done = await until_closed(api, started["executionArn"])
         out = orjson.loads(done["output"])
-        child_arn = "arn:aws:states:us-east-1:123456789012:execution:child:kid-1"
+        child_arn = execution_arn("child", "kid-1")
         assert out["ExecutionArn"] == child_arn
         assert out["StartDate"].endswith("Z") and len(out["StartDate"]) == 24
         child = await until_closed(api, child_arn)
@@ -122,7 +123,7 @@ async def test_an_unknown_machine_fails_the_task(redis: Redis) -> None:
     caught = orjson.loads(done["output"])
     assert caught["Error"] == "StepFunctions.StateMachineDoesNotExistException"
     assert caught["Cause"] == ("State Machine Does Not Exist: "
-                               "'arn:aws:states:us-east-1:123456789012:stateMachine:nowhere'")
+                               f"'{MACHINE_ARN}nowhere'")
 
 
 async def test_wait_for_task_token_is_answered_by_the_child(redis: Redis) -> None:
@@ -157,7 +158,7 @@ async def test_a_completion_delivered_again_changes_nothing(redis: Redis) -> Non
             worker(redis, definitions=api.definitions, concurrency=4, consumer="second"):
         done = await until_closed(api, started["executionArn"])
     before = await history(api, started["executionArn"])
-    child = "arn:aws:states:us-east-1:123456789012:execution:child:kid-again"
+    child = execution_arn("child", "kid-again")
     assert store.partition_of(child) != store.partition_of(started["executionArn"])
     # A worker that died after telling the parent and before acknowledging: the claimer
     # delivers the same close again.
@@ -175,7 +176,7 @@ async def test_a_repeated_start_finds_the_child_it_started(redis: Redis) -> None
                             connections={})
     services.definitions = api.definitions
     start = child_executions.INTEGRATIONS[child_executions.START_EXECUTION]
-    parent_arn = "arn:aws:states:us-east-1:123456789012:execution:parent:repeat"
+    parent_arn = execution_arn("parent", "repeat")
     params: dict[str, Any] = {"StateMachineArn": MACHINE_ARN + "child", "Input": {"n": 1}}
     for named in (params, {**params, "Name": "named-once"}):
         first = await start(named, parent_arn, "token-1", services)

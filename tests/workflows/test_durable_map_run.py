@@ -15,6 +15,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from eventbus import keys
 from eventbus.workflows import child_completions, map_run, run_local, store
+from eventbus.workflows.arns import execution_prefix, states_arn
 from eventbus.workflows.executions import Executions
 from eventbus.workflows.task_services import TaskServices
 
@@ -90,14 +91,13 @@ async def test_iterations_are_child_executions_with_their_own_histories(redis: R
     assert orjson.loads(done["output"]) == orjson.loads(local["output"])
     run_arn = next(e for e in events if e["type"] == "MapRunStarted")[
         "mapRunStartedEventDetails"]["mapRunArn"]
-    assert run_arn.startswith("arn:aws:states:us-east-1:123456789012:mapRun:fan/Each:")
+    assert run_arn.startswith(states_arn("mapRun", "fan/Each:"))
     # A child: named by the Map Run, its machine the parent's and the Map state's names.
     children = Executions(redis, {"fan/Each": "{}"})
     listed = await children.list_executions("fan/Each")
     assert len(listed["executions"]) == 3
     child = listed["executions"][0]
-    assert child["executionArn"].startswith(
-        "arn:aws:states:us-east-1:123456789012:execution:fan/Each:")
+    assert child["executionArn"].startswith(execution_prefix("fan/Each"))
     assert child["status"] == "SUCCEEDED"
     child_events = await history(api, child["executionArn"])
     assert [e["type"] for e in child_events] == [
