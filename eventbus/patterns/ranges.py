@@ -13,6 +13,7 @@ Three shapes, three structures:
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from eventbus.patterns.nodes import Numeric
@@ -59,6 +60,49 @@ class RangeIndex(Generic[T]):
             if _holds(c, x):
                 out.append(v)
         return out
+
+    def probe(self) -> Callable[[object], Sequence[T] | None]:
+        """``find`` for any key, None for a key that is not a float (not a JSON number, see
+        ``values``), valid until the next ``add``. An index of one shape gets a function doing
+        that shape's search in one call, answering a list it must not change: the matcher calls
+        it once per number in the event, and most tables hold one shape of range.
+        """
+        if not self._frozen:
+            self._freeze()
+        find = self.find
+        shapes = [self._lower_bounds, self._upper_bounds, self._slots, self._linear]
+        if sum(1 for shape in shapes if shape) != 1 or self._linear:
+            return lambda x: find(x) if type(x) is float else None
+        if self._slots:
+            cuts, slots, count = self._cuts, self._slots, len(self._cuts)
+
+            def in_slot(x: object) -> Sequence[T] | None:
+                if type(x) is not float:
+                    return None
+                i = bisect_left(cuts, x)
+                return slots[2 * i + 1 if i < count and cuts[i] == x else 2 * i]
+
+            return in_slot
+        if self._lower_bounds:
+            lows, above = self._lower_bounds, self._lower_values
+
+            def over(x: object) -> Sequence[T] | None:
+                if type(x) is not float:
+                    return None
+                i = bisect_left(lows, x)
+                # On a bound itself, whether the range holds depends on its closed side.
+                return find(x) if i < len(lows) and lows[i] == x else above[:i]
+
+            return over
+        highs, below = self._upper_bounds, self._upper_values
+
+        def under(x: object) -> Sequence[T] | None:
+            if type(x) is not float:
+                return None
+            j = bisect_right(highs, x)
+            return find(x) if j and highs[j - 1] == x else below[j:]
+
+        return under
 
     def _find_lower(self, x: float, out: list[T]) -> None:
         bounds, lower = self._lower_bounds, self._lower
