@@ -97,50 +97,37 @@ class _Affixes:
             insort(self.lengths, len(text))
         self.by_text.setdefault(text, []).append(entry)
 
-    def probe(self) -> Finder:
-        """``collect`` for a table holding these texts only: one call per leaf, None for a
-        leaf that is not a string, and no new list unless several lengths match."""
-        lengths, by_text, suffix, ignore_case = (
-            self.lengths,
-            self.by_text,
-            self.suffix,
-            self.ignore_case,
-        )
 
-        def find(value: Key) -> Sequence[State] | None:
-            if type(value) is not str:
-                return None
+def _affix_probe(kinds: Iterable[_Affixes]) -> Finder:
+    """The states a leaf's prefixes (or suffixes) lead to in ``kinds``, in one call: None for a
+    leaf that is not a string; a list the caller must not change."""
+    specs = [(a.lengths, a.by_text, a.suffix, a.ignore_case, a.guarded) for a in kinds]
+
+    def find(value: Key) -> Sequence[State] | None:
+        if type(value) is not str:
+            return None
+        found: list[State] | None = None
+        for lengths, by_text, suffix, ignore_case, guarded in specs:
             text = value.lower() if ignore_case else value
-            size, found = len(text), None
+            size = len(text)
             for length in lengths:
                 if length > size:
                     break
                 hit = by_text.get(text[size - length :] if suffix else text[:length])
                 if hit:
+                    if guarded:  # (full wildcard test, state) pairs
+                        hit = [state for test, state in hit if test(value)]
                     found = hit if found is None else found + hit
-            return found
+        return found
 
-        return find
-
-    def collect(self, value: str, out: list[State]) -> None:
-        text = value.lower() if self.ignore_case else value
-        size, by_text = len(text), self.by_text
-        for length in self.lengths:
-            if length > size:
-                break
-            found = by_text.get(text[size - length :] if self.suffix else text[:length])
-            if not found:
-                continue
-            if self.guarded:
-                out.extend(state for test, state in found if test(value))
-            else:
-                out.extend(found)
+    return find
 
 
 class Table:
     """The transitions out of one state on one field path."""
 
     __slots__ = (
+        "affix_find",
         "affixes",
         "anything",
         "cidrs",
@@ -163,6 +150,7 @@ class Table:
         self.find: Finder = self.exact.get
         self.lower: dict[str, list[State]] = {}
         self.affixes: dict[tuple[bool, bool, bool], _Affixes] = {}
+        self.affix_find: Finder = _affix_probe(())
         self.numeric: RangeIndex[State] | None = None
         self.anything: list[State] = []
         # (IP version, mask bits) -> network address >> host bits -> states
@@ -188,10 +176,12 @@ class Table:
             self.lower.setdefault(c.text, []).append(state)
         elif isinstance(c, (n.Prefix, n.Suffix)):
             self._affixes(isinstance(c, n.Suffix), c.ignore_case, False).add(c.text, state)
+            self.affix_find = _affix_probe(self.affixes.values())
         elif isinstance(c, n.Wildcard) and (c.segments[0] or c.segments[-1]):
             suffix = not c.segments[0]
             text = c.segments[-1] if suffix else c.segments[0]
             self._affixes(suffix, False, True).add(text, (compile_condition(c), state))
+            self.affix_find = _affix_probe(self.affixes.values())
         elif isinstance(c, n.Numeric):
             if self.numeric is None:
                 self.numeric = RangeIndex()
@@ -214,12 +204,11 @@ class Table:
             return self.lookup
         if self.numeric is not None:
             return self._find_number
-        if len(self.affixes) == 1:
-            (affixes,) = self.affixes.values()
-            return affixes.probe() if not affixes.guarded else self._find_affix
+        if self.affixes:
+            return self.affix_find
         if self.lower:
             return self._find_lower
-        if self.anything or self.cidrs or self.affixes:
+        if self.anything or self.cidrs:
             return self.lookup
         return self.exact.get
 
@@ -227,14 +216,6 @@ class Table:
         # The first lookup after a change installs the index's own probe in its place.
         probe = self.find = self.numeric.probe()  # type: ignore[union-attr]
         return probe(key)
-
-    def _find_affix(self, key: Key) -> list[State] | None:
-        if type(key) is not str:
-            return None
-        out: list[State] = []
-        for affixes in self.affixes.values():
-            affixes.collect(key, out)
-        return out
 
     def _find_lower(self, key: Key) -> list[State] | None:
         return self.lower.get(key.lower()) if type(key) is str else None
@@ -255,8 +236,8 @@ class Table:
         if kind is str:
             if self.lower:
                 out.extend(self.lower.get(key.lower(), _NOTHING))  # type: ignore[union-attr]
-            for affixes in self.affixes.values():
-                affixes.collect(key, out)  # type: ignore[arg-type]
+            if self.affixes:
+                out.extend(self.affix_find(key) or _NOTHING)
             if self.cidrs:
                 self._collect_cidrs(key, out)  # type: ignore[arg-type]
         elif kind is float and self.numeric is not None:
@@ -316,10 +297,10 @@ class Automaton:
         todo: list[tuple[State, Trail]] = [(self.root, ())]
         seen: set[tuple[State, Trail]] = set()
         out: list[tuple[State, Trail]] = []  # one state's successors, reused: no list per state
-        # Measured hot loop, kept in one frame: the states one more field takes ``state`` to,
-        # each with the array elements it chose, then those worth visiting. A walk with no
-        # array element chosen, at a state with lookups only (most steps of most walks), looks
-        # its leaves up inline; the rest is ``_Walk.visit``.
+        # Measured hot loop: the states one more field takes ``state`` to, each with the array
+        # elements it chose, then those worth visiting. A walk with no array element chosen, at
+        # a state with lookups only (most steps of most walks), takes the short way
+        # (``_look_up``); the rest is ``_Walk.visit``.
         while todo:
             state, chosen = todo.pop()
             if chosen or not state.plain:
@@ -329,21 +310,8 @@ class Automaton:
                 walk.visit(state, chosen, out)
                 spent = walk.steps
             else:
-                looked = 1
-                for path, table in _fields(state.edges, leaves):
-                    candidates = leaves.get(path)
-                    if candidates:
-                        looked += len(candidates)
-                        find = table.find
-                        for key, trail in candidates:
-                            targets = find(key)
-                            if targets:
-                                if len(targets) == 1:
-                                    out.append((targets[0], trail))
-                                else:
-                                    out.extend([(target, trail) for target in targets])
                 # The budget is counted per state, in bulk: the same count for the same event.
-                spent += looked + len(out)
+                spent += _look_up(state, leaves, out) + len(out)
                 if spent > budget:
                     raise MatchBudgetExceededError(budget)
             for item in out:
@@ -365,6 +333,18 @@ class Automaton:
         if self._tree is None:
             self._tree = PathTree.of(self._paths)
         return flatten(event, self._tree)
+
+
+def _look_up(state: State, leaves: Leaves, out: list[tuple[State, Trail]]) -> int:
+    """The steps out of a plain ``state`` for a walk with no array element chosen, into
+    ``out``: each leaf looked up, taking its own elements along; how many leaves it looked at."""
+    looked = 1
+    for path, table in _fields(state.edges, leaves):
+        candidates = leaves.get(path)
+        if candidates:
+            looked += len(candidates)
+            _advance(table, candidates, (), out)
+    return looked
 
 
 def _fields(edges: dict[str, Table], leaves: Leaves) -> Iterable[tuple[str, Table]]:

@@ -47,8 +47,8 @@ class PathTree:
         self.path = path
         self.children: dict[str, PathTree] = {}
         self.named = False  # a pattern names this very path
-        # An object's keys, in order -> those of them the tree goes on at, with their nodes.
-        self.plans: dict[tuple[Any, ...], list[tuple[Any, PathTree]]] = {}
+        # An object's keys, in order -> those the tree goes on at: (key, node, its path if named).
+        self.plans: dict[tuple[Any, ...], list[tuple[Any, PathTree, str | None]]] = {}
 
     @classmethod
     def of(cls, paths: Iterable[str]) -> PathTree:
@@ -69,7 +69,7 @@ class PathTree:
             node = node.children.get(part) if node is not None else None
         return node
 
-    def plan(self, keys: tuple[Any, ...]) -> list[tuple[Any, PathTree]]:
+    def plan(self, keys: tuple[Any, ...]) -> list[tuple[Any, PathTree, str | None]]:
         """The keys of an object (all of them, in order) that lead somewhere in the tree, with
         where: a key holding dots (``"state.status"``) is followed part by part. Remembered per
         key tuple: the objects of one kind of event share their keys, so the walk looks only at
@@ -81,7 +81,7 @@ class PathTree:
             if child is None and type(key) is str and "." in key:
                 child = self.descend(key)
             if child is not None:
-                plan.append((key, child))
+                plan.append((key, child, child.path if child.named else None))
         if len(self.plans) >= _PLANS:
             self.plans.clear()
         self.plans[keys] = plan
@@ -99,7 +99,7 @@ def _walk_object(
     plan = node.plans.get(keys)
     if plan is None:
         plan = node.plan(keys)
-    for key, child in plan:
+    for key, child, path in plan:
         value = obj[key]
         kind = type(value)
         if kind is str or kind is float:
@@ -116,10 +116,10 @@ def _walk_object(
         else:
             _walk_other(value, child, trail, out, arrays)
             continue
-        if child.named:
-            leaves = out.get(child.path)
+        if path is not None:
+            leaves = out.get(path)
             if leaves is None:
-                out[child.path] = [(leaf, trail)]
+                out[path] = [(leaf, trail)]
             else:
                 leaves.append((leaf, trail))
 

@@ -84,23 +84,23 @@ class RangeIndex(Generic[T]):
 
             return in_slot
         if self._lower_bounds:
-            lows, above = self._lower_bounds, self._lower_values
+            # x > b holds for the open bounds left of x, x >= b for the closed ones up to x.
+            opened, closed = _split(self._lower_bounds, self._lower)
 
             def over(x: object) -> Sequence[T] | None:
                 if type(x) is not float:
                     return None
-                i = bisect_left(lows, x)
-                # On a bound itself, whether the range holds depends on its closed side.
-                return find(x) if i < len(lows) and lows[i] == x else above[:i]
+                return (
+                    opened[1][: bisect_left(opened[0], x)] + closed[1][: bisect_right(closed[0], x)]
+                )
 
             return over
-        highs, below = self._upper_bounds, self._upper_values
+        opened, closed = _split(self._upper_bounds, self._upper)
 
         def under(x: object) -> Sequence[T] | None:
             if type(x) is not float:
                 return None
-            j = bisect_right(highs, x)
-            return find(x) if j and highs[j - 1] == x else below[j:]
+            return opened[1][bisect_right(opened[0], x) :] + closed[1][bisect_left(closed[0], x) :]
 
         return under
 
@@ -156,6 +156,18 @@ class RangeIndex(Generic[T]):
                 continue
             for slot in range(first, last + 1):
                 self._slots[slot].append(v)
+
+
+def _split(
+    bounds: list[float], entries: list[tuple[bool, T]]
+) -> tuple[tuple[list[float], list[T]], tuple[list[float], list[T]]]:
+    """Sorted one-sided ranges -> (bounds, values) of the open ones, then of the closed ones."""
+    sides: tuple[tuple[list[float], list[T]], ...] = (([], []), ([], []))
+    for bound, (is_closed, value) in zip(bounds, entries, strict=True):
+        side = sides[is_closed]
+        side[0].append(bound)
+        side[1].append(value)
+    return sides[0], sides[1]
 
 
 def _low(entry: tuple[Numeric, object]) -> float:
