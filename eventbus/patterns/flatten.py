@@ -117,11 +117,10 @@ def _walk_object(
             _walk_other(value, child, trail, out, arrays)
             continue
         if path is not None:
-            leaves = out.get(path)
-            if leaves is None:
+            if path in out:
+                out[path].append((leaf, trail))
+            else:  # the first leaf at a path, as most are
                 out[path] = [(leaf, trail)]
-            else:
-                leaves.append((leaf, trail))
 
 
 def _walk_other(value: Any, node: PathTree, trail: Trail, out: Leaves, arrays: list[str]) -> None:
