@@ -343,7 +343,14 @@ def _look_up(state: State, leaves: Leaves, out: list[tuple[State, Trail]]) -> in
         candidates = leaves.get(path)
         if candidates:
             looked += len(candidates)
-            _advance(table, candidates, (), out)
+            find = table.find
+            for key, trail in candidates:  # a leaf's own elements are the walk's choice
+                targets = find(key)
+                if targets:
+                    if len(targets) == 1:
+                        out.append((targets[0], trail))
+                    else:
+                        out.extend([(target, trail) for target in targets])
     return looked
 
 
@@ -524,17 +531,9 @@ class _Walk:
 
 
 def _advance(table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]) -> None:
-    # Measured hot loop: one lookup per leaf the event has at this table's path.
+    # One lookup per leaf the event has at this table's path. Most walks, with no element
+    # chosen at a plain state, take ``_look_up`` instead.
     find = table.find
-    if not chosen:  # nothing chosen yet (most walks): a leaf's own elements are the choice
-        for key, trail in candidates:
-            targets = find(key)
-            if targets:
-                if len(targets) == 1:
-                    out.append((targets[0], trail))
-                else:
-                    out.extend([(target, trail) for target in targets])
-        return
     for key, trail in candidates:
         targets = find(key)
         if targets:
