@@ -88,7 +88,7 @@ class RangeIndex(Generic[T]):
             opened, closed = _split(self._lower_bounds, self._lower)
 
             def over(x: object) -> Sequence[T] | None:
-                if type(x) is not float:
+                if type(x) is not float or x != x:  # NaN (from a dict event) is in no range
                     return None
                 return (
                     opened[1][: bisect_left(opened[0], x)] + closed[1][: bisect_right(closed[0], x)]
@@ -98,7 +98,7 @@ class RangeIndex(Generic[T]):
         opened, closed = _split(self._upper_bounds, self._upper)
 
         def under(x: object) -> Sequence[T] | None:
-            if type(x) is not float:
+            if type(x) is not float or x != x:
                 return None
             return opened[1][bisect_right(opened[0], x) :] + closed[1][bisect_left(closed[0], x) :]
 

@@ -123,3 +123,15 @@ def test_events_of_many_key_layouts_match_as_the_reference_says() -> None:
         assert matcher.match(event) == expected, event
         answers.add(tuple(expected))
     assert len(answers) > 4  # the events tell the patterns apart
+
+
+@pytest.mark.parametrize("bound", [">", ">=", "<", "<="])
+def test_a_nan_in_a_dict_event_is_in_no_numeric_range(bound: str) -> None:
+    # JSON has no NaN, but an event made in Python can hold one: no comparison with it holds.
+    # One matcher per pattern: a table of one shape of range has a search of its own.
+    five_holds = bound in (">=", "<=")
+    for numeric, holds in (([bound, 5], five_holds), ([">", 0, "<=", 9], True)):
+        matcher = Matcher()
+        matcher.add("r", {"detail": {"total": [{"numeric": numeric}]}})
+        assert matcher.match({"detail": {"total": float("nan")}}) == []
+        assert matcher.match({"detail": {"total": [float("nan"), 5]}}) == (["r"] if holds else [])
