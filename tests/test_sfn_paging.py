@@ -79,7 +79,10 @@ def test_list_executions_pages_and_filters_by_status(sfn: Any, redis_url: str) -
     assert names("SUCCEEDED") == ["c", "b", "a"]
     assert names("RUNNING") == ["held"]
     assert names("FAILED") == []
-    assert sfn.describe_execution(executionArn=held)["status"] == "RUNNING"
+    # Starting a name again: the running execution answers; one that has closed is taken.
+    assert started(sfn, machine, "held", hold=True) == [held]
+    assert _error(sfn.start_execution, stateMachineArn=machine, name="a", input='{"n": 1}') == (
+        "ExecutionAlreadyExists", f"Execution Already Exists: '{done[0]}'")
 
 
 def test_list_executions_refuses_what_the_model_refuses(sfn: Any) -> None:
