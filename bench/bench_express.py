@@ -3,7 +3,7 @@ Redis, no HTTP), against ``run_local`` of the same machines in the same run: wha
 driver (asyncio tasks for task calls, the answer's shape) costs over the virtual-clock one.
 
 Run: ``.venv/bin/python bench/bench_express.py [--executions 2000]``. Two machines of 10
-states, as in ``bench_durable.py``: Pass and Choice only, and Pass states between 4 Tasks
+states, as in ``bench_workflows.py``: Pass and Choice only, and Pass states between 4 Tasks
 answered by a local coroutine (a plain function for ``run_local``). Executions run one after
 the other, then 50 at once. It never asserts: the figures go to docs/workflows.md with the
 load average. CPU is this process's time (``time.process_time``).
@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench_durable import PASS_CHOICE, WITH_TASKS, fast
+import orjson
+from bench_workflows import PASS_CHOICE, WITH_TASKS, fast
 
 from eventbus.targets.base import TargetServices
 from eventbus.workflows import run_local
@@ -54,12 +55,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--executions", type=int, default=2000)
     n = parser.parse_args().executions
+    machines = {name: orjson.dumps(definition).decode()
+                for name, definition in (("pass", PASS_CHOICE), ("tasks", WITH_TASKS))}
     tasks = TaskResolver(TargetServices(redis=None), {"fast": fast})
-    api = ExpressExecutions(None, {"pass": ("EXPRESS", PASS_CHOICE),
-                                   "tasks": ("EXPRESS", WITH_TASKS)}, tasks)
+    api = ExpressExecutions(None, {name: ("EXPRESS", text) for name, text in machines.items()},
+                            tasks)
     print(f"load average {os.getloadavg()[0]:.1f}, {n} executions per line")
     print(f"{'machine':<12} {'how':<28} {'exec/s':>9} {'CPU us/exec':>12}")
-    for name, text in (("pass", PASS_CHOICE), ("tasks", WITH_TASKS)):
+    for name, text in machines.items():
         rate, cpu = _measure(n, functools.partial(_local, text, n))
         print(f"{name:<12} {'run_local (baseline)':<28} {rate:>9,.0f} {cpu:>12,.0f}")
         for at_once in (1, 50):

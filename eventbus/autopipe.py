@@ -25,7 +25,7 @@ try:
 except ImportError:  # redis[hiredis] is declared; without it the Python packer is used
     hiredis = None  # type: ignore[assignment]
 
-__all__ = ["AutoPipelineRedis", "use_hiredis_packing"]
+__all__ = ["AutoPipelineRedis", "shared_autopipe", "use_hiredis_packing"]
 
 
 _Command = tuple[tuple[Any, ...], dict[str, Any]]
@@ -164,6 +164,20 @@ class AutoPipelineRedis(Redis):
         if callback is None or isinstance(reply, Exception):
             return reply
         return callback(reply)
+
+
+def shared_autopipe(redis: Redis) -> AutoPipelineRedis:
+    """An auto-pipelining client on ``redis``'s connection pool (``redis`` itself when it is
+    one), the same for every caller of that pool: callers that come and go (one per request)
+    share its round trips and its few kept connections instead of each keeping its own."""
+    if isinstance(redis, AutoPipelineRedis):
+        return redis
+    pool = redis.connection_pool
+    shared: AutoPipelineRedis | None = getattr(pool, "_eventbus_autopipe", None)
+    if shared is None:
+        shared = AutoPipelineRedis(connection_pool=pool)
+        pool._eventbus_autopipe = shared  # type: ignore[attr-defined]
+    return shared
 
 
 def _pack(args: tuple[Any, ...]) -> bytes:

@@ -215,6 +215,13 @@ class ExecutionDoesNotExist(RequestRejected):
         super().__init__(message, code="ExecutionDoesNotExist")
 
 
+class ExecutionNotRedrivable(RequestRejected):
+    """RedriveExecution of an execution that cannot be redriven; the message is AWS's reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="ExecutionNotRedrivable")
+
+
 class StateMachineDoesNotExist(RequestRejected):
     """No state machine has this name or ARN."""
 

@@ -260,4 +260,15 @@ def activity_queue(name: str) -> str:
     return f"eb:{{act:{name}}}:tasks"
 
 
-__all__ += ["activity_queue", "workflow_waits"]
+# Sorted set of the workflow workers alive: member = consumer name, score = when its claimer
+# last ran (ms, Redis's clock); members silent past the consumer idle limit are dropped.
+WORKFLOW_WORKERS = "eb:workflow-workers"
+
+
+def workflow_closed(partition: int) -> str:
+    """Sorted set of a partition's closed execution ARNs, scored by close time (ms): what
+    retention removes, oldest first, without scanning the executions still running."""
+    return f"eb:{workflow_tag(partition)}:closed"
+
+
+__all__ += ["WORKFLOW_WORKERS", "activity_queue", "workflow_closed", "workflow_waits"]

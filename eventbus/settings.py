@@ -28,6 +28,8 @@ DEFAULT_MAX_CONNECTIONS = 1000
 # state reached). A realistic event takes a few hundred, the largest entry with 100,000-element
 # arrays a few hundred thousand; this bounds any event to well under a second or two of CPU.
 DEFAULT_MATCH_BUDGET = 2_000_000
+# How long a closed workflow execution is kept (AWS keeps a closed Standard execution 90 days).
+DEFAULT_WORKFLOW_RETENTION_DAYS = 90.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class Settings:
     # EVENTBUS_RULE_CACHE_DIR: where compiled rule sets are kept between starts ("": nowhere;
     # the environment's default is the user's cache directory, see default_cache_dir)
     rule_cache_dir: str = ""
+    # EVENTBUS_WORKFLOW_RETENTION_DAYS: how long closed workflow executions are kept
+    workflow_retention_days: float = DEFAULT_WORKFLOW_RETENTION_DAYS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -62,6 +66,9 @@ class Settings:
             max_connections=int(env.get("EVENTBUS_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS)),
             match_budget=int(env.get("EVENTBUS_MATCH_BUDGET", DEFAULT_MATCH_BUDGET)),
             rule_cache_dir=env.get("EVENTBUS_RULE_CACHE_DIR", default_cache_dir()),
+            workflow_retention_days=float(
+                env.get("EVENTBUS_WORKFLOW_RETENTION_DAYS", DEFAULT_WORKFLOW_RETENTION_DAYS)
+            ),
         )
 
 

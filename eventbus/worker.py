@@ -121,6 +121,8 @@ class RouterOptions:
     max_connections: int = 128  # Redis connections; past it, commands wait for a free one
     consumer_idle: float = CONSUMER_IDLE_SECONDS  # remove consumers idle this long, holding nothing
     workflows: bool = False  # also run a workflow worker (``eventbus run`` unless --no-workflows)
+    # How long its closed executions are kept (s); None: EVENTBUS_WORKFLOW_RETENTION_DAYS.
+    workflow_retention: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +225,8 @@ class Router:
 
         o = self.options
         options = WorkerOptions(claim_idle=o.claim_idle, consumer=f"wf-{self.consumer}",
-                                shutdown_grace=o.shutdown_grace, pause_on_error=o.pause_on_error)
+                                shutdown_grace=o.shutdown_grace, pause_on_error=o.pause_on_error,
+                                retention=o.workflow_retention)
         return WorkflowWorker(self.redis, options, stop=self._stopping, outage=self.outage)
 
     @property

@@ -60,7 +60,7 @@ def test_start_sync_execution_runs_it_in_the_gateway_and_answers_its_result(sfn:
     answer = sfn.start_sync_execution(stateMachineArn=arn, name="o-1", input='{"order": 7}')
     assert answer["status"] == "SUCCEEDED", answer
     assert answer["executionArn"].startswith(
-        "arn:aws:states:us-east-1:123456789012:express:publisher:o-1:")
+        "arn:aws:states:local:000000000000:express:publisher:o-1:")
     assert (answer["stateMachineArn"], answer["name"], answer["input"]) == (
         arn, "o-1", '{"order": 7}')
     # The task published through the bus's PutEvents, from the gateway's process.
@@ -80,7 +80,7 @@ def test_a_failed_sync_execution_is_answered_200_with_its_error(sfn: Any) -> Non
 
 
 def test_a_file_express_machine_runs_synchronously(sfn: Any) -> None:
-    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:quick"
+    arn = "arn:aws:states:local:000000000000:stateMachine:quick"
     answer = sfn.start_sync_execution(stateMachineArn=arn, input='{"a": 1}')
     assert (answer["status"], answer["output"]) == ("SUCCEEDED", '{"a":1}')
 
@@ -115,7 +115,7 @@ def test_start_execution_of_an_express_machine_is_run_by_a_worker(
     again = sfn.start_execution(stateMachineArn=arn, name="same", input='{"n": 1}')
     assert first["executionArn"] != again["executionArn"]  # Express names are not unique
     assert first["executionArn"].startswith(
-        "arn:aws:states:us-east-1:123456789012:express:queued:same:")
+        "arn:aws:states:local:000000000000:express:queued:same:")
     assert asyncio.run(_work_off(redis_url)) == 2
 
 
@@ -168,7 +168,7 @@ def test_boto3_sends_start_sync_execution_to_the_sync_host(gateway: RunningGatew
         "stepfunctions", endpoint_url=gateway.url, region_name=REGION,
         aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
         config=Config(retries={"max_attempts": 1}, connect_timeout=2))
-    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:quick"
+    arn = "arn:aws:states:local:000000000000:stateMachine:quick"
     with pytest.raises(EndpointConnectionError, match=r"http://sync-127\.0\.0\.1:"):
         prefixed.start_sync_execution(stateMachineArn=arn)
 

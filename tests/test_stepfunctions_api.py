@@ -401,13 +401,6 @@ def test_a_machine_arn_is_not_an_activity_arn(sfn: Any) -> None:
 # The protocol
 
 
-def test_redrives_are_not_served_yet(sfn: Any) -> None:
-    arn = "arn:aws:states:us-east-1:123456789012:execution:m:e1"
-    code, message = _error(sfn.redrive_execution, executionArn=arn)
-    assert code == "UnknownOperationException"
-    assert "AWSStepFunctions.RedriveExecution" in message
-
-
 def test_a_request_signed_for_eventbridge_is_refused(gateway: RunningGateway) -> None:
     body = b"{}"
     headers = sign_request(

@@ -11,6 +11,7 @@ import typer
 
 from eventbus.cli.app import REDIS_HELP, app, dlq_app, fail, loop_factory
 from eventbus.cli.gateway import BODY_TIMEOUT, MAX_CONNECTIONS, MAX_UNVERIFIED_BYTES
+from eventbus.cli.workflow_worker import RETENTION_DAYS
 
 if TYPE_CHECKING:
     from eventbus.worker import HttpOptions, Router
@@ -57,6 +58,7 @@ def run(
     max_unverified_bytes: int | None = MAX_UNVERIFIED_BYTES,
     body_timeout: float | None = BODY_TIMEOUT,
     max_connections: int | None = MAX_CONNECTIONS,
+    workflow_retention_days: float | None = RETENTION_DAYS,
 ) -> None:
     """Run a router: read the buses, match the rules, deliver to the targets.
 
@@ -70,6 +72,7 @@ def run(
     from eventbus.rule_watch import RuleWatch
     from eventbus.worker import HttpOptions, RouterOptions, configure_logging, run_router
     from eventbus.workflows.catalog import workflows_beside
+    from eventbus.workflows.retention import DAY
 
     configure_logging(verbose)
     # Read before Redis is resolved: a wrong directory must not leave an embedded daemon. The
@@ -85,7 +88,9 @@ def run(
     url = resolve_redis_url(redis_url)
     options = RouterOptions(claim_idle=claim_idle, concurrency=concurrency,
                             consumer=consumer or "", consumer_idle=consumer_idle,
-                            workflows=not no_workflows)  # fmt: skip
+                            workflows=not no_workflows,
+                            workflow_retention=None if workflow_retention_days is None
+                            else workflow_retention_days * DAY)  # fmt: skip
     gateway = None
     if http is not None:
         gateway = HttpOptions(http, http_host, no_auth, credentials, max_unverified_bytes,

@@ -1,10 +1,10 @@
 """CLI commands on durable executions, through the ``Executions`` API: ``eventbus workflows
-start``, ``list``, ``describe``, ``history`` and ``stop``; ``graph --execution`` reads its
-definition and history with :func:`stored_run`.
+start``, ``list``, ``describe``, ``history``, ``stop`` and ``redrive``; ``graph --execution``
+reads its definition and history with :func:`stored_run`.
 
 Answers are printed as JSON in the Step Functions API's shapes (dates in ISO 8601). Exit codes:
-0 done, 1 an execution or state machine that does not exist (or exists already, for ``start``)
-or Redis unreachable, 2 bad usage or input.
+0 done, 1 an execution or state machine that does not exist (or exists already, for ``start``;
+cannot be redriven, for ``redrive``) or Redis unreachable, 2 bad usage or input.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ Execution = Annotated[str, typer.Argument(help=EXECUTION_HELP)]
 def execution_arn(text: str, machine: str | None = None) -> str:
     """The ARN of an execution given as its ARN, ``MACHINE:NAME``, or (with ``machine``) its
     name alone; names hold no ``:``, so the forms cannot be confused."""
-    from eventbus.workflows.context import ACCOUNT, REGION
+    from eventbus.workflows.arns import execution_arn as arn_of
 
     if text.startswith("arn:"):
         return text
@@ -42,7 +42,7 @@ def execution_arn(text: str, machine: str | None = None) -> str:
     machine_name, _, name = text.partition(":")
     if not machine_name or not name or ":" in name:
         fail(f"{text}: give an execution ARN, or MACHINE:NAME")
-    return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine_name}:{name}"
+    return arn_of(machine_name, name)
 
 
 def _call(redis_url: str | None, definitions: Mapping[str, str],
@@ -54,6 +54,7 @@ def _call(redis_url: str | None, definitions: Mapping[str, str],
     from eventbus.errors import (
         ExecutionAlreadyExists,
         ExecutionDoesNotExist,
+        ExecutionNotRedrivable,
         InvalidExecutionInput,
         RequestRejected,
         StateMachineDoesNotExist,
@@ -71,7 +72,8 @@ def _call(redis_url: str | None, definitions: Mapping[str, str],
 
     try:
         return asyncio.run(run())
-    except (ExecutionDoesNotExist, StateMachineDoesNotExist, ExecutionAlreadyExists) as e:
+    except (ExecutionDoesNotExist, StateMachineDoesNotExist, ExecutionAlreadyExists,
+            ExecutionNotRedrivable) as e:
         fail(e.message, 1)
     except (RequestRejected, InvalidExecutionInput) as e:
         fail(str(e))
@@ -106,8 +108,8 @@ def start(
     the workflow workers of `eventbus run` or `eventbus workflows worker`); print its ARN and
     start date. With --sync, an EXPRESS machine's runs here."""
     from eventbus.errors import WorkflowFileError
+    from eventbus.settings import get_settings
     from eventbus.workflows.catalog import WorkflowCatalog, load_workflows
-    from eventbus.workflows.context import ACCOUNT
     from eventbus.workflows.registry import machines
     from eventbus.workflows.worker import load_tasks
 
@@ -123,7 +125,7 @@ def start(
 
     async def started(api: Executions) -> dict[str, Any]:
         # A file's machine hides one created over the API with the same name, as in the API.
-        stored = await machines(api.redis, ACCOUNT).all()
+        stored = await machines(api.redis, get_settings().account).all()
         definitions.update({m.name: m.definition for m in stored})
         definitions.update({m.name: m.text for m in catalog})
         typed = {m.name: (m.type, m.definition) for m in stored}
@@ -274,7 +276,22 @@ def stop(
     cause: Annotated[str | None, typer.Option("--cause", help="Why it was stopped.")] = None,
     redis_url: Redis = None,
 ) -> None:
-    """Stop a running execution: it ends ABORTED at a worker's next step. Stopping one that has
-    ended changes nothing."""
+    """Stop a running execution: it ends ABORTED at once, and what it had under way (tasks,
+    waits, timers) changes nothing any more. Stopping one that has ended changes nothing."""
     arn = execution_arn(execution)
     _print(_call(redis_url, {}, lambda api: api.stop_execution(arn, error=error, cause=cause)))
+
+
+@workflows_app.command("redrive")
+def redrive(
+    execution: Execution,
+    client_token: Annotated[str | None, typer.Option(
+        "--client-token", help="Redriving again with the same token (within 15 minutes) "
+        "redrives once.")] = None,
+    redis_url: Redis = None,
+) -> None:
+    """Redrive a FAILED, TIMED_OUT or ABORTED execution (stopped less than 14 days ago): it runs
+    again from the state that did not succeed, with the same ARN and definition; print
+    RedriveExecution's answer."""
+    arn = execution_arn(execution)
+    _print(_call(redis_url, {}, lambda api: api.redrive(arn, client_token)))

@@ -9,7 +9,14 @@ import typer
 
 from eventbus.cli.app import REDIS_HELP, fail, loop_factory, workflows_app
 
-__all__ = ["worker"]
+__all__ = ["RETENTION_DAYS", "worker"]
+
+RETENTION_DAYS = typer.Option(
+    None, "--workflow-retention-days", min=0.0,
+    help="Keep closed workflow executions this long (days; fractions allowed); default "
+    "EVENTBUS_WORKFLOW_RETENTION_DAYS, else 90.",
+)
+
 
 _RULES = typer.Option(
     None, "--rules", help="Rule files whose `connections:` HTTP tasks use (read at start); "
@@ -31,6 +38,7 @@ def worker(
         None, "--tasks", help="module:NAME of a mapping of Task Resource to Python callable."
     ),
     rules: Path | None = _RULES,
+    retention_days: float | None = RETENTION_DAYS,
     verbose: bool = typer.Option(False, "--verbose", help="Log info lines too, not only problems."),
 ) -> None:
     """Run a worker of durable workflow executions: start them, call their tasks, fire their
@@ -40,6 +48,7 @@ def worker(
     from eventbus.connection import resolve_redis_url
     from eventbus.errors import RuleFileError
     from eventbus.worker import configure_logging
+    from eventbus.workflows.retention import DAY
     from eventbus.workflows.worker import WorkerOptions, load_tasks, run_worker
 
     configure_logging(verbose)
@@ -54,6 +63,7 @@ def worker(
         fail(f"invalid rules:\n{e}")
     url = resolve_redis_url(redis_url)
     options = WorkerOptions(claim_idle=claim_idle, concurrency=concurrency,
-                            consumer=consumer or "")
+                            consumer=consumer or "",
+                            retention=None if retention_days is None else retention_days * DAY)
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(run_worker(url, options, tasks=registry, connections=connections))

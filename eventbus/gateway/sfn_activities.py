@@ -12,7 +12,6 @@ from typing import Any
 
 from eventbus.gateway.awsjson import ApiError, length_at_most, require
 from eventbus.gateway.sfn_resources import (
-    IDENTITY,
     MAX_NAME_CHARS,
     check_name,
     dated,
@@ -41,36 +40,36 @@ async def create_activity(gateway: Gateway, params: dict[str, Any]) -> dict[str,
     length_at_most("name", name, MAX_NAME_CHARS)
     check_name(name)
     record = StoredActivity(name, time.time_ns() // 1_000_000)
-    current = await activities(gateway.redis, IDENTITY.account).create(record)
-    shape = _shape(current or record, IDENTITY)
+    current = await activities(gateway.redis, gateway.settings.account).create(record)
+    shape = _shape(current or record, gateway.settings)
     return {"activityArn": shape["activityArn"], "creationDate": shape["creationDate"]}
 
 
 async def describe_activity(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
-    name = parse_arn(params, "activityArn", "activity", IDENTITY)
+    name = parse_arn(params, "activityArn", "activity", gateway.settings)
     found = None
     if name is not None:
-        found = await activities(gateway.redis, IDENTITY.account).get(name)
+        found = await activities(gateway.redis, gateway.settings.account).get(name)
     if found is None:
         raise ApiError(
             "ActivityDoesNotExist", f"Activity Does Not Exist: '{params['activityArn']}'"
         )
-    return _shape(found, IDENTITY)
+    return _shape(found, gateway.settings)
 
 
 async def delete_activity(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
     """Deleting an activity that does not exist succeeds, as AWS's does."""
-    name = parse_arn(params, "activityArn", "activity", IDENTITY)
+    name = parse_arn(params, "activityArn", "activity", gateway.settings)
     if name is not None:
-        await activities(gateway.redis, IDENTITY.account).delete(name)
+        await activities(gateway.redis, gateway.settings.account).delete(name)
     return {}
 
 
 async def list_activities(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
-    found = await activities(gateway.redis, IDENTITY.account).all()
+    found = await activities(gateway.redis, gateway.settings.account).all()
     found.sort(key=lambda a: a.name)
     chosen, token = page(found, params, lambda a: a.name)
-    answer: dict[str, Any] = {"activities": [_shape(a, IDENTITY) for a in chosen]}
+    answer: dict[str, Any] = {"activities": [_shape(a, gateway.settings) for a in chosen]}
     if token is not None:
         answer["nextToken"] = token
     return answer

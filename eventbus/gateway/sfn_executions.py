@@ -20,7 +20,7 @@ from eventbus.gateway.awsjson import (
     require,
     value_between,
 )
-from eventbus.gateway.sfn_resources import IDENTITY, MAX_PAGE, parse_arn
+from eventbus.gateway.sfn_resources import MAX_PAGE, parse_arn
 from eventbus.gateway.state import Gateway
 from eventbus.workflows.executions import STATUSES, Executions
 from eventbus.workflows.registry import machines
@@ -38,9 +38,9 @@ MAX_INPUT_CHARS = 262_144
 
 async def _executions(gateway: Gateway) -> Executions:
     definitions = {m.name: m.definition for m in
-                   await machines(gateway.redis, IDENTITY.account).all()}
+                   await machines(gateway.redis, gateway.settings.account).all()}
     definitions |= {m.name: m.text for m in gateway.catalog}
-    return Executions(gateway.redis, definitions)
+    return Executions(gateway.redis, definitions, gateway.settings)
 
 
 def _wire(value: Any) -> Any:
@@ -66,7 +66,7 @@ async def _run(call: Any) -> dict[str, Any]:
 
 
 def _machine(gateway: Gateway, params: dict[str, Any]) -> str:
-    name = parse_arn(params, "stateMachineArn", "stateMachine", IDENTITY)
+    name = parse_arn(params, "stateMachineArn", "stateMachine", gateway.settings)
     if name is None:
         arn = params["stateMachineArn"]
         raise ApiError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
@@ -128,6 +128,7 @@ async def list_executions(gateway: Gateway, params: dict[str, Any]) -> dict[str,
     return await _run(executions.list_executions(
         machine, status_filter=status, max_results=size,
         next_token=expect(params, "nextToken", str),
+        redrive_filter=expect(params, "redriveFilter", str),
     ))  # fmt: skip
 
 

@@ -21,7 +21,6 @@ from eventbus.errors import StateMachineTypeNotSupported
 from eventbus.gateway import sfn_executions
 from eventbus.gateway.awsjson import ApiError, expect, length_at_most, one_of
 from eventbus.gateway.sfn_executions import MAX_INPUT_CHARS, _machine, _run
-from eventbus.gateway.sfn_resources import IDENTITY
 from eventbus.gateway.state import Gateway
 from eventbus.targets.base import TargetServices
 from eventbus.workflows.express import INCLUDED_DATA, ExpressExecutions
@@ -41,7 +40,7 @@ async def _machine_of(gateway: Gateway, name: str) -> tuple[str, str] | None:
     in_file = gateway.catalog.get(name)
     if in_file is not None:
         return in_file.type, in_file.text
-    stored = await machines(gateway.redis, IDENTITY.account).get(name)
+    stored = await machines(gateway.redis, gateway.settings.account).get(name)
     return None if stored is None else (stored.type, stored.definition)
 
 
@@ -63,7 +62,8 @@ async def _express(gateway: Gateway, name: str, *,
     if len(_PARSED) > _PARSED_LIMIT:
         _PARSED.clear()
     express = ExpressExecutions(gateway.redis, {} if found is None else {name: found},
-                                _tasks(gateway) if sync else None, parsed=_PARSED)
+                                _tasks(gateway) if sync else None, parsed=_PARSED,
+                                settings=gateway.settings)
     return express, found is not None and found[0] == "EXPRESS"
 
 

@@ -25,7 +25,6 @@ from eventbus.gateway.awsjson import (
     value_between,
 )
 from eventbus.gateway.sfn_resources import (
-    IDENTITY,
     MAX_NAME_CHARS,
     check_name,
     dated,
@@ -160,14 +159,14 @@ async def create_state_machine(gateway: Gateway, params: dict[str, Any]) -> dict
         logging=_configuration(params, "loggingConfiguration", DEFAULT_LOGGING),
         tracing=_configuration(params, "tracingConfiguration", DEFAULT_TRACING),
     )  # fmt: skip
-    arn = resource_arn("stateMachine", name, IDENTITY)
+    arn = resource_arn("stateMachine", name, gateway.settings)
     in_file = gateway.catalog.get(name)
     if in_file is not None:
         raise ApiError(
             "StateMachineAlreadyExists",
             f"State Machine Already Exists: '{arn}' (defined by the file {in_file.source})",
         )
-    current = await machines(gateway.redis, IDENTITY.account).create(record)
+    current = await machines(gateway.redis, gateway.settings.account).create(record)
     if current is not None:
         same = (current.definition, current.type, current.logging, current.tracing) == (
             record.definition, record.type, record.logging, record.tracing)  # fmt: skip
@@ -178,19 +177,19 @@ async def create_state_machine(gateway: Gateway, params: dict[str, Any]) -> dict
 
 
 async def describe_state_machine(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
-    name = parse_arn(params, "stateMachineArn", "stateMachine", IDENTITY)
+    name = parse_arn(params, "stateMachineArn", "stateMachine", gateway.settings)
     if name is not None:
         in_file = gateway.catalog.get(name)
         if in_file is not None:
-            return _file_shape(in_file, IDENTITY)
-        stored = await machines(gateway.redis, IDENTITY.account).get(name)
+            return _file_shape(in_file, gateway.settings)
+        stored = await machines(gateway.redis, gateway.settings.account).get(name)
         if stored is not None:
-            return _stored_shape(stored, IDENTITY)
+            return _stored_shape(stored, gateway.settings)
     raise _does_not_exist(params["stateMachineArn"])
 
 
 async def update_state_machine(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
-    name = parse_arn(params, "stateMachineArn", "stateMachine", IDENTITY)
+    name = parse_arn(params, "stateMachineArn", "stateMachine", gateway.settings)
     arn: str = params["stateMachineArn"]
     _no_versions(params)
     changes = ("definition", "roleArn", "loggingConfiguration", "tracingConfiguration")
@@ -206,7 +205,7 @@ async def update_state_machine(gateway: Gateway, params: dict[str, Any]) -> dict
     in_file = gateway.catalog.get(name)
     if in_file is not None:
         raise _file_managed(in_file, "UpdateStateMachine")
-    registry = machines(gateway.redis, IDENTITY.account)
+    registry = machines(gateway.redis, gateway.settings.account)
     for _ in range(UPDATE_ATTEMPTS):
         current = await registry.get(name)
         if current is None:
@@ -236,18 +235,18 @@ async def update_state_machine(gateway: Gateway, params: dict[str, Any]) -> dict
 
 async def delete_state_machine(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
     """Deleting a machine that does not exist succeeds, as AWS's does."""
-    name = parse_arn(params, "stateMachineArn", "stateMachine", IDENTITY)
+    name = parse_arn(params, "stateMachineArn", "stateMachine", gateway.settings)
     if name is not None:
         in_file = gateway.catalog.get(name)
         if in_file is not None:
             raise _file_managed(in_file, "DeleteStateMachine")
-        await machines(gateway.redis, IDENTITY.account).delete(name)
+        await machines(gateway.redis, gateway.settings.account).delete(name)
     return {}
 
 
 async def list_state_machines(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
     """Every machine, files' and API-created, by name."""
-    settings = IDENTITY
+    settings = gateway.settings
     found: dict[str, tuple[str, float]] = {
         m.name: (m.type, dated(m.creation_ms))
         for m in await machines(gateway.redis, settings.account).all()

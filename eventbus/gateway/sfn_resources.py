@@ -19,10 +19,8 @@ import orjson
 from eventbus.gateway.awsjson import ApiError, expect, length_at_most, require, value_between
 from eventbus.settings import Settings
 from eventbus.workflows.catalog import MAX_NAME_CHARS, name_problem
-from eventbus.workflows.context import ACCOUNT, REGION
 
 __all__ = [
-    "IDENTITY",
     "MAX_NAME_CHARS",
     "check_name",
     "dated",
@@ -31,9 +29,6 @@ __all__ = [
     "resource_arn",
 ]
 
-# The region and account of every Step Functions ARN: the workflow engine's own, which the
-# executions' ARNs and their context object (``$$.Execution.Id``) carry too.
-IDENTITY = Settings(account=ACCOUNT, region=REGION)
 MAX_ARN_CHARS = 256
 # ListStateMachines and ListActivities: maxResults 0..1000, 0 meaning the default page of 100.
 MAX_PAGE = 1000

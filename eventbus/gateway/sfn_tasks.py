@@ -13,7 +13,7 @@ from typing import Any
 
 from eventbus.errors import RequestRejected
 from eventbus.gateway.awsjson import ApiError, expect, length_at_most, require
-from eventbus.gateway.sfn_resources import IDENTITY, parse_arn
+from eventbus.gateway.sfn_resources import parse_arn
 from eventbus.gateway.state import Gateway
 from eventbus.workflows.activities import Activities
 from eventbus.workflows.registry import activities
@@ -37,9 +37,9 @@ def _token(params: dict[str, Any]) -> str:
 
 
 async def get_activity_task(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
-    name = parse_arn(params, "activityArn", "activity", IDENTITY)
+    name = parse_arn(params, "activityArn", "activity", gateway.settings)
     arn: str = params["activityArn"]
-    if name is None or await activities(gateway.redis, IDENTITY.account).get(name) is None:
+    if name is None or await activities(gateway.redis, gateway.settings.account).get(name) is None:
         raise ApiError("ActivityDoesNotExist", f"Activity Does Not Exist: '{arn}'")
     worker: str | None = expect(params, "workerName", str)
     if worker is not None:

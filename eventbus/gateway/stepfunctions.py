@@ -3,8 +3,8 @@ SigV4 service ``states``): the operations by name, and AWS's error codes for wha
 
 State machines (``sfn_machines``) and activities (``sfn_activities``) live in Redis or in
 workflow files; ValidateStateMachineDefinition and TestState need only the pure core;
-executions (``sfn_executions``) run on the durable store, Express ones (``sfn_express``) in
-memory. The operations listed in ``NOT_SERVED`` (redrives) answer ``UnknownOperationException``.
+executions (``sfn_executions``, ``sfn_redrive``) run on the durable store, Express ones
+(``sfn_express``) in memory.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from eventbus.gateway import (
     sfn_executions,
     sfn_express,
     sfn_machines,
+    sfn_redrive,
     sfn_tasks,
 )
 from eventbus.gateway.actions import Action, run_handler
@@ -24,13 +25,7 @@ from eventbus.gateway.awsjson import ApiError, expect, length_at_most, one_of, r
 from eventbus.gateway.state import Gateway
 from eventbus.workflows import test_state as run_test_state
 
-__all__ = ["NOT_SERVED", "OPERATIONS", "call"]
-
-# Step Functions operations the gateway does not serve yet.
-NOT_SERVED = frozenset({
-    "RedriveExecution",
-    "DescribeStateMachineForExecution",
-})  # fmt: skip
+__all__ = ["OPERATIONS", "call"]
 
 
 async def test_state(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +60,8 @@ OPERATIONS: dict[str, Action] = {
     "ListExecutions": sfn_express.list_executions,
     "GetExecutionHistory": sfn_executions.get_execution_history,
     "StopExecution": sfn_executions.stop_execution,
+    "RedriveExecution": sfn_redrive.redrive_execution,
+    "DescribeStateMachineForExecution": sfn_redrive.describe_state_machine_for_execution,
     "GetActivityTask": sfn_tasks.get_activity_task,
     "SendTaskSuccess": sfn_tasks.send_task_success,
     "SendTaskFailure": sfn_tasks.send_task_failure,
@@ -74,20 +71,10 @@ OPERATIONS: dict[str, Action] = {
 
 async def call(gateway: Gateway, operation: str, params: dict[str, Any]) -> dict[str, Any]:
     """Run ``operation``; ``ApiError`` with AWS's code for what it refuses, and
-    ``UnknownOperationException`` for an operation the gateway does not serve."""
+    ``UnknownOperationException`` for an operation Step Functions does not have."""
     handler = OPERATIONS.get(operation)
     if handler is not None:
         return await run_handler(handler, gateway, operation, params, "Step Functions")
-    if operation in NOT_SERVED:
-        raise ApiError(
-            "UnknownOperationException",
-            f"Operation AWSStepFunctions.{operation} is not supported yet by this gateway: it "
-            "serves the state machine, activity and execution operations (StartExecution, "
-            "StartSyncExecution, DescribeExecution, ListExecutions, GetExecutionHistory, "
-            "StopExecution), "
-            "GetActivityTask, SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat, "
-            "ValidateStateMachineDefinition and TestState.",
-        )
     raise ApiError(
         "UnknownOperationException", f"Operation AWSStepFunctions.{operation} is not supported."
     )

@@ -37,8 +37,8 @@ from eventbus.errors import (
 )
 from eventbus.targets.base import DeliveryContext, TargetConfig, TargetServices
 from eventbus.targets.configs import WorkflowConfig
+from eventbus.workflows.arns import execution_arn
 from eventbus.workflows.catalog import WorkflowCatalog
-from eventbus.workflows.context import ACCOUNT, REGION
 from eventbus.workflows.executions import Executions
 from eventbus.workflows.express import ExpressExecutions
 
@@ -100,7 +100,7 @@ class WorkflowTarget:
             else:
                 started = await self._executions.start_execution(self._machine, payload, name)
         except ExecutionAlreadyExists:
-            arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{self._machine}:{name}"
+            arn = execution_arn(self._machine, name, self._executions.settings)
             return {"executionArn": arn, "name": name}
         except (InvalidExecutionInput, RequestRejected) as e:
             # The same payload would be refused on every retry.

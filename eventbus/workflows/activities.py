@@ -24,7 +24,7 @@ from eventbus.errors import (
     TaskTimedOut,
 )
 from eventbus.workflows import jsontext
-from eventbus.workflows.callbacks import heartbeat, resolve
+from eventbus.workflows.callbacks import heartbeat, resolve, take
 from eventbus.workflows.commands import TaskResult
 from eventbus.workflows.task_token import activity_name, decode_token
 
@@ -54,7 +54,8 @@ class Activities:
     async def get_activity_task(self, activity_arn: str, worker_name: str | None = None,
                                 timeout: float = POLL_SECONDS) -> dict[str, Any]:
         """The next task of the activity, ``{taskToken, input}``, or ``{}`` when none came
-        within ``timeout`` seconds. The task's heartbeat clock starts as the worker takes it."""
+        within ``timeout`` seconds. The task's heartbeat clock starts as the worker takes it,
+        and its ``ActivityStarted`` (with ``workerName``) is recorded."""
         name = activity_name(activity_arn)
         if name is None:
             raise RequestRejected(f"Invalid Arn: '{activity_arn}' is not an activity ARN",
@@ -67,8 +68,9 @@ class Activities:
                 continue
             task = orjson.loads(popped[1])
             arn, _ = decode_token(task["token"])
-            # A task whose wait has ended while it was queued is dropped, not handed out.
-            if await heartbeat(self.redis, arn, task["token"]) == "ok":
+            # A task whose wait has ended while it was queued, or that another worker took (it
+            # was queued twice by a repeated invocation), is dropped, not handed out.
+            if await take(self.redis, arn, task["token"], worker_name) == "ok":
                 return {"taskToken": task["token"], "input": task["input"]}
         return {}
 

@@ -27,20 +27,19 @@ from redis.asyncio import Redis
 
 from eventbus import keys
 from eventbus.workflows import jsontext, store
-from eventbus.workflows.commands import InvokeTask, TaskResult
+from eventbus.workflows.commands import InvokeTask, TaskResult, TaskStarted
 from eventbus.workflows.task_token import activity_name
 from eventbus.workflows.tasks import TaskResolver
 
-__all__ = ["CallbackTasks", "heartbeat", "resolve", "wait_timer"]
+__all__ = ["CallbackTasks", "heartbeat", "resolve", "take", "wait_timer"]
 
-# A waits hash outlives its execution by AWS's history retention (90 days).
-_RETENTION_MS = 90 * 24 * 3600 * 1000
 _WAIT_SUFFIX = ".waitForTaskToken"
 
 # Registers a callback task's wait once. KEYS: waits, record, timers.
 # ARGV: token, HeartbeatSeconds ('' none), now (ms), timeout due (ms, '' none), the timeout
-# timer's member, the heartbeat timer's member, retention (ms), '1' to start the heartbeat
-# clock now ('' for an activity: its clock starts when a worker takes the task).
+# timer's member, the heartbeat timer's member, '1' to start the heartbeat clock now ('' for an
+# activity: its clock starts when a worker takes the task). The hash goes with the execution
+# (see retention.py).
 # Answers 'closed' (the execution has ended), 'answered', 'sent' (invoked already) or 'waiting'.
 _BEGIN = """
 if redis.call('HGET', KEYS[2], 'status') ~= 'RUNNING' then return 'closed' end
@@ -54,17 +53,17 @@ redis.call('HSET', KEYS[1], ARGV[1], 'waiting')
 if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5]) end
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], ARGV[1] .. ':hb', ARGV[2])
-  if ARGV[8] ~= '' then
+  if ARGV[7] ~= '' then
     local due = tonumber(ARGV[3]) + 1000 * tonumber(ARGV[2])
     redis.call('HSET', KEYS[1], ARGV[1] .. ':due', due)
     redis.call('ZADD', KEYS[3], due, ARGV[6])
   end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
 return 'waiting'
 """
 
-# Ends a wait and queues its reply, unless it has ended already. KEYS: waits, record, work
+# Ends a wait and queues its reply (with who took it, for an activity taken), unless it has
+# ended already. KEYS: waits, record, work
 # stream, timers. ARGV: token, how it ended, reply JSON, execution ARN, timeout member,
 # heartbeat member, work entry to acknowledge ('' none), group, now (ms) when a heartbeat
 # timer fired ('' otherwise: a heartbeat since then makes it 'early', nothing ends).
@@ -83,23 +82,44 @@ if ARGV[9] ~= '' then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[5], ARGV[6])
-redis.call('XADD', KEYS[3], '*', 'kind', 'reply', 'arn', ARGV[4], 'reply', ARGV[3])
+local taken = redis.call('HGET', KEYS[1], ARGV[1] .. ':started')
+if taken then
+  redis.call('XADD', KEYS[3], '*', 'kind', 'reply', 'arn', ARGV[4], 'reply', ARGV[3],
+             'taken_by', taken)
+else
+  redis.call('XADD', KEYS[3], '*', 'kind', 'reply', 'arn', ARGV[4], 'reply', ARGV[3])
+end
 ack()
 return 'ok'
 """
 
-# Pushes a waiting task's heartbeat deadline on. KEYS: waits, record, timers.
-# ARGV: token, now (ms), heartbeat member. Answers 'missing', 'closed' or 'ok'.
-_HEARTBEAT = """
+# The parts of the heartbeat and take scripts. KEYS: waits, record, timers, ...
+# ARGV: token, now (ms), heartbeat member, ...
+_WAITING = """
 local w = redis.call('HGET', KEYS[1], ARGV[1])
 if not w then return 'missing' end
 if w ~= 'waiting' or redis.call('HGET', KEYS[2], 'status') ~= 'RUNNING' then return 'closed' end
+"""
+_PUSH_HEARTBEAT = """
 local hb = redis.call('HGET', KEYS[1], ARGV[1] .. ':hb')
 if hb then
   local due = tonumber(ARGV[2]) + 1000 * tonumber(hb)
   redis.call('HSET', KEYS[1], ARGV[1] .. ':due', due)
   redis.call('ZADD', KEYS[3], due, ARGV[3])
 end
+"""
+
+# Pushes a waiting task's heartbeat deadline on. Answers 'missing', 'closed' or 'ok'.
+_HEARTBEAT = _WAITING + _PUSH_HEARTBEAT + "return 'ok'"
+
+# An activity worker takes a waiting task (GetActivityTask): at most once per attempt, it
+# starts the heartbeat clock and queues the TaskStarted reply that records ActivityStarted.
+# KEYS: waits, record, timers, work stream. ARGV: token, now (ms), heartbeat member, worker
+# name, reply JSON, execution ARN. Answers 'missing', 'closed', 'taken' (by another) or 'ok'.
+_TAKE = _WAITING + """
+if redis.call('HSETNX', KEYS[1], ARGV[1] .. ':started', ARGV[4]) == 0 then return 'taken' end
+""" + _PUSH_HEARTBEAT + """
+redis.call('XADD', KEYS[4], '*', 'kind', 'reply', 'arn', ARGV[6], 'reply', ARGV[5])
 return 'ok'
 """
 
@@ -141,6 +161,20 @@ async def heartbeat(redis: Redis, arn: str, token: str) -> str:
     return store.text(answer)
 
 
+async def take(redis: Redis, arn: str, token: str, worker_name: str | None) -> str:
+    """An activity worker takes the task of ``token`` (see _TAKE)."""
+    p = store.partition_of(arn)
+    reply = TaskStarted(token, datetime.now(UTC), worker_name)
+    script = redis.register_script(_TAKE)
+    answer = await script(
+        keys=[keys.workflow_waits(p, arn), keys.workflow_execution(p, arn),
+              keys.workflow_timers(p), keys.workflow_work(p)],
+        args=[token, store.to_ms(reply.at), wait_timer(arn, token, "heartbeat"),
+              worker_name or "", store.reply_to_json(reply), arn],
+    )
+    return store.text(answer)
+
+
 class CallbackTasks:
     """A worker's handling of callback task entries and of their timers."""
 
@@ -167,7 +201,7 @@ class CallbackTasks:
             args=[command.token, command.heartbeat_seconds or "", now,
                   "" if timeout_due is None else timeout_due,
                   wait_timer(arn, command.token, "timeout"),
-                  wait_timer(arn, command.token, "heartbeat"), _RETENTION_MS,
+                  wait_timer(arn, command.token, "heartbeat"),
                   "" if heartbeat_due is None else "1"],
         ))
         if state == "waiting":

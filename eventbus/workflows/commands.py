@@ -8,16 +8,29 @@ from typing import Any
 
 __all__ = [
     "BLOCK",
+    "EXECUTION_TIMEOUT_TOKEN",
     "Block",
     "Command",
     "ExecutionTimeout",
     "InvokeTask",
+    "Redrive",
     "Reply",
     "StartTimer",
     "StopExecution",
     "TaskResult",
+    "TaskStarted",
     "TimerFired",
+    "is_execution_timeout",
 ]
+
+
+#: The token of the timer of a definition's top-level TimeoutSeconds (before any redrive).
+EXECUTION_TIMEOUT_TOKEN = "execution-timeout"
+
+
+def is_execution_timeout(token: str) -> bool:
+    """Whether a timer's token is an execution timeout's (a redrive's is ``TOKEN:count``)."""
+    return token == EXECUTION_TIMEOUT_TOKEN or token.startswith(EXECUTION_TIMEOUT_TOKEN + ":")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +66,19 @@ class TaskResult:
     cause: str | None = None
     failed: bool = False
     timed_out: bool = False
+    # An activity's: the name of the worker that took it ('' unnamed), when its TaskStarted
+    # may not have been applied first (another worker applied this answer quicker).
+    taken_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStarted:
+    """A worker took the activity task ``token`` (GetActivityTask) at ``at``; its TaskResult
+    comes later. Only activities are told of it, as AWS records ``ActivityStarted``."""
+
+    token: str
+    at: datetime
+    worker_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +89,11 @@ class TimerFired:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionTimeout:
-    """The execution's top-level ``TimeoutSeconds`` elapsed at ``at``."""
+    """The execution's top-level ``TimeoutSeconds`` elapsed at ``at``. ``token`` is its timer's:
+    each redrive starts the timeout again under a new token, so the old one is ignored."""
 
     at: datetime
+    token: str = EXECUTION_TIMEOUT_TOKEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +105,16 @@ class StopExecution:
     cause: str | None = None
 
 
-Reply = TaskResult | TimerFired | ExecutionTimeout | StopExecution
+@dataclass(frozen=True, slots=True)
+class Redrive:
+    """RedriveExecution: the closed execution runs again from the state that did not succeed;
+    ``count`` is its redrive count from now on (1 for the first redrive)."""
+
+    at: datetime
+    count: int
+
+
+Reply = TaskResult | TaskStarted | TimerFired | ExecutionTimeout | StopExecution | Redrive
 
 
 class Block:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from eventbus.workflows.commands import BLOCK, Block, Command
+from eventbus.workflows.commands import BLOCK, Block, Command, TaskStarted
 from eventbus.workflows.runtime import Branch, StateFailure
 
 __all__ = ["Finished", "run_all"]
@@ -70,7 +70,9 @@ def run_all(
         if stopped or not running:
             continue
         reply = yield BLOCK
-        index = owner.pop(getattr(reply, "token", ""), -1)
+        token = getattr(reply, "token", "")
+        # A task's start is followed by its result, which must find the same branch.
+        index = owner.get(token, -1) if isinstance(reply, TaskStarted) else owner.pop(token, -1)
         if index in running:
             stopped = not (yield from drive(index, reply))
     abandoned = sorted(running)

@@ -35,17 +35,24 @@ class ExecutionInfo:
     invocation: str = "StartExecution"
     role_arn: str | None = f"arn:aws:iam::{ACCOUNT}:role/eventbus-workflows"
     execution_uuid: str | None = "00000000-0000-0000-0000-000000000000"
+    # Of the ARNs: the durable engine passes its settings' (the core reads no settings).
+    region: str = REGION
+    account: str = ACCOUNT
 
     @property
     def state_machine_arn(self) -> str:
-        return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.state_machine_name}"
+        return f"{self._arn_prefix}stateMachine:{self.state_machine_name}"
 
     @property
     def execution_arn(self) -> str:
         if self.state_machine_type == "EXPRESS":
-            arn = f"arn:aws:states:{REGION}:{ACCOUNT}:express:{self.state_machine_name}:{self.name}"
+            arn = f"{self._arn_prefix}express:{self.state_machine_name}:{self.name}"
             return f"{arn}:{self.execution_uuid}" if self.execution_uuid else arn
-        return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{self.state_machine_name}:{self.name}"
+        return f"{self._arn_prefix}execution:{self.state_machine_name}:{self.name}"
+
+    @property
+    def _arn_prefix(self) -> str:
+        return f"arn:aws:states:{self.region}:{self.account}:"
 
     def execution_context(self) -> dict[str, Any]:
         execution: dict[str, Any] = {

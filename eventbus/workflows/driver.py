@@ -21,7 +21,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from eventbus import keys
+from eventbus.autopipe import shared_autopipe
 from eventbus.workflows import jsontext, store
+from eventbus.workflows.arns import identity_of
 from eventbus.workflows.commands import Command, Reply, StartTimer
 from eventbus.workflows.context import ExecutionInfo, iso_time
 from eventbus.workflows.definition import parse_definition
@@ -57,10 +60,14 @@ class Live:
 
 
 def execution_info(record: dict[str, str]) -> ExecutionInfo:
+    # The region and account the execution's ARN was made with, so its $$.Execution.Id and
+    # its task tokens name the ARN it is stored under whatever the settings say now.
+    region, account = identity_of(record["arn"])
     return ExecutionInfo(
         name=record["name"], state_machine_name=record["machine"],
         start_time=store.from_ms(record["start_ms"]), input=jsontext.loads(record["input"]),
-        execution_uuid=record["uuid"],
+        execution_uuid=record["uuid"], region=region, account=account,
+        role_arn=f"arn:aws:iam::{account}:role/eventbus-workflows",
     )
 
 
@@ -68,10 +75,13 @@ class Driver:
     """Steps the executions of one worker; one reply at a time per execution."""
 
     def __init__(self, redis: Redis, group: str) -> None:
-        self.redis = redis
+        # Auto-pipelined: the steps of the entries in hand, stored concurrently, share round
+        # trips (and, with appendfsync always, fsyncs) instead of taking one each.
+        self.redis = shared_autopipe(redis)
         self.group = group
         self.live: OrderedDict[str, Live] = OrderedDict()
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # lock, how many want it
+        self._storing: set[str] = set()  # executions whose step is on its way to Redis
         self.stale = 0  # steps refused because another worker moved the execution on
         # Parsed definitions by version: a version's text never changes. The interpreter only
         # reads them, so executions of one version share one.
@@ -84,17 +94,23 @@ class Driver:
     async def status(self, arn: str) -> str | None:
         """The execution's status as this worker last stored it, else as stored in Redis."""
         live = self.live.get(arn)
-        return live.status if live is not None else await store.status_of(self.redis, arn)
+        if live is not None:
+            return live.status
+        if arn in self._storing:  # stored RUNNING until its step is: no need to ask Redis
+            return "RUNNING"
+        return await store.status_of(self.redis, arn)
 
-    async def apply(self, arn: str, entry_id: str | None, reply: Reply | None) -> str:
+    async def apply(self, arn: str, entry_id: str | None, reply: Reply | None,
+                    record: dict[str, str] | None = None) -> str:
         """Apply ``reply`` (None: the start) to ``arn``, acknowledging the work entry
         ``entry_id`` in the same script: ok, or why nothing was stored (duplicate, closed,
-        missing; the entry is acknowledged all the same)."""
+        missing; the entry is acknowledged all the same). ``record``: the execution's record
+        as its start entry carries it, which spares reading it back for the start."""
         lock, users = self._locks.get(arn, (asyncio.Lock(), 0))
         self._locks[arn] = (lock, users + 1)
         try:
             async with lock:
-                return await self._apply(arn, entry_id, reply)
+                return await self._apply(arn, entry_id, reply, record)
         finally:
             lock, users = self._locks[arn]
             if users == 1:
@@ -102,10 +118,13 @@ class Driver:
             else:
                 self._locks[arn] = (lock, users - 1)
 
-    async def _apply(self, arn: str, entry_id: str | None, reply: Reply | None) -> str:
+    async def _apply(self, arn: str, entry_id: str | None, reply: Reply | None,
+                     record: dict[str, str] | None) -> str:
         entry = (entry_id, self.group) if entry_id is not None else None
         for _ in range(STALE_TRIES):
-            live = self.live.pop(arn, None) or await self._load(arn)
+            live = (self.live.pop(arn, None) or await self._unstarted(arn, record)
+                    or await self._load(arn))
+            record = None  # a refused step reads the stored execution back
             answer = "missing" if live is None else "closed" if live.status != "RUNNING" \
                 else "duplicate" if reply is None and live.events > 0 else None
             if answer is not None or live is None:
@@ -114,11 +133,15 @@ class Driver:
                 if live is not None and live.status == "RUNNING":
                     self._keep(arn, live)
                 return answer or "missing"
-            result, commands = self._step(live, reply)
-            answer = await self._store(arn, live, entry, reply, result, commands)
+            result, commands, used = self._step(live, reply)
+            self._storing.add(arn)
+            try:
+                answer = await self._store(arn, live, entry, used, result, commands)
+            finally:
+                self._storing.discard(arn)
             if answer == "ok":
                 live.events += len(result.events)
-                live.replies += reply is not None
+                live.replies += used is not None
                 self._keep(arn, live)
                 return answer
             if answer != "stale":
@@ -126,20 +149,22 @@ class Driver:
             self.stale += 1
         raise RuntimeError(f"{arn}: the execution kept moving on under {STALE_TRIES} tries")
 
-    def _step(self, live: Live, reply: Reply | None) -> tuple[Step, list[Command]]:
-        """The step of ``reply`` (started first when the execution is not yet)."""
+    def _step(self, live: Live,
+              reply: Reply | None) -> tuple[Step, list[Command], Reply | None]:
+        """The step of ``reply`` (started first when the execution is not yet), and the reply
+        it used: none when the start alone ended the execution (a stop coming first)."""
         if live.events == 0:
             execution, first = self._start(live.record)
             live.execution = execution
-            if reply is None:
-                return first, first.commands
+            if reply is None or first.status != "RUNNING":
+                return first, first.commands, None
             then = step(execution, reply)
             merged = Step(first.events + then.events, [], then.status, then.output,
                           then.error, then.cause)
-            return merged, first.commands + then.commands
+            return merged, first.commands + then.commands, reply
         assert live.execution is not None and reply is not None
         result = step(live.execution, reply)
-        return result, result.commands
+        return result, result.commands, reply
 
     def _start(self, record: dict[str, str]) -> tuple[Execution, Step]:
         uuid, rand = seeded(int(record["seed"]))
@@ -173,6 +198,20 @@ class Driver:
             del self.live[arn]  # nothing more will step it
         while len(self.live) > LIVE_LIMIT:
             self.live.popitem(last=False)
+
+    async def _unstarted(self, arn: str, record: dict[str, str] | None) -> Live | None:
+        """The execution as its start entry carries it (None without one): the step script
+        refuses the start unless the stored execution is still (0 events, 0 replies, RUNNING),
+        and the execution is then read back."""
+        if record is None:
+            return None
+        version = record["version"]
+        if version not in self._parsed:
+            text = await self.redis.get(keys.workflow_definition(store.partition_of(arn), version))
+            if text is None:
+                return None  # reading the execution back says what is missing
+            self._parsed.setdefault(version, parse_definition(store.text(text)))
+        return Live(None, record, 0, 0)
 
     async def _load(self, arn: str) -> Live | None:
         stored = await store.load(self.redis, arn, self._parsed)

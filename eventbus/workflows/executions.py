@@ -1,6 +1,7 @@
 """The Step Functions execution API in Python, on the durable store: StartExecution,
-DescribeExecution, GetExecutionHistory, ListExecutions, StopExecution, with AWS's request and
-answer shapes (dates as ``datetime``, as boto3 gives them).
+DescribeExecution, DescribeStateMachineForExecution, GetExecutionHistory, ListExecutions,
+StopExecution and RedriveExecution, with AWS's request and answer shapes (dates as
+``datetime``, as boto3 gives them).
 
 Definitions come from a mapping of state machine name to definition text; each execution
 stores the text it started with (once per version and partition), so changing a definition
@@ -20,6 +21,7 @@ import orjson
 from redis.asyncio import Redis
 
 from eventbus import keys
+from eventbus.autopipe import shared_autopipe
 from eventbus.errors import (
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
@@ -27,21 +29,19 @@ from eventbus.errors import (
     RequestRejected,
     StateMachineDoesNotExist,
 )
-from eventbus.workflows import jsontext, store
+from eventbus.settings import Settings, get_settings
+from eventbus.workflows import jsontext, redrive, store
+from eventbus.workflows.arns import execution_arn, execution_prefix, machine_arn_of, states_arn
 from eventbus.workflows.catalog import name_problem
-from eventbus.workflows.context import ACCOUNT, REGION, iso_time
+from eventbus.workflows.commands import StopExecution
+from eventbus.workflows.context import iso_time
 from eventbus.workflows.definition import validate_definition
-from eventbus.workflows.status_events import machine_arn
+from eventbus.workflows.driver import Driver, execution_info
 
 __all__ = ["STATUSES", "Executions"]
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 _PAGE_LIMIT = 1000
-
-
-def _machine_name(machine: str) -> str:
-    prefix = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:"
-    return machine[len(prefix):] if machine.startswith(prefix) else machine
 
 
 def _date(iso: str) -> datetime:
@@ -59,11 +59,16 @@ def _page(token: str | None) -> int:
 
 
 class Executions:
-    """Durable executions of the state machines in ``definitions`` (name -> text)."""
+    """Durable executions of the state machines in ``definitions`` (name -> text), with the
+    ARNs of ``settings`` (the process's by default)."""
 
-    def __init__(self, redis: Redis, definitions: Mapping[str, str]) -> None:
+    def __init__(self, redis: Redis, definitions: Mapping[str, str],
+                 settings: Settings | None = None) -> None:
         self.redis = redis
+        # Starts go auto-pipelined: concurrent callers share round trips.
+        self._starts = shared_autopipe(redis)
         self.definitions = definitions
+        self.settings = settings or get_settings()
         self._valid: set[str] = set()  # versions already validated
 
     async def start_execution(self, state_machine: str, input: str = "{}",
@@ -71,10 +76,10 @@ class Executions:
         """Start an execution (queued for the workers); idempotent as AWS Standard: the same
         name and input while it runs answers the same execution; ExecutionAlreadyExists once
         it has closed or with another input."""
-        machine = _machine_name(state_machine)
+        machine = self._machine_name(state_machine)
         text = self.definitions.get(machine)
         if text is None:
-            raise _no_machine(machine)
+            raise self._no_machine(machine)
         try:
             jsontext.loads(input)
         except ValueError as err:
@@ -86,7 +91,7 @@ class Executions:
         if version not in self._valid:
             validate_definition(text, "STANDARD")
             self._valid.add(version)
-        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:{name}"
+        arn = execution_arn(machine, name, self.settings)
         now = datetime.now(UTC)
         record = {
             "arn": arn, "name": name, "machine": machine, "version": version, "input": input,
@@ -94,24 +99,29 @@ class Executions:
             "events": "0", "replies": "0", "seed": str(secrets.randbits(63)),
             "uuid": str(uuid_module.uuid4()),
         }
-        answer, start = await store.start_record(self.redis, arn, record, text)
+        answer, start = await store.start_record(self._starts, arn, record, text)
         if answer == "exists":
             raise ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
         return {"executionArn": arn, "startDate": _date(start)}
 
     async def _record(self, arn: str) -> dict[str, str]:
-        raw = await self.redis.hgetall(keys.workflow_execution(store.partition_of(arn), arn))
-        if not raw:
+        record = await self._stored(arn)
+        if record is None:
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
-        return {store.text(k): store.text(v) for k, v in raw.items()}
+        return record
+
+    async def _stored(self, arn: str) -> dict[str, str] | None:
+        raw = await self.redis.hgetall(keys.workflow_execution(store.partition_of(arn), arn))
+        return {store.text(k): store.text(v) for k, v in raw.items()} if raw else None
 
     async def describe_execution(self, execution_arn: str) -> dict[str, Any]:
         r = await self._record(execution_arn)
         answer: dict[str, Any] = {
-            "executionArn": r["arn"], "stateMachineArn": machine_arn(r["machine"]),
+            "executionArn": r["arn"], "stateMachineArn": machine_arn_of(r["arn"]),
             "name": r["name"], "status": r["status"], "startDate": _date(r["start"]),
             "input": r["input"], "inputDetails": {"included": True},
         }
+        answer.update(redrive.redrive_fields(r, store.to_ms(datetime.now(UTC))))
         if r["status"] != "RUNNING":
             answer["stopDate"] = _date(r["stop"])
             if r["status"] == "SUCCEEDED":
@@ -154,15 +164,18 @@ class Executions:
         return event
 
     async def list_executions(self, state_machine: str, *, status_filter: str | None = None,
-                              max_results: int = 100,
-                              next_token: str | None = None) -> dict[str, Any]:
-        """A page of the machine's executions, newest first."""
-        machine = _machine_name(state_machine)
+                              max_results: int = 100, next_token: str | None = None,
+                              redrive_filter: str | None = None) -> dict[str, Any]:
+        """A page of the machine's executions, newest first; ``redrive_filter`` REDRIVEN or
+        NOT_REDRIVEN keeps those redriven at least once, or never."""
+        machine = self._machine_name(state_machine)
         if machine not in self.definitions:
-            raise _no_machine(machine)
+            raise self._no_machine(machine)
         if status_filter is not None and status_filter not in STATUSES:
             raise RequestRejected(f"Invalid statusFilter: {status_filter}")
-        prefix = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:"
+        if redrive_filter not in (None, "REDRIVEN", "NOT_REDRIVEN"):
+            raise RequestRejected(f"Invalid redriveFilter: {redrive_filter}")
+        prefix = execution_prefix(machine, self.settings)
         found: list[tuple[float, str]] = []
         for p in range(keys.WORKFLOW_PARTITIONS):
             members: list[Any] = await self.redis.zrange(keys.workflow_index(p), 0, -1,
@@ -172,8 +185,11 @@ class Executions:
                 if arn.startswith(prefix):
                     found.append((float(score), arn))
         found.sort(reverse=True)
-        records = await asyncio.gather(*(self._record(arn) for _, arn in found))
-        chosen = [r for r in records if status_filter in (None, r["status"])]
+        # An execution retention removed after the index was read is not listed.
+        records = await asyncio.gather(*(self._stored(arn) for _, arn in found))
+        chosen = [r for r in records if r is not None and status_filter in (None, r["status"])
+                  and redrive_filter in (None, "REDRIVEN" if "redrive_count" in r
+                                         else "NOT_REDRIVEN")]
         offset, size = _page(next_token), max_results or 100
         page = chosen[offset:offset + size]
         answer: dict[str, Any] = {"executions": [self._summary(r) for r in page]}
@@ -184,27 +200,49 @@ class Executions:
     @staticmethod
     def _summary(r: dict[str, str]) -> dict[str, Any]:
         summary: dict[str, Any] = {
-            "executionArn": r["arn"], "stateMachineArn": machine_arn(r["machine"]),
+            "executionArn": r["arn"], "stateMachineArn": machine_arn_of(r["arn"]),
             "name": r["name"], "status": r["status"], "startDate": _date(r["start"]),
         }
         if r["status"] != "RUNNING":
             summary["stopDate"] = _date(r["stop"])
+        if "redrive_count" in r:
+            summary.update(redriveCount=int(r["redrive_count"]),
+                           redriveDate=store.from_ms(r["redrive_ms"]))
         return summary
 
     async def stop_execution(self, execution_arn: str, *, error: str | None = None,
                              cause: str | None = None) -> dict[str, Any]:
-        """Ask for the execution to end ABORTED; a worker applies it as its next step."""
+        """End the execution ABORTED now, as one step stored like a worker's (the results of its
+        tasks, waits and timers still to come find it closed); a closed execution is left as
+        it is."""
         r = await self._record(execution_arn)
-        now = datetime.now(UTC)
         if r["status"] == "RUNNING":
-            fields: dict[str, str] = {"kind": "stop", "arn": execution_arn,
-                                      "at": str(store.to_ms(now))}
-            fields.update({k: v for k, v in (("error", error), ("cause", cause)) if v is not None})
-            work = keys.workflow_work(store.partition_of(execution_arn))
-            await self.redis.xadd(work, fields)  # type: ignore[arg-type]
-        return {"stopDate": now}
+            stop = StopExecution(datetime.now(UTC), error, cause)
+            await Driver(self.redis, keys.WORKFLOW_GROUP).apply(execution_arn, None, stop)
+            r = await self._record(execution_arn)
+        return {"stopDate": _date(r["stop"]) if r["status"] != "RUNNING" else datetime.now(UTC)}
 
+    async def redrive(self, execution_arn: str,
+                      client_token: str | None = None) -> dict[str, Any]:
+        """RedriveExecution: run the FAILED, TIMED_OUT or ABORTED execution again from the state
+        that did not succeed; ExecutionNotRedrivable with AWS's reason otherwise."""
+        return {"redriveDate": await redrive.redrive(self.redis, execution_arn, client_token)}
 
-def _no_machine(machine: str) -> StateMachineDoesNotExist:
-    return StateMachineDoesNotExist(f"State Machine Does Not Exist: '{machine_arn(machine)}'")
+    async def describe_state_machine_for_execution(self, execution_arn: str) -> dict[str, Any]:
+        """The definition the execution runs: the one it started with."""
+        r = await self._record(execution_arn)
+        p = store.partition_of(execution_arn)
+        definition = store.text(await self.redis.get(keys.workflow_definition(p, r["version"])))
+        return {"stateMachineArn": machine_arn_of(r["arn"]), "name": r["machine"],
+                "definition": definition, "roleArn": execution_info(r).role_arn,
+                # The machine as of the start: its definition is the one the execution has.
+                "updateDate": _date(r["start"])}
+
+    def _machine_name(self, machine: str) -> str:
+        prefix = states_arn("stateMachine", "", self.settings)
+        return machine[len(prefix):] if machine.startswith(prefix) else machine
+
+    def _no_machine(self, machine: str) -> StateMachineDoesNotExist:
+        arn = states_arn("stateMachine", machine, self.settings)
+        return StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
 

@@ -41,7 +41,9 @@ from eventbus.errors import (
     StateMachineDoesNotExist,
     StateMachineTypeNotSupported,
 )
+from eventbus.settings import Settings, get_settings
 from eventbus.workflows import jsontext, store
+from eventbus.workflows.arns import identity_of, states_arn
 from eventbus.workflows.catalog import name_problem
 from eventbus.workflows.commands import (
     ExecutionTimeout,
@@ -54,7 +56,6 @@ from eventbus.workflows.commands import (
 from eventbus.workflows.context import ExecutionInfo
 from eventbus.workflows.definition import parse_definition, validate_definition
 from eventbus.workflows.driver import seeded
-from eventbus.workflows.status_events import machine_arn
 from eventbus.workflows.step import EXECUTION_TIMEOUT_TOKEN, Execution, Step, start, step
 
 __all__ = [
@@ -192,9 +193,12 @@ class ExpressExecutions:
 
     def __init__(self, redis: Redis | None, machines: Mapping[str, tuple[str, str]],
                  tasks: Invoker | None = None, *, max_duration: float = MAX_DURATION,
-                 parsed: dict[str, dict[str, Any]] | None = None) -> None:
+                 parsed: dict[str, dict[str, Any]] | None = None,
+                 settings: Settings | None = None) -> None:
         """``parsed``: validated and parsed definitions by version, to share between
-        instances (a version's text never changes)."""
+        instances (a version's text never changes); ``settings``: the region and account of
+        the ARNs (the process's by default)."""
+        self.settings = settings or get_settings()
         self.redis = redis
         self.machines = machines
         self.tasks = tasks
@@ -211,7 +215,7 @@ class ExpressExecutions:
             raise RuntimeError("synchronous Express executions need a task invoker (tasks=)")
         machine, text, data, name = self._checked(state_machine, input, name)
         info = _info(machine, name, data, datetime.now(UTC), str(uuid_module.uuid4()),
-                     "StartSyncExecution")
+                     "StartSyncExecution", self._identity)
         run = await run_express(self._definition(text), info, self.tasks,
                                 seed=secrets.randbits(63), max_duration=self.max_duration)
         return sync_answer(run, input, included_data=included_data, trace_header=trace_header)
@@ -226,7 +230,8 @@ class ExpressExecutions:
         self._definition(text)  # refused here rather than by the worker
         now = datetime.now(UTC)
         run_id = str(uuid_module.uuid4())
-        arn = _info(machine, name, None, now, run_id, "StartExecution").execution_arn
+        arn = _info(machine, name, None, now, run_id, "StartExecution",
+                    self._identity).execution_arn
         entry = {"kind": "express", "arn": arn, "machine": machine, "name": name,
                  "uuid": run_id, "input": input, "start_ms": str(store.to_ms(now)),
                  "seed": str(secrets.randbits(63)), "definition": text}
@@ -240,8 +245,8 @@ class ExpressExecutions:
         machine = state_machine.rsplit(":stateMachine:", 1)[-1]
         found = self.machines.get(machine)
         if found is None:
-            raise StateMachineDoesNotExist(
-                f"State Machine Does Not Exist: '{machine_arn(machine)}'")
+            arn = states_arn("stateMachine", machine, self.settings)
+            raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
         machine_type, text = found
         if machine_type != "EXPRESS":
             raise StateMachineTypeNotSupported()
@@ -254,6 +259,10 @@ class ExpressExecutions:
             raise RequestRejected(f"Invalid Name: '{name}'", code="InvalidName")
         return machine, text, data, name
 
+    @property
+    def _identity(self) -> tuple[str, str]:
+        return self.settings.region, self.settings.account
+
     def _definition(self, text: str) -> dict[str, Any]:
         version = store.definition_version(text)
         parsed = self._parsed.get(version)
@@ -264,10 +273,12 @@ class ExpressExecutions:
 
 
 def _info(machine: str, name: str, data: Any, start_time: datetime, run_id: str,
-          invocation: str) -> ExecutionInfo:
+          invocation: str, identity: tuple[str, str]) -> ExecutionInfo:
+    region, account = identity
     return ExecutionInfo(name=name, state_machine_name=machine, start_time=start_time,
                          input=data, state_machine_type="EXPRESS", invocation=invocation,
-                         execution_uuid=run_id)
+                         execution_uuid=run_id, region=region, account=account,
+                         role_arn=f"arn:aws:iam::{account}:role/eventbus-workflows")
 
 
 async def run_queued(entry: Mapping[str, str], tasks: Invoker, *,
@@ -281,7 +292,8 @@ async def run_queued(entry: Mapping[str, str], tasks: Invoker, *,
     if version not in parsed:
         parsed[version] = parse_definition(text)
     info = _info(entry["machine"], entry["name"], jsontext.loads(entry["input"]),
-                 store.from_ms(entry["start_ms"]), entry["uuid"], "StartExecution")
+                 store.from_ms(entry["start_ms"]), entry["uuid"], "StartExecution",
+                 identity_of(entry["arn"]))  # the ARN's, as given at the start
     run = await run_express(parsed[version], info, tasks, seed=int(entry["seed"]),
                             max_duration=max_duration)
     result = run.result

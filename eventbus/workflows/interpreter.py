@@ -55,6 +55,9 @@ def run_branch(env: Env, frame: Frame, data: Any) -> Branch:
         assert name is not None
         state: Mapping[str, Any] = frame.states[name]
         state_type = state["Type"]
+        frame.at = (name, data)
+        if frame.branches or frame.outputs:  # an earlier Parallel's or Map's
+            frame.branches, frame.outputs = {}, {}
         entered = frame.history.state_entered(state_type, name, text, first=first)
         first = False
         # States that can be retried show $$.State.RetryCount, from 0.
@@ -67,6 +70,7 @@ def run_branch(env: Env, frame: Frame, data: Any) -> Branch:
             if state_type in _SELF_HANDLING:
                 raise
             raise run.failure(err) from err
+        frame.resume = None  # only the first state of a redriven branch resumes
         # The output's text serves the exit event, the size check and the next state's entry.
         text = checked_text(name, outcome.output)
         if outcome.assigned:

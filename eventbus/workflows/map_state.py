@@ -15,9 +15,10 @@ from eventbus.errors import StatesError
 from eventbus.workflows import jsonata, jsontext, paths
 from eventbus.workflows.commands import Block, Command, InvokeTask
 from eventbus.workflows.concurrency import Finished, run_all
-from eventbus.workflows.context import ACCOUNT, REGION, state_context
+from eventbus.workflows.context import state_context
 from eventbus.workflows.errors_handling import with_retry_and_catch
 from eventbus.workflows.history import History
+from eventbus.workflows.rerun import Rerun
 from eventbus.workflows.runtime import Branch, StateFailure, StateRun, Steps, request
 
 __all__ = ["THRESHOLD_EXCEEDED", "items_of", "run_map", "tolerance", "tolerated"]
@@ -148,7 +149,7 @@ def tolerance(run: StateRun, data: Any) -> tuple[int | None, float | None]:
 
 
 def _attempt(run: StateRun) -> Steps:
-    from eventbus.workflows.interpreter import child_frame, run_branch
+    from eventbus.workflows.interpreter import child_frame
 
     data = run.raw_input if run.jsonata else run.input_path()
     items = yield from _read_items(run, data)
@@ -160,23 +161,27 @@ def _attempt(run: StateRun) -> Steps:
     tolerated_count, tolerated_pct = tolerance(run, data) if distributed else (None, None)
     if distributed:
         run_id = run.env.uuid()
-        history.add("MapRunStarted", {"mapRunArn": f"arn:aws:states:{REGION}:{ACCOUNT}:mapRun:"
-                                      f"{run.env.info.state_machine_name}/{run.name}:{run_id}"})
+        info = run.env.info
+        history.add("MapRunStarted", {"mapRunArn": f"arn:aws:states:{info.region}:{info.account}:"
+                                      f"mapRun:{info.state_machine_name}/{run.name}:{run_id}"})
     inputs = _batches(run, data, [_item_input(run, data, i, item) for i, item in enumerate(items)])
     results: list[Any] = [None] * len(inputs)
     failures: list[StateFailure] = []
+    rerun = Rerun(run)
 
     def start(index: int) -> Branch:
-        if not distributed:
+        if not distributed and not rerun.done_before(index):
             history.add("MapIterationStarted", {"index": index, "name": run.name})
-        frame = child_frame(run.frame, processor["States"], processor["StartAt"],
-                            history=History(history.clock) if distributed else None)
-        return run_branch(run.env, frame, inputs[index])
+        return rerun.branch(index, lambda: child_frame(
+            run.frame, processor["States"], processor["StartAt"],
+            history=History(history.clock) if distributed else None), inputs[index])
 
     def on_end(end: Finished) -> bool:
         if end.failure is None:
             results[end.index] = end.output
-            if not distributed:
+            reused = rerun.done_before(end.index)
+            rerun.succeeded(end.index, end.output)
+            if not distributed and not reused:
                 history.bookkeeping("MapIterationSucceeded", {"index": end.index, "name": run.name})
             return True
         failures.append(end.failure)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,17 @@ from eventbus.workflows.context import ExecutionInfo, state_context
 from eventbus.workflows.history import History
 from eventbus.workflows.limits import MAX_PAYLOAD_BYTES
 
-__all__ = ["Branch", "Env", "Frame", "Outcome", "StateFailure", "StateRun", "Steps", "request"]
+__all__ = [
+    "Branch",
+    "Env",
+    "Frame",
+    "Outcome",
+    "StateFailure",
+    "StateRun",
+    "Steps",
+    "awaiting",
+    "request",
+]
 
 JSONPATH = "JSONPath"
 JSONATA = "JSONata"
@@ -80,6 +90,14 @@ class Frame:
     variables: ChainMap[str, Any]
     history: History
     first: bool = False
+    #: The state being run and its input: where a redrive starts the branch again.
+    at: tuple[str, Any] | None = None
+    #: That state's Parallel branches or Map iterations (by index) and the outputs of those
+    #: that succeeded, for a redrive to run only the others again (see ``rerun``).
+    branches: dict[int, Frame] = field(default_factory=dict)
+    outputs: dict[int, Any] = field(default_factory=dict)
+    #: The frame this one redrives: read by its first state, if a Parallel or a Map.
+    resume: Frame | None = None
 
 
 @dataclass(slots=True)
@@ -100,9 +118,14 @@ Branch = Generator[Command | Block, Any, Any]
 def request(command: Command) -> Generator[Command | Block, Any, Any]:
     """Issue ``command`` and wait for its reply (replies for other tokens are stale: dropped)."""
     yield command
+    return (yield from awaiting(command.token))
+
+
+def awaiting(token: str) -> Generator[Block, Any, Any]:
+    """Wait for the next reply carrying ``token`` (others are stale: dropped)."""
     while True:
         reply = yield BLOCK
-        if getattr(reply, "token", None) == command.token:
+        if getattr(reply, "token", None) == token:
             return reply
 
 

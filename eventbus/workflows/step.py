@@ -19,9 +19,11 @@ from typing import Any
 from eventbus.errors import StatesError
 from eventbus.workflows import jsontext
 from eventbus.workflows.commands import (
+    EXECUTION_TIMEOUT_TOKEN,
     Block,
     Command,
     ExecutionTimeout,
+    Redrive,
     Reply,
     StartTimer,
     StopExecution,
@@ -32,9 +34,6 @@ from eventbus.workflows.interpreter import language_of, run_branch
 from eventbus.workflows.runtime import Env, Frame, StateFailure
 
 __all__ = ["EXECUTION_TIMEOUT_TOKEN", "Execution", "Step", "replay", "start", "step"]
-
-#: The token of the timer ``start`` asks for when the definition has a top-level TimeoutSeconds.
-EXECUTION_TIMEOUT_TOKEN = "execution-timeout"
 
 
 @dataclass(slots=True)
@@ -57,6 +56,11 @@ class Execution:
     status: str = "RUNNING"
     seen: int = 0
     result: Step = field(default_factory=lambda: Step([], []))
+    #: The top-level branch (a redrive runs it again from its last state) and the
+    #: definition's TimeoutSeconds with the token of its current timer.
+    frame: Frame | None = None
+    timeout_seconds: int | None = None
+    timeout_token: str = EXECUTION_TIMEOUT_TOKEN
 
 
 def start(
@@ -75,14 +79,19 @@ def start(
         "input": jsontext.dumps(info.input), "inputDetails": {"truncated": False},
         "roleArn": info.role_arn or "",
     }, previous=0)
-    execution = Execution(env, clock, run_branch(env, frame, info.input))
-    commands: list[Command] = []
-    if "TimeoutSeconds" in definition:
-        deadline = info.start_time + timedelta(seconds=int(definition["TimeoutSeconds"]))
-        commands.append(StartTimer(EXECUTION_TIMEOUT_TOKEN, deadline))
+    timeout = definition.get("TimeoutSeconds")
+    execution = Execution(env, clock, run_branch(env, frame, info.input), frame=frame,
+                          timeout_seconds=None if timeout is None else int(timeout))
+    return execution, _run(execution)
+
+
+def _run(execution: Execution) -> Step:
+    """Advance a runner just made, with the execution's timeout timer first when it has one."""
     result = _advance(execution, None)
-    result.commands[:0] = commands
-    return execution, result
+    if execution.timeout_seconds is not None:
+        deadline = execution.clock.now + timedelta(seconds=execution.timeout_seconds)
+        result.commands.insert(0, StartTimer(execution.timeout_token, deadline))
+    return result
 
 
 def replay(
@@ -106,11 +115,15 @@ def replay(
 
 
 def step(execution: Execution, reply: Reply) -> Step:
-    """Feed one reply to a running execution."""
-    if execution.status != "RUNNING":
-        raise ValueError(f"the execution has already ended ({execution.status})")
+    """Feed one reply to a running execution (a Redrive: to a closed one)."""
+    if isinstance(reply, Redrive) == (execution.status == "RUNNING"):
+        raise ValueError(f"{type(reply).__name__} for an execution that is {execution.status}")
     execution.clock.now = max(execution.clock.now, reply.at)
+    if isinstance(reply, Redrive):
+        return _redrive(execution, reply.count)
     if isinstance(reply, ExecutionTimeout):
+        if reply.token != execution.timeout_token:
+            return Step([], [])  # the timeout of the run before a redrive
         execution.runner.close()
         execution.env.history.add("ExecutionTimedOut")
         return _ended(execution, "TIMED_OUT")
@@ -121,6 +134,24 @@ def step(execution: Execution, reply: Reply) -> Step:
         execution.env.history.add("ExecutionAborted", details)
         return _ended(execution, "ABORTED", error=reply.error, cause=reply.cause)
     return _advance(execution, reply)
+
+
+def _redrive(execution: Execution, count: int) -> Step:
+    """Run the closed execution again from the top-level state it did not finish, with that
+    state's input and the variables as they were (a Parallel or Map runs only its branches that
+    did not succeed, see ``rerun``); the timeout starts again from now."""
+    old = execution.frame
+    assert old is not None and old.at is not None
+    env = execution.env
+    env.history.add("ExecutionRedriven", {"redriveCount": count})
+    if env.execution_context is not None and "RedriveCount" in env.execution_context:
+        env.execution_context = {**env.execution_context, "RedriveCount": count}
+    name, data = old.at
+    execution.frame = Frame(old.states, name, old.variables, old.history, resume=old)
+    execution.runner = run_branch(env, execution.frame, data)
+    execution.status = "RUNNING"
+    execution.timeout_token = f"{EXECUTION_TIMEOUT_TOKEN}:{count}"
+    return _run(execution)
 
 
 def _advance(execution: Execution, reply: Reply | None) -> Step:

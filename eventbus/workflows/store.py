@@ -18,20 +18,25 @@ import zlib
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from eventbus import keys
 from eventbus.workflows.commands import (
+    EXECUTION_TIMEOUT_TOKEN,
     Command,
     ExecutionTimeout,
     InvokeTask,
+    Redrive,
     Reply,
     StartTimer,
     StopExecution,
     TaskResult,
+    TaskStarted,
     TimerFired,
 )
 from eventbus.workflows.step import Step
@@ -57,7 +62,7 @@ __all__ = [
 ]
 
 # Applies one step of one execution, only if the execution is where the worker read it.
-# KEYS: record, history, replies, work stream, timers, outbox.
+# KEYS: record, history, replies, work stream, timers, outbox, closed index.
 # ARGV: expected history length, expected reply count, work entry id ('' for none), group,
 #       reply JSON ('' for the start), status, output, error, cause, stop date, then counted
 #       lists: events, task commands, timers as (score, member) pairs, status-change events.
@@ -91,6 +96,10 @@ redis.call('HSET', KEYS[1], 'events', events, 'replies', replies, 'status', ARGV
 if ARGV[6] ~= 'RUNNING' then
   redis.call('HSET', KEYS[1], 'output', ARGV[7], 'error', ARGV[8], 'cause', ARGV[9],
              'stop', ARGV[10])
+  -- Retention counts from the close, by Redis's clock: one clock for every worker.
+  local now = redis.call('TIME')
+  redis.call('ZADD', KEYS[7], now[1] .. string.format('%03d', math.floor(now[2] / 1000)),
+             redis.call('HGET', KEYS[1], 'arn'))
 end
 n = tonumber(ARGV[i])
 local arn = redis.call('HGET', KEYS[1], 'arn')
@@ -110,7 +119,8 @@ return 'ok'
 
 # Starts an execution unless one of that ARN exists.
 # KEYS: record, index, definition, work stream.
-# ARGV: input, start ms, definition text, then the record's fields and values.
+# ARGV: input, start ms, definition text, the record as JSON (carried by the start entry, so
+#       that the worker need not read it back), then the record's fields and values.
 # Answers {'new'|'running'|'exists', stored input, stored start date}.
 _START = """
 local old = redis.call('HMGET', KEYS[1], 'status', 'input', 'start')
@@ -119,10 +129,17 @@ if old[1] then
   return {same and 'running' or 'exists', old[2], old[3]}
 end
 redis.call('SET', KEYS[3], ARGV[3], 'NX')
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('ZADD', KEYS[2], ARGV[2], redis.call('HGET', KEYS[1], 'arn'))
-redis.call('XADD', KEYS[4], '*', 'kind', 'start', 'arn', redis.call('HGET', KEYS[1], 'arn'))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+local arn = redis.call('HGET', KEYS[1], 'arn')
+redis.call('ZADD', KEYS[2], ARGV[2], arn)
+redis.call('XADD', KEYS[4], '*', 'kind', 'start', 'arn', arn, 'record', ARGV[4])
 return {'new', ARGV[1], redis.call('HGET', KEYS[1], 'start')}
+"""
+
+# Reads an execution's record and replies, as they stand together.
+# KEYS: record, replies. Answers {record as a flat field/value list, replies}.
+_LOAD = """
+return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
 """
 
 # Moves a partition's due timers to its work stream, each exactly once.
@@ -159,6 +176,32 @@ return redis.call('XTRIM', KEYS[1], 'MINID', keep)
 """
 
 
+class _Lua:
+    """A script run by EVALSHA (loaded on first refusal): one command, so that concurrent
+    callers on an auto-pipelining client share round trips, without the per-call SHA-1 and
+    bookkeeping of ``register_script``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, redis: Redis, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await redis.script_load(self.source)
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+
+
+_apply_step, _start, _load = _Lua(_APPLY_STEP), _Lua(_START), _Lua(_LOAD)
+
+
+@lru_cache(maxsize=8)
+def _guarded(guard: str) -> _Lua:
+    """The step script with ``guard`` run first (a redrive's): one script per guard text."""
+    return _Lua(guard + _APPLY_STEP)
+
+
 def partition_of(arn: str) -> int:
     return zlib.crc32(arn.encode()) % keys.WORKFLOW_PARTITIONS
 
@@ -189,10 +232,18 @@ def reply_to_json(reply: Reply) -> bytes:
     if isinstance(reply, TaskResult):
         data.update(kind="task", token=reply.token, output=reply.output, error=reply.error,
                     cause=reply.cause, failed=reply.failed, timed_out=reply.timed_out)
+        if reply.taken_by is not None:
+            data["taken_by"] = reply.taken_by
+    elif isinstance(reply, TaskStarted):
+        data.update(kind="started", token=reply.token, worker=reply.worker_name)
     elif isinstance(reply, TimerFired):
         data.update(kind="timer", token=reply.token)
     elif isinstance(reply, ExecutionTimeout):
         data.update(kind="timeout")
+        if reply.token != EXECUTION_TIMEOUT_TOKEN:  # the first run's is left out, as before
+            data.update(token=reply.token)
+    elif isinstance(reply, Redrive):
+        data.update(kind="redrive", count=reply.count)
     else:
         data.update(kind="stop", error=reply.error, cause=reply.cause)
     return orjson.dumps(data)
@@ -205,11 +256,15 @@ def reply_from_json(text: bytes | str) -> Reply:
     if kind == "task":
         return TaskResult(data["token"], at, output=data["output"], error=data["error"],
                           cause=data["cause"], failed=data["failed"],
-                          timed_out=data["timed_out"])
+                          timed_out=data["timed_out"], taken_by=data.get("taken_by"))
+    if kind == "started":
+        return TaskStarted(data["token"], at, data["worker"])
     if kind == "timer":
         return TimerFired(data["token"], at)
     if kind == "timeout":
-        return ExecutionTimeout(at)
+        return ExecutionTimeout(at, data.get("token", EXECUTION_TIMEOUT_TOKEN))
+    if kind == "redrive":
+        return Redrive(at, data["count"])
     return StopExecution(at, data["error"], data["cause"])
 
 
@@ -236,17 +291,15 @@ class Stored:
 
 
 async def load(redis: Redis, arn: str, known: Container[str] = ()) -> Stored | None:
-    """The stored execution ``arn``, or None when there is none. One MULTI reads record and
+    """The stored execution ``arn``, or None when there is none. One script reads record and
     replies, so they agree with each other; the definition is read unless its version is
     ``known`` to the caller (then it is left empty)."""
     p = partition_of(arn)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hgetall(keys.workflow_execution(p, arn))
-        pipe.lrange(keys.workflow_replies(p, arn), 0, -1)
-        raw, replies = await pipe.execute()
+    raw, replies = await _load(
+        redis, [keys.workflow_execution(p, arn), keys.workflow_replies(p, arn)], [])
     if not raw:
         return None
-    record = {text(k): text(v) for k, v in raw.items()}
+    record = {text(raw[i]): text(raw[i + 1]) for i in range(0, len(raw), 2)}
     if record["version"] in known:
         return Stored(record, "", [reply_from_json(r) for r in replies])
     definition = await redis.get(keys.workflow_definition(p, record["version"]))
@@ -261,12 +314,12 @@ async def start_record(
     """Store a new execution and queue its start, unless ``arn`` exists: ('new' | 'running' |
     'exists', the start date of the execution of that ARN)."""
     p = partition_of(arn)
-    script = redis.register_script(_START)
     fields = [x for item in record.items() for x in item]
-    answer = await script(
-        keys=[keys.workflow_execution(p, arn), keys.workflow_index(p),
-              keys.workflow_definition(p, record["version"]), keys.workflow_work(p)],
-        args=[record["input"], record["start_ms"], definition, *fields],
+    answer = await _start(
+        redis,
+        [keys.workflow_execution(p, arn), keys.workflow_index(p),
+         keys.workflow_definition(p, record["version"]), keys.workflow_work(p)],
+        [record["input"], record["start_ms"], definition, orjson.dumps(record), *fields],
     )
     return text(answer[0]), text(answer[2])
 
@@ -298,10 +351,13 @@ async def apply_step(
     commands: list[Command],
     stop_date: str = "",
     status_events: Sequence[bytes] = (),
+    guard: str = "",
+    guard_args: Sequence[str] = (),
 ) -> str:
     """Store one step of ``arn`` (see _APPLY_STEP): ``expected`` is the (history length, reply
     count) the step was computed from, ``entry`` the (entry id, group) of the work entry it
-    answers, acknowledged in the same script."""
+    answers, acknowledged in the same script. ``guard`` is Lua run first in the same script,
+    reading ``guard_args`` from the end of ARGV (a redrive reopens the execution there)."""
     p = partition_of(arn)
     tasks = [_task_json(c) for c in commands if isinstance(c, InvokeTask)]
     timers: list[Any] = []
@@ -314,14 +370,15 @@ async def apply_step(
         reply_to_json(reply) if reply is not None else "", step.status, step.output or "",
         step.error or "", step.cause or "", stop_date,
         len(events), *events, len(tasks), *tasks, len(timers) // 2, *timers,
-        len(status_events), *status_events,
+        len(status_events), *status_events, *guard_args,
     ]
-    script = redis.register_script(_APPLY_STEP)
+    script = _guarded(guard) if guard else _apply_step
     answer = await script(
-        keys=[keys.workflow_execution(p, arn), keys.workflow_history(p, arn),
-              keys.workflow_replies(p, arn), keys.workflow_work(p), keys.workflow_timers(p),
-              keys.workflow_outbox(p)],
-        args=args,
+        redis,
+        [keys.workflow_execution(p, arn), keys.workflow_history(p, arn),
+         keys.workflow_replies(p, arn), keys.workflow_work(p), keys.workflow_timers(p),
+         keys.workflow_outbox(p), keys.workflow_closed(p)],
+        args,
     )
     return text(answer)
 

@@ -6,10 +6,9 @@ from typing import Any
 
 from eventbus.errors import StatesError
 from eventbus.workflows import jsontext
-from eventbus.workflows.commands import InvokeTask, TaskResult
-from eventbus.workflows.context import REGION
+from eventbus.workflows.commands import InvokeTask, TaskResult, TaskStarted
 from eventbus.workflows.errors_handling import with_retry_and_catch
-from eventbus.workflows.runtime import StateFailure, StateRun, Steps, request
+from eventbus.workflows.runtime import StateFailure, StateRun, Steps, awaiting, request
 from eventbus.workflows.task_token import encode_token, is_callback
 
 __all__ = ["resource_parts", "run_task"]
@@ -62,7 +61,14 @@ def _attempt(run: StateRun, retry_count: int) -> Steps:
     events = _Events(run, resource, kind, name)
     events.scheduled(task_input, timeout, heartbeat)
     reply = yield from request(InvokeTask(token, resource, task_input, timeout, heartbeat))
+    if isinstance(reply, TaskStarted):  # an activity taken by a worker: its result follows
+        events.started(reply.worker_name)
+        reply = yield from awaiting(token)
     assert isinstance(reply, TaskResult)
+    if not reply.timed_out or reply.taken_by is not None:
+        # Taken, though its start was not told: answered at once (run_local), or its answer
+        # was applied before its start.
+        events.started(reply.taken_by or None)
     if reply.timed_out:  # by TimeoutSeconds, or HeartbeatSeconds (States.HeartbeatTimeout)
         error = reply.error or "States.Timeout"
         events.ended("TimedOut", error=error)
@@ -83,6 +89,8 @@ class _Events:
 
     def __init__(self, run: StateRun, arn: str, kind: str, name: str) -> None:
         self.history = run.frame.history
+        self.region = run.env.info.region
+        self.pending_start = False  # an activity's start is recorded once a worker takes it
         self.arn = arn
         self.ids: dict[str, str] = {}
         parts = arn.split(":")
@@ -97,7 +105,8 @@ class _Events:
     def scheduled(self, task_input: Any, timeout: int | None, heartbeat: int | None) -> None:
         text = jsontext.dumps(task_input)
         if self.family == "Task":
-            details: dict[str, Any] = {**self.ids, "region": REGION, "parameters": text}
+            details: dict[str, Any] = {**self.ids, "region": self.region,
+                                      "parameters": text}
         else:
             details = {"resource": self.arn, "input": text, "inputDetails": {"truncated": False}}
         if timeout is not None:
@@ -105,7 +114,18 @@ class _Events:
         if heartbeat is not None and self.family != "LambdaFunction":
             details["heartbeatInSeconds"] = heartbeat
         self.history.add(f"{self.family}Scheduled", details)
-        self.history.add(f"{self.family}Started", dict(self.ids) if self.ids else None)
+        if self.family == "Activity":
+            self.pending_start = True
+        else:
+            self.history.add(f"{self.family}Started", dict(self.ids) if self.ids else None)
+
+    def started(self, worker_name: str | None) -> None:
+        """An activity's ``ActivityStarted``, once per attempt (a task timed out before any
+        worker took it has none, as on AWS)."""
+        if self.pending_start:
+            self.pending_start = False
+            self.history.add("ActivityStarted",
+                             {"workerName": worker_name} if worker_name is not None else None)
 
     def ended(self, how: str, **details: Any) -> None:
         present = {k: v for k, v in details.items() if v is not None}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -25,18 +26,28 @@ import orjson
 from redis.asyncio import Redis
 
 from eventbus import keys
+from eventbus.autopipe import use_hiredis_packing
 from eventbus.client import AsyncEventBusClient
 from eventbus.connections import ConnectionSpec
+from eventbus.consumers import CONSUMER_IDLE_SECONDS
 from eventbus.loops.base import Loop
 from eventbus.outage import OutageLog
+from eventbus.router_process import YOUNG_COLLECTION_THRESHOLD
 from eventbus.targets.base import TargetServices
 from eventbus.workflows import store
 from eventbus.workflows.callbacks import CallbackTasks
-from eventbus.workflows.commands import ExecutionTimeout, Reply, StopExecution, TimerFired
+from eventbus.workflows.commands import (
+    ExecutionTimeout,
+    Reply,
+    StopExecution,
+    TaskResult,
+    TimerFired,
+    is_execution_timeout,
+)
 from eventbus.workflows.driver import Driver
 from eventbus.workflows.express import MAX_DURATION, run_queued
 from eventbus.workflows.local import TaskCallable
-from eventbus.workflows.step import EXECUTION_TIMEOUT_TOKEN
+from eventbus.workflows.retention import RetentionSweeper, default_retention, sweep_interval
 from eventbus.workflows.task_token import is_callback
 from eventbus.workflows.tasks import TaskResolver
 from eventbus.workflows.worker_loops import (
@@ -69,6 +80,11 @@ class WorkerOptions:
     trim_interval: float = 10.0  # how often finished work entries are trimmed (s)
     shutdown_grace: float = 10.0  # how long stop() waits for entries in hand (s)
     pause_on_error: float = 0.5
+    # Remove the consumers of the group idle this long holding nothing (s): dead workers'.
+    # Never less than thrice claim_idle or the read's block, which a live worker's stay within.
+    consumer_idle: float = CONSUMER_IDLE_SECONDS
+    # How long closed executions are kept (s); None: EVENTBUS_WORKFLOW_RETENTION_DAYS.
+    retention: float | None = None
     express_max_duration: float = MAX_DURATION  # an Express execution ends TIMED_OUT past it (s)
 
 
@@ -100,16 +116,21 @@ class WorkflowWorker:
         self.callbacks = CallbackTasks(redis, self.resolver)
         self._express_definitions: dict[str, dict[str, Any]] = {}  # parsed, by version
         pause = o.pause_on_error
+        retention = default_retention() if o.retention is None else o.retention
+        consumer_idle = max(o.consumer_idle, 3 * o.claim_idle, 3 * o.block_ms / 1000)
         self.loops: list[Loop] = [
             WorkReader(self.stopping, redis, self.consumer, self.dispatch, self._wait_room,
                        block_ms=o.block_ms, pause=pause),
             timers := TimerMover(self.stopping, redis, every=o.timer_poll,
                                  idle_every=o.idle_poll, pause=pause),
             WorkClaimer(self.stopping, redis, self.consumer, self.dispatch, self._held.__getitem__,
-                        claim_idle=o.claim_idle, batch=100, pause=pause),
+                        claim_idle=o.claim_idle, consumer_idle=consumer_idle, batch=100,
+                        pause=pause),
             outbox := OutboxPublisher(self.stopping, redis, every=o.outbox_poll,
                                       idle_every=o.idle_poll, pause=pause),
             WorkTrimmer(self.stopping, redis, every=o.trim_interval, pause=pause),
+            RetentionSweeper(self.stopping, redis, retention=retention,
+                             every=sweep_interval(retention), pause=pause),
         ]
         self.driver.timer_set, self.driver.status_queued = timers.due, outbox.wake
         self.callbacks.timer_set = timers.due
@@ -167,7 +188,7 @@ class WorkflowWorker:
             if "wait" in timer:  # a callback task's timeout or heartbeat
                 return await self.callbacks.expire(timer, entry_id)
             token = timer["token"]
-            reply: Reply | None = ExecutionTimeout(now) if token == EXECUTION_TIMEOUT_TOKEN \
+            reply: Reply | None = ExecutionTimeout(now, token) if is_execution_timeout(token) \
                 else TimerFired(token, now)
             return await self.driver.apply(timer["arn"], entry_id, reply)
         arn = fields["arn"]
@@ -177,8 +198,10 @@ class WorkflowWorker:
             await store.ack(self.redis, arn, entry_id, keys.WORKFLOW_GROUP)
             return "ok"
         if kind == "start":
-            reply = None
-        elif kind == "stop":
+            record = fields.get("record")
+            return await self.driver.apply(arn, entry_id, None,
+                                           orjson.loads(record) if record else None)
+        elif kind == "stop":  # queued by versions whose StopExecution did not stop at once
             reply = StopExecution(max(now, store.from_ms(fields["at"])), fields.get("error"),
                                   fields.get("cause"))
         elif kind == "task":
@@ -188,8 +211,10 @@ class WorkflowWorker:
             if is_callback(command.resource):
                 return await self.callbacks.invoke(command, arn, entry_id)
             reply = await self.resolver.invoke(command, arn)
-        elif kind == "reply":  # a callback task's answer
+        elif kind == "reply":  # a callback task's answer, or an activity's start
             reply = store.reply_from_json(fields["reply"])
+            if "taken_by" in fields and isinstance(reply, TaskResult):
+                reply = dataclasses.replace(reply, taken_by=fields["taken_by"])
         else:
             raise ValueError(f"unknown workflow work entry kind {kind!r}")
         return await self.driver.apply(arn, entry_id, reply)
@@ -213,6 +238,7 @@ async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
                      tasks: Mapping[str, TaskCallable] | None = None,
                      connections: Mapping[str, ConnectionSpec] | None = None) -> None:
     """Run a worker until SIGTERM or SIGINT."""
+    import gc
     import signal
 
     from redis.asyncio import BlockingConnectionPool
@@ -220,8 +246,14 @@ async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
     # A blocking pool: a burst of work waits for a connection instead of failing.
     pool = BlockingConnectionPool.from_url(redis_url, max_connections=MAX_CONNECTIONS,
                                            timeout=None, health_check_interval=30)
+    use_hiredis_packing(pool)
     redis = Redis(connection_pool=pool)
     worker = WorkflowWorker(redis, options, tasks=tasks, connections=connections)
+    # As a router's process does (see router_process.start_for_good): what is alive now stays
+    # to the end, and a step leaves little for the collector, yet a young collection every
+    # 700 objects walked every execution in hand (about a tenth of a worker's CPU).
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, worker.stop)
     loop.add_signal_handler(signal.SIGINT, worker.stop)

@@ -4,8 +4,9 @@
   each entry to the worker;
 - **timer mover**: moves due timers to their partition's work stream (any worker, each timer
   exactly once);
-- **work claimer**: keeps the entries this worker holds from looking idle, and takes over those
-  another worker has held past ``claim_idle`` (a worker that died);
+- **work claimer**: keeps the entries this worker holds from looking idle, takes over those
+  another worker has held past ``claim_idle`` (a worker that died), then removes the consumers
+  of dead workers once they hold nothing;
 - **work trimmer**: removes the work entries the group is done with;
 - **outbox publisher**: publishes status-change events on the ``default`` bus.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +25,7 @@ from redis.exceptions import ResponseError
 
 from eventbus import keys
 from eventbus.bus import PartitionMap, ensure_groups, run_async
+from eventbus.consumers import remove_consumers
 from eventbus.loops.base import Loop
 from eventbus.workflows.status_events import publish_outbox
 from eventbus.workflows.store import move_due_timers, trim_work
@@ -35,6 +38,8 @@ __all__ = [
     "WorkTrimmer",
     "ensure_work_groups",
 ]
+
+log = logging.getLogger("eventbus.workflows")
 
 PARTITIONS = range(keys.WORKFLOW_PARTITIONS)
 # (partition, entry id, fields) handed to the worker.
@@ -68,7 +73,10 @@ class WorkReader(Loop):
         if not self.prepared:  # here, so that a Redis not up yet is waited for as any error
             await ensure_work_groups(self.redis)
             self.prepared = True
-        count = await self.room()
+        # COUNT applies to each stream: the room is shared among them, so that a read hands
+        # the worker about as many entries as it has room for, not 16 times as many (those
+        # would queue for room, and each slot freed would walk that queue).
+        count = -(-await self.room() // len(self.streams))
         reply: Any = await self.redis.xreadgroup(
             keys.WORKFLOW_GROUP, self.consumer, self.streams,  # type: ignore[arg-type]
             count=count, block=self.block_ms)
@@ -132,17 +140,21 @@ class TimerMover(_Wakeable):
 
 class WorkClaimer(Loop):
     """Every ``claim_idle / 3`` seconds: XCLAIM (JUSTID) what this worker holds, which resets its
-    idle time (a slow task is not taken for a dead worker's), then XAUTOCLAIM what is idle."""
+    idle time (a slow task is not taken for a dead worker's), then XAUTOCLAIM what is idle, then
+    removes the consumers idle ``consumer_idle`` with nothing pending that are not alive: a
+    dead worker's, once its entries were claimed. Alive is a worker whose claimer ran within
+    ``consumer_idle`` (``keys.WORKFLOW_WORKERS``): Redis before 7.2 counts a consumer idle from
+    the last entry it was given, so a live worker on a quiet partition looks idle there."""
 
     name = "workflow work claimer"
     waits_first = True
 
     def __init__(self, stop: asyncio.Event, redis: Redis, consumer: str, dispatch: Dispatch,
-                 held: Callable[[int], set[Any]], *, claim_idle: float, batch: int,
-                 pause: float) -> None:
+                 held: Callable[[int], set[Any]], *, claim_idle: float, consumer_idle: float,
+                 batch: int, pause: float) -> None:
         super().__init__(stop, every=max(min(claim_idle / 3, 10.0), 0.05), pause=pause)
         self.redis, self.consumer, self.dispatch, self.held = redis, consumer, dispatch, held
-        self.claim_idle, self.batch = claim_idle, batch
+        self.claim_idle, self.consumer_idle, self.batch = claim_idle, consumer_idle, batch
 
     async def step(self) -> None:
         for p in PARTITIONS:
@@ -155,6 +167,24 @@ class WorkClaimer(Loop):
                 await self._claim(p)
             except Exception as e:
                 self.item_failed(f"claiming workflow partition {p}", e)
+        alive = await self._alive()
+        streams = [(keys.workflow_work(p), keys.WORKFLOW_GROUP) for p in PARTITIONS]
+        removed = await remove_consumers(self.redis, streams, idle=self.consumer_idle, keep=alive)
+        for stream, name in removed:
+            log.info("removed the idle workflow consumer %s", name,
+                     extra={"fields": {"stream": stream, "consumer": name}})
+
+    async def _alive(self) -> list[str]:
+        """Say this worker is alive; the workers that said so within ``consumer_idle``."""
+        seconds, micros = await self.redis.time()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(keys.WORKFLOW_WORKERS, {self.consumer: now_ms})
+            pipe.zremrangebyscore(keys.WORKFLOW_WORKERS, "-inf",
+                                  now_ms - int(self.consumer_idle * 1000))
+            pipe.zrange(keys.WORKFLOW_WORKERS, 0, -1)
+            *_, members = await pipe.execute()
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
 
     async def _claim(self, partition: int) -> None:
         reply = await self.redis.xautoclaim(

@@ -1,5 +1,5 @@
-"""``eventbus workflows start / list / describe / history / stop / graph --execution`` against
-a real Redis, with a real worker running the executions."""
+"""``eventbus workflows start / list / describe / history / stop / redrive / graph
+--execution`` against a real Redis, with a real worker running the executions."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ GREET = machine({
     "Done": {"Type": "Succeed"},
 })
 HOLD = machine({"Hold": {"Type": "Wait", "Seconds": 3600, "End": True}})
-PREFIX = "arn:aws:states:us-east-1:123456789012:execution"
+PREFIX = "arn:aws:states:local:000000000000:execution"
 
 
 @pytest.fixture
@@ -91,9 +91,26 @@ def test_list_filters_by_state_machine_and_status_and_stop_aborts(
     assert (ended["status"], ended["error"], ended["cause"]) == ("ABORTED", "Halt", "by hand")
 
 
+def test_stop_aborts_at_once_and_redrive_runs_the_execution_again(project: Path) -> None:
+    cli("workflows", "start", "hold", "--name", "r")
+    cli("workflows", "stop", "hold:r")
+    assert cli("workflows", "describe", "hold:r")["status"] == "ABORTED"  # no worker runs
+    redriven = cli("workflows", "redrive", "hold:r", "--client-token", "once")
+    assert cli("workflows", "redrive", "hold:r", "--client-token", "once") == redriven
+    described = cli("workflows", "describe", "hold:r")
+    assert (described["status"], described["redriveCount"]) == ("RUNNING", 1)
+    assert described["redriveDate"] == redriven["redriveDate"]
+    events = cli("workflows", "history", "hold:r")["events"]
+    assert [e["type"] for e in events][-3:] == [
+        "ExecutionAborted", "ExecutionRedriven", "WaitStateEntered"]
+    refused = cli("workflows", "redrive", "hold:r", code=1)
+    assert "Execution is RUNNING and cannot be redriven" in refused.stderr
+
+
 def test_unknown_executions_and_machines_are_clear_errors(project: Path) -> None:
     for command in (["describe", "greet:nope"], ["history", "greet:nope"],
-                    ["stop", f"{PREFIX}:greet:nope"], ["graph", "greet", "--execution", "nope"]):
+                    ["stop", f"{PREFIX}:greet:nope"], ["redrive", "greet:nope"],
+                    ["graph", "greet", "--execution", "nope"]):
         refused = cli("workflows", *command, code=1)
         assert f"Execution Does Not Exist: '{PREFIX}:greet:nope'" in refused.stderr
     assert "State Machine Does Not Exist" in cli("workflows", "start", "nope", code=1).stderr
@@ -113,14 +130,14 @@ def test_starting_the_same_name_after_it_ended_answers_execution_already_exists(
 
 
 def test_start_finds_a_machine_created_over_the_api(project: Path, redis_url: str) -> None:
-    from eventbus.workflows.context import ACCOUNT
+    from eventbus.settings import get_settings
     from eventbus.workflows.registry import StoredMachine, machines
 
     async def create() -> None:
         redis = Redis.from_url(redis_url)
         try:
             record = StoredMachine("api-made", "STANDARD", GREET, "arn:aws:iam::1:role/r", 1, "r1")
-            await machines(redis, ACCOUNT).create(record)
+            await machines(redis, get_settings().account).create(record)
         finally:
             await redis.aclose()
 

@@ -16,7 +16,7 @@ from .test_cli_executions import cli
 
 DOUBLE = machine({"Double": {"Type": "Task", "Resource": "double", "End": True}})
 FAIL = machine({"No": {"Type": "Fail", "Error": "Nope", "Cause": "refused"}})
-PREFIX = "arn:aws:states:us-east-1:123456789012:express"
+PREFIX = "arn:aws:states:local:000000000000:express"
 
 
 @pytest.fixture

@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventbus.workflows.commands import ExecutionTimeout, StopExecution, TaskResult, TimerFired
+from eventbus.workflows.commands import (
+    ExecutionTimeout,
+    StopExecution,
+    TaskResult,
+    TaskStarted,
+    TimerFired,
+)
 from eventbus.workflows.store import reply_from_json, reply_to_json
 
 moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1),
@@ -21,7 +27,8 @@ json_values = st.recursive(
 )
 replies = st.one_of(
     st.builds(TaskResult, st.text(min_size=1, max_size=36), moments, json_values, texts, texts,
-              st.booleans(), st.booleans()),
+              st.booleans(), st.booleans(), texts),
+    st.builds(TaskStarted, st.text(min_size=1, max_size=36), moments, texts),
     st.builds(TimerFired, st.text(min_size=1, max_size=36), moments),
     st.builds(ExecutionTimeout, moments),
     st.builds(StopExecution, moments, texts, texts),

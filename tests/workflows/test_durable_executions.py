@@ -39,7 +39,7 @@ async def test_an_execution_runs_to_its_end_through_a_worker(redis: Redis) -> No
     api = Executions(redis, {"chain": PASS_CHAIN})
     started = await api.start_execution("chain", '{"a": 2, "b": 3}', name="one")
     assert started["executionArn"] == \
-        "arn:aws:states:us-east-1:123456789012:execution:chain:one"
+        "arn:aws:states:local:000000000000:execution:chain:one"
     async with worker(redis, {"add": add}):
         done = await until_closed(api, started["executionArn"])
     assert done["status"] == "SUCCEEDED"
@@ -81,7 +81,7 @@ async def test_starting_again_once_the_execution_closed_is_refused(redis: Redis)
 async def test_an_unknown_execution_does_not_exist(redis: Redis) -> None:
     api = Executions(redis, {})
     with pytest.raises(ExecutionDoesNotExist):
-        await api.describe_execution("arn:aws:states:us-east-1:123456789012:execution:m:x")
+        await api.describe_execution("arn:aws:states:local:000000000000:execution:m:x")
 
 
 async def test_a_wait_state_and_a_retry_back_off_fire_from_redis_timers(redis: Redis) -> None:
@@ -174,7 +174,7 @@ async def test_status_changes_are_published_on_the_default_bus(redis: Redis) -> 
     assert set(by_status) == {"RUNNING", "SUCCEEDED"}
     detail = by_status["SUCCEEDED"]
     assert detail["executionArn"] == started["executionArn"]
-    assert detail["stateMachineArn"] == "arn:aws:states:us-east-1:123456789012:stateMachine:chain"
+    assert detail["stateMachineArn"] == "arn:aws:states:local:000000000000:stateMachine:chain"
     assert detail["name"] == "announced" and detail["input"] == '{"a": 1, "b": 2}'
     assert orjson.loads(detail["output"])["sum"] == 3
     assert detail["stopDate"] >= detail["startDate"]

@@ -36,7 +36,7 @@ ADD = machine({
 })
 FAIL = machine({"Boom": {"Type": "Fail", "Error": "Custom.Boom", "Cause": "on purpose"}})
 SLOW = machine({"Sleep": {"Type": "Wait", "Seconds": 3600, "End": True}})
-PREFIX = "arn:aws:states:us-east-1:123456789012:"
+PREFIX = "arn:aws:states:local:000000000000:"
 
 
 def add(data: Any) -> Any:

@@ -67,7 +67,7 @@ async def test_a_rule_starts_an_execution_and_a_redelivery_starts_no_second(
                                            "Detail": '{"who": "ada"}'}])
         event_id = answer["Entries"][0]["EventId"]
         delivery_id = f"{event_id}:default:greet-on-signup:greet"
-        arn = f"arn:aws:states:us-east-1:123456789012:execution:greet:{execution_name(delivery_id)}"
+        arn = f"arn:aws:states:local:000000000000:execution:greet:{execution_name(delivery_id)}"
         async with asyncio.timeout(30):
             while not (await api.list_executions("greet"))["executions"]:
                 await asyncio.sleep(0.02)
@@ -118,7 +118,7 @@ def status_change(machine_name: str, status: str) -> dict[str, object]:
     """A status-change event as the bus stores it, from the runtime's own PutEvents entry."""
     from eventbus.workflows.status_events import status_event
 
-    arn = f"arn:aws:states:us-east-1:123456789012:execution:{machine_name}:run-1"
+    arn = f"arn:aws:states:local:000000000000:execution:{machine_name}:run-1"
     record = {"arn": arn, "machine": machine_name, "name": "run-1", "input": "{}",
               "start_ms": "1"}
     entry = orjson.loads(status_event(record, status, stop_ms=2, output="{}"))
@@ -170,7 +170,7 @@ async def test_a_rule_starts_an_express_execution_which_a_worker_runs(
     [(_, fields)] = await redis.xrange("greetings")
     sent = orjson.loads(fields[b"payload"])
     assert sent["hello"] == "ada"
-    assert sent["execution"].startswith("arn:aws:states:us-east-1:123456789012:express:greet:")
+    assert sent["execution"].startswith("arn:aws:states:local:000000000000:express:greet:")
     # Express executions keep no record: nothing is listed as a durable execution.
     assert not await redis.keys("eb:{wf:p*}:x:*")
 
@@ -211,7 +211,7 @@ async def test_an_execution_keeps_the_definition_it_started_with_when_its_file_c
             while len(entries := await redis.xrange("held")) == held:
                 await asyncio.sleep(0.02)
         token = orjson.loads(entries[-1][1][b"payload"])["token"]
-        return (f"arn:aws:states:us-east-1:123456789012:execution:greet:"
+        return (f"arn:aws:states:local:000000000000:execution:greet:"
                 f"{execution_name(delivery_id)}", token)
 
     try:
