@@ -1,6 +1,6 @@
 """CLI commands on durable executions, through the ``Executions`` API: ``eventbus workflows
 start``, ``list``, ``describe``, ``history``, ``stop`` and ``redrive``; ``graph --execution``
-reads its history with :func:`stored_history`.
+reads its definition and history with :func:`stored_run`.
 
 Answers are printed as JSON in the Step Functions API's shapes (dates in ISO 8601). Exit codes:
 0 done, 1 an execution or state machine that does not exist (or exists already, for ``start``;
@@ -22,7 +22,7 @@ from eventbus.cli.app import REDIS_HELP, fail, read_text_arg, workflows_app
 if TYPE_CHECKING:
     from eventbus.workflows.executions import Executions
 
-__all__ = ["execution_arn", "stored_history"]
+__all__ = ["execution_arn", "stored_history", "stored_run"]
 
 T = TypeVar("T")
 EXECUTION_HELP = "An execution ARN, or MACHINE:NAME."
@@ -222,21 +222,38 @@ def describe(execution: Execution, redis_url: Redis = None) -> None:
     _print(_call(redis_url, {}, lambda api: api.describe_execution(arn)))
 
 
-def stored_history(execution: str, redis_url: str | None, *, reverse: bool = False,
-                   machine: str | None = None) -> list[dict[str, Any]]:
+async def _all_events(api: Executions, arn: str, reverse: bool) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = await api.get_execution_history(arn, max_results=1000, next_token=token,
+                                               reverse_order=reverse)
+        events += page["events"]
+        token = page.get("nextToken")
+        if token is None:
+            return events
+
+
+def stored_history(execution: str, redis_url: str | None, *,
+                   reverse: bool = False) -> list[dict[str, Any]]:
     """Every event of an execution's history (all pages), oldest first unless ``reverse``."""
+    arn = execution_arn(execution)
+    return _call(redis_url, {}, lambda api: _all_events(api, arn, reverse))
+
+
+def stored_run(execution: str, machine: str,
+               redis_url: str | None) -> tuple[str, list[dict[str, Any]]]:
+    """The definition text an execution started with (the files may have changed since) and
+    its history, oldest first; ``execution`` may be its name alone, of ``machine``."""
+    from eventbus.workflows.store import load
+
     arn = execution_arn(execution, machine)
 
-    async def read(api: Executions) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        token = None
-        while True:
-            page = await api.get_execution_history(arn, max_results=1000, next_token=token,
-                                                   reverse_order=reverse)
-            events += page["events"]
-            token = page.get("nextToken")
-            if token is None:
-                return events
+    async def read(api: Executions) -> tuple[str, list[dict[str, Any]]]:
+        events = await _all_events(api, arn, False)
+        stored = await load(api.redis, arn)
+        assert stored is not None  # its history was found
+        return stored.definition, events
 
     return _call(redis_url, {}, read)
 

@@ -189,7 +189,8 @@ def _history_events(value: Any) -> list[dict[str, Any]]:
 @workflows_app.command("graph")
 def graph(
     name: Annotated[str, typer.Argument(
-        help="A definition file, or NAME for NAME.asl.json / NAME.asl.yaml under --workflows.")],
+        help="A definition file, or NAME for NAME.asl.json / NAME.asl.yaml under --workflows "
+        "(with --execution, the machine: the definition drawn is the one it started with).")],
     workflows_dir: Annotated[Path, typer.Option(
         "--workflows", help="Where named state machines live.")] = Path("workflows"),
     execution: Annotated[str | None, typer.Option(
@@ -216,16 +217,21 @@ def graph(
     from eventbus.workflows.graph import render_graph
     from eventbus.workflows.graph_status import statuses_from_history
 
-    definition = _load_definition(_find_definition(name, workflows_dir))
     if sum(option is not None for option in (execution, history, input)) > 1:
         fail("give one of --execution, --history and --input")
     statuses = None
     if execution is not None:
-        from eventbus.cli.workflow_executions import stored_history
+        # The execution's own definition: its file may have changed since it started, and a
+        # machine created over the API has no file.
+        from eventbus.cli.workflow_executions import stored_run
+        from eventbus.workflows.definition import parse_definition
 
-        machine = Path(name).name.split(".")[0]
-        statuses = statuses_from_history(stored_history(execution, redis_url, machine=machine))
-    elif history is not None:
+        text, events = stored_run(execution, Path(name).name.split(".")[0], redis_url)
+        definition = parse_definition(text)
+        statuses = statuses_from_history(events)
+    else:
+        definition = _load_definition(_find_definition(name, workflows_dir))
+    if history is not None:
         statuses = statuses_from_history(_history_events(read_json_arg(history, "--history")))
     elif input is not None:
         statuses = statuses_from_history(_run_locally(definition, input))

@@ -12,10 +12,17 @@ from datetime import datetime
 from typing import Any
 
 from eventbus.errors import InvalidDefinition, InvalidExecutionInput, RequestRejected
-from eventbus.gateway.awsjson import ApiError, expect, length_at_most, require
-from eventbus.gateway.sfn_resources import parse_arn
+from eventbus.gateway.awsjson import (
+    ApiError,
+    expect,
+    length_at_most,
+    one_of,
+    require,
+    value_between,
+)
+from eventbus.gateway.sfn_resources import MAX_PAGE, parse_arn
 from eventbus.gateway.state import Gateway
-from eventbus.workflows.executions import Executions
+from eventbus.workflows.executions import STATUSES, Executions
 from eventbus.workflows.registry import machines
 
 __all__ = [
@@ -88,16 +95,24 @@ async def start_execution(gateway: Gateway, params: dict[str, Any]) -> dict[str,
     return await _run(executions.start_execution(machine, text, name))
 
 
+def _page_size(params: dict[str, Any]) -> int:
+    """``maxResults``, refused as the API's model refuses it (0 to 1000, 0 meaning 100)."""
+    size: int = expect(params, "maxResults", int, 0)
+    value_between("maxResults", size, 0, MAX_PAGE)
+    return size
+
+
 async def describe_execution(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
     arn = _execution_arn(params)
     return await _run((await _executions(gateway)).describe_execution(arn))
 
 
 async def get_execution_history(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
+    size = _page_size(params)  # the model's checks come first, as on AWS
     arn = _execution_arn(params)
     executions = await _executions(gateway)
     return await _run(executions.get_execution_history(
-        arn, max_results=expect(params, "maxResults", int, 0),
+        arn, max_results=size,
         reverse_order=expect(params, "reverseOrder", bool, False),
         next_token=expect(params, "nextToken", str),
         include_execution_data=expect(params, "includeExecutionData", bool, True),
@@ -105,11 +120,13 @@ async def get_execution_history(gateway: Gateway, params: dict[str, Any]) -> dic
 
 
 async def list_executions(gateway: Gateway, params: dict[str, Any]) -> dict[str, Any]:
+    status, size = expect(params, "statusFilter", str), _page_size(params)
+    if status is not None:
+        one_of("statusFilter", status, STATUSES)
     machine = _machine(gateway, params)
     executions = await _executions(gateway)
     return await _run(executions.list_executions(
-        machine, status_filter=expect(params, "statusFilter", str),
-        max_results=expect(params, "maxResults", int, 0),
+        machine, status_filter=status, max_results=size,
         next_token=expect(params, "nextToken", str),
         redrive_filter=expect(params, "redriveFilter", str),
     ))  # fmt: skip

@@ -26,7 +26,7 @@ one event can take whatever the rules and the event are.
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from eventbus.errors import MatchBudgetExceededError
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 __all__ = ["Automaton"]
 
 _NOTHING: tuple[State, ...] = ()
+# A table's probe for one leaf: the states it leads to (a list the caller must not change).
+Finder = Callable[[Key], Sequence["State"] | None]
 
 
 _NO_PATHS: frozenset[str] = frozenset()
@@ -59,7 +61,7 @@ _FEW_LEAVES = 8
 
 
 class State:
-    __slots__ = ("absent", "ahead", "edges", "rules")
+    __slots__ = ("absent", "ahead", "edges", "plain", "rules")
 
     def __init__(self) -> None:
         self.edges: dict[str, Table] = {}  # field path -> its transitions
@@ -69,6 +71,9 @@ class State:
         # Every prefix of every path still to be matched after this state: the only places an
         # array whose element the walk must remember can sit.
         self.ahead = _NO_PATHS
+        # No ``exists: false`` step and no table with ``others``: from here, a walk that chose
+        # no array element only looks leaves up (``Automaton.match`` does it inline).
+        self.plain = True
 
 
 class _Affixes:
@@ -92,25 +97,37 @@ class _Affixes:
             insort(self.lengths, len(text))
         self.by_text.setdefault(text, []).append(entry)
 
-    def collect(self, value: str, out: list[State]) -> None:
-        text = value.lower() if self.ignore_case else value
-        size, by_text = len(text), self.by_text
-        for length in self.lengths:
-            if length > size:
-                break
-            found = by_text.get(text[size - length :] if self.suffix else text[:length])
-            if not found:
-                continue
-            if self.guarded:
-                out.extend(state for test, state in found if test(value))
-            else:
-                out.extend(found)
+
+def _affix_probe(kinds: Iterable[_Affixes]) -> Finder:
+    """The states a leaf's prefixes (or suffixes) lead to in ``kinds``, in one call: None for a
+    leaf that is not a string; a list the caller must not change."""
+    specs = [(a.lengths, a.by_text, a.suffix, a.ignore_case, a.guarded) for a in kinds]
+
+    def find(value: Key) -> Sequence[State] | None:
+        if type(value) is not str:
+            return None
+        found: list[State] | None = None
+        for lengths, by_text, suffix, ignore_case, guarded in specs:
+            text = value.lower() if ignore_case else value
+            size = len(text)
+            for length in lengths:
+                if length > size:
+                    break
+                hit = by_text.get(text[size - length :] if suffix else text[:length])
+                if hit:
+                    if guarded:  # (full wildcard test, state) pairs
+                        hit = [state for test, state in hit if test(value)]
+                    found = hit if found is None else found + hit
+        return found
+
+    return find
 
 
 class Table:
     """The transitions out of one state on one field path."""
 
     __slots__ = (
+        "affix_find",
         "affixes",
         "anything",
         "cidrs",
@@ -130,9 +147,10 @@ class Table:
         self.exact: dict[Key, list[State]] = {}
         # ``lookup``, or while the table holds exact values only, its dict's ``get``: one C call
         # per leaf on the hot path instead of a Python frame (see ``_cheapest_find``).
-        self.find: Callable[[Key], list[State] | tuple[State, ...] | None] = self.exact.get
+        self.find: Finder = self.exact.get
         self.lower: dict[str, list[State]] = {}
         self.affixes: dict[tuple[bool, bool, bool], _Affixes] = {}
+        self.affix_find: Finder = _affix_probe(())
         self.numeric: RangeIndex[State] | None = None
         self.anything: list[State] = []
         # (IP version, mask bits) -> network address >> host bits -> states
@@ -158,10 +176,12 @@ class Table:
             self.lower.setdefault(c.text, []).append(state)
         elif isinstance(c, (n.Prefix, n.Suffix)):
             self._affixes(isinstance(c, n.Suffix), c.ignore_case, False).add(c.text, state)
+            self.affix_find = _affix_probe(self.affixes.values())
         elif isinstance(c, n.Wildcard) and (c.segments[0] or c.segments[-1]):
             suffix = not c.segments[0]
             text = c.segments[-1] if suffix else c.segments[0]
             self._affixes(suffix, False, True).add(text, (compile_condition(c), state))
+            self.affix_find = _affix_probe(self.affixes.values())
         elif isinstance(c, n.Numeric):
             if self.numeric is None:
                 self.numeric = RangeIndex()
@@ -176,7 +196,7 @@ class Table:
         else:
             self.others.append((compile_condition(c), state))
 
-    def _cheapest_find(self) -> Callable[[Key], list[State] | tuple[State, ...] | None]:
+    def _cheapest_find(self) -> Finder:
         """``lookup``, or when the table holds one kind of index only, that index's own probe:
         the hot path then skips the checks of the indexes the table does not have."""
         kinds = [self.exact, self.lower, self.affixes, self.numeric, self.anything, self.cidrs]
@@ -184,24 +204,18 @@ class Table:
             return self.lookup
         if self.numeric is not None:
             return self._find_number
-        if len(self.affixes) == 1:
-            return self._find_affix
+        if self.affixes:
+            return self.affix_find
         if self.lower:
             return self._find_lower
-        if self.anything or self.cidrs or self.affixes:
+        if self.anything or self.cidrs:
             return self.lookup
         return self.exact.get
 
-    def _find_number(self, key: Key) -> list[State] | None:
-        return self.numeric.find(key) if type(key) is float else None  # type: ignore[union-attr]
-
-    def _find_affix(self, key: Key) -> list[State] | None:
-        if type(key) is not str:
-            return None
-        out: list[State] = []
-        for affixes in self.affixes.values():
-            affixes.collect(key, out)
-        return out
+    def _find_number(self, key: Key) -> Sequence[State] | None:
+        # The first lookup after a change installs the index's own probe in its place.
+        probe = self.find = self.numeric.probe()  # type: ignore[union-attr]
+        return probe(key)
 
     def _find_lower(self, key: Key) -> list[State] | None:
         return self.lower.get(key.lower()) if type(key) is str else None
@@ -222,8 +236,8 @@ class Table:
         if kind is str:
             if self.lower:
                 out.extend(self.lower.get(key.lower(), _NOTHING))  # type: ignore[union-attr]
-            for affixes in self.affixes.values():
-                affixes.collect(key, out)  # type: ignore[arg-type]
+            if self.affixes:
+                out.extend(self.affix_find(key) or _NOTHING)
             if self.cidrs:
                 self._collect_cidrs(key, out)  # type: ignore[arg-type]
         elif kind is float and self.numeric is not None:
@@ -257,12 +271,16 @@ class Automaton:
                 table = state.edges.get(field.path)
                 if table is None:
                     table = state.edges[field.path] = Table(field.path)
-                state = table.target(field.conditions)
+                target = table.target(field.conditions)
+                if table.others:
+                    state.plain = False
+                state = target
                 _look_ahead(state, steps[i + 1 :])
             for i, path in enumerate(branch.absent, start=len(branch.positive)):
                 step = state.absent.get(path)
                 if step is None:
                     step = state.absent[path] = (frozenset(prefixes(path)), State())
+                    state.plain = False
                 state = step[1]
                 _look_ahead(state, steps[i + 1 :])
             state.rules.add(name)
@@ -273,45 +291,36 @@ class Automaton:
     def match(self, event: dict[str, Any], budget: int) -> set[str]:
         """The names ``event`` matches; ``MatchBudgetExceededError`` past ``budget`` steps."""
         leaves, array_paths = self._flatten(event)
-        walk = _Walk(leaves, array_paths, budget)
+        walk: _Walk | None = None  # made for the first state that needs more than lookups
+        spent = 0
         found: set[str] = set()
         todo: list[tuple[State, Trail]] = [(self.root, ())]
         seen: set[tuple[State, Trail]] = set()
         out: list[tuple[State, Trail]] = []  # one state's successors, reused: no list per state
-        paths = len(leaves)
-        # Measured hot loop, kept in one frame: the states one more field takes ``state`` to,
-        # each with the array elements it chose, then those worth visiting.
+        # Measured hot loop: the states one more field takes ``state`` to, each with the array
+        # elements it chose, then those worth visiting. A walk with no array element chosen, at
+        # a state with lookups only (most steps of most walks), takes the short way
+        # (``_look_up``); the rest is ``_Walk.visit``.
         while todo:
             state, chosen = todo.pop()
-            edges = state.edges
-            # Walk the smaller side: a state with thousands of fields against a small event,
-            # or an event with thousands of paths against a state with a few fields.
-            if len(edges) <= paths:
-                steps: Iterable[tuple[str, Table]] = edges.items()
+            if chosen or not state.plain:
+                if walk is None:
+                    walk = _Walk(leaves, array_paths, budget)
+                walk.steps = spent
+                walk.visit(state, chosen, out)
+                spent = walk.steps
             else:
-                steps = [(path, edges[path]) for path in leaves.keys() & edges.keys()]
-            looked = 1
-            for path, table in steps:
-                candidates = leaves.get(path)
-                if candidates:
-                    if chosen or table.others:  # most walks, with neither, count inline
-                        looked += walk.advance(path, table, candidates, chosen, out)
-                    else:
-                        looked += len(candidates)
-                        _advance(table, candidates, chosen, out)
-            if state.absent:
-                looked += walk.absent(state, chosen, out)
-            # The budget is counted per state, in bulk: the same count for the same event.
-            walk.steps += looked + len(out)
-            if walk.steps > budget:
-                raise MatchBudgetExceededError(budget)
+                # The budget is counted per state, in bulk: the same count for the same event.
+                spent += _look_up(state, leaves, out) + len(out)
+                if spent > budget:
+                    raise MatchBudgetExceededError(budget)
             for item in out:
                 target = item[0]
                 found |= target.rules
                 # A state with nowhere to go is only worth its rule names: no need to visit it.
                 if target.edges or target.absent:
                     if item[1]:  # forget the arrays nothing ahead of ``target`` can share
-                        item = (target, walk.project(item[1], target.ahead))
+                        item = (target, _project(item[1], target.ahead, array_paths))
                     if item not in seen:
                         seen.add(item)
                         todo.append(item)
@@ -324,6 +333,39 @@ class Automaton:
         if self._tree is None:
             self._tree = PathTree.of(self._paths)
         return flatten(event, self._tree)
+
+
+def _look_up(state: State, leaves: Leaves, out: list[tuple[State, Trail]]) -> int:
+    """The steps out of a plain ``state`` for a walk with no array element chosen, into
+    ``out``: each leaf looked up, taking its own elements along; how many leaves it looked at."""
+    looked = 1
+    for path, table in _fields(state.edges, leaves):
+        candidates = leaves.get(path)
+        if candidates:
+            looked += len(candidates)
+            find = table.find
+            for key, trail in candidates:  # a leaf's own elements are the walk's choice
+                targets = find(key)
+                if targets:
+                    if len(targets) == 1:
+                        out.append((targets[0], trail))
+                    else:
+                        out.extend([(target, trail) for target in targets])
+    return looked
+
+
+def _fields(edges: dict[str, Table], leaves: Leaves) -> Iterable[tuple[str, Table]]:
+    """The fields out of a state worth looking at, walking the smaller side: a state with
+    thousands of fields against a small event, or an event with thousands of paths against a
+    state with a few fields."""
+    if len(edges) <= len(leaves):
+        return edges.items()
+    return [(path, edges[path]) for path in leaves.keys() & edges.keys()]
+
+
+def _project(trail: Trail, ahead: frozenset[str], array_paths: list[str]) -> Trail:
+    """``trail`` without the arrays no path in ``ahead`` can share."""
+    return tuple([entry for entry in trail if array_paths[entry[0]] in ahead])
 
 
 def _look_ahead(state: State, paths: list[str]) -> None:
@@ -353,9 +395,18 @@ class _Walk:
             raise MatchBudgetExceededError(self.budget)
 
     def project(self, trail: Trail, ahead: frozenset[str]) -> Trail:
-        """``trail`` without the arrays no path in ``ahead`` can share."""
-        array_paths = self.array_paths
-        return tuple([entry for entry in trail if array_paths[entry[0]] in ahead])
+        return _project(trail, ahead, self.array_paths)
+
+    def visit(self, state: State, chosen: Trail, out: list[Any]) -> None:
+        """The steps out of ``state`` that ``chosen`` allows, into ``out``, counted."""
+        leaves, looked = self.leaves, 1
+        for path, table in _fields(state.edges, leaves):
+            candidates = leaves.get(path)
+            if candidates:
+                looked += self.advance(path, table, candidates, chosen, out)
+        if state.absent:
+            looked += self.absent(state, chosen, out)
+        self.spend(looked + len(out))
 
     def advance(
         self, path: str, table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]
@@ -480,17 +531,9 @@ class _Walk:
 
 
 def _advance(table: Table, candidates: list[Leaf], chosen: Trail, out: list[Any]) -> None:
-    # Measured hot loop: one lookup per leaf the event has at this table's path.
+    # One lookup per leaf the event has at this table's path. Most walks, with no element
+    # chosen at a plain state, take ``_look_up`` instead.
     find = table.find
-    if not chosen:  # nothing chosen yet (most walks): a leaf's own elements are the choice
-        for key, trail in candidates:
-            targets = find(key)
-            if targets:
-                if len(targets) == 1:
-                    out.append((targets[0], trail))
-                else:
-                    out.extend([(target, trail) for target in targets])
-        return
     for key, trail in candidates:
         targets = find(key)
         if targets:

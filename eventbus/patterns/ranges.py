@@ -13,6 +13,7 @@ Three shapes, three structures:
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from eventbus.patterns.nodes import Numeric
@@ -59,6 +60,49 @@ class RangeIndex(Generic[T]):
             if _holds(c, x):
                 out.append(v)
         return out
+
+    def probe(self) -> Callable[[object], Sequence[T] | None]:
+        """``find`` for any key, None for a key that is not a float (not a JSON number, see
+        ``values``), valid until the next ``add``. An index of one shape gets a function doing
+        that shape's search in one call, answering a list it must not change: the matcher calls
+        it once per number in the event, and most tables hold one shape of range.
+        """
+        if not self._frozen:
+            self._freeze()
+        find = self.find
+        shapes = [self._lower_bounds, self._upper_bounds, self._slots, self._linear]
+        if sum(1 for shape in shapes if shape) != 1 or self._linear:
+            return lambda x: find(x) if type(x) is float else None
+        if self._slots:
+            cuts, slots, count = self._cuts, self._slots, len(self._cuts)
+
+            def in_slot(x: object) -> Sequence[T] | None:
+                if type(x) is not float:
+                    return None
+                i = bisect_left(cuts, x)
+                return slots[2 * i + 1 if i < count and cuts[i] == x else 2 * i]
+
+            return in_slot
+        if self._lower_bounds:
+            # x > b holds for the open bounds left of x, x >= b for the closed ones up to x.
+            opened, closed = _split(self._lower_bounds, self._lower)
+
+            def over(x: object) -> Sequence[T] | None:
+                if type(x) is not float or x != x:  # NaN (from a dict event) is in no range
+                    return None
+                return (
+                    opened[1][: bisect_left(opened[0], x)] + closed[1][: bisect_right(closed[0], x)]
+                )
+
+            return over
+        opened, closed = _split(self._upper_bounds, self._upper)
+
+        def under(x: object) -> Sequence[T] | None:
+            if type(x) is not float or x != x:
+                return None
+            return opened[1][bisect_right(opened[0], x) :] + closed[1][bisect_left(closed[0], x) :]
+
+        return under
 
     def _find_lower(self, x: float, out: list[T]) -> None:
         bounds, lower = self._lower_bounds, self._lower
@@ -112,6 +156,18 @@ class RangeIndex(Generic[T]):
                 continue
             for slot in range(first, last + 1):
                 self._slots[slot].append(v)
+
+
+def _split(
+    bounds: list[float], entries: list[tuple[bool, T]]
+) -> tuple[tuple[list[float], list[T]], tuple[list[float], list[T]]]:
+    """Sorted one-sided ranges -> (bounds, values) of the open ones, then of the closed ones."""
+    sides: tuple[tuple[list[float], list[T]], ...] = (([], []), ([], []))
+    for bound, (is_closed, value) in zip(bounds, entries, strict=True):
+        side = sides[is_closed]
+        side[0].append(bound)
+        side[1].append(value)
+    return sides[0], sides[1]
 
 
 def _low(entry: tuple[Numeric, object]) -> float:

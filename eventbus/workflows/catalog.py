@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -27,6 +27,7 @@ import orjson
 from eventbus.errors import InvalidDefinition, RuleProblem, WorkflowFileError
 from eventbus.workflows.definition import validate_definition
 from eventbus.workflows.source_lines import Loc, json_lines, line_in, resolve_location
+from eventbus.workflows.tasks import TARGET_PREFIX
 from eventbus.yaml_load import Intrinsic, YamlError, load_yaml
 
 __all__ = [
@@ -115,9 +116,13 @@ def _split_name(file: str) -> tuple[str, str] | None:
     return stem, "STANDARD"
 
 
-def read_workflow(file: str, text: str) -> tuple[WorkflowDefinition | None, list[RuleProblem]]:
+def read_workflow(
+    file: str, text: str, target_types: Collection[str] | None = None
+) -> tuple[WorkflowDefinition | None, list[RuleProblem]]:
     """The state machine of the workflow file ``file`` holding ``text``, or the problems found
-    (all of them: a bad name does not stop the definition from being checked)."""
+    (all of them: a bad name does not stop the definition from being checked). With
+    ``target_types``, a Task naming ``arn:eventbus:states:::target:<type>`` of another type is
+    a problem too."""
     problems: list[RuleProblem] = []
     split = _split_name(file)
     if split is None:
@@ -140,10 +145,40 @@ def read_workflow(file: str, text: str) -> tuple[WorkflowDefinition | None, list
     except InvalidDefinition as e:
         for diagnostic in e.diagnostics:
             problems.append(_diagnostic_problem(file, definition, diagnostic, line_of))
+    else:
+        problems += _unknown_targets(file, definition, target_types, line_of)
     if problems:
         return None, problems
     version = hashlib.sha256(f"{machine_type}\n{json_text}".encode()).hexdigest()
     return WorkflowDefinition(name, machine_type, json_text, definition, version, file), []
+
+
+def _unknown_targets(file: str, definition: dict[str, Any], target_types: Collection[str] | None,
+                     line_of: _LineOf) -> list[RuleProblem]:
+    """A Task calling a target type that is not installed would fail every execution that
+    reaches it: say so when the file loads, as a rule naming one is refused."""
+    if target_types is None:
+        return []
+    problems = []
+    for loc, resource in _task_resources(definition["States"], ("States",)):
+        kind = resource[len(TARGET_PREFIX):].removesuffix(".waitForTaskToken")
+        if resource.startswith(TARGET_PREFIX) and kind not in target_types:
+            message = (f"unknown target type {kind!r}; known types: "
+                       f"{', '.join(sorted(target_types))}")
+            problems.append(RuleProblem(file, message, line_of(loc), None, _field(loc)))
+    return problems
+
+
+def _task_resources(states: Mapping[str, Any], loc: Loc) -> Iterator[tuple[Loc, str]]:
+    """(location, resource) of every Task state, those of Map and Parallel states included."""
+    for name, state in states.items():
+        if state.get("Type") == "Task" and isinstance(state.get("Resource"), str):
+            yield (*loc, name, "Resource"), state["Resource"]
+        for key in ("ItemProcessor", "Iterator"):
+            if isinstance(state.get(key), dict):
+                yield from _task_resources(state[key]["States"], (*loc, name, key, "States"))
+        for i, branch in enumerate(state.get("Branches") or ()):
+            yield from _task_resources(branch["States"], (*loc, name, "Branches", i, "States"))
 
 
 # (the parsed definition, its JSON text, the line of a path in the file) or the problems
@@ -262,6 +297,8 @@ def workflows_beside(rules: str | Path) -> Path | None:
 def load_workflows(path: str | Path) -> WorkflowCatalog:
     """Every state machine of the workflow files under ``path``; ``WorkflowFileError`` with every
     problem of every file otherwise (a file not named as a workflow file is a warning)."""
+    from eventbus.targets import known_target_types
+
     root = Path(path)
     if not root.exists():
         raise WorkflowFileError([RuleProblem(str(root), "no such file or directory")])
@@ -278,7 +315,7 @@ def load_workflows(path: str | Path) -> WorkflowCatalog:
         except (OSError, UnicodeDecodeError) as e:
             problems.append(RuleProblem(str(file), f"cannot read the file: {e}"))
             continue
-        machine, found = read_workflow(str(file), text)
+        machine, found = read_workflow(str(file), text, known_target_types())
         problems += found
         if machine is None:
             continue

@@ -87,3 +87,51 @@ def test_importing_patterns_loads_no_redis_asyncio_or_httpx() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_events_of_many_key_layouts_match_as_the_reference_says() -> None:
+    # The flattening remembers, per node, which keys of an object lead somewhere, by the
+    # object's key tuple: more layouts than it keeps, dotted keys, dict subclasses and an int
+    # too large for a float must all give the reference's answers.
+    from collections import OrderedDict
+
+    from eventbus.patterns.reference import reference_matches
+
+    patterns = {
+        "total": {"detail": {"total": [{"numeric": [">", 10]}], "status": ["paid"]}},
+        "big": {"detail": {"big": [{"exists": True}], "k2": [2]}},
+        "nested": {"detail": {"a": {"b": [{"prefix": "x"}]}}},
+    }
+    matcher = Matcher()
+    for name, pattern in patterns.items():
+        matcher.add(name, pattern)
+    events = []
+    for i in range(200):
+        detail: dict[str, object] = {f"k{j}": j for j in range(i % 7)}
+        detail[f"extra{i}"] = i  # a new key tuple for every event
+        detail.update(total=i, status="paid" if i % 3 else "new")
+        if i % 5 == 0:
+            detail["big"] = 10**400
+        if i % 4 == 0:
+            detail["a.b"] = "xy"
+        elif i % 4 == 1:
+            detail["a"] = {"b": ["x", "y"]}
+        events.append({"detail": OrderedDict(detail) if i % 6 == 0 else detail})
+    answers = set()
+    for event in events + events[:10]:
+        expected = sorted(n for n, p in patterns.items() if reference_matches(p, event))
+        assert matcher.match(event) == expected, event
+        answers.add(tuple(expected))
+    assert len(answers) > 4  # the events tell the patterns apart
+
+
+@pytest.mark.parametrize("bound", [">", ">=", "<", "<="])
+def test_a_nan_in_a_dict_event_is_in_no_numeric_range(bound: str) -> None:
+    # JSON has no NaN, but an event made in Python can hold one: no comparison with it holds.
+    # One matcher per pattern: a table of one shape of range has a search of its own.
+    five_holds = bound in (">=", "<=")
+    for numeric, holds in (([bound, 5], five_holds), ([">", 0, "<=", 9], True)):
+        matcher = Matcher()
+        matcher.add("r", {"detail": {"total": [{"numeric": numeric}]}})
+        assert matcher.match({"detail": {"total": float("nan")}}) == []
+        assert matcher.match({"detail": {"total": [float("nan"), 5]}}) == (["r"] if holds else [])

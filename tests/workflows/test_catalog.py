@@ -395,3 +395,31 @@ async def test_a_refused_reload_is_logged_with_every_problem(
 def test_rule_problem_is_the_record_of_a_workflow_problem() -> None:
     _, [problem] = read_workflow("loop.asl.json", '{"StartAt": "A", "States": {}}')
     assert isinstance(problem, RuleProblem) and problem.rule is None
+
+
+def test_a_task_calling_a_target_type_that_is_not_installed_is_a_problem(
+    tmp_path: Path,
+) -> None:
+    def call(kind: str) -> dict[str, Any]:
+        return {"Type": "Task", "Resource": f"arn:eventbus:states:::target:{kind}",
+                "Parameters": {"stream": "s"}, "End": True}
+
+    definition = {"StartAt": "Fan", "States": {
+        "Fan": {"Type": "Parallel", "Next": "Each", "Branches": [
+            {"StartAt": "Ok", "States": {"Ok": call("redis_stream.waitForTaskToken")}},
+            {"StartAt": "Typo", "States": {"Typo": call("redis_stram")}}]},
+        "Each": {"Type": "Map", "End": True, "ItemProcessor": {
+            "StartAt": "Gone", "States": {"Gone": call("kafka.waitForTaskToken")}}},
+    }}
+    text = orjson.dumps(definition, option=orjson.OPT_INDENT_2).decode()
+    file = write(tmp_path, "fan.asl.json", text)
+    lines = text.splitlines()
+    typo, gone = (next(n for n, line in enumerate(lines, 1) if kind in line)
+                  for kind in ("redis_stram", "kafka"))  # fmt: skip
+    found = problems_of(tmp_path)
+    assert [p.split(": unknown target type ")[0] for p in found] == [
+        f"{file}:{typo}: /States/Fan/Branches[1]/States/Typo/Resource",
+        f"{file}:{gone}: /States/Each/ItemProcessor/States/Gone/Resource",
+    ]
+    assert "'redis_stram'; known types: " in found[0] and "redis_stream" in found[0]
+    assert "'kafka'" in found[1]

@@ -153,3 +153,22 @@ def test_workflows_graph_finds_an_express_machine_by_its_name(tmp_path: Path) ->
                                       "--workflows", str(root / "workflows")])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "A" in result.stdout
+
+
+@pytest.mark.timeout(120)
+def test_run_runs_a_workflow_worker_unless_told_not_to(tmp_path: Path, redis_url: str) -> None:
+    root = project(tmp_path, a_asl_json=PASS)
+    proc = eventbus("run", "--redis", redis_url, "--verbose", cwd=root)
+    try:
+        assert _log_lines(proc, "workflow worker started")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    proc = eventbus("run", "--redis", redis_url, "--verbose", "--no-workflows", cwd=root)
+    try:
+        seen = _log_lines(proc, "router started")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "workflow worker" not in str(seen) + rest

@@ -145,3 +145,22 @@ def test_start_finds_a_machine_created_over_the_api(project: Path, redis_url: st
     cli("workflows", "start", "api-made", "--input", '{"who": "bo"}', "--name", "x")
     done = run_to_end(redis_url, f"{PREFIX}:api-made:x")
     assert orjson.loads(done["output"]) == {"hello": "bo"}
+
+
+def test_graph_of_an_execution_draws_the_definition_it_started_with(
+    project: Path, redis_url: str
+) -> None:
+    cli("workflows", "start", "greet", "--input", '{"who": "ada"}', "--name", "before")
+    run_to_end(redis_url, f"{PREFIX}:greet:before")
+    renamed = GREET.replace('"Greet"', '"Welcome"')
+    (project / "workflows" / "greet.asl.json").write_text(renamed)
+    drawn = CliRunner().invoke(app, ["workflows", "graph", "greet", "--execution", "before",
+                                     "--ascii", "--no-color"])
+    assert drawn.exit_code == 0, drawn.output
+    assert "ok Greet" in drawn.stdout and "Welcome" not in drawn.stdout
+    # A machine created over the API has no file: its executions are drawn all the same.
+    (project / "workflows" / "greet.asl.json").unlink()
+    drawn = CliRunner().invoke(app, ["workflows", "graph", "greet", "--execution", "before",
+                                     "--ascii", "--no-color"])
+    assert drawn.exit_code == 0, drawn.output
+    assert "ok Done" in drawn.stdout

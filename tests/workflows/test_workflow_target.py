@@ -173,3 +173,59 @@ async def test_a_rule_starts_an_express_execution_which_a_worker_runs(
     assert sent["execution"].startswith("arn:aws:states:local:000000000000:express:greet:")
     # Express executions keep no record: nothing is listed as a durable execution.
     assert not await redis.keys("eb:{wf:p*}:x:*")
+
+
+def held_then(result: str) -> str:
+    """A machine that hands its task token to the stream ``held`` and waits, then answers
+    ``result``."""
+    return machine({
+        "Hold": {"Type": "Task",
+                 "Resource": "arn:eventbus:states:::target:redis_stream.waitForTaskToken",
+                 "Parameters": {"stream": "held", "Payload": {"token.$": "$$.Task.Token"}},
+                 "ResultPath": None, "Next": "Answer"},
+        "Answer": {"Type": "Pass", "Result": result, "End": True},
+    })
+
+
+async def test_an_execution_keeps_the_definition_it_started_with_when_its_file_changes(
+    redis: Redis, tmp_path: Path
+) -> None:
+    from eventbus.workflows.activities import Activities
+
+    rules, workflows = project(tmp_path)
+    (workflows / "greet.asl.json").write_text(held_then("first"))
+    watch = RuleWatch(rules, workflows=workflows)
+    options = RouterOptions(claim_idle=0.5, block_ms=20, workflows=True)
+    router = Router(redis, rules, options, rule_watch=watch)
+    await router.start()
+    task = asyncio.create_task(router.run())
+    client, api = AsyncEventBusClient(redis), Executions(redis, {})
+
+    async def signed_up() -> tuple[str, str]:
+        """Publish a sign-up; the started execution's ARN and the token it holds."""
+        held = await redis.xlen("held")
+        answer = await client.put_events([{"Source": "shop.users", "DetailType": "Signed Up",
+                                           "Detail": '{"who": "ada"}'}])
+        delivery_id = f"{answer['Entries'][0]['EventId']}:default:greet-on-signup:greet"
+        async with asyncio.timeout(30):
+            while len(entries := await redis.xrange("held")) == held:
+                await asyncio.sleep(0.02)
+        token = orjson.loads(entries[-1][1][b"payload"])["token"]
+        return (f"arn:aws:states:local:000000000000:execution:greet:"
+                f"{execution_name(delivery_id)}", token)
+
+    try:
+        first, first_token = await signed_up()
+        version = router.workflows.get("greet").version  # type: ignore[union-attr]
+        (workflows / "greet.asl.json").write_text(held_then("second"))
+        async with asyncio.timeout(30):
+            while router.workflows.get("greet").version == version:  # type: ignore[union-attr]
+                await asyncio.sleep(0.02)
+        second, second_token = await signed_up()
+        for token in (first_token, second_token):
+            await Activities(redis).send_task_success(token, "{}")
+        assert (await until_closed(api, first))["output"] == '"first"'
+        assert (await until_closed(api, second))["output"] == '"second"'
+    finally:
+        router.stop()
+        await asyncio.wait_for(task, 30)
