@@ -36,7 +36,6 @@ from eventbus.errors import (
 from eventbus.workflows import jsontext
 from eventbus.workflows.arns import execution_arn, identity_of, machine_arn_of, states_arn
 from eventbus.workflows.context import iso_time
-from eventbus.workflows.executions import Executions
 from eventbus.workflows.registry import machines
 from eventbus.workflows.task_services import TaskServices
 
@@ -96,6 +95,9 @@ async def definition_of(services: TaskServices, machine: str, account: str) -> s
 async def start_child(services: TaskServices, machine: str, definition: str, input_text: str,
                       name: str, parent: str) -> dict[str, Any]:
     """Start the child (or find the one a previous try of this attempt started)."""
+    # Imported here: executions reads the workflow catalog, which names the task resources.
+    from eventbus.workflows.executions import Executions
+
     api = Executions(services.redis, {machine: definition})
     try:
         return await api.start_execution(machine, input_text, name, parent=parent)
