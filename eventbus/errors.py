@@ -16,7 +16,8 @@ The tree::
     │                                                    intrinsic function call that does not parse
     ├─ StatesError                                       .error, .cause; a workflow failure,
     │  │                                                 named as Step Functions names it
-    │  └─ TaskFailed                                     raised by a task to fail its Task state
+    │  ├─ TaskFailed                                     raised by a task to fail its Task state
+    │  └─ HistoryLimitReached                            a full history (25,000 events)
     ├─ BusError                                          Redis side; raised `from` the cause
     │  └─ BusTimeout                                     Redis did not answer within a deadline
     └─ TargetError                                       .retryable; a delivery that did not succeed
@@ -39,6 +40,7 @@ __all__ = [
     "EventBusError",
     "ExecutionAlreadyExists",
     "ExecutionDoesNotExist",
+    "HistoryLimitReached",
     "InvalidDefinition",
     "InvalidEventError",
     "InvalidExpression",
@@ -294,6 +296,11 @@ class StatesError(EventBusError):
 
 class TaskFailed(StatesError):
     """Raised by a task callable to fail its Task state with ``error`` and ``cause``."""
+
+
+class HistoryLimitReached(StatesError):
+    """The execution's history is full: AWS fails it with this cause alone, not located at the
+    state that was running (``States.Runtime``)."""
 
 
 class BusError(EventBusError):

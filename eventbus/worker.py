@@ -227,7 +227,12 @@ class Router:
         options = WorkerOptions(claim_idle=o.claim_idle, consumer=f"wf-{self.consumer}",
                                 shutdown_grace=o.shutdown_grace, pause_on_error=o.pause_on_error,
                                 retention=o.workflow_retention)
-        return WorkflowWorker(self.redis, options, stop=self._stopping, outage=self.outage)
+        from eventbus.targets.workflow import CatalogTexts
+
+        # startExecution tasks start the machines of the workflow files in force.
+        definitions = CatalogTexts(lambda: self.rule_watch.workflows)
+        return WorkflowWorker(self.redis, options, definitions=definitions,
+                              stop=self._stopping, outage=self.outage)
 
     @property
     def table(self) -> RoutingTable:

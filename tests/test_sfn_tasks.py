@@ -109,3 +109,15 @@ def test_tokens_outputs_and_activities_are_checked_as_aws_checks_them(sfn: Any) 
     assert _error(sfn.get_activity_task, activityArn=unknown)[0] == "ActivityDoesNotExist"
     sfn.send_task_success(taskToken=task["taskToken"], output="{}")
     assert _until_closed(sfn, execution)["status"] == "SUCCEEDED"
+
+
+def test_a_machine_created_over_the_api_starts_another_and_waits_for_it(sfn: Any) -> None:
+    child = create(sfn, "api-child", orjson.dumps({"StartAt": "Echo", "States": {
+        "Echo": {"Type": "Pass", "Parameters": {"echo.$": "$.say"}, "End": True}}}).decode())
+    parent = create(sfn, "api-parent", orjson.dumps({"StartAt": "Call", "States": {"Call": {
+        "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+        "Parameters": {"StateMachineArn": child, "Input": {"say.$": "$.say"}},
+        "OutputPath": "$.Output", "End": True}}}).decode())
+    execution = sfn.start_execution(stateMachineArn=parent, input='{"say": "hi"}')
+    done = _until_closed(sfn, execution["executionArn"])
+    assert orjson.loads(done["output"]) == {"echo": "hi"}

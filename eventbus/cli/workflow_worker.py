@@ -18,6 +18,9 @@ RETENTION_DAYS = typer.Option(
 )
 
 
+_WORKFLOWS = typer.Option(
+    Path("workflows"), "--workflows",
+    help="The workflow files, whose machines startExecution tasks may start.")
 _RULES = typer.Option(
     None, "--rules", help="Rule files whose `connections:` HTTP tasks use (read at start); "
     "default rules/ when present."
@@ -38,6 +41,7 @@ def worker(
         None, "--tasks", help="module:NAME of a mapping of Task Resource to Python callable."
     ),
     rules: Path | None = _RULES,
+    workflows_dir: Path = _WORKFLOWS,
     retention_days: float | None = RETENTION_DAYS,
     verbose: bool = typer.Option(False, "--verbose", help="Log info lines too, not only problems."),
 ) -> None:
@@ -46,8 +50,9 @@ def worker(
     hands back held work and exits 0."""
     from eventbus.config import load_rules
     from eventbus.connection import resolve_redis_url
-    from eventbus.errors import RuleFileError
+    from eventbus.errors import RuleFileError, WorkflowFileError
     from eventbus.worker import configure_logging
+    from eventbus.workflows.catalog import load_workflows
     from eventbus.workflows.retention import DAY
     from eventbus.workflows.worker import WorkerOptions, load_tasks, run_worker
 
@@ -61,9 +66,15 @@ def worker(
         connections = load_rules(path).connections if rules or path.exists() else {}
     except RuleFileError as e:
         fail(f"invalid rules:\n{e}")
+    try:
+        catalog = load_workflows(workflows_dir) if workflows_dir.exists() else None
+    except WorkflowFileError as e:
+        fail(f"invalid workflows:\n{e}")
+    definitions = {m.name: m.text for m in catalog} if catalog is not None else {}
     url = resolve_redis_url(redis_url)
     options = WorkerOptions(claim_idle=claim_idle, concurrency=concurrency,
                             consumer=consumer or "",
                             retention=None if retention_days is None else retention_days * DAY)
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(run_worker(url, options, tasks=registry, connections=connections))
+        runner.run(run_worker(url, options, tasks=registry, connections=connections,
+                              definitions=definitions))

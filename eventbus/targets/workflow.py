@@ -42,7 +42,7 @@ from eventbus.workflows.catalog import WorkflowCatalog
 from eventbus.workflows.executions import Executions
 from eventbus.workflows.express import ExpressExecutions
 
-__all__ = ["WorkflowConfig", "WorkflowTarget", "execution_name"]
+__all__ = ["CatalogTexts", "WorkflowConfig", "WorkflowTarget", "execution_name"]
 
 # The namespace of execution names: fixed, so a delivery id names the same execution in every
 # process and release.
@@ -54,7 +54,7 @@ def execution_name(delivery_id: str) -> str:
     return str(uuid.uuid5(NAMESPACE, delivery_id))
 
 
-class _Texts(Mapping[str, str]):
+class CatalogTexts(Mapping[str, str]):
     """The definition texts of the catalog in force, read at each start (a reload changes it)."""
 
     def __init__(self, catalog: Callable[[], WorkflowCatalog]) -> None:
@@ -86,7 +86,7 @@ class WorkflowTarget:
     def __init__(self, config: WorkflowConfig, services: TargetServices) -> None:
         catalog = services.workflows or WorkflowCatalog
         self._machine = config.state_machine
-        self._texts = _Texts(catalog)
+        self._texts = CatalogTexts(catalog)
         self._executions = Executions(services.redis, self._texts)
         self._redis = services.redis
 

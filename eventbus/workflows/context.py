@@ -38,6 +38,9 @@ class ExecutionInfo:
     # Of the ARNs: the durable engine passes its settings' (the core reads no settings).
     region: str = REGION
     account: str = ACCOUNT
+    # A durable execution runs a DISTRIBUTED Map's iterations as child executions (a Map Run
+    # task); run_local runs them inside, each with a history of its own.
+    child_map_runs: bool = False
 
     @property
     def state_machine_arn(self) -> str:

@@ -67,7 +67,7 @@ def execution_info(record: dict[str, str]) -> ExecutionInfo:
         name=record["name"], state_machine_name=record["machine"],
         start_time=store.from_ms(record["start_ms"]), input=jsontext.loads(record["input"]),
         execution_uuid=record["uuid"], region=region, account=account,
-        role_arn=f"arn:aws:iam::{account}:role/eventbus-workflows",
+        role_arn=f"arn:aws:iam::{account}:role/eventbus-workflows", child_map_runs=True,
     )
 
 

@@ -72,10 +72,12 @@ class Executions:
         self._valid: set[str] = set()  # versions already validated
 
     async def start_execution(self, state_machine: str, input: str = "{}",
-                              name: str | None = None) -> dict[str, Any]:
+                              name: str | None = None, *,
+                              parent: str | None = None) -> dict[str, Any]:
         """Start an execution (queued for the workers); idempotent as AWS Standard: the same
         name and input while it runs answers the same execution; ExecutionAlreadyExists once
-        it has closed or with another input."""
+        it has closed or with another input. ``parent``: a child execution's link to the
+        execution waiting for it (see ``child_executions``)."""
         machine = self._machine_name(state_machine)
         text = self.definitions.get(machine)
         if text is None:
@@ -99,10 +101,18 @@ class Executions:
             "events": "0", "replies": "0", "seed": str(secrets.randbits(63)),
             "uuid": str(uuid_module.uuid4()),
         }
+        if parent is not None:
+            record["parent"] = parent
         answer, start = await store.start_record(self._starts, arn, record, text)
         if answer == "exists":
             raise ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
         return {"executionArn": arn, "startDate": _date(start)}
+
+    async def parent_of(self, arn: str) -> str | None:
+        """The parent link of a child execution (None for any other)."""
+        link = await self.redis.hget(keys.workflow_execution(store.partition_of(arn), arn),
+                                     "parent")
+        return None if link is None else store.text(link)
 
     async def _record(self, arn: str) -> dict[str, str]:
         record = await self._stored(arn)

@@ -11,7 +11,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from eventbus.errors import StatesError
+from eventbus.errors import HistoryLimitReached
 from eventbus.workflows import jsontext
 from eventbus.workflows.context import iso_time
 from eventbus.workflows.limits import MAX_HISTORY_EVENTS
@@ -88,7 +88,7 @@ class History:
         event that ends the execution is always recorded). ``previous`` overrides the head as
         the event it follows; ``advance=False`` leaves the head where it was."""
         if len(self.events) >= MAX_HISTORY_EVENTS and not event_type.startswith("Execution"):
-            raise StatesError(
+            raise HistoryLimitReached(
                 "States.Runtime",
                 f"The execution reached the maximum number of history events "
                 f"({MAX_HISTORY_EVENTS}).",

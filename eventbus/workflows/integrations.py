@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+from eventbus.workflows import child_executions, map_run
 from eventbus.workflows.events_task import PUT_EVENTS, put_events
 from eventbus.workflows.http_task import HTTP_INVOKE, invoke_http
 from eventbus.workflows.task_services import TaskServices
@@ -28,6 +29,8 @@ WAIT_FOR_TASK_TOKEN: Final = ".waitForTaskToken"
 _INTEGRATIONS: Final[dict[str, Integration]] = {
     HTTP_INVOKE: invoke_http,
     PUT_EVENTS: put_events,
+    **child_executions.INTEGRATIONS,
+    map_run.MAP_RUN: map_run.start_run,
 }
 
 

@@ -19,10 +19,12 @@ from eventbus.workflows.context import state_context
 from eventbus.workflows.errors_handling import with_retry_and_catch
 from eventbus.workflows.history import History
 from eventbus.workflows.rerun import Rerun
-from eventbus.workflows.runtime import Branch, StateFailure, StateRun, Steps, request
+from eventbus.workflows.runtime import Branch, Outcome, StateFailure, StateRun, Steps, request
 
-__all__ = ["THRESHOLD_EXCEEDED", "items_of", "run_map", "tolerance", "tolerated"]
+__all__ = ["MAP_RUN", "THRESHOLD_EXCEEDED", "items_of", "run_map", "tolerance", "tolerated"]
 
+# The task a durable execution's DISTRIBUTED Map issues: its Map Run (see ``map_run``).
+MAP_RUN = "arn:eventbus:states:::mapRun"
 THRESHOLD_EXCEEDED = ("States.ExceedToleratedFailureThreshold",
                       "The specified tolerated failure threshold was exceeded")
 
@@ -158,13 +160,13 @@ def _attempt(run: StateRun) -> Steps:
     distributed = processor.get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
     history = run.frame.history
     history.add("MapStateStarted", {"length": len(items)})
-    tolerated_count, tolerated_pct = tolerance(run, data) if distributed else (None, None)
-    if distributed:
-        run_id = run.env.uuid()
-        info = run.env.info
-        history.add("MapRunStarted", {"mapRunArn": f"arn:aws:states:{info.region}:{info.account}:"
-                                      f"mapRun:{info.state_machine_name}/{run.name}:{run_id}"})
+    tolerated_count, tolerated_pct = _map_run_started(run, data) if distributed \
+        else (None, None)
     inputs = _batches(run, data, [_item_input(run, data, i, item) for i, item in enumerate(items)])
+    if distributed and run.env.info.child_map_runs and inputs:
+        outputs = yield from _map_run(run, processor, inputs, limit, tolerated_count,
+                                      tolerated_pct)
+        return _succeeded(run, outputs)
     results: list[Any] = [None] * len(inputs)
     failures: list[StateFailure] = []
     rerun = Rerun(run)
@@ -200,11 +202,44 @@ def _attempt(run: StateRun) -> Steps:
         raise StateFailure(*THRESHOLD_EXCEEDED) from failures[-1]
     if distributed:
         history.add("MapRunSucceeded")
+    return _succeeded(run, results)
+
+
+def _map_run_started(run: StateRun, data: Any) -> tuple[int | None, float | None]:
+    """A DISTRIBUTED Map's tolerance, and its MapRunStarted event."""
+    tolerated_count, tolerated_pct = tolerance(run, data)
+    run_id = run.env.uuid()
+    info = run.env.info
+    run.frame.history.add("MapRunStarted", {"mapRunArn": f"arn:aws:states:{info.region}:"
+                          f"{info.account}:mapRun:{info.state_machine_name}/{run.name}:{run_id}"})
+    return tolerated_count, tolerated_pct
+
+
+def _succeeded(run: StateRun, results: list[Any]) -> Outcome:
+    history = run.frame.history
     # What follows the Map (its exit) follows the last event before MapStateSucceeded.
     history.head = history.last_id
     history.bookkeeping("MapStateSucceeded")
     output, assigned = run.finish(results)
     return run.outcome(output, assigned)
+
+
+def _map_run(run: StateRun, processor: dict[str, Any], inputs: list[Any], limit: int,
+             count: int | None, pct: float | None) -> Generator[Command | Block, Any, list[Any]]:
+    """A durable execution's Map Run: one task that runs the iterations as child executions
+    (see ``map_run``) and answers their outputs in item order."""
+    definition = {k: v for k, v in processor.items() if k != "ProcessorConfig"}
+    definition.setdefault("QueryLanguage", run.env.top_language)
+    reply = yield from request(InvokeTask(run.env.uuid(), MAP_RUN, {
+        "Machine": f"{run.env.info.state_machine_name}/{run.name}",
+        "Definition": jsontext.dumps(definition), "Items": inputs, "MaxConcurrency": limit,
+        "ToleratedFailureCount": count, "ToleratedFailurePercentage": pct,
+    }))
+    if reply.failed or reply.timed_out:
+        run.frame.history.add("MapRunFailed")
+        raise StateFailure(reply.error, reply.cause)
+    run.frame.history.add("MapRunSucceeded")
+    return list(reply.output)
 
 
 def tolerated(failures: int, total: int, count: int | None, pct: float | None) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from eventbus.errors import StatesError
+from eventbus.errors import HistoryLimitReached, StatesError
 from eventbus.workflows import jsonata, jsontext, paths
 from eventbus.workflows.commands import BLOCK, Block, Command
 from eventbus.workflows.context import ExecutionInfo, state_context
@@ -260,6 +260,8 @@ class StateRun:
 
     def failure(self, err: StatesError) -> StateFailure:
         """An evaluation error as AWS reports it: prefixed with the state and its entry event."""
+        if isinstance(err, HistoryLimitReached):
+            return StateFailure(err.error, err.cause)
         cause = (f"An error occurred while executing the state '{self.name}' (entered at the "
                  f"event id #{self.entered_id}). {err.cause}")
         if err.error == "States.QueryEvaluationError":

@@ -66,6 +66,8 @@ __all__ = [
 # ARGV: expected history length, expected reply count, work entry id ('' for none), group,
 #       reply JSON ('' for the start), status, output, error, cause, stop date, then counted
 #       lists: events, task commands, timers as (score, member) pairs, status-change events.
+# A child execution (its record names a parent) that closes queues a 'closed' work entry: the
+# worker handling it tells the parent (see child_completions).
 # Answers 'ok', 'stale' (the history moved on: reload and try again), 'duplicate' (the work
 # entry was already applied), 'closed' or 'missing' (nothing to do; the entry is acknowledged).
 _APPLY_STEP = """
@@ -100,6 +102,9 @@ if ARGV[6] ~= 'RUNNING' then
   local now = redis.call('TIME')
   redis.call('ZADD', KEYS[7], now[1] .. string.format('%03d', math.floor(now[2] / 1000)),
              redis.call('HGET', KEYS[1], 'arn'))
+  if redis.call('HEXISTS', KEYS[1], 'parent') == 1 then
+    redis.call('XADD', KEYS[4], '*', 'kind', 'closed', 'arn', redis.call('HGET', KEYS[1], 'arn'))
+  end
 end
 n = tonumber(ARGV[i])
 local arn = redis.call('HGET', KEYS[1], 'arn')

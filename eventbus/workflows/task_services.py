@@ -58,6 +58,9 @@ class TaskServices:
         self._limit = connection_limit
         self._specs: dict[str, ConnectionSpec] = dict(connections or {})
         self._live: dict[str, LiveConnection] = {}
+        # Definitions of the machines startExecution tasks may start, by name, besides those
+        # created over the Step Functions API (kept in Redis).
+        self.definitions: Mapping[str, str] = {}
 
     def set_connections(self, connections: Mapping[str, ConnectionSpec]) -> None:
         """The connections after a rules reload; one whose settings changed is rebuilt."""

@@ -34,7 +34,7 @@ from eventbus.loops.base import Loop
 from eventbus.outage import OutageLog
 from eventbus.router_process import YOUNG_COLLECTION_THRESHOLD
 from eventbus.targets.base import TargetServices
-from eventbus.workflows import store
+from eventbus.workflows import child_completions, store
 from eventbus.workflows.callbacks import CallbackTasks
 from eventbus.workflows.commands import (
     ExecutionTimeout,
@@ -48,7 +48,6 @@ from eventbus.workflows.driver import Driver
 from eventbus.workflows.express import MAX_DURATION, run_queued
 from eventbus.workflows.local import TaskCallable
 from eventbus.workflows.retention import RetentionSweeper, default_retention, sweep_interval
-from eventbus.workflows.task_token import is_callback
 from eventbus.workflows.tasks import TaskResolver
 from eventbus.workflows.worker_loops import (
     OutboxPublisher,
@@ -98,9 +97,12 @@ class WorkflowWorker:
     def __init__(self, redis: Redis, options: WorkerOptions | None = None, *,
                  tasks: Mapping[str, TaskCallable] | None = None,
                  connections: Mapping[str, ConnectionSpec] | None = None,
+                 definitions: Mapping[str, str] | None = None,
                  stop: asyncio.Event | None = None, outage: OutageLog | None = None) -> None:
-        """``stop`` and ``outage``: a router running the worker shares its own, so that it
-        stops with the router's loops and a Redis outage is said once for the process."""
+        """``definitions``: machines (name -> text) that startExecution tasks may start, besides
+        those created over the Step Functions API. ``stop`` and ``outage``: a router running
+        the worker shares its own, so that it stops with the router's loops and a Redis
+        outage is said once for the process."""
         self.redis = redis
         self.options = o = options or WorkerOptions()
         self.consumer = o.consumer or f"wf-{socket.gethostname()}-{os.getpid()}"
@@ -109,6 +111,8 @@ class WorkflowWorker:
         self.resolver = TaskResolver(
             TargetServices(redis=redis, publish=self.publisher.put_events), tasks,
             connections=connections)
+        # Kept even when empty now: a router's live catalog fills once its rules have loaded.
+        self.resolver.integrations.definitions = definitions if definitions is not None else {}
         self.stopping = stop or asyncio.Event()
         self._held: dict[int, set[Any]] = {p: set() for p in range(keys.WORKFLOW_PARTITIONS)}
         self._running: set[asyncio.Task[None]] = set()
@@ -192,6 +196,8 @@ class WorkflowWorker:
                 else TimerFired(token, now)
             return await self.driver.apply(timer["arn"], entry_id, reply)
         arn = fields["arn"]
+        if kind in ("closed", "mapchild"):
+            return await self._child_entry(kind, fields, entry_id)
         if kind == "express":  # run whole, then acknowledged: at least once
             await run_queued(fields, self.resolver, parsed=self._express_definitions,
                              max_duration=self.options.express_max_duration)
@@ -208,7 +214,7 @@ class WorkflowWorker:
             if await self.driver.status(arn) != "RUNNING":
                 return await self.driver.apply(arn, entry_id, None)  # acknowledged as closed
             command = store.task_from_json(fields["task"])
-            if is_callback(command.resource):
+            if child_completions.waits(command.resource):
                 return await self.callbacks.invoke(command, arn, entry_id)
             reply = await self.resolver.invoke(command, arn)
         elif kind == "reply":  # a callback task's answer, or an activity's start
@@ -218,6 +224,14 @@ class WorkflowWorker:
         else:
             raise ValueError(f"unknown workflow work entry kind {kind!r}")
         return await self.driver.apply(arn, entry_id, reply)
+
+
+    async def _child_entry(self, kind: str, fields: dict[str, str], entry_id: str) -> str:
+        if kind == "closed":  # a child execution closed: tell its parent
+            return await child_completions.deliver(self.redis, fields["arn"], entry_id)
+        # a Map Run's next child to start
+        return await child_completions.start_map_child(self.resolver.integrations, fields,
+                                                       entry_id)
 
 
 def load_tasks(spec: str) -> dict[str, TaskCallable]:
@@ -236,7 +250,8 @@ def load_tasks(spec: str) -> dict[str, TaskCallable]:
 
 async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
                      tasks: Mapping[str, TaskCallable] | None = None,
-                     connections: Mapping[str, ConnectionSpec] | None = None) -> None:
+                     connections: Mapping[str, ConnectionSpec] | None = None,
+                     definitions: Mapping[str, str] | None = None) -> None:
     """Run a worker until SIGTERM or SIGINT."""
     import gc
     import signal
@@ -248,7 +263,8 @@ async def run_worker(redis_url: str, options: WorkerOptions | None = None, *,
                                            timeout=None, health_check_interval=30)
     use_hiredis_packing(pool)
     redis = Redis(connection_pool=pool)
-    worker = WorkflowWorker(redis, options, tasks=tasks, connections=connections)
+    worker = WorkflowWorker(redis, options, tasks=tasks, connections=connections,
+                            definitions=definitions)
     # As a router's process does (see router_process.start_for_good): what is alive now stays
     # to the end, and a step leaves little for the collector, yet a young collection every
     # 700 objects walked every execution in hand (about a tenth of a worker's CPU).

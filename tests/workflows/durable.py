@@ -16,8 +16,10 @@ from eventbus.workflows.worker import WorkerOptions, WorkflowWorker
 
 @contextlib.asynccontextmanager
 async def worker(redis: Redis, tasks: Mapping[str, Callable[[Any], Any]] | None = None,
+                 definitions: Mapping[str, str] | None = None,
                  **options: Any) -> AsyncIterator[WorkflowWorker]:
-    running = WorkflowWorker(redis, WorkerOptions(**options), tasks=tasks)
+    running = WorkflowWorker(redis, WorkerOptions(**options), tasks=tasks,
+                             definitions=definitions)
     task = asyncio.create_task(running.run())
     try:
         yield running

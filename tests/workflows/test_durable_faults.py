@@ -51,11 +51,12 @@ def workers(redis_url: str) -> Iterator[list[subprocess.Popen[bytes]]]:
             proc.wait(10)
 
 
-def _spawn(redis_url: str, started: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+def _spawn(redis_url: str, started: list[subprocess.Popen[bytes]],
+           *options: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-m", "eventbus", "workflows", "worker", "--redis", redis_url,
-         "--claim-idle", "1", "--tasks", "tests.workflows.durable_tasks:TASKS"],
+         "--claim-idle", "1", "--tasks", "tests.workflows.durable_tasks:TASKS", *options],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started.append(proc)
     return proc

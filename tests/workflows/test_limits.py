@@ -28,3 +28,12 @@ def test_an_execution_stops_at_25000_history_events() -> None:
     result = run(states)
     assert result["status"] == "FAILED"
     assert len(result["events"]) == 25_001
+
+
+def test_the_history_limit_is_not_located_at_a_state() -> None:
+    # AWS's cause names no state, even when an inline Map's iteration reaches the limit.
+    states = {"Each": {"Type": "Map", "ItemProcessor": {"StartAt": "P", "States": {
+        "P": {"Type": "Pass", "End": True}}}, "End": True}}
+    result = run(states, list(range(6300)))
+    assert (result["error"], result["cause"]) == (
+        "States.Runtime", "The execution reached the maximum number of history events (25000).")
