@@ -17,7 +17,7 @@ import os
 import resource
 import time
 
-from bench_durable import redis_server  # the same launcher: AOF, everysec
+from bench_workflows import redis_server  # the same launcher: AOF
 from redis.asyncio import Redis
 
 from eventbus import keys
