@@ -28,6 +28,7 @@ import orjson
 import redis
 from redis.asyncio import Redis
 from targets.conftest import HttpServer, Received, Reply
+from waiting import wait_for
 
 from eventbus import keys
 from eventbus.connections import connection_arn
@@ -40,6 +41,8 @@ from .durable import assert_contiguous
 
 ROOT = Path(__file__).parents[2]
 FULL = os.environ.get("EVENTBUS_TEST_FULL") == "1"
+# A full-size run takes minutes on a loaded machine; the suite's 120 s bound is for the others.
+FULL_TIMEOUT = 2400
 CONNECTION = "fault-api"
 MACHINE_NAME = "faults"
 ITEMS = 20
@@ -252,6 +255,24 @@ def check_executions(client: redis.Redis, arns: list[str], endpoint: str) -> int
         assert sorted(e["type"] for e in events) == sorted(e["type"] for e in local["events"])
         checked += len(events)
     return checked
+
+
+def outboxes_empty(client: redis.Redis) -> bool:
+    return sum(client.xlen(keys.workflow_outbox(p)) for p in range(keys.WORKFLOW_PARTITIONS)) == 0
+
+
+def check_status_events(client: redis.Redis, arns: list[str]) -> None:
+    """Each execution's status changes are on the default bus once each, however many times
+    the outbox publishers of the workers published them."""
+    wait_for(lambda: outboxes_empty(client), "every status change published")
+    seen: Counter[tuple[str, str]] = Counter()
+    for stream in client.scan_iter(match="eb:{default#*}:events"):
+        for _, fields in client.xrange(stream):
+            event = orjson.loads(fields["event"])
+            if event["source"] == "aws.states":
+                seen[event["detail"]["executionArn"], event["detail"]["status"]] += 1
+    expected = Counter({(a, s): 1 for a in arns for s in ("RUNNING", "SUCCEEDED")})
+    assert seen == expected, seen - expected
 
 
 def report(name: str, figures: dict[str, Any]) -> str:

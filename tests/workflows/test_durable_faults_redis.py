@@ -18,16 +18,18 @@ from waiting import wait_for
 
 from .fault_rig import (
     FULL,
+    FULL_TIMEOUT,
     CountingServer,
     Workers,
     check_executions,
+    check_status_events,
     open_executions,
     report,
     start_executions,
     stored_events,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(FULL_TIMEOUT if FULL else 120)]
 
 EXECUTIONS, KILLS = (1000, 5) if FULL else (30, 1)
 
@@ -55,8 +57,9 @@ def test_executions_survive_redis_killed_under_appendfsync_always(
         assert stored_events(client, arns) >= before
         assert open_executions(client, arns), "Redis was killed after every execution ended"
     wait_for(lambda: not open_executions(client, arns), "every execution closed",
-             timeout=1800 if FULL else 120)
+             timeout=FULL_TIMEOUT)
     events = check_executions(client, arns, counting_server.url)
+    check_status_events(client, arns)
     client.close()
     line = report("Redis SIGKILL under appendfsync always", {
         "executions": EXECUTIONS, "events": events, "kills": KILLS,
