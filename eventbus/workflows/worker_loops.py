@@ -157,16 +157,17 @@ class WorkClaimer(Loop):
         self.claim_idle, self.consumer_idle, self.batch = claim_idle, consumer_idle, batch
 
     async def step(self) -> None:
-        for p in PARTITIONS:
-            held = list(self.held(p))
-            if held:
-                await self.redis.xclaim(keys.workflow_work(p), keys.WORKFLOW_GROUP,
-                                        self.consumer, 0, held, justid=True)
-        for p in PARTITIONS:
-            try:
-                await self._claim(p)
-            except Exception as e:
-                self.item_failed(f"claiming workflow partition {p}", e)
+        # Few round trips for all the partitions, whatever the load: a busy worker's event
+        # loop resumes each await late, and a round of 32 awaited calls could outlast
+        # claim_idle, letting the others take the entries this worker is still working on.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for p in PARTITIONS:
+                held = list(self.held(p))
+                if held:
+                    pipe.xclaim(keys.workflow_work(p), keys.WORKFLOW_GROUP, self.consumer, 0,
+                                held, justid=True)
+            await pipe.execute()
+        await self._claim()
         alive = await self._alive()
         streams = [(keys.workflow_work(p), keys.WORKFLOW_GROUP) for p in PARTITIONS]
         removed = await remove_consumers(self.redis, streams, idle=self.consumer_idle, keep=alive)
@@ -186,14 +187,21 @@ class WorkClaimer(Loop):
             *_, members = await pipe.execute()
         return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
 
-    async def _claim(self, partition: int) -> None:
-        reply = await self.redis.xautoclaim(
-            keys.workflow_work(partition), keys.WORKFLOW_GROUP, self.consumer,
-            int(self.claim_idle * 1000), start_id="0-0", count=self.batch)
-        held = self.held(partition)
-        entries = [e for e in reply[1] if e[0] is not None and e[0] not in held]
-        if entries:
-            self.dispatch(partition, entries)
+    async def _claim(self) -> None:
+        """XAUTOCLAIM every partition in one round trip; dispatch what is not held already."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for p in PARTITIONS:
+                pipe.xautoclaim(keys.workflow_work(p), keys.WORKFLOW_GROUP, self.consumer,
+                                int(self.claim_idle * 1000), start_id="0-0", count=self.batch)
+            replies = await pipe.execute(raise_on_error=False)
+        for p, reply in zip(PARTITIONS, replies, strict=True):
+            if isinstance(reply, Exception):
+                self.item_failed(f"claiming workflow partition {p}", reply)
+                continue
+            mine = self.held(p)
+            entries = [e for e in reply[1] if e[0] is not None and e[0] not in mine]
+            if entries:
+                self.dispatch(p, entries)
 
 
 class WorkTrimmer(Loop):
