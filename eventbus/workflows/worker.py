@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from eventbus import keys
 from eventbus.autopipe import use_hiredis_packing
@@ -223,7 +225,20 @@ class WorkflowWorker:
                 reply = dataclasses.replace(reply, taken_by=fields["taken_by"])
         else:
             raise ValueError(f"unknown workflow work entry kind {kind!r}")
-        return await self.driver.apply(arn, entry_id, reply)
+        return await self._apply_through_outage(arn, entry_id, reply)
+
+    async def _apply_through_outage(self, arn: str, entry_id: str, reply: Reply | None) -> str:
+        """Apply ``reply``, trying again while Redis cannot be reached. A task's reply is the
+        outcome of a call already made: left pending, the entry would be claimed and the task
+        called again. The entry stays held meanwhile, so the claimer keeps it this worker's
+        once Redis is back (a step stored by another worker makes this one a duplicate)."""
+        while True:
+            try:
+                return await self.driver.apply(arn, entry_id, reply)
+            except (RedisConnectionError, RedisTimeoutError):
+                if self.stopping.is_set():
+                    raise
+                await asyncio.sleep(self.options.pause_on_error)
 
 
     async def _child_entry(self, kind: str, fields: dict[str, str], entry_id: str) -> str:

@@ -26,7 +26,7 @@ from redis.exceptions import ResponseError
 from eventbus import keys
 from eventbus.bus import PartitionMap, ensure_groups, run_async
 from eventbus.consumers import remove_consumers
-from eventbus.loops.base import Loop
+from eventbus.loops.base import TRANSIENT, Loop
 from eventbus.workflows.status_events import publish_outbox
 from eventbus.workflows.store import move_due_timers, trim_work
 
@@ -144,7 +144,12 @@ class WorkClaimer(Loop):
     removes the consumers idle ``consumer_idle`` with nothing pending that are not alive: a
     dead worker's, once its entries were claimed. Alive is a worker whose claimer ran within
     ``consumer_idle`` (``keys.WORKFLOW_WORKERS``): Redis before 7.2 counts a consumer idle from
-    the last entry it was given, so a live worker on a quiet partition looks idle there."""
+    the last entry it was given, so a live worker on a quiet partition looks idle there.
+
+    A Redis outage makes every entry look idle, those of live workers too: they could not
+    refresh theirs meanwhile. Once Redis answers again, nothing is taken over before
+    ``claim_idle`` has passed, time for every live worker to refresh what it holds (taking a
+    live worker's task entry would call the task a second time)."""
 
     name = "workflow work claimer"
     waits_first = True
@@ -155,18 +160,29 @@ class WorkClaimer(Loop):
         super().__init__(stop, every=max(min(claim_idle / 3, 10.0), 0.05), pause=pause)
         self.redis, self.consumer, self.dispatch, self.held = redis, consumer, dispatch, held
         self.claim_idle, self.consumer_idle, self.batch = claim_idle, consumer_idle, batch
+        self._outage = False  # Redis failed a round since the last one that reached it
+        self._claim_from = 0.0  # the monotonic time before which nothing is taken over
+
+    async def recover(self, error: Exception) -> None:
+        self._outage = self._outage or isinstance(error, TRANSIENT)
 
     async def step(self) -> None:
-        for p in PARTITIONS:
-            held = list(self.held(p))
-            if held:
-                await self.redis.xclaim(keys.workflow_work(p), keys.WORKFLOW_GROUP,
-                                        self.consumer, 0, held, justid=True)
-        for p in PARTITIONS:
-            try:
-                await self._claim(p)
-            except Exception as e:
-                self.item_failed(f"claiming workflow partition {p}", e)
+        # Few round trips for all the partitions, whatever the load: a busy worker's event
+        # loop resumes each await late, and a round of 32 awaited calls could outlast
+        # claim_idle, letting the others take the entries this worker is still working on.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for p in PARTITIONS:
+                held = list(self.held(p))
+                if held:
+                    pipe.xclaim(keys.workflow_work(p), keys.WORKFLOW_GROUP, self.consumer, 0,
+                                held, justid=True)
+            await pipe.execute()
+        if self._outage:
+            await self.redis.xlen(keys.workflow_work(0))  # raises while Redis is still away
+            self._outage = False
+            self._claim_from = time.monotonic() + self.claim_idle
+        if time.monotonic() >= self._claim_from:
+            await self._claim()
         alive = await self._alive()
         streams = [(keys.workflow_work(p), keys.WORKFLOW_GROUP) for p in PARTITIONS]
         removed = await remove_consumers(self.redis, streams, idle=self.consumer_idle, keep=alive)
@@ -186,14 +202,22 @@ class WorkClaimer(Loop):
             *_, members = await pipe.execute()
         return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
 
-    async def _claim(self, partition: int) -> None:
-        reply = await self.redis.xautoclaim(
-            keys.workflow_work(partition), keys.WORKFLOW_GROUP, self.consumer,
-            int(self.claim_idle * 1000), start_id="0-0", count=self.batch)
-        held = self.held(partition)
-        entries = [e for e in reply[1] if e[0] is not None and e[0] not in held]
-        if entries:
-            self.dispatch(partition, entries)
+    async def _claim(self) -> None:
+        """XAUTOCLAIM every partition in one round trip; dispatch what is not held already."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for p in PARTITIONS:
+                pipe.xautoclaim(keys.workflow_work(p), keys.WORKFLOW_GROUP, self.consumer,
+                                int(self.claim_idle * 1000), start_id="0-0", count=self.batch)
+            replies = await pipe.execute(raise_on_error=False)
+        for p, reply in zip(PARTITIONS, replies, strict=True):
+            if isinstance(reply, Exception):
+                self._outage = self._outage or isinstance(reply, TRANSIENT)
+                self.item_failed(f"claiming workflow partition {p}", reply)
+                continue
+            mine = self.held(p)
+            entries = [e for e in reply[1] if e[0] is not None and e[0] not in mine]
+            if entries:
+                self.dispatch(p, entries)
 
 
 class WorkTrimmer(Loop):

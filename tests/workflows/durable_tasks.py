@@ -1,4 +1,4 @@
-"""Tasks the worker processes of the fault tests call (``--tasks
+"""Tasks the worker processes of the tests call (``--tasks
 tests.workflows.durable_tasks:TASKS``), and the same tasks for ``run_local``."""
 
 from __future__ import annotations

@@ -4,8 +4,6 @@ reaches its parent once, and the parents end as a fault-free run does."""
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
 from pathlib import Path
 
 import orjson
@@ -19,11 +17,10 @@ from eventbus.workflows import run_local, store
 from eventbus.workflows.executions import Executions
 
 from .durable_tasks import LOCAL_TASKS
+from .fault_rig import Workers, open_executions
 from .helpers import machine
-from .test_durable_faults import _open, _spawn, workers
 
 pytestmark = pytest.mark.slow
-__all__ = ["workers"]  # the fixture, shared with the other fault tests
 
 CHILD = machine({"Double": {"Type": "Task", "Resource": "double", "End": True}})
 FAN = machine({
@@ -48,10 +45,12 @@ def _children(client: redis.Redis) -> int:
 
 
 def test_children_report_to_their_parents_once_across_a_killed_worker(
-    redis_url: str, workers: list[subprocess.Popen[bytes]], tmp_path: Path
+    redis_url: str, worker_processes: Workers, tmp_path: Path
 ) -> None:
     (tmp_path / "child.asl.json").write_text(CHILD)
-    options = ("--workflows", str(tmp_path))
+    worker_processes.redis_url = redis_url
+    worker_processes.options = ["--workflows", str(tmp_path),
+                                "--tasks", "tests.workflows.durable_tasks:TASKS"]
 
     async def start_all() -> list[str]:
         client = Redis.from_url(redis_url)
@@ -65,14 +64,13 @@ def test_children_report_to_their_parents_once_across_a_killed_worker(
 
     arns = asyncio.run(start_all())
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    victim = _spawn(redis_url, workers, *options)
+    victim = worker_processes.spawn()
     wait_for(lambda: _children(client) > len(arns) + 12, "some children started")
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(10)
-    assert _open(client, arns), "the worker was killed after every execution had ended"
-    _spawn(redis_url, workers, *options)
-    _spawn(redis_url, workers, *options)  # two survivors race
-    wait_for(lambda: not _open(client, arns), "every parent closed", timeout=120)
+    Workers.kill(victim)
+    assert open_executions(client, arns), "the worker was killed after every execution had ended"
+    worker_processes.spawn()
+    worker_processes.spawn()  # two survivors race
+    wait_for(lambda: not open_executions(client, arns), "every parent closed", timeout=120)
     for arn in arns:
         p = store.partition_of(arn)
         record = client.hgetall(keys.workflow_execution(p, arn))
