@@ -26,7 +26,6 @@ import pickle
 import stat
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,15 +48,9 @@ log = logging.getLogger("eventbus.rules")
 _FORMAT = b"eventbus-rules-1"
 
 
-def load_rules_cached(
-    path: str | Path, *, settings: Settings | None = None, write_aside: bool = False
-) -> RuleSet:
+def load_rules_cached(path: str | Path, *, settings: Settings | None = None) -> RuleSet:
     """:func:`eventbus.config.load_rules`, answered from ``settings.rule_cache_dir`` when the
-    files and the code are unchanged (``""``: no cache).
-
-    With ``write_aside`` (a process's start, before it runs anything else), a cache file to
-    write is written by a child process, so that the start does not wait for it (0.8 s of
-    10,000 rules' 4 to 5 s); the file appears a moment after this returns."""
+    files and the code are unchanged (``""``: no cache)."""
     settings = settings or get_settings()
     if not settings.rule_cache_dir:
         with _collector_paused():
@@ -70,8 +63,7 @@ def load_rules_cached(
         return cached
     with _collector_paused():
         ruleset = load_rules(path, settings=settings)
-        if not (write_aside and _written_aside(cache, key, ruleset)):
-            _write(cache, key, ruleset)
+        _write(cache, key, ruleset)
     return ruleset
 
 
@@ -127,27 +119,6 @@ def _write(cache: Path, key: bytes, ruleset: RuleSet) -> None:
             raise
     except Exception as e:  # a read-only or full disk: the next start reads the files again
         log.info("rule cache %s not written: %r", cache, e)
-
-
-def _written_aside(cache: Path, key: bytes, ruleset: RuleSet) -> bool:
-    """Write the cache file in a grandchild process, which sees the rule set as it is now and
-    is nobody's to wait for (its parent, a child that forks it and exits at once, is waited
-    for here); False, and nothing done, where forking is not safe: other threads, which may
-    hold locks the child would need, or no ``fork``."""
-    if not hasattr(os, "fork") or threading.active_count() > 1:
-        return False
-    try:
-        pid = os.fork()
-    except OSError:
-        return False
-    if pid == 0:  # the child: hands the write to its own child, and leaves
-        try:
-            if os.fork() == 0:
-                _write(cache, key, ruleset)
-        finally:
-            os._exit(0)  # no exit handlers or buffered output of the parent's run twice
-    os.waitpid(pid, 0)
-    return True
 
 
 @contextlib.contextmanager

@@ -56,16 +56,15 @@ def _files_signature(files: list[Path]) -> tuple[Any, ...]:
 
 
 def load_rules_and_workflows(
-    rules: Path, workflows: Path | None, settings: Settings | None = None, *, start: bool = False
+    rules: Path, workflows: Path | None, settings: Settings | None = None
 ) -> tuple[RuleSet, WorkflowCatalog]:
     """The rules and the workflows (none without ``workflows``), each checked in full:
     ``RuleFileError`` listing every problem of both (a ``WorkflowFileError`` when only the
-    workflows have problems). ``start``: a process's first load, whose rule cache file is
-    written aside (see :func:`~eventbus.rule_cache.load_rules_cached`)."""
+    workflows have problems)."""
     ruleset, catalog = None, WorkflowCatalog()
     refused: list[RuleFileError] = []
     try:
-        ruleset = load_rules_cached(rules, settings=settings, write_aside=start)
+        ruleset = load_rules_cached(rules, settings=settings)
     except RuleFileError as e:
         refused.append(e)
     if workflows is not None:
@@ -132,14 +131,13 @@ class RuleWatch:
     def due(self) -> bool:
         return self._requested or self._current() != self._signature
 
-    def load(self, *, start: bool = False) -> RuleSet:
+    def load(self) -> RuleSet:
         """Read the files now; ``RuleFileError`` when they are invalid (the workflows in force
-        then stay as they were). ``start``: the process's start, which writes the rule cache
-        aside."""
+        then stay as they were)."""
         # The signature before reading: a file edited during the read is read again next poll.
         self._signature, self._requested = self._current(), False
         ruleset, self.workflows = load_rules_and_workflows(
-            self.path, self.workflows_path, self.settings, start=start
+            self.path, self.workflows_path, self.settings
         )
         for warning in ruleset.warnings:
             log.warning("rules loaded with a warning: %s", warning)

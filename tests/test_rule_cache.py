@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from waiting import wait_for
 
 from eventbus import rule_cache
 from eventbus.config import RuleSet, load_rules
@@ -77,21 +76,6 @@ def test_an_unchanged_rule_set_comes_from_the_cache_and_behaves_as_the_files_do(
     assert reads.count == 1
     assert behaviour(again) == behaviour(first) == behaviour(load_rules(rules))
     assert again.warnings == first.warnings
-
-
-def test_a_start_writes_the_cache_aside_and_the_next_load_reads_it(
-    rules: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a first load at a process's start: the cache file is written by a child process
-    reads = Reads(monkeypatch)
-    first = load_rules_cached(rules, settings=settings, write_aside=True)
-    cache = Path(settings.rule_cache_dir)
-    wait_for(lambda: cache.is_dir() and any(p.name.startswith("rules-") for p in cache.iterdir()),
-             "the cache file written")  # fmt: skip
-    # Then the next load comes from it and behaves as the files do
-    again = load_rules_cached(rules, settings=settings)
-    assert reads.count == 1
-    assert behaviour(again) == behaviour(first)
 
 
 def test_an_edited_rule_file_is_read_again(

@@ -79,7 +79,7 @@ def run(
         # Frozen out of the collector's sight rather than walked by its next passes: the
         # process keeps these rules to its end (a third of a second at 10,000 rules).
         with collector_paused(freeze=True):
-            ruleset = watch.load(start=True)
+            ruleset = watch.load()
     except RuleFileError as e:
         fail(f"{refused(e)}:\n{e}")
     url = resolve_redis_url(redis_url)
