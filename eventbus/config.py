@@ -24,8 +24,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
-
 from eventbus.errors import RuleFileError, RuleProblem
 from eventbus.rule_reader import FileReader, read_rule_file, target_index
 from eventbus.rules import BusConfig, RuleFile
@@ -194,6 +192,9 @@ def rule_file_schema() -> dict[str, Any]:
     target schema, so editors also complete ``url`` for ``http`` and ``stream`` for
     ``redis_stream``. Types that cannot be imported are left out of those branches.
     """
+    # Imported here: a tenth of a second a router's start does not need.
+    from pydantic.json_schema import models_json_schema
+
     configs = _importable_target_configs()
     keys = [(RuleFile, "validation"), *((m, "validation") for m in configs.values())]
     refs, top = models_json_schema(keys)  # type: ignore[arg-type]

@@ -438,7 +438,8 @@ class _EnqueueScript:
         # The command names its own key; it is declared in KEYS too, as scripts should.
         self.inlined.append(delivery)
         self.args += ("i", self._key(str(command[1])), len(command), *command)
-        self.size += sum(len(arg) for arg in command if not isinstance(arg, int))
+        # (A list, not a generator: this runs once per delivery made inline.)
+        self.size += sum([len(arg) for arg in command if not isinstance(arg, int)])
 
     def xack(self, acks: Sequence[tuple[str, str, Sequence[bytes | str]]]) -> None:
         for stream, group, ids in acks:

@@ -235,14 +235,6 @@ class _FirstAttempts:
         self.n, self.total = 0, 0.0
         self.buckets: dict[int, int] = {}
 
-    def add(self, latencies: list[float]) -> None:
-        buckets, bisect_left = self.buckets, bisect.bisect_left
-        for ms in latencies:
-            index = bisect_left(LATENCY_BUCKETS_MS, ms)
-            buckets[index] = buckets.get(index, 0) + 1
-        self.n += len(latencies)
-        self.total += sum(latencies)
-
     def merge(self, other: _FirstAttempts) -> None:
         """Add ``other`` (taken by a flush that failed) back in."""
         for index, n in other.buckets.items():
@@ -321,19 +313,26 @@ class Metrics:
         histogram.total += total
         self._counted += 1
 
-    def first_attempts_succeeded(self, series: Series, latencies: list[float], at: float) -> None:
-        """Deliveries made on their first attempt (inline, while routing), ``latencies`` ms
-        after their ingestion, at ``at`` (epoch s): one attempt, one success and one invocation
-        each, and both latencies.
+    def first_attempts_succeeded(self, made: Iterable[tuple[Series, float]], at: float) -> None:
+        """Deliveries made on their first attempt (inline, while routing), each a (series,
+        ms after its ingestion) pair, at ``at`` (epoch s): one attempt, one success and one
+        invocation each, and both latencies.
 
-        A router calls this for every lane each batch touches: with thousands of rules, about
-        once per delivery. So it only tallies here; the flush sends each series' tally as one
-        short record, which the script spreads over the five series' fields."""
-        tally = self._first_attempts.get(series)
-        if tally is None:
-            tally = self._first_attempts[series] = _FirstAttempts()
-        tally.add(latencies)
-        self._successes[series.success_field] = at
+        A router calls this once per routed batch, whose deliveries touch as many series as
+        there are rules matched: with thousands of rules, about one per delivery. So the tally
+        is made here, per delivery and with no call per series; the flush sends each series'
+        tally as one short record, which the script spreads over the five series' fields."""
+        tallies, successes, bisect_left = self._first_attempts, self._successes, bisect.bisect_left
+        for series, ms in made:
+            tally = tallies.get(series)
+            if tally is None:
+                tally = tallies[series] = _FirstAttempts()
+            buckets = tally.buckets
+            index = bisect_left(LATENCY_BUCKETS_MS, ms)
+            buckets[index] = buckets.get(index, 0) + 1
+            tally.n += 1
+            tally.total += ms
+            successes[series.success_field] = at
         self._counted += 1
 
     def _histogram(self, fields: _HistogramFields) -> _Histogram:
@@ -479,7 +478,7 @@ class NullMetrics(Metrics):
     def observe_in(self, name: str, series: Series, values: Iterable[float]) -> None:
         pass
 
-    def first_attempts_succeeded(self, series: Series, latencies: list[float], at: float) -> None:
+    def first_attempts_succeeded(self, made: Iterable[tuple[Series, float]], at: float) -> None:
         pass
 
     def succeeded(self, series: Series | Labels, at: float) -> None:

@@ -379,6 +379,8 @@ class FileReader:
             self.report_rule(item, ("event_pattern", "targets"), message)
             return False
         for key in pattern:
+            if key in _EVENT_FIELDS:  # spelt right (the fields' spellings are all distinct)
+                continue
             meant = closest(str(key), _EVENT_FIELDS)
             if meant is not None and meant != key:
                 message = f"`{key}` never matches: the event's top-level field is `{meant}`"

@@ -325,7 +325,7 @@ class Router:
         """Make ``ruleset`` the running one: buses registered, groups created, lanes reconciled,
         and the loops that route or deliver handed the result."""
         table = RoutingTable.build(ruleset)
-        await self._prepare_redis(table)
+        created = await self._prepare_redis(table)
         lanes: dict[tuple[str, str, str], Lane] = {}
         for bus_name, rule, target in ruleset.deliveries():
             bus_rules = ruleset.buses[bus_name]
@@ -342,6 +342,7 @@ class Router:
         for loop in self.loops:
             if isinstance(loop, RoutingLoop):
                 loop.use(self.routing)
+        self.claimer.created(created)
         if self.gateway is not None:
             self.gateway.rules = ruleset
             self.gateway.catalog = self.workflows
@@ -354,10 +355,12 @@ class Router:
         """Create what the running rules need again (a stream or group deleted under us)."""
         await self._prepare_redis(self.table)
 
-    async def _prepare_redis(self, table: RoutingTable) -> None:
+    async def _prepare_redis(self, table: RoutingTable) -> set[bytes]:
         """Register the buses and create the groups of every bus partition and delivery queue,
         in pipelines of ``PREPARE_BATCH`` commands rather than one round trip per queue (10,000
-        of them with 10,000 rules). A group that exists already (BUSYGROUP) is fine."""
+        of them with 10,000 rules). A group that exists already (BUSYGROUP) is fine. Returns
+        the delivery queues whose group was created here: no router can have held their
+        entries before."""
         for name, routing in table.buses.items():
             cfg = routing.rules.config
             config = {"partitions": cfg.partitions, "max_len": cfg.max_len,
@@ -366,10 +369,17 @@ class Router:
         streams = [s.decode() for s in table.streams]
         queues = [keys.delivery_queue(bus_name, rule.name, target.id)
                   for bus_name, rule, target in table.ruleset.deliveries()]  # fmt: skip
+        created: set[bytes] = set()
         for group, names in ((keys.ROUTER_GROUP, streams), (keys.DELIVERY_GROUP, queues)):
             for start in range(0, len(names), PREPARE_BATCH):
                 batch = names[start : start + PREPARE_BATCH]
-                await bus_ops.run_async(self.redis, bus_ops.ensure_groups(batch, group))
+                # On the targets' client: its round trip reads each reply without the
+                # bookkeeping redis-py's pipeline adds per command.
+                steps = bus_ops.ensure_groups(batch, group)
+                made = await bus_ops.run_async(self.target_redis, steps)
+                if group == keys.DELIVERY_GROUP:
+                    created.update(q.encode() for q in made)
+        return created
 
     def _make_lane(self, bus_rules: BusRules, rule: Any, target: Any) -> Lane | None:
         services = TargetServices(

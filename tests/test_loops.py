@@ -457,11 +457,12 @@ async def test_claimer_claims_only_the_queues_holding_entries_left_at_start_or_b
     # it started, and a live router beside it
     text = rules_text("{id: one, type: memory, name: one}", "{id: two, type: memory, name: two}")
     (tmp_path / "rules.yaml").write_text(text)
+    one, two = (keys.delivery_queue("default", "orders", t) for t in ("one", "two"))
+    await redis.xgroup_create(one, keys.DELIVERY_GROUP, id="0", mkstream=True)
+    await _hold(redis, one, "gone")
     router = Router(redis, tmp_path, FAST)
     await router.start()
     claimer = router.claimer
-    one, two = (keys.delivery_queue("default", "orders", t) for t in ("one", "two"))
-    await _hold(redis, one, "gone")
     await health.record_router_heartbeat(redis, "other")
     claimed: list[list[str]] = []
     original = claimer.claim_queue_entries
@@ -499,3 +500,30 @@ async def test_claimer_claims_only_the_queues_holding_entries_left_at_start_or_b
     assert await router.reload()
     await claimer.step()
     assert claimed[-1] == sorted([three, two])  # the other still watched, claim_idle not past
+
+
+async def test_claimer_looks_only_at_queues_whose_group_existed_before_the_router_started(
+    redis: Redis, tmp_path: Path
+) -> None:
+    # Given a queue whose group existed before the router started, and one the router creates
+    text = rules_text("{id: one, type: memory, name: one}", "{id: two, type: memory, name: two}")
+    (tmp_path / "rules.yaml").write_text(text)
+    one = keys.delivery_queue("default", "orders", "one")
+    await redis.xgroup_create(one, keys.DELIVERY_GROUP, id="0", mkstream=True)
+    router = Router(redis, tmp_path, FAST)
+    await router.start()
+    claimer = router.claimer
+    looked: list[list[str]] = []
+    original = claimer.watch_held_queues
+
+    async def counted(holders: set[str], among: Any) -> None:
+        lanes = list(among)
+        looked.append(sorted(lane.queue for lane in lanes))
+        await original(holders, lanes)
+
+    claimer.watch_held_queues = counted  # type: ignore[method-assign]
+    # When it runs a round: only the queue that existed is asked what it holds (nothing was
+    # ever read from the other); a second round asks nothing
+    await claimer.step()
+    await claimer.step()
+    assert looked == [[one]]

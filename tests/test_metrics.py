@@ -338,7 +338,7 @@ async def test_first_attempts_count_an_attempt_a_success_an_invocation_and_both_
     series = series_of(labels_of(bus="b", rule="r", target="t"))
     for _flush in range(2):
         for _ in range(100):
-            metrics.first_attempts_succeeded(series, [3.0, 40.0], 12.0)
+            metrics.first_attempts_succeeded([(series, 3.0), (series, 40.0)], 12.0)
         await metrics.flush()
     # Then each counts once in every counter and both histograms, and its success time is kept
     text = await render_metrics(redis)
@@ -385,7 +385,7 @@ async def test_first_attempts_add_to_the_same_fields_as_other_counts(redis: Redi
     # Given a series with labels that need escaping, counted by both paths
     metrics = Metrics(redis)
     series = series_of(labels_of(bus='we"ird\\bus ü\n', rule="r", target="t"))
-    metrics.first_attempts_succeeded(series, [3.0], 1.0)
+    metrics.first_attempts_succeeded([(series, 3.0)], 1.0)
     metrics.add("Invocations", series)
     metrics.observe_in("IngestionToInvocationSuccessLatency", series, [4.0])
     await metrics.flush()

@@ -80,6 +80,13 @@ class Claimer(RoutingLoop):
         self._new_lanes.update((q, lane) for q, lane in routing.by_queue.items() if q not in old)
         super().use(routing)
 
+    def created(self, queues: Iterable[bytes]) -> None:
+        """``queues`` got their consumer group just now: nothing in them was ever held, so
+        they need no look (a start on a new Redis creates every queue, 10,000 XPENDING calls
+        saved with 10,000 rules)."""
+        for queue in queues:
+            self._new_lanes.pop(queue, None)
+
     async def run(self) -> None:
         # The queues held at start are looked for at once (claims wait a round: waits_first),
         # while start-up is busy anyway, rather than in the first idle round.

@@ -272,17 +272,12 @@ class BusReader(RoutingLoop):
     def _count_inline(self, made: list[Delivery]) -> None:
         """The metrics of deliveries made inline: one successful first attempt each."""
         now_ms = time.time() * 1000
-        latencies: dict[LaneKey, list[float]] = {}
+        known, series = self.series.get, self._series
+        pairs = []
         for d in made:
             key = (d.bus, d.rule, d.target_id)
-            values = latencies.get(key)
-            if values is None:
-                latencies[key] = [now_ms - d.since_ms]
-            else:
-                values.append(now_ms - d.since_ms)
-        counted, at = self.metrics.first_attempts_succeeded, now_ms / 1000
-        for key, values in latencies.items():
-            counted(self._series(key), values, at)
+            pairs.append((known(key) or series(key), now_ms - d.since_ms))
+        self.metrics.first_attempts_succeeded(pairs, now_ms / 1000)
 
     def _route_entry(
         self, table: RoutingTable, bus_name: str, entry_id: bytes, fields: dict[bytes, bytes]

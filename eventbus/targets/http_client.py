@@ -21,15 +21,19 @@ import asyncio
 import functools
 import urllib.request
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import aiohttp
-from aiohttp.helpers import ProxyInfo, proxies_from_env
 from yarl import URL
 
 from eventbus.errors import TargetError
 from eventbus.targets.http_deadline import Deadlines
 from eventbus.targets.http_response import RESPONSE_BODY_MAX_BYTES, Answer, read_capped
+
+# aiohttp is imported when a session is first made: a router whose rules have no HTTP target
+# never needs it, and its import is a good part of a start's.
+if TYPE_CHECKING:
+    import aiohttp
+    from aiohttp.helpers import ProxyInfo
 
 __all__ = ["DEFAULT_CONNECTIONS", "Client", "Sessions", "fetch", "new_client", "parse_url"]
 
@@ -47,6 +51,9 @@ class Sessions:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            import aiohttp
+            from aiohttp.helpers import proxies_from_env
+
             # Proxies are read here once: aiohttp's own trust_env reads them, and .netrc, in a
             # worker thread on every request, and would add .netrc credentials a target's
             # Authorization header then clashes with.
@@ -120,6 +127,7 @@ async def fetch(
     followed (one to another host could leak credentials)."""
     if client.closed:
         raise TargetError("http target used after aclose", code="TARGET_CLOSED")
+    import aiohttp  # imported once; after that a lookup
     # An uncompressed answer keeps the body cap a memory bound (see Sessions.session).
     sent = {"Accept-Encoding": "identity", **headers}
     try:
