@@ -56,7 +56,7 @@ async def _started(redis: Redis, name: str = "x") -> tuple[Executions, str, str]
 async def test_a_step_computed_from_an_older_history_is_refused(redis: Redis) -> None:
     _, arn, entry = await _started(redis)
     assert await Driver(redis, keys.WORKFLOW_GROUP).apply(arn, entry, None) == "ok"
-    stale = await store.apply_step(redis, arn, expected=(0, 0), entry=None, reply=None,
+    stale = await store.apply_step(redis, arn, expected=(0, 0),
                                    step=Step([{"id": 1}], []), commands=[])
     assert stale == "stale"
     assert len(await redis.lrange(keys.workflow_history(store.partition_of(arn), arn), 0, -1)) \
@@ -74,9 +74,9 @@ async def test_a_work_entry_already_applied_is_not_applied_again(redis: Redis) -
     # The entry is acknowledged by the first step that answers it; a second one is refused
     # even at the current version.
     assert await driver.apply(arn, task_entry, reply) == "ok"
-    again = await store.apply_step(redis, arn, expected=(events, 1), entry=(task_entry,
-                                   keys.WORKFLOW_GROUP), reply=reply, step=Step([], []),
-                                   commands=[])
+    again = await store.apply_step(redis, arn, expected=(events, 1), entries=[task_entry],
+                                   group=keys.WORKFLOW_GROUP, replies=[reply],
+                                   step=Step([], []), commands=[])
     assert again == "duplicate"
 
 
