@@ -95,6 +95,7 @@ class Driver:
         self._waiting: dict[str, list[_Waiting]] = {}  # replies waiting for the lock
         self._storing: set[str] = set()  # executions whose step is on its way to Redis
         self.stale = 0  # steps refused because another worker moved the execution on
+        self.steps = 0  # steps stored
         # Parsed definitions by version: a version's text never changes. The interpreter only
         # reads them, so executions of one version share one.
         self._parsed: dict[str, dict[str, Any]] = {}
@@ -182,6 +183,7 @@ class Driver:
             finally:
                 self._storing.discard(arn)
             if answer == "ok":
+                self.steps += 1
                 live.events += len(result.events)
                 live.replies += len(used)
                 self._keep(arn, live)

@@ -142,3 +142,58 @@ async def test_work_entries_are_trimmed_once_applied_and_kept_until_then(redis: 
         assert left[store.partition_of(done)] <= 1
     async with worker(redis, {"left": _left, "right": _right}):
         assert (await until_closed(api, waiting))["status"] == "SUCCEEDED"
+
+
+TRIO = machine({"All": {"Type": "Parallel", "End": True, "Branches": [
+    {"StartAt": n, "States": {n: {"Type": "Task", "Resource": n, "End": True}}}
+    for n in ("a", "b", "c")]}})
+
+
+async def _trio_tasks(redis: Redis) -> tuple[Executions, str, dict[str, tuple[str, TaskResult]]]:
+    """A started execution of TRIO, its three task entries and a reply for each."""
+    await ensure_work_groups(redis)
+    api = Executions(redis, {"trio": TRIO})
+    arn = (await api.start_execution("trio", "{}"))["executionArn"]
+    [(entry, _)] = await _work(redis, arn)
+    assert await Driver(redis, keys.WORKFLOW_GROUP).apply(arn, entry, None) == "ok"
+    now = datetime.now(UTC)
+    tasks = {}
+    for i, f in await _work(redis, arn):
+        task = orjson.loads(f["task"])
+        tasks[task["resource"]] = (i, TaskResult(task["token"], now, output=task["resource"]))
+    return api, arn, tasks
+
+
+async def test_replies_arriving_while_a_step_is_stored_are_applied_as_one_step(
+    redis: Redis,
+) -> None:
+    api, arn, tasks = await _trio_tasks(redis)
+    driver = Driver(redis, keys.WORKFLOW_GROUP)
+    answers = await asyncio.gather(*(driver.apply(arn, *tasks[n]) for n in ("a", "b", "c")))
+    assert answers == ["ok", "ok", "ok"]
+    assert driver.steps == 2  # a's, then b's and c's together (b and c waited for a's)
+    described = await api.describe_execution(arn)
+    assert (described["status"], orjson.loads(described["output"])) == \
+        ("SUCCEEDED", ["a", "b", "c"])
+    assert_contiguous(await history(api, arn))
+    p = store.partition_of(arn)
+    assert await redis.llen(keys.workflow_replies(p, arn)) == 3
+    pending = await redis.xpending(keys.workflow_work(p), keys.WORKFLOW_GROUP)
+    assert pending["pending"] == 0
+
+
+async def test_a_reply_applied_already_leaves_the_others_of_its_step_to_be_applied(
+    redis: Redis,
+) -> None:
+    api, arn, tasks = await _trio_tasks(redis)
+    assert await Driver(redis, keys.WORKFLOW_GROUP).apply(arn, *tasks["b"]) == "ok"
+    other = Driver(redis, keys.WORKFLOW_GROUP)  # did not see b's step
+    # a's step goes first; b's (applied already) and c's wait for it and go together: the
+    # script refuses the pair for b's entry, and c's is applied alone.
+    answers = await asyncio.gather(*(other.apply(arn, *tasks[n]) for n in ("a", "b", "c")))
+    assert answers == ["ok", "duplicate", "ok"]
+    described = await api.describe_execution(arn)
+    assert (described["status"], orjson.loads(described["output"])) == \
+        ("SUCCEEDED", ["a", "b", "c"])
+    assert_contiguous(await history(api, arn))
+    assert await redis.llen(keys.workflow_replies(store.partition_of(arn), arn)) == 3
