@@ -1,4 +1,4 @@
-"""Applies one reply to one stored execution, exactly once.
+"""Applies replies to stored executions, each exactly once.
 
 A worker keeps the live ``Execution`` of each execution it has stepped, with the (history
 length, reply count) it was stored at. To apply a reply it steps that execution (or, when it
@@ -6,6 +6,8 @@ holds none, rebuilds it by replaying the stored replies) and stores the step wit
 ``store.apply_step``, which refuses it when the stored execution has moved on (another worker
 stepped it: the live one is dropped, the stored one replayed, and the reply tried again) or
 when the work entry was already applied. The live execution is kept only after a step stored.
+Replies to one execution that arrive while its step is being stored are applied together, in
+order, as its next step.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def execution_info(record: dict[str, str]) -> ExecutionInfo:
 
 
 class Driver:
-    """Steps the executions of one worker; one reply at a time per execution."""
+    """Steps the executions of one worker; one step at a time per execution."""
 
     def __init__(self, redis: Redis, group: str) -> None:
         # Auto-pipelined: the steps of the entries in hand, stored concurrently, share round
