@@ -178,7 +178,13 @@ class Driver:
                     self._keep(arn, live)
                 _answer(batch, answer or "missing")
                 return
-            result, commands, used = self._step(live, replies)
+            try:
+                result, commands, used = self._step(live, replies)
+            except Exception:
+                if len(batch) == 1:
+                    raise
+                await self._apply_each(arn, batch)
+                return
             self._storing.add(arn)
             try:
                 answer = await self._store(arn, live, entries, used, result, commands)
@@ -189,11 +195,7 @@ class Driver:
                 live.events += len(result.events)
                 live.replies += len(used)
                 self._keep(arn, live)
-                # Replies past those used found the execution closed by an earlier one.
-                applied = {id(r) for r in used}
-                for w in batch:
-                    w.answer.set_result("ok" if w.reply is None or id(w.reply) in applied
-                                        else "closed")
+                _answer_applied(batch, used)
                 return
             if answer.startswith("duplicate:"):  # one of several was applied already
                 duplicate = entries[int(answer.partition(":")[2]) - 1]
@@ -205,6 +207,16 @@ class Driver:
                 return
             self.stale += 1
         raise RuntimeError(f"{arn}: the execution kept moving on under {STALE_TRIES} tries")
+
+    async def _apply_each(self, arn: str, batch: list[_Waiting]) -> None:
+        """Apply the replies of a batch the step function refused one at a time, from the
+        stored execution: only the reply at fault fails (the others' entries, left pending,
+        would have their tasks called again)."""
+        for w in batch:
+            try:
+                await self._apply(arn, [w], None)
+            except Exception as e:
+                w.answer.set_exception(e)
 
     def _step(self, live: Live,
               replies: list[Reply]) -> tuple[Step, list[Command], list[Reply]]:
@@ -310,6 +322,14 @@ class _Waiting:
 def _answer(batch: list[_Waiting], answer: str) -> None:
     for w in batch:
         w.answer.set_result(answer)
+
+
+def _answer_applied(batch: list[_Waiting], used: list[Reply]) -> None:
+    """Answer a stored step's batch: replies past those used found the execution closed by
+    an earlier one."""
+    applied = {id(r) for r in used}
+    for w in batch:
+        w.answer.set_result("ok" if w.reply is None or id(w.reply) in applied else "closed")
 
 
 def _ignore(*_: Any) -> None:

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from eventbus import keys
 from eventbus.workflows import run_local, store
-from eventbus.workflows.commands import TaskResult
+from eventbus.workflows.commands import Redrive, TaskResult
 from eventbus.workflows.driver import Driver
 from eventbus.workflows.executions import Executions
 from eventbus.workflows.step import Step
@@ -197,3 +197,20 @@ async def test_a_reply_applied_already_leaves_the_others_of_its_step_to_be_appli
         ("SUCCEEDED", ["a", "b", "c"])
     assert_contiguous(await history(api, arn))
     assert await redis.llen(keys.workflow_replies(store.partition_of(arn), arn)) == 3
+
+
+async def test_a_reply_the_step_function_refuses_fails_alone_not_the_others_of_its_step(
+    redis: Redis,
+) -> None:
+    api, arn, tasks = await _trio_tasks(redis)
+    driver = Driver(redis, keys.WORKFLOW_GROUP)
+    wrong = Redrive(datetime.now(UTC), 1)  # for a closed execution only: the step raises
+    answers = await asyncio.gather(
+        driver.apply(arn, *tasks["a"]), driver.apply(arn, *tasks["b"]),
+        driver.apply(arn, None, wrong), driver.apply(arn, *tasks["c"]), return_exceptions=True)
+    assert answers[:2] == ["ok", "ok"] and answers[3] == "ok"
+    assert isinstance(answers[2], ValueError)
+    described = await api.describe_execution(arn)
+    assert (described["status"], orjson.loads(described["output"])) == \
+        ("SUCCEEDED", ["a", "b", "c"])
+    assert_contiguous(await history(api, arn))
