@@ -273,17 +273,20 @@ class Shared:
 
 def worker_process(url: str, index: int, shared: Shared) -> None:
     """``eventbus workflows worker`` as run from the command line (``run_worker``, until
-    SIGTERM), timing each step it stores: from its work entry's arrival in the stream (the
-    entry ID's milliseconds) until the script stored it. Sends (CPU seconds, steps stored,
+    SIGTERM), timing each work entry a stored step answers: from its arrival in the stream
+    (the entry ID's milliseconds) until the script stored it. Sends (CPU seconds, steps stored,
     latencies in ms) once stopped."""
     latencies: list[float] = []
+    steps = 0
     original = store.apply_step
 
     async def timed(redis_client: Redis, arn: str, **kw: Any) -> str:
+        nonlocal steps
         answer = await original(redis_client, arn, **kw)
         if answer == "ok":
-            if kw["entry"] is not None:
-                latencies.append(time.time() * 1000 - int(kw["entry"][0].split("-")[0]))
+            steps += 1
+            now_ms = time.time() * 1000
+            latencies.extend([now_ms - int(entry.split("-")[0]) for entry in kw["entries"]])
             if kw["step"].status != "RUNNING":
                 with shared.closed.get_lock():
                     shared.closed.value += 1
@@ -294,7 +297,7 @@ def worker_process(url: str, index: int, shared: Shared) -> None:
     shared.go.wait()
     cpu = time.process_time()
     asyncio.run(run_worker(url, WorkerOptions(consumer=f"bench-{index}"), tasks=TASKS))
-    shared.results.put((time.process_time() - cpu, len(latencies), latencies))
+    shared.results.put((time.process_time() - cpu, steps, latencies))
 
 
 @contextmanager
@@ -358,7 +361,7 @@ async def bare_steps(url: str, n: int) -> float:
     event = {"type": "PassStateEntered", "details": {"name": "S1", "input": '{"n": 1}'}}
     began = time.perf_counter()
     for i in range(n):
-        await store.apply_step(client, arn, expected=(2 * i, 0), entry=None, reply=None,
+        await store.apply_step(client, arn, expected=(2 * i, 0),
                                step=Step([event, event], []), commands=[])
     rate_ = n / (time.perf_counter() - began)
     await client.aclose()

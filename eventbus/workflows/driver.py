@@ -1,4 +1,4 @@
-"""Applies one reply to one stored execution, exactly once.
+"""Applies replies to stored executions, each exactly once.
 
 A worker keeps the live ``Execution`` of each execution it has stepped, with the (history
 length, reply count) it was stored at. To apply a reply it steps that execution (or, when it
@@ -6,15 +6,17 @@ holds none, rebuilds it by replaying the stored replies) and stores the step wit
 ``store.apply_step``, which refuses it when the stored execution has moved on (another worker
 stepped it: the live one is dropped, the stored one replayed, and the reply tried again) or
 when the work entry was already applied. The live execution is kept only after a step stored.
+Replies to one execution that arrive while its step is being stored are applied together, in
+order, as its next step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random as random_module
-import uuid as uuid_module
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,10 +41,21 @@ LIVE_LIMIT = 10_000
 STALE_TRIES = 20
 
 
+# The bits a version-4 uuid of RFC 4122 fixes: what ``uuid.UUID(int=..., version=4)`` clears
+# and sets, done here on the int (a uuid per task token; UUID's checks cost more than the rest).
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
 def seeded(seed: int) -> tuple[Callable[[], str], Callable[[], float]]:
     """The uuid and random generators of an execution, the same on every replay."""
     rng = random_module.Random(seed)
-    return (lambda: str(uuid_module.UUID(int=rng.getrandbits(128), version=4))), rng.random
+
+    def uuid() -> str:
+        h = f"{rng.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    return uuid, rng.random
 
 
 @dataclass(slots=True)
@@ -72,7 +85,7 @@ def execution_info(record: dict[str, str]) -> ExecutionInfo:
 
 
 class Driver:
-    """Steps the executions of one worker; one reply at a time per execution."""
+    """Steps the executions of one worker; one step at a time per execution."""
 
     def __init__(self, redis: Redis, group: str) -> None:
         # Auto-pipelined: the steps of the entries in hand, stored concurrently, share round
@@ -81,8 +94,10 @@ class Driver:
         self.group = group
         self.live: OrderedDict[str, Live] = OrderedDict()
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # lock, how many want it
+        self._waiting: dict[str, list[_Waiting]] = {}  # replies waiting for the lock
         self._storing: set[str] = set()  # executions whose step is on its way to Redis
         self.stale = 0  # steps refused because another worker moved the execution on
+        self.steps = 0  # steps stored
         # Parsed definitions by version: a version's text never changes. The interpreter only
         # reads them, so executions of one version share one.
         self._parsed: dict[str, dict[str, Any]] = {}
@@ -105,12 +120,37 @@ class Driver:
         """Apply ``reply`` (None: the start) to ``arn``, acknowledging the work entry
         ``entry_id`` in the same script: ok, or why nothing was stored (duplicate, closed,
         missing; the entry is acknowledged all the same). ``record``: the execution's record
-        as its start entry carries it, which spares reading it back for the start."""
+        as its start entry carries it, which spares reading it back for the start.
+
+        Replies to one execution that arrive while a step of it is being stored (a Map's
+        iterations answering together) wait, then are applied in order as one step: one
+        script, one round trip, and the step function resumed once per reply only."""
+        waiting = _Waiting(entry_id, reply, asyncio.get_running_loop().create_future())
+        if reply is not None:
+            self._waiting.setdefault(arn, []).append(waiting)
+        async with self._lock(arn):
+            if not waiting.answer.done():
+                batch = self._waiting.pop(arn) if reply is not None else [waiting]
+                try:
+                    await self._apply(arn, batch, record)
+                except Exception as e:  # each caller raises it
+                    for w in batch:
+                        if not w.answer.done():
+                            w.answer.set_exception(e)
+                except BaseException:
+                    for w in batch:
+                        w.answer.cancel()
+                    raise
+        return await waiting.answer
+
+    @contextlib.asynccontextmanager
+    async def _lock(self, arn: str) -> AsyncIterator[None]:
+        """One step of an execution at a time; the lock is dropped once nobody wants it."""
         lock, users = self._locks.get(arn, (asyncio.Lock(), 0))
         self._locks[arn] = (lock, users + 1)
         try:
             async with lock:
-                return await self._apply(arn, entry_id, reply, record)
+                yield
         finally:
             lock, users = self._locks[arn]
             if users == 1:
@@ -118,61 +158,97 @@ class Driver:
             else:
                 self._locks[arn] = (lock, users - 1)
 
-    async def _apply(self, arn: str, entry_id: str | None, reply: Reply | None,
-                     record: dict[str, str] | None) -> str:
-        entry = (entry_id, self.group) if entry_id is not None else None
+    async def _apply(self, arn: str, batch: list[_Waiting],
+                     record: dict[str, str] | None) -> None:
+        """Apply the replies of ``batch`` (one None alone: the start) as one step; answer
+        each."""
         for _ in range(STALE_TRIES):
             live = (self.live.pop(arn, None) or await self._unstarted(arn, record)
                     or await self._load(arn))
             record = None  # a refused step reads the stored execution back
+            entries = [w.entry_id for w in batch if w.entry_id is not None]
+            replies = [w.reply for w in batch if w.reply is not None]
             answer = "missing" if live is None else "closed" if live.status != "RUNNING" \
-                else "duplicate" if reply is None and live.events > 0 else None
+                else "duplicate" if not replies and live.events > 0 else None
             if answer is not None or live is None:
-                if entry_id is not None:
-                    await store.ack(self.redis, arn, entry_id, self.group)
+                if entries:
+                    await self.redis.xack(keys.workflow_work(store.partition_of(arn)),
+                                          self.group, *entries)
                 if live is not None and live.status == "RUNNING":
                     self._keep(arn, live)
-                return answer or "missing"
-            result, commands, used = self._step(live, reply)
+                _answer(batch, answer or "missing")
+                return
+            try:
+                result, commands, used = self._step(live, replies)
+            except Exception:
+                if len(batch) == 1:
+                    raise
+                await self._apply_each(arn, batch)
+                return
             self._storing.add(arn)
             try:
-                answer = await self._store(arn, live, entry, used, result, commands)
+                answer = await self._store(arn, live, entries, used, result, commands)
             finally:
                 self._storing.discard(arn)
             if answer == "ok":
+                self.steps += 1
                 live.events += len(result.events)
-                live.replies += used is not None
+                live.replies += len(used)
                 self._keep(arn, live)
-                return answer
+                _answer_applied(batch, used)
+                return
+            if answer.startswith("duplicate:"):  # one of several was applied already
+                duplicate = entries[int(answer.partition(":")[2]) - 1]
+                _answer([w for w in batch if w.entry_id == duplicate], "duplicate")
+                batch = [w for w in batch if w.entry_id != duplicate]
+                continue  # the live execution was stepped past what is stored: reloaded
             if answer != "stale":
-                return answer
+                _answer(batch, answer)
+                return
             self.stale += 1
         raise RuntimeError(f"{arn}: the execution kept moving on under {STALE_TRIES} tries")
 
+    async def _apply_each(self, arn: str, batch: list[_Waiting]) -> None:
+        """Apply the replies of a batch the step function refused one at a time, from the
+        stored execution: only the reply at fault fails (the others' entries, left pending,
+        would have their tasks called again)."""
+        for w in batch:
+            try:
+                await self._apply(arn, [w], None)
+            except Exception as e:
+                w.answer.set_exception(e)
+
     def _step(self, live: Live,
-              reply: Reply | None) -> tuple[Step, list[Command], Reply | None]:
-        """The step of ``reply`` (started first when the execution is not yet), and the reply
-        it used: none when the start alone ended the execution (a stop coming first)."""
+              replies: list[Reply]) -> tuple[Step, list[Command], list[Reply]]:
+        """The step of ``replies`` in order (started first when the execution is not yet),
+        and the replies it used: those before the execution ended (a stop coming first ends
+        it at its start)."""
+        steps: list[Step] = []
         if live.events == 0:
-            execution, first = self._start(live.record)
-            live.execution = execution
-            if reply is None or first.status != "RUNNING":
-                return first, first.commands, None
-            then = step(execution, reply)
-            merged = Step(first.events + then.events, [], then.status, then.output,
-                          then.error, then.cause)
-            return merged, first.commands + then.commands, reply
-        assert live.execution is not None and reply is not None
-        result = step(live.execution, reply)
-        return result, result.commands, reply
+            live.execution, first = self._start(live.record)
+            steps.append(first)
+        execution = live.execution
+        assert execution is not None
+        used: list[Reply] = []
+        for reply in replies:
+            if execution.status != "RUNNING":
+                break
+            steps.append(step(execution, reply))
+            used.append(reply)
+        if len(steps) == 1:
+            return steps[0], steps[0].commands, used
+        last = steps[-1]
+        merged = Step([e for s in steps for e in s.events], [], last.status, last.output,
+                      last.error, last.cause)
+        return merged, [c for s in steps for c in s.commands], used
 
     def _start(self, record: dict[str, str]) -> tuple[Execution, Step]:
         uuid, rand = seeded(int(record["seed"]))
         return start(self._parsed[record["version"]], execution_info(record), uuid=uuid,
                      random=rand)
 
-    async def _store(self, arn: str, live: Live, entry: tuple[str, str] | None,
-                     reply: Reply | None, result: Step, commands: list[Command]) -> str:
+    async def _store(self, arn: str, live: Live, entries: list[str], replies: list[Reply],
+                     result: Step, commands: list[Command]) -> str:
         stop_date, events = "", []
         if result.events and live.events == 0:  # the start: RUNNING, even when it ends at once
             events.append(status_event(live.record, "RUNNING"))
@@ -183,8 +259,9 @@ class Driver:
                                        output=result.output, error=result.error,
                                        cause=result.cause))
         answer = await store.apply_step(
-            self.redis, arn, expected=(live.events, live.replies), entry=entry, reply=reply,
-            step=result, commands=commands, stop_date=stop_date, status_events=events)
+            self.redis, arn, expected=(live.events, live.replies), entries=entries,
+            group=self.group, replies=replies, step=result, commands=commands,
+            stop_date=stop_date, status_events=events)
         for c in commands:
             if isinstance(c, StartTimer):
                 self.timer_set(store.to_ms(c.fire_at))
@@ -231,6 +308,28 @@ class Driver:
                                f"{stored.events} are stored: the interpreter changed under a "
                                "running execution")
         return Live(execution, record, stored.events, len(stored.replies))
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A reply waiting to be applied, and its answer once it is."""
+
+    entry_id: str | None
+    reply: Reply | None
+    answer: asyncio.Future[str]
+
+
+def _answer(batch: list[_Waiting], answer: str) -> None:
+    for w in batch:
+        w.answer.set_result(answer)
+
+
+def _answer_applied(batch: list[_Waiting], used: list[Reply]) -> None:
+    """Answer a stored step's batch: replies past those used found the execution closed by
+    an earlier one."""
+    applied = {id(r) for r in used}
+    for w in batch:
+        w.answer.set_result("ok" if w.reply is None or id(w.reply) in applied else "closed")
 
 
 def _ignore(*_: Any) -> None:

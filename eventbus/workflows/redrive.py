@@ -122,8 +122,8 @@ async def redrive(redis: Redis, arn: str, client_token: str | None = None) -> da
         if client_token is not None:
             tokens = [*tokens, (client_token, now_ms)][-TOKENS_KEPT:]
         answer = await store.apply_step(
-            redis, arn, expected=(stored.events, len(stored.replies)), entry=None,
-            reply=reply, step=result, commands=result.commands, stop_date=stop_date,
+            redis, arn, expected=(stored.events, len(stored.replies)),
+            replies=[reply], step=result, commands=result.commands, stop_date=stop_date,
             status_events=events, guard=_REOPEN,
             guard_args=[record["status"], str(count), str(now_ms),
                         orjson.dumps(tokens).decode()])

@@ -63,41 +63,51 @@ __all__ = [
 
 # Applies one step of one execution, only if the execution is where the worker read it.
 # KEYS: record, history, replies, work stream, timers, outbox, closed index.
-# ARGV: expected history length, expected reply count, work entry id ('' for none), group,
-#       reply JSON ('' for the start), status, output, error, cause, stop date, then counted
-#       lists: events, task commands, timers as (score, member) pairs, status-change events.
+# ARGV: expected history length, expected reply count, group, status, output, error, cause,
+#       stop date, then counted lists: work entry ids, replies JSON (the start has none), events,
+#       task commands, timers as (score, member) pairs, status-change events.
+# One step may apply several replies in order (the replies of one execution that arrived
+# together), each answering one of the work entries; entries past the replies are those the
+# step found closed. All are acknowledged in the script.
 # A child execution (its record names a parent) that closes queues a 'closed' work entry: the
 # worker handling it tells the parent (see child_completions).
-# Answers 'ok', 'stale' (the history moved on: reload and try again), 'duplicate' (the work
-# entry was already applied), 'closed' or 'missing' (nothing to do; the entry is acknowledged).
+# Answers 'ok', 'stale' (the history moved on: reload and try again), 'duplicate' (the only
+# work entry was already applied) or 'duplicate:<i>' (of several, the i-th was: nothing is
+# acknowledged), 'closed' or 'missing' (nothing to do; the entries are acknowledged).
 _APPLY_STEP = """
+local entries = tonumber(ARGV[9])
+local last = 9 + entries
 local state = redis.call('HMGET', KEYS[1], 'status', 'events', 'replies')
-if not state[1] then
-  if ARGV[3] ~= '' then redis.call('XACK', KEYS[4], ARGV[4], ARGV[3]) end
-  return 'missing'
-end
-if state[1] ~= 'RUNNING' then
-  if ARGV[3] ~= '' then redis.call('XACK', KEYS[4], ARGV[4], ARGV[3]) end
-  return 'closed'
+if not state[1] or state[1] ~= 'RUNNING' then
+  if entries > 0 then redis.call('XACK', KEYS[4], ARGV[3], unpack(ARGV, 10, last)) end
+  return state[1] and 'closed' or 'missing'
 end
 if state[2] ~= ARGV[1] or state[3] ~= ARGV[2] then return 'stale' end
-if ARGV[3] ~= '' and redis.call('XACK', KEYS[4], ARGV[4], ARGV[3]) == 0 then
-  return 'duplicate'
+if entries == 1 then
+  if redis.call('XACK', KEYS[4], ARGV[3], ARGV[10]) == 0 then return 'duplicate' end
+elseif entries > 1 then
+  -- Checked before any is acknowledged: a refused step leaves them all pending.
+  for j = 1, entries do
+    local id = ARGV[9 + j]
+    if #redis.call('XPENDING', KEYS[4], ARGV[3], id, id, 1) == 0 then
+      return 'duplicate:' .. j
+    end
+  end
+  redis.call('XACK', KEYS[4], ARGV[3], unpack(ARGV, 10, last))
 end
-local i = 11
+local i = last + 1
 local n = tonumber(ARGV[i])
+for j = 1, n do redis.call('RPUSH', KEYS[3], ARGV[i + j]) end
+local replies = tonumber(ARGV[2]) + n
+i = i + n + 1
+n = tonumber(ARGV[i])
 for j = 1, n do redis.call('RPUSH', KEYS[2], ARGV[i + j]) end
 local events = tonumber(ARGV[1]) + n
 i = i + n + 1
-local replies = tonumber(ARGV[2])
-if ARGV[5] ~= '' then
-  redis.call('RPUSH', KEYS[3], ARGV[5])
-  replies = replies + 1
-end
-redis.call('HSET', KEYS[1], 'events', events, 'replies', replies, 'status', ARGV[6])
-if ARGV[6] ~= 'RUNNING' then
-  redis.call('HSET', KEYS[1], 'output', ARGV[7], 'error', ARGV[8], 'cause', ARGV[9],
-             'stop', ARGV[10])
+redis.call('HSET', KEYS[1], 'events', events, 'replies', replies, 'status', ARGV[4])
+if ARGV[4] ~= 'RUNNING' then
+  redis.call('HSET', KEYS[1], 'output', ARGV[5], 'error', ARGV[6], 'cause', ARGV[7],
+             'stop', ARGV[8])
   -- Retention counts from the close, by Redis's clock: one clock for every worker.
   local now = redis.call('TIME')
   redis.call('ZADD', KEYS[7], now[1] .. string.format('%03d', math.floor(now[2] / 1000)),
@@ -350,8 +360,9 @@ async def apply_step(
     arn: str,
     *,
     expected: tuple[int, int],
-    entry: tuple[str, str] | None,
-    reply: Reply | None,
+    entries: Sequence[str] = (),
+    group: str = "",
+    replies: Sequence[Reply] = (),
     step: Step,
     commands: list[Command],
     stop_date: str = "",
@@ -360,9 +371,10 @@ async def apply_step(
     guard_args: Sequence[str] = (),
 ) -> str:
     """Store one step of ``arn`` (see _APPLY_STEP): ``expected`` is the (history length, reply
-    count) the step was computed from, ``entry`` the (entry id, group) of the work entry it
-    answers, acknowledged in the same script. ``guard`` is Lua run first in the same script,
-    reading ``guard_args`` from the end of ARGV (a redrive reopens the execution there)."""
+    count) the step was computed from, ``replies`` what it applied in order, ``entries`` the
+    ids of the work entries of ``group`` it answers, acknowledged in the same script. ``guard``
+    is Lua run first in the same script, reading ``guard_args`` from the end of ARGV (a
+    redrive reopens the execution there)."""
     p = partition_of(arn)
     tasks = [_task_json(c) for c in commands if isinstance(c, InvokeTask)]
     timers: list[Any] = []
@@ -371,11 +383,11 @@ async def apply_step(
             timers += [to_ms(c.fire_at), timer_member(arn, c.token)]
     events = [orjson.dumps(e) for e in step.events]
     args: list[Any] = [
-        expected[0], expected[1], entry[0] if entry else "", entry[1] if entry else "",
-        reply_to_json(reply) if reply is not None else "", step.status, step.output or "",
-        step.error or "", step.cause or "", stop_date,
-        len(events), *events, len(tasks), *tasks, len(timers) // 2, *timers,
-        len(status_events), *status_events, *guard_args,
+        expected[0], expected[1], group, step.status, step.output or "", step.error or "",
+        step.cause or "", stop_date, len(entries), *entries,
+        len(replies), *(reply_to_json(r) for r in replies), len(events), *events,
+        len(tasks), *tasks, len(timers) // 2, *timers, len(status_events), *status_events,
+        *guard_args,
     ]
     script = _guarded(guard) if guard else _apply_step
     answer = await script(

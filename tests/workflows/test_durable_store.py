@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from eventbus import keys
 from eventbus.workflows import run_local, store
-from eventbus.workflows.commands import TaskResult
+from eventbus.workflows.commands import Redrive, TaskResult
 from eventbus.workflows.driver import Driver
 from eventbus.workflows.executions import Executions
 from eventbus.workflows.step import Step
@@ -56,7 +56,7 @@ async def _started(redis: Redis, name: str = "x") -> tuple[Executions, str, str]
 async def test_a_step_computed_from_an_older_history_is_refused(redis: Redis) -> None:
     _, arn, entry = await _started(redis)
     assert await Driver(redis, keys.WORKFLOW_GROUP).apply(arn, entry, None) == "ok"
-    stale = await store.apply_step(redis, arn, expected=(0, 0), entry=None, reply=None,
+    stale = await store.apply_step(redis, arn, expected=(0, 0),
                                    step=Step([{"id": 1}], []), commands=[])
     assert stale == "stale"
     assert len(await redis.lrange(keys.workflow_history(store.partition_of(arn), arn), 0, -1)) \
@@ -74,9 +74,9 @@ async def test_a_work_entry_already_applied_is_not_applied_again(redis: Redis) -
     # The entry is acknowledged by the first step that answers it; a second one is refused
     # even at the current version.
     assert await driver.apply(arn, task_entry, reply) == "ok"
-    again = await store.apply_step(redis, arn, expected=(events, 1), entry=(task_entry,
-                                   keys.WORKFLOW_GROUP), reply=reply, step=Step([], []),
-                                   commands=[])
+    again = await store.apply_step(redis, arn, expected=(events, 1), entries=[task_entry],
+                                   group=keys.WORKFLOW_GROUP, replies=[reply],
+                                   step=Step([], []), commands=[])
     assert again == "duplicate"
 
 
@@ -142,3 +142,75 @@ async def test_work_entries_are_trimmed_once_applied_and_kept_until_then(redis: 
         assert left[store.partition_of(done)] <= 1
     async with worker(redis, {"left": _left, "right": _right}):
         assert (await until_closed(api, waiting))["status"] == "SUCCEEDED"
+
+
+TRIO = machine({"All": {"Type": "Parallel", "End": True, "Branches": [
+    {"StartAt": n, "States": {n: {"Type": "Task", "Resource": n, "End": True}}}
+    for n in ("a", "b", "c")]}})
+
+
+async def _trio_tasks(redis: Redis) -> tuple[Executions, str, dict[str, tuple[str, TaskResult]]]:
+    """A started execution of TRIO, its three task entries and a reply for each."""
+    await ensure_work_groups(redis)
+    api = Executions(redis, {"trio": TRIO})
+    arn = (await api.start_execution("trio", "{}"))["executionArn"]
+    [(entry, _)] = await _work(redis, arn)
+    assert await Driver(redis, keys.WORKFLOW_GROUP).apply(arn, entry, None) == "ok"
+    now = datetime.now(UTC)
+    tasks = {}
+    for i, f in await _work(redis, arn):
+        task = orjson.loads(f["task"])
+        tasks[task["resource"]] = (i, TaskResult(task["token"], now, output=task["resource"]))
+    return api, arn, tasks
+
+
+async def test_replies_arriving_while_a_step_is_stored_are_applied_as_one_step(
+    redis: Redis,
+) -> None:
+    api, arn, tasks = await _trio_tasks(redis)
+    driver = Driver(redis, keys.WORKFLOW_GROUP)
+    answers = await asyncio.gather(*(driver.apply(arn, *tasks[n]) for n in ("a", "b", "c")))
+    assert answers == ["ok", "ok", "ok"]
+    assert driver.steps == 2  # a's, then b's and c's together (b and c waited for a's)
+    described = await api.describe_execution(arn)
+    assert (described["status"], orjson.loads(described["output"])) == \
+        ("SUCCEEDED", ["a", "b", "c"])
+    assert_contiguous(await history(api, arn))
+    p = store.partition_of(arn)
+    assert await redis.llen(keys.workflow_replies(p, arn)) == 3
+    pending = await redis.xpending(keys.workflow_work(p), keys.WORKFLOW_GROUP)
+    assert pending["pending"] == 0
+
+
+async def test_a_reply_applied_already_leaves_the_others_of_its_step_to_be_applied(
+    redis: Redis,
+) -> None:
+    api, arn, tasks = await _trio_tasks(redis)
+    assert await Driver(redis, keys.WORKFLOW_GROUP).apply(arn, *tasks["b"]) == "ok"
+    other = Driver(redis, keys.WORKFLOW_GROUP)  # did not see b's step
+    # a's step goes first; b's (applied already) and c's wait for it and go together: the
+    # script refuses the pair for b's entry, and c's is applied alone.
+    answers = await asyncio.gather(*(other.apply(arn, *tasks[n]) for n in ("a", "b", "c")))
+    assert answers == ["ok", "duplicate", "ok"]
+    described = await api.describe_execution(arn)
+    assert (described["status"], orjson.loads(described["output"])) == \
+        ("SUCCEEDED", ["a", "b", "c"])
+    assert_contiguous(await history(api, arn))
+    assert await redis.llen(keys.workflow_replies(store.partition_of(arn), arn)) == 3
+
+
+async def test_a_reply_the_step_function_refuses_fails_alone_not_the_others_of_its_step(
+    redis: Redis,
+) -> None:
+    api, arn, tasks = await _trio_tasks(redis)
+    driver = Driver(redis, keys.WORKFLOW_GROUP)
+    wrong = Redrive(datetime.now(UTC), 1)  # for a closed execution only: the step raises
+    answers = await asyncio.gather(
+        driver.apply(arn, *tasks["a"]), driver.apply(arn, *tasks["b"]),
+        driver.apply(arn, None, wrong), driver.apply(arn, *tasks["c"]), return_exceptions=True)
+    assert answers[:2] == ["ok", "ok"] and answers[3] == "ok"
+    assert isinstance(answers[2], ValueError)
+    described = await api.describe_execution(arn)
+    assert (described["status"], orjson.loads(described["output"])) == \
+        ("SUCCEEDED", ["a", "b", "c"])
+    assert_contiguous(await history(api, arn))
