@@ -208,6 +208,9 @@ def test_an_aws_services_arn_is_an_error_naming_what_to_write(
         ("{Ref: OrdersQueue}", "Ref"),
         ("!Join [':', [arn, aws, sqs]]", "!Join"),
         ("!If [IsProd, a, b]", "!If"),
+        # spelt with escapes, so the file's text holds neither `Ref` nor `Fn::`
+        ('{"R\\x65f": OrdersQueue}', "Ref"),
+        ('{"Fn\\x3a:GetAtt": [OrdersQueue, Arn]}', "Fn::GetAtt"),
     ],
 )
 def test_intrinsics_are_refused_with_file_and_line(

@@ -158,13 +158,26 @@ def _value_depth_exceeds(value: Any) -> bool:
     return False
 
 
-def _load(pattern: Mapping[str, Any] | str, max_chars: int) -> Any:
-    if isinstance(pattern, str):
-        text = pattern
-    else:
-        if _value_depth_exceeds(pattern):
-            _too_deep()
+def _dumps_shallow(pattern: Mapping[str, Any]) -> str:
+    """``pattern`` as compact JSON, ``InvalidPatternError`` if it nests too deep. Counting the
+    brackets of the text first spares walking the value for the common pattern, which has far
+    fewer than the limit; only a pattern with more brackets than that is walked level by level."""
+    try:
+        text: str | None = json.dumps(
+            pattern, separators=(",", ":"), ensure_ascii=False, default=str
+        )
+    except RecursionError:  # nested far past the limit
+        text = None
+    shallow = text is not None and text.count("[") + text.count("{") <= MAX_PATTERN_DEPTH
+    if not shallow and _value_depth_exceeds(pattern):
+        _too_deep()
+    if text is None:
         text = json.dumps(pattern, separators=(",", ":"), ensure_ascii=False, default=str)
+    return text
+
+
+def _load(pattern: Mapping[str, Any] | str, max_chars: int) -> Any:
+    text = pattern if isinstance(pattern, str) else _dumps_shallow(pattern)
     if len(text) > max_chars:
         _fail("", f"Member must have length less than or equal to {max_chars}")
     if not isinstance(pattern, str):
@@ -353,7 +366,10 @@ def _wildcard_segments(text: str, path: str) -> tuple[str, ...]:
         segments = parse_wildcard(text)
     except WildcardSyntaxError as e:
         _fail(path, str(e))
-    if wildcard_complexity(text) > MAX_WILDCARD_COMPLEXITY:
+    # The NFA has one state per character or star and one past the end, so a pattern that
+    # short cannot exceed the limit: most wildcards skip the subset construction.
+    short = len(text) + 1 <= MAX_WILDCARD_COMPLEXITY
+    if not short and wildcard_complexity(text) > MAX_WILDCARD_COMPLEXITY:
         _fail(path, _TOO_COMPLEX)
     return segments
 
