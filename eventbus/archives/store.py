@@ -86,7 +86,7 @@ async def compact(redis: Redis, archive: Archive, partition: int, *, flush_after
         if len(entries) < BLOCK_EVENTS and time.time() * 1000 - oldest_ms < flush_after_ms:
             return done
         times = [int(fields[b"t"]) for _, fields in entries]
-        blob = zlib.compress(b"\n".join(fields[b"e"] for _, fields in entries), 9)
+        blob = zlib.compress(b"\n".join(fields[b"e"] for _, fields in entries))
         block_id = entries[0][0].decode()
         member = f"{block_id}|{max(times)}|{len(entries)}"
         args = [block_id, member, min(times), len(entries), len(blob), blob]
