@@ -188,3 +188,12 @@ async def test_cli_lists_describes_and_queries_archives(
 
 async def _count(redis: Redis, a: Archive, n: int) -> bool:
     return (await stats(redis, a)).events >= n
+
+
+async def test_the_router_compresses_full_blocks_as_it_goes(redis: Redis, tmp_path: Path) -> None:
+    async with running(redis, tmp_path, rules_text(MEM) + ARCHIVES):
+        ids = await put(redis, BLOCK_EVENTS + 20)
+        a = archive(tmp_path, "everything")
+        await until(lambda: redis.hlen(a.blocks(0)), "a block compressed")
+        await until(lambda: _count(redis, a, BLOCK_EVENTS + 20), "all archived")
+    assert sorted(e["id"] for e in await archived(redis, a)) == sorted(ids)
