@@ -32,6 +32,8 @@ class Capture:
         for archive in self.archives[:1]:
             for p, stream in enumerate(keys.bus_streams(archive.bus, archive.partitions)):
                 self.partitions[stream.encode()] = p
+        # each archive's raw segment of each partition, made once rather than per event
+        self.raw = [[a.raw(p) for p in range(a.partitions)] for a in self.archives]
 
     def records(
         self, stream: bytes, entry_id: bytes, fields: dict[bytes, bytes]
@@ -50,13 +52,13 @@ class Capture:
             return []
         found: list[CaptureRecord] = []
         text, bus_stream = "", stream.decode()
-        for archive in self.archives:
+        for archive, raw_keys in zip(self.archives, self.raw, strict=True):
             if archive.pattern is not None and not _matches(archive, event):
                 continue
             if not text:
                 text = raw.decode(errors="replace")
                 at = event_time_ms(event.get("time"), _id_ms(entry_id))
-            found.append((bus_stream, entry_id, archive.raw(partition), {"t": at, "e": text}))
+            found.append((bus_stream, entry_id, raw_keys[partition], {"t": at, "e": text}))
         return found
 
 

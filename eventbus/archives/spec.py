@@ -7,7 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eventbus import keys
 from eventbus.patterns import CompiledPattern
 
 __all__ = ["ARCHIVE_NAME_PATTERN", "Archive", "ArchiveSpec"]
@@ -39,22 +38,28 @@ class Archive:
     description: str = ""
     source: str = ""  # the rule file that declares it
 
+    def _key(self, partition: int, kind: str) -> str:
+        # (eventbus.keys imported here: loading rule files stays free of the runtime's modules)
+        from eventbus.keys import bus_partition
+
+        return f"eb:{bus_partition(self.bus, partition)}:archive:{self.name}:{kind}"
+
     def raw(self, partition: int) -> str:
         """Stream of events captured and not yet compressed: fields ``t`` (event time, ms)
         and ``e`` (the event as published)."""
-        return f"eb:{keys.bus_partition(self.bus, partition)}:archive:{self.name}:raw"
+        return self._key(partition, "raw")
 
     def blocks(self, partition: int) -> str:
         """Hash: block id → zlib of the block's events, one JSON line each."""
-        return f"eb:{keys.bus_partition(self.bus, partition)}:archive:{self.name}:blocks"
+        return self._key(partition, "blocks")
 
     def index(self, partition: int) -> str:
         """Sorted set of block ids ``<id>|<max ms>|<count>`` scored by their min event time."""
-        return f"eb:{keys.bus_partition(self.bus, partition)}:archive:{self.name}:index"
+        return self._key(partition, "index")
 
     def stats(self, partition: int) -> str:
         """Hash of the blocks' totals: ``events`` and ``bytes`` (compressed)."""
-        return f"eb:{keys.bus_partition(self.bus, partition)}:archive:{self.name}:stats"
+        return self._key(partition, "stats")
 
     def partition_keys(self, partition: int) -> list[str]:
         """Every key of one partition, in one hash slot: raw, blocks, index, stats."""
