@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from eventbus.archives.declared import archives_of, duplicate_archives
 from eventbus.errors import RuleFileError, RuleProblem
 from eventbus.rule_reader import FileReader, read_rule_file, target_index
 from eventbus.rules import BusConfig, RuleFile
@@ -74,7 +75,7 @@ def load_rules(path: str | Path, *, settings: Settings | None = None) -> RuleSet
             reader.check(index)
     problems = [p for r in readers for p in r.problems]
     problems += _duplicate_names(readers) + _duplicate_bus_configs(readers)
-    problems += _duplicate_connections(readers)
+    problems += _duplicate_connections(readers) + duplicate_archives(readers)
     warnings = sorted((w for r in readers for w in r.warnings), key=_position)
     if problems:
         problems.sort(key=_position)
@@ -171,6 +172,7 @@ def _assemble(readers: list[FileReader]) -> RuleSet:
         for rule in reader.rules:
             bus = ruleset.buses.setdefault(rule.bus, BusRules(rule.bus))
             bus.rules[rule.name] = _with_bus_dead_letter(rule, bus.config)
+    ruleset.archives = archives_of(readers, ruleset)
     return ruleset
 
 

@@ -35,6 +35,9 @@ from eventbus import keys
 from eventbus.router import Delivery, dead_letter_stream, shape_delivery
 from eventbus.transform import InputContext
 
+# An event an archive keeps: (bus stream, entry id, archive stream, XADD fields).
+ArchiveCapture = tuple[str, bytes, str, dict[str, str | int]]
+
 log = logging.getLogger("eventbus.worker")
 
 if TYPE_CHECKING:
@@ -285,6 +288,7 @@ async def enqueue_deliveries(
     *,
     ack: Sequence[tuple[str, str, Sequence[bytes | str]]] = (),
     inline: Callable[[Delivery], Sequence[str | bytes | int] | None] | None = None,
+    captures: Sequence[ArchiveCapture] = (),
 ) -> list[Delivery]:
     """Record each delivery in its target's queue (or its dead letters), durably and at once.
 
@@ -298,6 +302,9 @@ async def enqueue_deliveries(
     acknowledged in that step: a second one queues the refused deliveries as usual (their lanes
     retry them and in the end dead-letter them with the target's own error) and acknowledges.
     Returns the deliveries made inline.
+
+    ``captures`` are archive appends (bus stream, entry id, archive stream, fields): made by the
+    step that acknowledges their entry, so an entry is archived exactly once.
     """
     now = time.time()
     calls = _EnqueueCalls()
@@ -311,7 +318,7 @@ async def enqueue_deliveries(
             calls.current().inline(d, command)
         else:
             calls.current().queue(d, queue_fields(d))
-    refused = await calls.run(redis, ack)
+    refused = await calls.run(redis, ack, captures)
     if not refused:
         return [d for call in calls.scripts for d in call.inlined]
     fallback = _EnqueueCalls()
@@ -319,7 +326,7 @@ async def enqueue_deliveries(
         where = {"delivery_id": d.delivery_id, "error": error}
         log.warning("inline delivery refused, queued instead", extra={"fields": where})
         fallback.current().queue(d, queue_fields(d))
-    await fallback.run(redis, ack)
+    await fallback.run(redis, ack, captures)
     gone = {id(d) for d, _ in refused}
     return [d for call in calls.scripts for d in call.inlined if id(d) not in gone]
 
@@ -328,10 +335,12 @@ async def enqueue_deliveries(
 # the acknowledgements, as a flat list of records in ARGV (one reply to parse, not one per
 # command). Records: `x` XADD KEYS[k] (n field/value args); `w` XADD KEYS[k] to a wake-up
 # stream, capped (n args: the queues written, each with ''); `i` an inline command (n args) run
-# with pcall; `a` XACK KEYS[k] (n args: group and ids), skipped once an inline command was
-# refused. Replies [inline ordinal, error, ...] for the refused inline commands.
+# with pcall; `c` XADD KEYS[k] (an archive capture; n args: the bus stream's KEYS index, group,
+# entry id, then fields) made only if its XACK of the entry acknowledges it, and `a` XACK KEYS[k]
+# (n args: group and ids), both skipped once an inline command was refused.
+# Replies [inline ordinal, error, ...] for the refused inline commands.
 _ENQUEUE = """
-local i, inlined, refused = 1, 0, {}
+local i, inlined, refused, acked = 1, 0, {}, {}
 while i <= #ARGV do
   local op, k, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local first, last = i + 3, i + 2 + n
@@ -346,7 +355,19 @@ while i <= #ARGV do
       refused[#refused + 1] = inlined
       refused[#refused + 1] = r.err
     end
-  elseif #refused == 0 then
+  elseif #refused > 0 then
+    -- neither acknowledged nor archived: the step that queues the refused ones does both
+  elseif op == 'c' then
+    -- captured only by the step whose XACK acknowledges the entry: a batch routed twice (read
+    -- again after a failure while also claimed) is archived once
+    local entry = ARGV[first] .. ARGV[first + 2]
+    local ok = acked[entry]
+    if ok == nil then
+      ok = redis.call('XACK', KEYS[tonumber(ARGV[first])], ARGV[first + 1], ARGV[first + 2]) == 1
+      acked[entry] = ok
+    end
+    if ok then redis.call('XADD', KEYS[k], '*', unpack(ARGV, first + 3, last)) end
+  else
     redis.call('XACK', KEYS[k], unpack(ARGV, first, last))
   end
   i = last + 1
@@ -373,7 +394,10 @@ class _EnqueueCalls:
         return self.scripts[-1]
 
     async def run(
-        self, redis: Redis, ack: Sequence[tuple[str, str, Sequence[bytes | str]]]
+        self,
+        redis: Redis,
+        ack: Sequence[tuple[str, str, Sequence[bytes | str]]],
+        captures: Sequence[ArchiveCapture] = (),
     ) -> list[tuple[Delivery, str]]:
         """Run the calls; the inline deliveries Redis refused, with its error. Nothing is
         acknowledged when there are any."""
@@ -382,6 +406,8 @@ class _EnqueueCalls:
         for n, script in enumerate(self.scripts, 1):
             script.wake()
             if n == len(self.scripts) and not refused:
+                for capture in captures:
+                    script.capture(capture)
                 script.xack(ack)
             if not script.args:
                 continue
@@ -440,6 +466,13 @@ class _EnqueueScript:
         self.args += ("i", self._key(str(command[1])), len(command), *command)
         # (A list, not a generator: this runs once per delivery made inline.)
         self.size += sum([len(arg) for arg in command if not isinstance(arg, int)])
+
+    def capture(self, capture: ArchiveCapture) -> None:
+        bus_stream, entry_id, stream, fields = capture
+        self.args += ("c", self._key(stream), 3 + 2 * len(fields), self._key(bus_stream),
+                      keys.ROUTER_GROUP, entry_id)  # fmt: skip
+        for name, value in fields.items():
+            self.args += (name, value)
 
     def xack(self, acks: Sequence[tuple[str, str, Sequence[bytes | str]]]) -> None:
         for stream, group, ids in acks:

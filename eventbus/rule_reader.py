@@ -15,6 +15,7 @@ from typing import Any, TypeVar, get_args
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from eventbus.archives.declared import DeclaredArchive, check_archives
 from eventbus.arns import TargetRef
 from eventbus.cloudformation import (
     RESOURCE_TYPE,
@@ -126,6 +127,7 @@ class FileReader:
         self.rule_names: list[tuple[str, str, int | None]] = []
         # Where CloudFormation intrinsics were written: problems under them are their echoes.
         self.intrinsics: list[Loc] = []
+        self.archives: list[DeclaredArchive] = []
 
     def report(
         self,
@@ -195,6 +197,8 @@ class FileReader:
         self.header = self._validate(RuleFile, {**header, "rules": []}, ())
         # A broken header still lets every rule be checked; its problems already fail the load.
         bus = self.header.bus if self.header else DEFAULT_BUS
+        if self.header:
+            check_archives(self, bus, self.header.archives)
         if template:
             self._collect_resources(bus, data["Resources"])
         if not isinstance(rules, list):

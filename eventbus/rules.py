@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from eventbus.archives.spec import ArchiveSpec
 from eventbus.connections import ConnectionSpec
 from eventbus.errors import InvalidScheduleError
 from eventbus.schedule.zones import in_range, load_zone
@@ -206,3 +207,4 @@ class RuleFile(_Model):
     bus_config: BusConfig | None = None
     connections: list[ConnectionSpec] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
+    archives: list[ArchiveSpec] = Field(default_factory=list)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from eventbus.archives.spec import Archive
 from eventbus.connections import ConnectionSpec
 from eventbus.errors import RuleProblem
 from eventbus.patterns import CompiledPattern, Matcher
@@ -71,6 +72,8 @@ class RuleSet:
     connections: dict[str, ConnectionSpec] = field(default_factory=dict)
     # What was found but does not stop the rules from loading (printed by `rules validate`).
     warnings: list[RuleProblem] = field(default_factory=list)
+    # The archives of every file, by name (names are unique across buses).
+    archives: dict[str, Archive] = field(default_factory=dict)
 
     def rule(self, bus: str, name: str) -> LoadedRule:
         """The rule ``name`` of ``bus``; ``KeyError`` when there is none."""

@@ -42,6 +42,7 @@ from redis.exceptions import RedisError
 
 from eventbus import bus as bus_ops
 from eventbus import keys
+from eventbus.archives.compactor import ArchiveCompactor
 from eventbus.autopipe import AutoPipelineRedis
 from eventbus.client import AsyncEventBusClient
 from eventbus.config import BusRules, RuleSet
@@ -213,6 +214,7 @@ class Router:
             Trimmer(stop, redis, every=o.trim_interval, pause=pause),
             ConsumerSweeper(stop, redis, idle=o.consumer_idle, pause=pause),
             Heartbeat(stop, redis, consumer, pause=pause),
+            ArchiveCompactor(stop, redis, pause=pause),
         ]
         self.metrics_flusher = MetricsFlusher(self._closing, self.metrics, pause=pause)
         self.workflow_worker = self._workflow_worker() if o.workflows else None

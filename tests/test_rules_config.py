@@ -504,7 +504,7 @@ def test_rules_remember_where_they_were_written(tmp_path: Path) -> None:
 def test_the_json_schema_describes_a_rule_file() -> None:
     schema = rule_file_schema()
     assert schema["$schema"].startswith("https://json-schema.org/")
-    assert set(schema["properties"]) == {"bus", "bus_config", "connections", "rules"}
+    assert set(schema["properties"]) == {"bus", "bus_config", "connections", "rules", "archives"}
     rule = schema["$defs"]["Rule"]
     assert rule["properties"]["state"]["enum"] == ["ENABLED", "DISABLED"]
     assert rule["properties"]["targets"]["maxItems"] == 5

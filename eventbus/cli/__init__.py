@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from eventbus.cli import (  # noqa: F401
+    archives,
     gateway,
     observe,
     patterns,

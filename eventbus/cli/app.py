@@ -18,6 +18,7 @@ import typer
 
 __all__ = [
     "app",
+    "archives_app",
     "dlq_app",
     "embedded_app",
     "fail",
@@ -48,11 +49,13 @@ schedules_app = _group("Inspect, list and backfill schedules.")
 dlq_app = _group("List and redrive dead letters.")
 embedded_app = _group("Manage the embedded Redis under ./.eventbus/.")
 workflows_app = _group("Validate and run Amazon States Language state machines.")
+archives_app = _group("List archives, count their events and query them.")
 app.add_typer(rules_app, name="rules")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(embedded_app, name="embedded")
 app.add_typer(workflows_app, name="workflows")
+app.add_typer(archives_app, name="archives")
 
 
 def _print_version(value: bool) -> None:

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from eventbus import keys
+from eventbus.archives.capture import Capture, CaptureRecord, captures_of
 from eventbus.config import BusRules, RuleSet
 from eventbus.delivery import enqueue_deliveries, iso_ms
 from eventbus.errors import MatchBudgetExceededError
@@ -72,10 +73,14 @@ class RoutingTable:
     ruleset: RuleSet
     buses: dict[str, BusRouting] = field(default_factory=dict)
     streams: dict[bytes, str] = field(default_factory=dict)
+    # The archives of each bus that has any: captured in the step acknowledging its entries.
+    captures: dict[str, Capture] = field(default_factory=dict)
 
     @classmethod
     def build(cls, ruleset: RuleSet) -> RoutingTable:
         table = cls(ruleset)
+        if ruleset.archives:
+            table.captures = captures_of(ruleset.archives.values())
         for name, bus_rules in ruleset.buses.items():
             table.buses[name] = BusRouting(bus_rules, ruleset.matcher(name))
             for stream in keys.bus_streams(name, bus_rules.config.partitions):
@@ -205,23 +210,27 @@ class BusReader(RoutingLoop):
         """Route a read batch and record its deliveries, acknowledging it in the same step."""
         deliveries: list[Delivery] = []
         acks = []
+        captured: list[CaptureRecord] = []
         tally: Tally = {}
         for stream, entries in reply:
             bus_name = table.streams.get(stream)
             if bus_name is None:
                 continue  # a stream the rules no longer read: left pending for a claimer
+            capture = table.captures.get(bus_name)
             for entry_id, fields in entries:
                 if fields:
                     routed = self._route_entry(table, bus_name, entry_id, fields)
                     _tally_routed(tally, bus_name, routed)
                     deliveries.extend(routed)
+                    if capture is not None:
+                        captured += capture.records(stream, entry_id, fields)
             acks.append((stream.decode(), keys.ROUTER_GROUP, [e for e, _ in entries]))
         field = self.counters.get
         self.metrics.add_fields([(field(key) or self._counter(key), n) for key, n in tally.items()])
         if acks:
             try:
                 made = await enqueue_deliveries(
-                    self.redis, deliveries, ack=acks, inline=self._inline
+                    self.redis, deliveries, ack=acks, inline=self._inline, captures=captured
                 )
             except (*TRANSIENT, RedisError):
                 raise
@@ -242,9 +251,11 @@ class BusReader(RoutingLoop):
             for entry_id, fields in entries:
                 ack = [(stream.decode(), keys.ROUTER_GROUP, [entry_id])]
                 routed = self._route_entry(table, bus_name, entry_id, fields) if fields else []
+                capture = table.captures.get(bus_name)
+                captured = capture.records(stream, entry_id, fields) if capture and fields else []
                 try:
                     made += await enqueue_deliveries(
-                        self.redis, routed, ack=ack, inline=self._inline
+                        self.redis, routed, ack=ack, inline=self._inline, captures=captured
                     )
                 except (*TRANSIENT, RedisError):
                     raise
