@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -65,3 +66,23 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def nightly_sfn_gateway(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> Iterator[Any]:
+    """A real gateway serving the Step Functions API with one workflow file's machine,
+    ``nightly`` (``sfn_gateway.nightly_gateway``), one per test module."""
+    from sfn_gateway import nightly_gateway
+
+    with nightly_gateway(tmp_path_factory, redis_server.url) as gw:
+        yield gw
+
+
+@pytest.fixture
+def sfn(nightly_sfn_gateway: Any, redis_url: str) -> Any:
+    """boto3's ``stepfunctions`` client for that gateway, on an emptied Redis."""
+    from sfn_gateway import sfn_client
+
+    return sfn_client(nightly_sfn_gateway.url)

@@ -3,26 +3,10 @@ store (no worker runs here: executions stay RUNNING unless stopped)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from gateway_server import RunningGateway
-from sfn_gateway import create, nightly_gateway, sfn_client
+from sfn_gateway import create
 from sfn_gateway import refusal as _error
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any
-) -> Iterator[RunningGateway]:
-    with nightly_gateway(tmp_path_factory, redis_server.url) as gw:
-        yield gw
-
-
-@pytest.fixture
-def sfn(gateway: RunningGateway, redis_url: str) -> Any:
-    return sfn_client(gateway.url)
 
 
 def _machine(sfn: Any, name: str = "m") -> str:

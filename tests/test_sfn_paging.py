@@ -5,14 +5,11 @@ includeExecutionData, and the model's refusals in AWS's words."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import pytest
-from gateway_server import RunningGateway
 from redis.asyncio import Redis
-from sfn_gateway import create, nightly_gateway, sfn_client
+from sfn_gateway import create, sfn_client
 from sfn_gateway import refusal as _error
 from workflows.durable import until_closed, worker
 
@@ -26,19 +23,6 @@ STEPS = orjson.dumps({"StartAt": "Hold?", "States": {
     **{f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(1, 5)},
     "S5": {"Type": "Pass", "End": True},
 }}).decode()
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any
-) -> Iterator[RunningGateway]:
-    with nightly_gateway(tmp_path_factory, redis_server.url) as gw:
-        yield gw
-
-
-@pytest.fixture
-def sfn(gateway: RunningGateway, redis_url: str) -> Any:
-    return sfn_client(gateway.url)
 
 
 def run_until_closed(redis_url: str, *arns: str) -> None:

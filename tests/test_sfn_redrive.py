@@ -3,30 +3,14 @@ the real gateway, on the durable store (no worker runs here: StopExecution needs
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import pytest
-from gateway_server import RunningGateway
-from sfn_gateway import create, nightly_gateway, sfn_client
+from sfn_gateway import create
 from sfn_gateway import refusal as _error
 
 HOLD = orjson.dumps({"StartAt": "Hold", "States": {
     "Hold": {"Type": "Wait", "Seconds": 3600, "End": True}}}).decode()
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any
-) -> Iterator[RunningGateway]:
-    with nightly_gateway(tmp_path_factory, redis_server.url) as gw:
-        yield gw
-
-
-@pytest.fixture
-def sfn(gateway: RunningGateway, redis_url: str) -> Any:
-    return sfn_client(gateway.url)
 
 
 def test_a_stopped_execution_is_aborted_at_once_and_redriven(sfn: Any) -> None:

@@ -14,23 +14,15 @@ import orjson
 import pytest
 from gateway_server import RunningGateway
 from redis.asyncio import Redis
-from sfn_gateway import create, nightly_gateway, sfn_client
+from sfn_gateway import create, sfn_client
 from sfn_gateway import refusal as _error
 
 from eventbus.workflows.task_token import encode_token
 from eventbus.workflows.worker import WorkerOptions, WorkflowWorker
 
 
-@pytest.fixture(scope="module")
-def gateway(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any
-) -> Iterator[RunningGateway]:
-    with nightly_gateway(tmp_path_factory, redis_server.url) as gw:
-        yield gw
-
-
 @pytest.fixture
-def sfn(gateway: RunningGateway, redis_url: str) -> Iterator[Any]:
+def sfn(nightly_sfn_gateway: RunningGateway, redis_url: str) -> Iterator[Any]:
     """boto3's client, with a workflow worker on the same Redis in a thread of its own."""
     stop = threading.Event()
 
@@ -47,7 +39,7 @@ def sfn(gateway: RunningGateway, redis_url: str) -> Iterator[Any]:
     thread = threading.Thread(target=asyncio.run, args=(work(),), name="worker")
     thread.start()
     try:
-        yield sfn_client(gateway.url)
+        yield sfn_client(nightly_sfn_gateway.url)
     finally:
         stop.set()
         thread.join()
