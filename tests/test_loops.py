@@ -473,13 +473,15 @@ async def test_claimer_claims_only_the_queues_holding_entries_left_at_start_or_b
         await original(chosen)
 
     claimer.claim_queue_entries = counted  # type: ignore[method-assign]
-    # When it runs rounds: the queue holding an entry is claimed until that is idle past
-    # claim_idle (and a round), then no queue is
+    # When it runs rounds: the queue holding an entry is claimed until a round has claimed it
+    # with that entry idle past claim_idle (and a round), then no queue is
     await claimer.step()
     await asyncio.sleep(FAST.claim_idle + claimer.every + 0.1)
     for _ in range(2):
         await claimer.step()
-    assert claimed == [[one], [], []]
+    assert claimed == [[one], [one], []]
+    assert await redis.xpending_range(one, keys.DELIVERY_GROUP, "-", "+", 10,
+                                      consumername="gone") == []  # fmt: skip
     # When the other router, holding an entry of the other queue, has been silent past the
     # limit: that queue is claimed, no other
     await _hold(redis, two, "other")

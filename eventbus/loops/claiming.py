@@ -74,6 +74,8 @@ class Claimer(RoutingLoop):
         # Queues holding entries another router (or this one's previous run) may have left,
         # and since when: claimed every round until those are idle past claim_idle.
         self.watched: dict[bytes, float] = {}
+        # When the previous round claimed the watched queues (monotonic clock).
+        self._claimed_at = 0.0
 
     def use(self, routing: Routing) -> None:
         old = self.routing.by_queue
@@ -128,16 +130,19 @@ class Claimer(RoutingLoop):
 
     async def _claim_watched(self) -> None:
         """Claim the watched queues and those whose entries one of our lanes failed to take,
-        until what they held is idle past ``claim_idle`` (one more round after that, then they
-        are forgotten)."""
-        now = time.monotonic()
+        until a round has claimed them with what they held idle past ``claim_idle`` (and a
+        round's length more), then they are forgotten. The test is on when the previous round
+        ran, not on the clock now: a round that comes late (a loaded machine) still claims what
+        turned idle since, where a window of one round's length could be stepped over."""
+        now, previous = time.monotonic(), self._claimed_at
         for watched in (self.watched, self.queue_reader.lapsed):
             for queue, since in list(watched.items()):
-                if now - since > self.claim_idle + self.every:
+                if previous - since > self.claim_idle + self.every:
                     del watched[queue]
         by_queue = self.routing.by_queue
         queues = self.watched.keys() | self.queue_reader.lapsed.keys()
         await self.claim_queue_entries([by_queue[q] for q in queues if q in by_queue])
+        self._claimed_at = now
 
     async def _newly_dead(self) -> set[str]:
         """The routers found dead since the last round."""
