@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from .fault_rig import CountingServer, Workers, rules_dir, workers_on
 
@@ -21,3 +22,11 @@ def counting_server() -> Iterator[CountingServer]:
 def worker_processes(tmp_path: Path) -> Iterator[Workers]:
     """Worker processes, to be pointed at a Redis with ``.redis_url`` before ``.spawn()``."""
     yield from workers_on("", rules_dir(tmp_path / "rules"))
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """An asyncio client of the test's emptied Redis."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()

@@ -4,10 +4,7 @@ once per attempt, as AWS records it; an activity nobody took times out without i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
 
-import pytest
 from redis.asyncio import Redis
 
 from eventbus import keys
@@ -18,20 +15,7 @@ from eventbus.workflows.executions import Executions
 from eventbus.workflows.task_token import decode_token
 
 from .durable import assert_contiguous, history, until_closed, worker
-from .helpers import machine
-
-ACTIVITY = "arn:aws:states:us-east-1:123456789012:activity:resize"
-
-
-def activity_machine(**task: Any) -> str:
-    return machine({"Work": {"Type": "Task", "Resource": ACTIVITY, "End": True, **task}})
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
+from .test_callbacks import ACTIVITY, activity_machine
 
 
 async def _types(api: Executions, arn: str) -> list[str]:

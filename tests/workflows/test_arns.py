@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import orjson
-import pytest
 from redis.asyncio import Redis
 
 from eventbus.settings import Settings
@@ -25,13 +22,6 @@ ASK = machine({
             "ResultPath": "$.me", "Next": "Ask"},
     "Ask": {"Type": "Task", "Resource": ACTIVITY, "ResultPath": "$.answer", "End": True},
 })
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_the_settings_region_and_account_name_the_execution_everywhere(

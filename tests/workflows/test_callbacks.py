@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -34,13 +33,6 @@ def callback_machine(**task: Any) -> str:
 
 def activity_machine(**task: Any) -> str:
     return machine({"Work": {"Type": "Task", "Resource": ACTIVITY, "End": True, **task}})
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 class Inbox:

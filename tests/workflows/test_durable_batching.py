@@ -4,10 +4,8 @@ each still stored once, and a start entry that carries its execution's record.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import orjson
-import pytest
 from redis.asyncio import Redis
 
 from eventbus import keys
@@ -27,13 +25,6 @@ CHAIN = machine({
     "C": {"Type": "Succeed"},
 })
 HOLD = machine({"Hold": {"Type": "Wait", "Seconds": 3600, "End": True}})
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def _start_entries(redis: Redis) -> list[tuple[str, dict[str, str]]]:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from redis.asyncio import Redis
 
 from eventbus.errors import TaskFailed
@@ -44,13 +42,6 @@ def parent(resource: str, child: str = "child", **params: Any) -> str:
         },
         "Caught": {"Type": "Pass", "End": True},
     })
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def api_for(redis: Redis, **machines: str) -> Executions:

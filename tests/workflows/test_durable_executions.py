@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -26,13 +25,6 @@ PASS_CHAIN = machine({
 
 def add(data: Any) -> Any:
     return {**data, "sum": data["a"] + data["b"]}
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_an_execution_runs_to_its_end_through_a_worker(redis: Redis) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -46,13 +45,6 @@ FAIL_EVERY_FIFTH = {
     "Fine": {"Type": "Pass", "End": True},
     "Broke": {"Type": "Fail", "Error": "Item.Bad", "Cause": "a bad item"},
 }
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 class InFlight:

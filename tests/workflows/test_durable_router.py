@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
-import pytest
 from redis.asyncio import Redis
 
 from eventbus.targets.memory import forget, recorded
@@ -29,13 +27,6 @@ rules:
         type: memory
         name: workflow-succeeded
 """
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_a_router_runs_executions_and_its_rules_see_their_status_changes(

@@ -4,12 +4,10 @@ from, whichever workers race for the execution."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import pytest
 from redis.asyncio import Redis
 
 from eventbus import keys
@@ -27,13 +25,6 @@ PAIR = machine({"Both": {"Type": "Parallel", "End": True, "Branches": [
     {"StartAt": "L", "States": {"L": {"Type": "Task", "Resource": "left", "End": True}}},
     {"StartAt": "R", "States": {"R": {"Type": "Task", "Resource": "right", "End": True}}},
 ]}})
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def _work(redis: Redis, arn: str) -> list[tuple[str, dict[str, str]]]:

@@ -6,7 +6,7 @@ change; a partition that keeps failing is caught into the dead-letter notificati
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,13 +58,6 @@ def service() -> Iterator[HttpServer]:
     server.failing = failing  # type: ignore[attr-defined]
     yield server
     server.close()
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def shipped_example(root: Path, service_url: str) -> Path:

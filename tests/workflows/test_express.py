@@ -44,13 +44,6 @@ def add(data: Any) -> Any:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def resolver(redis: Redis) -> AsyncIterator[TaskResolver]:
     tasks = TaskResolver(TargetServices(redis=redis,
                                         publish=AsyncEventBusClient(redis).put_events),

@@ -4,7 +4,6 @@ on a real Redis with a worker in this process."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -40,13 +39,6 @@ class Charge:
         if not self.works:
             raise RuntimeError("card declined")
         return {**data, "charged": True}
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def _failed(redis: Redis, api: Executions, charge: Charge, name: str) -> str:

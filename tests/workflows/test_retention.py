@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,13 +24,6 @@ DONE = machine({"Done": {"Type": "Pass", "End": True}})
 HOLD = machine({"Hold": {"Type": "Wait", "Seconds": 3600, "End": True}})
 CALLBACK = machine({"Ask": {"Type": "Task", "Resource": "ask.waitForTaskToken",
                             "TimeoutSeconds": 1, "End": True}})
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def _gone(api: Executions, arn: str, timeout: float = 30.0) -> None:

@@ -24,13 +24,6 @@ from .durable import assert_contiguous, history, until_closed
 from .helpers import machine
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
 @contextlib.asynccontextmanager
 async def worker(
     redis: Redis, connections: Mapping[str, ConnectionSpec] | None = None

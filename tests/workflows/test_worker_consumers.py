@@ -4,9 +4,7 @@ a live worker's stay."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.asyncio import Redis
 
 from eventbus import keys
@@ -14,13 +12,6 @@ from eventbus.workflows import store
 from eventbus.workflows.worker_loops import ensure_work_groups
 
 from .durable import worker
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def _consumers(redis: Redis, partition: int) -> dict[str, int]:

@@ -4,7 +4,6 @@ rule starts a Step Functions execution."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -34,13 +33,6 @@ rules:
         state_machine: {machine}
         input_path: $.detail
 """
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def project(root: Path, machine_name: str = "greet") -> tuple[Path, Path]:
